@@ -1,0 +1,21 @@
+"""Durations as the contract writes them: `<positive integer>(m|h|d|w)`; 1d = 24h, 1w = 7d."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_DURATION = re.compile(r"^([1-9][0-9]*)([mhdw])$")
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse `4h`, `1d`, `2w`...
+
+    Raises:
+        ValueError: the text is not a positive integer followed by m, h, d or w.
+    """
+    match = _DURATION.match(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration; write a positive integer and a unit, like 30m, 4h, 1d or 2w")
+    return timedelta(minutes=int(match.group(1)) * _UNIT_MINUTES[match.group(2)])

@@ -1,0 +1,93 @@
+"""The ledgerflow error tree. Every error carries a stable `rule` name, a message and details.
+
+    LedgerflowError                 base; an unexpected failure (CLI exit 4, HTTP 500)
+    ├── InvalidInput                what was typed is wrong (exit 2; HTTP 400/422)
+    │   ├── NotFound                an unknown id or actor (exit 2; HTTP 404)
+    │   ├── SchemaViolation         data violating its JSON Schema; `details` lists every failing path
+    │   └── LoadError               a file that does not load; carries file, line and path
+    ├── Refused                     a well-formed command refused by the rules or the state (exit 3)
+    │   ├── Forbidden               rights, separation of duties, rationale (HTTP 403)
+    │   └── Conflict                wrong state, lost race, governance (HTTP 409)
+    │       └── InvalidTransition   a status change the state machine does not allow
+    └── EnvironmentProblem          database missing, unreachable or uninitialized (exit 4; HTTP 503)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class LedgerflowError(Exception):
+    """Root of every error ledgerflow raises on purpose."""
+
+    exit_code = 4
+    default_rule = "internal-error"
+
+    def __init__(self, message: str, *, rule: str | None = None, details: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.rule = rule or self.default_rule
+        self.details: dict[str, Any] = dict(details or {})
+
+
+class InvalidInput(LedgerflowError):
+    """Raised when a command's arguments, files or data are malformed."""
+
+    exit_code = 2
+    default_rule = "invalid-input"
+
+
+class NotFound(InvalidInput):
+    """Raised when an id (run, task, playbook, actor, step) names nothing that exists."""
+
+    default_rule = "not-found"
+
+
+class SchemaViolation(InvalidInput):
+    """Raised when input or output violates its JSON Schema; `details["violations"]` lists them all."""
+
+    default_rule = "schema-violation"
+
+
+class LoadError(InvalidInput):
+    """Raised when a YAML file cannot be read as a directory or playbook."""
+
+    default_rule = "load-error"
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, path: str = ""):
+        super().__init__(message, details={"file": file, "line": line, "path": path})
+        self.file = file
+        self.line = line
+        self.path = path
+
+
+class Refused(LedgerflowError):
+    """Raised when a well-formed command is not allowed by the rules or the current state."""
+
+    exit_code = 3
+    default_rule = "refused"
+
+
+class Forbidden(Refused):
+    """Raised when the actor lacks the right to do this (rights, separation of duties, rationale)."""
+
+    default_rule = "forbidden"
+
+
+class Conflict(Refused):
+    """Raised when the state does not allow the command (wrong status, paused playbook, lost race)."""
+
+    default_rule = "conflict"
+
+
+class InvalidTransition(Conflict):
+    """Raised when a status change is not allowed; names both states."""
+
+    default_rule = "invalid-transition"
+
+
+class EnvironmentProblem(LedgerflowError):
+    """Raised when the database is missing, unreachable or not initialized."""
+
+    default_rule = "environment"
