@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -53,29 +53,26 @@ class Directory:
     """One version of the directory. Actors keep the order they were written in."""
 
     actors: tuple[Actor, ...]
-    digest: str = ""
+    by_id: dict[str, Actor] = field(init=False, compare=False, repr=False)
+    roles: dict[str, tuple[str, ...]] = field(init=False, compare=False, repr=False)
+    """Role name to member ids, in directory order."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_by_id", {a.id: a for a in self.actors})
+        object.__setattr__(self, "by_id", {a.id: a for a in self.actors})
         roles: dict[str, list[str]] = {}
         for actor in self.actors:
             for role in actor.roles:
                 roles.setdefault(role, []).append(actor.id)
-        object.__setattr__(self, "_roles", {r: tuple(m) for r, m in roles.items()})
-
-    @property
-    def roles(self) -> dict[str, tuple[str, ...]]:
-        """Role name to member ids, in directory order."""
-        return self._roles  # type: ignore[attr-defined,no-any-return]
+        object.__setattr__(self, "roles", {r: tuple(m) for r, m in roles.items()})
 
     def get(self, actor_id: str) -> Actor | None:
-        return self._by_id.get(actor_id)  # type: ignore[attr-defined,no-any-return]
+        return self.by_id.get(actor_id)
 
     def is_actor(self, name: str) -> bool:
-        return name in self._by_id  # type: ignore[attr-defined]
+        return name in self.by_id
 
     def is_role(self, name: str) -> bool:
-        return name in self._roles  # type: ignore[attr-defined]
+        return name in self.roles
 
     def is_person(self, name: str) -> bool:
         actor = self.get(name)
@@ -92,8 +89,8 @@ class Directory:
         return self.roles.get(owner, ())
 
     def names(self) -> Iterator[str]:
-        yield from self._by_id  # type: ignore[attr-defined]
-        yield from self._roles  # type: ignore[attr-defined]
+        yield from self.by_id
+        yield from self.roles
 
     def away_period(self, actor_id: str, moment: datetime) -> Away | None:
         actor = self.get(actor_id)

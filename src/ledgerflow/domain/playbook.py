@@ -263,6 +263,13 @@ class _Reader:
             raise self.fail(path, f"{what} must be a mapping")
         return value
 
+    def items(self, value: Any, path: str, what: str) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(path, f"{what} must be a list")
+        return value
+
     def text(self, value: Any, path: str) -> str | None:
         if value is None:
             return None
@@ -455,7 +462,7 @@ class _Reader:
             if not isinstance(nudges, list):
                 nudges = [nudges]
             escalations = []
-            for number, item in enumerate(sla_raw.get("escalate") or []):
+            for number, item in enumerate(self.items(sla_raw.get("escalate"), join(sla_path, "escalate"), "escalate")):
                 item_path = join(join(sla_path, "escalate"), number)
                 data = self.mapping(item, item_path, "an escalation")
                 self.keys(data, {"after", "to"}, item_path, step_id)
@@ -484,7 +491,7 @@ class _Reader:
         if wip is not None and (not isinstance(wip, int) or isinstance(wip, bool) or wip < 1):
             raise self.fail("governance.wip_limit_when_stabilizing", "the WIP limit is a positive whole number")
         triggers = []
-        for number, item in enumerate(data.get("triggers") or []):
+        for number, item in enumerate(self.items(data.get("triggers"), "governance.triggers", "triggers")):
             path = join("governance.triggers", number)
             raw = self.mapping(item, path, "a trigger")
             self.keys(raw, {"metric", "above", "below", "min_runs"}, path)

@@ -56,8 +56,13 @@ def parse_yaml(text: str, file: str | None = None) -> Source:
         raise LoadError(f"{problem}", file=file, line=line) from None
     except YAMLError as exc:
         raise LoadError(str(exc).splitlines()[0], file=file) from None
+    except RecursionError:
+        raise LoadError("the document nests too deeply to read", file=file) from None
     lines: dict[str, int] = {}
-    data = _plain(node, "", lines)
+    try:
+        data = _plain(node, "", lines)
+    except RecursionError:
+        raise LoadError("the document nests too deeply (or an alias contains itself)", file=file) from None
     return Source(data=data, file=file, lines=lines)
 
 

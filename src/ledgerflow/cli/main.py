@@ -1,0 +1,376 @@
+"""The `ledgerflow` command line: parse, call one use case, print (SPEC §6).
+
+`--db URL` and `--json` are taken from anywhere on the line before Typer parses the rest, so that every
+command accepts them before or after its arguments.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from typer.exceptions import TyperException
+
+from ledgerflow import audit, service
+from ledgerflow import scorecard as scorecards
+from ledgerflow.cli.render import err, out, print_json, run_json, task_json, tasks_table, timeline_entry
+from ledgerflow.domain.errors import InvalidInput, LedgerflowError
+from ledgerflow.domain.figures import parse_period, span, week_of
+from ledgerflow.domain.findings import ERROR, WARNING
+from ledgerflow.domain.times import parse_time
+from ledgerflow.storage.database import initialize, make_engine, normalize_url
+from ledgerflow.storage.store import Store
+
+
+@dataclass
+class Settings:
+    db: str | None = None
+    json: bool = False
+
+
+settings = Settings()
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="ledgerflow: an auditable execution layer for operations work.")
+clock_app = typer.Typer(no_args_is_help=True, help="The simulated clock.")
+directory_app = typer.Typer(no_args_is_help=True, help="The directory of people, agents and roles.")
+playbook_app = typer.Typer(no_args_is_help=True, help="Lint, publish and read playbooks.")
+run_app = typer.Typer(no_args_is_help=True, help="Start, read and cancel runs.")
+task_app = typer.Typer(no_args_is_help=True, help="Work on tasks: start, complete, decide, recommend, reassign.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident history.")
+for sub, name in ((clock_app, "clock"), (directory_app, "directory"), (playbook_app, "playbook"),
+                  (run_app, "run"), (task_app, "task"), (audit_app, "audit")):
+    app.add_typer(sub, name=name)
+
+As = Annotated[str | None, typer.Option("--as", help="The actor doing this (recorded in the history).")]
+
+
+def caller(actor: str | None) -> service.Caller:
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):
+        os_user = None
+    return service.Caller(actor=actor or "admin", channel="cli", os_user=os_user)
+
+
+def store() -> Store:
+    return Store(settings.db)
+
+
+def parse_json(value: str, what: str) -> Any:
+    text = value
+    if value.startswith("@"):
+        text = service.read_text(value[1:])
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                           rule="malformed-json") from None
+
+
+def emit(value: Any, human: Any = None) -> None:
+    """Print JSON with --json, else the human form (a Rich renderable or text)."""
+    if settings.json:
+        print_json(value)
+    elif human is not None:
+        out.print(human)
+    else:
+        out.print_json(json.dumps(value, default=str))
+
+
+# ----------------------------------------------------------------------------------------- commands
+
+
+@app.command()
+def init(
+    simulated_clock: Annotated[str | None, typer.Option(help="Start a simulated clock at this RFC 3339 time.")] = None,
+) -> None:
+    """Create a new ledgerflow database."""
+    start = None
+    if simulated_clock is not None:
+        try:
+            start = parse_time(simulated_clock)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), rule="bad-time") from None
+    url = normalize_url(settings.db)
+    result = initialize(make_engine(url), url, start)
+    emit(result, f"initialized {result['db']} ({result['clock']} clock)")
+
+
+@clock_app.command("advance")
+def clock_advance(duration: str, as_: As = None) -> None:
+    """Move a simulated clock forward, firing every timer due on the way."""
+    result = service.advance_clock(store(), duration, caller(as_))
+    emit(result, f"clock {result['from']} -> {result['to']}, {len(result['fired'])} timer(s) fired")
+
+
+@directory_app.command("load")
+def directory_load(file: str, as_: As = None) -> None:
+    """Replace the directory with a new version."""
+    result = service.load_directory_file(store(), file, caller(as_))
+    emit(result, f"directory v{result['version']}: {result['people']} people, {result['agents']} agents, "
+                 f"{result['roles']} roles")
+
+
+@playbook_app.command("lint")
+def playbook_lint(
+    files: list[str],
+    directory: Annotated[str | None, typer.Option(help="Lint against this directory file.")] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 on warnings too.")] = False,
+) -> None:
+    """Check playbooks for clarity, ownership and rights problems."""
+    db: Store | None = None
+    if directory is None:
+        try:
+            db = store()
+        except LedgerflowError:
+            db = None
+    findings = service.lint_files(db, files, directory)
+    if settings.json:
+        print_json([f.to_dict() for f in findings])
+    else:
+        for f in findings:
+            colour = "red" if f.severity == ERROR else "yellow"
+            out.print(f"{f.where()}: [{colour}]{f.severity}[/{colour}] [bold]{f.rule}[/bold] {f.message}",
+                      highlight=False)
+        if not findings:
+            out.print("no findings")
+    failing = {ERROR, WARNING} if strict else {ERROR}
+    if any(f.severity in failing for f in findings):
+        err.print(f"{sum(1 for f in findings if f.severity in failing)} finding(s) fail the lint")
+        raise typer.Exit(1)
+
+
+@playbook_app.command("publish")
+def playbook_publish(file: str, as_: As = None) -> None:
+    """Publish a playbook as a new version (refused on lint errors)."""
+    result = service.publish(store(), file, caller(as_))
+    emit(result, f"{result['playbook']} v{result['version']} " + ("published" if result["created"] else
+                                                                   "unchanged (identical content)"))
+
+
+@playbook_app.command("list")
+def playbook_list() -> None:
+    """Published playbooks, newest version each."""
+    with store().read() as tx:
+        rows = [{"playbook": r.id, "version": r.version, "versions": r.versions,
+                 "governance": (tx.governance(r.id).state if tx.governance(r.id) else "continue")}
+                for r in tx.list_playbooks()]
+    table = Table(title="Playbooks")
+    for column in ("playbook", "version", "versions", "governance"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in ("playbook", "version", "versions", "governance")))
+    emit(rows, table)
+
+
+@playbook_app.command("show")
+def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option()] = None) -> None:
+    """One playbook version, as published."""
+    with store().read() as tx:
+        playbook, number = tx.playbook(playbook_id, version)
+        row = next(r for r in tx.playbook_versions(playbook_id) if r.version == number)
+    result = {"playbook": playbook.id, "version": number, "title": playbook.title, "content_hash": row.content_hash,
+              "published_at": row.published_at, "published_by": row.published_by, "definition": playbook.data}
+    emit(result, f"[bold]{playbook.id}[/bold] v{number}: {playbook.title}\n\n{row.source}")
+
+
+@run_app.command("start")
+def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", help="JSON or @FILE.")],
+              as_: As = None, why: Annotated[str | None, typer.Option()] = None,
+              version: Annotated[int | None, typer.Option()] = None) -> None:
+    """Start a run of a published playbook."""
+    data = parse_json(input, "--input")
+    run, opened = service.start_run(store(), playbook_id, data, caller(as_), why=why, version=version)
+    result = {"run": run.id, "status": str(run.status), "tasks": [task_json(t) for t in opened]}
+    emit(result, tasks_table(opened, title=f"run {run.id} ({run.status})"))
+
+
+@run_app.command("show")
+def run_show(run_id: str) -> None:
+    """A run with its tasks and its timeline."""
+    with store().read() as tx:
+        run = tx.load_run(run_id)
+        events = tx.events(run=run_id)
+    result = {**run_json(run), "input": run.input, "why": run.why,
+              "tasks": [task_json(t, full=True) for t in run.tasks], "timeline": [timeline_entry(e) for e in events]}
+    if settings.json:
+        print_json(result)
+        return
+    out.print(f"[bold]run {run.id}[/bold] {run.playbook} v{run.version}: {run.status}")
+    out.print(tasks_table(run.tasks))
+    for entry in result["timeline"]:
+        out.print(f"{entry['seq']:>6}  {entry['at']}  {entry['text']}", highlight=False)
+
+
+@run_app.command("list")
+def run_list(playbook: Annotated[str | None, typer.Option()] = None,
+             status: Annotated[str | None, typer.Option()] = None) -> None:
+    """Runs, oldest first."""
+    with store().read() as tx:
+        rows = [run_json(r) for r in tx.runs(playbook=playbook, status=status)]
+    table = Table(title="Runs")
+    for column in ("run", "playbook", "version", "status", "started_by", "started_at", "ended_at"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row[c] or "") for c in ("run", "playbook", "version", "status", "started_by",
+                                                     "started_at", "ended_at")))
+    emit(rows, table)
+
+
+@run_app.command("cancel")
+def run_cancel(run_id: str, reason: Annotated[str, typer.Option()], as_: As = None) -> None:
+    """Cancel a run (its starter, workflow owner or outcome owner)."""
+    run = service.cancel_run(store(), run_id, caller(as_), reason)
+    emit({"run": run.id, "status": str(run.status)}, f"run {run.id} {run.status}")
+
+
+@task_app.command("list")
+def task_list(assignee: Annotated[str | None, typer.Option()] = None, run: Annotated[str | None, typer.Option()] = None,
+              status: Annotated[str | None, typer.Option(help="A status, or `open`.")] = None) -> None:
+    """Tasks ordered by ready time."""
+    with store().read() as tx:
+        tasks = tx.tasks(assignee=assignee, run=run, status=status)
+    emit([task_json(t) for t in tasks], tasks_table(tasks))
+
+
+def _task_result(result: dict[str, Any]) -> None:
+    value = {"task": task_json(result["task"], full=True),
+             "run": {"run": result["run"].id, "status": str(result["run"].status)},
+             "opened": [task_json(t) for t in result["opened"]]}
+    task = result["task"]
+    emit(value, tasks_table([task, *result["opened"]], title=f"task {task.id}: {task.status}; run "
+                            f"{result['run'].id}: {result['run'].status}"))
+
+
+@task_app.command("start")
+def task_start(task_id: str, as_: As = None) -> None:
+    """ready -> in_progress."""
+    _task_result(service.task_command(store(), "start", task_id, caller(as_)))
+
+
+@task_app.command("complete")
+def task_complete(task_id: str, as_: As = None,
+                  output: Annotated[str | None, typer.Option(help="JSON or @FILE.")] = None) -> None:
+    """Complete a task with its output."""
+    data = parse_json(output, "--output") if output is not None else None
+    _task_result(service.task_command(store(), "complete", task_id, caller(as_), output=data))
+
+
+@task_app.command("decide")
+def task_decide(task_id: str, outcome: Annotated[str, typer.Option()], as_: As = None,
+                rationale: Annotated[str | None, typer.Option()] = None,
+                to: Annotated[str | None, typer.Option(help="send_back target step.")] = None) -> None:
+    """Decide a decision task: approve, reject or send_back."""
+    _task_result(service.task_command(store(), "decide", task_id, caller(as_), outcome=outcome,
+                                      rationale=rationale, to=to))
+
+
+@task_app.command("recommend")
+def task_recommend(task_id: str, outcome: Annotated[str, typer.Option()], rationale: Annotated[str, typer.Option()],
+                   as_: As = None) -> None:
+    """Record a recommendation on an open decision."""
+    _task_result(service.task_command(store(), "recommend", task_id, caller(as_), outcome=outcome,
+                                      rationale=rationale))
+
+
+@task_app.command("reassign")
+def task_reassign(task_id: str, to: Annotated[str, typer.Option()], reason: Annotated[str, typer.Option()],
+                  as_: As = None) -> None:
+    """Move a task to another actor (workflow owner or outcome owner, with a reason)."""
+    _task_result(service.task_command(store(), "reassign", task_id, caller(as_), to=to, reason=reason))
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain and replay the state."""
+    result = audit.verify(store())
+    emit(result, "ok: " + str(result["events"]) + " events verify" if result["ok"] else
+         f"FAILED at seq {result['first_bad']['seq']}: {result['first_bad']['reason']}")
+    if not result["ok"]:
+        err.print(f"audit verify: {result['first_bad']['reason']} at seq {result['first_bad']['seq']}")
+        raise typer.Exit(1)
+
+
+@app.command("scorecard")
+def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Option()] = None,
+                      since: Annotated[str | None, typer.Option()] = None,
+                      until: Annotated[str | None, typer.Option()] = None) -> None:
+    """Governance figures of a playbook over a period (default: this ISO week)."""
+    db = store()
+    if since or until:
+        if not (since and until) or period:
+            raise InvalidInput("give --period, or both --since and --until", rule="bad-period")
+        chosen = span(since, until)
+    elif period:
+        chosen = parse_period(period)
+    else:
+        with db.read() as tx:
+            chosen = week_of(tx.now())
+    result = scorecards.scorecard(db, playbook_id, chosen)
+    table = Table(title=f"{playbook_id} {chosen.name}")
+    table.add_column("figure")
+    table.add_column("value")
+    for key, value in result.items():
+        if key not in ("playbook", "period"):
+            table.add_row(key, json.dumps(value))
+    emit(result, table)
+
+
+# ------------------------------------------------------------------------------------------- entry
+
+
+def _split_globals(argv: list[str]) -> list[str]:
+    rest: list[str] = []
+    items = iter(argv)
+    for arg in items:
+        if arg == "--json":
+            settings.json = True
+        elif arg == "--db":
+            settings.db = next(items, None)
+            if settings.db is None:
+                raise InvalidInput("--db needs a URL", rule="bad-db-url")
+        elif arg.startswith("--db="):
+            settings.db = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return rest
+
+
+def _fail(code: int, rule: str, message: str, details: dict[str, Any] | None = None) -> int:
+    err.print(f"error [{rule}]: {message}", highlight=False, markup=False)
+    if settings.json:
+        print_json({"error": {"code": code, "rule": rule, "message": message, "details": details or {}}})
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code of SPEC §6."""
+    settings.db, settings.json = None, False
+    try:
+        args = _split_globals(list(sys.argv[1:] if argv is None else argv))
+        code = app(args=args, prog_name="ledgerflow", standalone_mode=False)
+        if isinstance(code, int):  # typer.Exit comes back as a return value outside standalone mode
+            return code
+    except LedgerflowError as exc:
+        return _fail(exc.exit_code, exc.rule, exc.message, exc.details)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        return _fail(4, "aborted", "aborted")
+    except TyperException as exc:  # usage errors: unknown option, missing argument
+        return _fail(2, "usage", exc.format_message())
+    except Exception as exc:  # an unexpected failure still answers with exit 4 and one line
+        if os.environ.get("LEDGERFLOW_DEBUG"):
+            raise
+        return _fail(4, "internal-error", f"{type(exc).__name__}: {exc}")
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

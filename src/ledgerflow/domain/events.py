@@ -1,0 +1,54 @@
+"""Audit events: the closed, versioned list of types (SPEC §8) and the event record itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+EVENT_TYPES = frozenset({
+    "run.started", "run.completed", "run.rejected", "run.cancelled",
+    "task.ready", "task.started", "task.completed", "task.decided", "task.sent_back", "task.cancelled",
+    "task.failed", "step.skipped", "check.passed", "check.failed", "recommendation.recorded",
+    "assignment.changed", "ownership.gap", "nudge.sent", "sla.breached", "action.called", "action.failed",
+    "notification.queued", "notification.delivered", "governance.review_opened", "governance.decided",
+    "playbook.published", "directory.loaded", "clock.advanced", "token.created", "token.revoked",
+    "decision.informed",
+})
+
+AUTHORITY_KINDS = frozenset({"role", "authority_row", "delegation", "escalation", "reassignment",
+                             "ownership_gap", "owner", "admin", "system", "person", "assignee", "starter"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One change of state, before the log gives it a `seq` and hashes."""
+
+    type: str
+    at: str
+    actor: str
+    channel: str = "system"
+    run: str | None = None
+    task: str | None = None
+    step: str | None = None
+    authority: dict[str, Any] = field(default_factory=lambda: {"kind": "system", "detail": None})
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {self.type!r}")
+
+
+def authority(kind: str, detail: Any = None) -> dict[str, Any]:
+    """The authority an event was done under."""
+    if kind not in AUTHORITY_KINDS:
+        raise ValueError(f"unknown authority kind {kind!r}")
+    return {"kind": kind, "detail": detail}
+
+
+def record(event: Event, seq: int, prev_hash: str) -> dict[str, Any]:
+    """The stored, hashed form of an event (everything but `hash`)."""
+    return {"v": SCHEMA_VERSION, "seq": seq, "at": event.at, "type": event.type, "actor": event.actor,
+            "channel": event.channel, "run": event.run, "task": event.task, "step": event.step,
+            "authority": event.authority, "data": event.data, "prev_hash": prev_hash}

@@ -1,0 +1,104 @@
+"""Governance figures (SPEC §5): periods, percentiles and the scorecard, over plain rows. No I/O."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from ledgerflow.domain.errors import InvalidInput
+from ledgerflow.domain.times import format_time, parse_time
+
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+EXCEPTION_EVENTS = frozenset({"check.failed", "sla.breached", "ownership.gap", "action.failed", "run.rejected"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Period:
+    """A half-open interval [start, end) of UTC time, named like `2026-W10` or by its bounds."""
+
+    name: str
+    start: datetime
+    end: datetime
+
+    @property
+    def bounds(self) -> tuple[str, str]:
+        return format_time(self.start), format_time(self.end)
+
+    def previous(self) -> Period:
+        span = self.end - self.start
+        if _WEEK.match(self.name):
+            return week_of(self.start - timedelta(days=7))
+        return Period(name=f"{format_time(self.start - span)}/{format_time(self.start)}", start=self.start - span,
+                      end=self.start)
+
+
+def week_of(moment: datetime) -> Period:
+    """The ISO week holding `moment`."""
+    year, week, _ = moment.isocalendar()
+    return parse_period(f"{year}-W{week:02d}")
+
+
+def parse_period(text: str) -> Period:
+    """`YYYY-Www`: Monday 00:00Z to the next Monday 00:00Z.
+
+    Raises:
+        InvalidInput: not an ISO week.
+    """
+    match = _WEEK.match(text.strip())
+    if match is None:
+        raise InvalidInput(f"--period {text!r} is not an ISO week like 2026-W10", rule="bad-period")
+    try:
+        monday = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+    except ValueError:
+        raise InvalidInput(f"--period {text!r} is not an ISO week like 2026-W10", rule="bad-period") from None
+    start = datetime.combine(monday, time(0), tzinfo=UTC)
+    return Period(name=text.strip(), start=start, end=start + timedelta(days=7))
+
+
+def span(since: str, until: str) -> Period:
+    """A period from --since/--until (a date or an RFC 3339 time)."""
+    try:
+        start, end = parse_time(since), parse_time(until)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), rule="bad-period") from None
+    if end <= start:
+        raise InvalidInput("--until must be after --since", rule="bad-period")
+    return Period(name=f"{format_time(start)}/{format_time(end)}", start=start, end=end)
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def hours_between(start: str, end: str) -> float:
+    return (parse_time(end) - parse_time(start)).total_seconds() / 3600
+
+
+def share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndedRun:
+    """What the scorecard needs of one run that ended in the period."""
+
+    id: str
+    status: str
+    exception: bool
+    reworked: bool
+    failed_check: bool
+
+
+def first_pass_yield(runs: Iterable[EndedRun]) -> float | None:
+    ended = list(runs)
+    clean = sum(1 for r in ended if r.status == "completed" and not r.reworked and not r.failed_check)
+    return share(clean, len(ended))

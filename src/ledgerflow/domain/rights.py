@@ -1,0 +1,70 @@
+"""Decision rights and separation of duties (SPEC §3.3): who may approve, who is excluded, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ledgerflow.domain.directory import Directory
+from ledgerflow.domain.expressions import ExpressionError
+from ledgerflow.domain.playbook import DecisionStep, Playbook
+from ledgerflow.domain.runs import RunState
+from ledgerflow.domain.states import TaskStatus
+
+_DONE = (TaskStatus.COMPLETED, TaskStatus.DECIDED, TaskStatus.SENT_BACK)
+
+
+def approving_authority(step: DecisionStep, context: Mapping[str, Any]) -> tuple[str | None, int | None, str | None]:
+    """The first matching authority row names the approvers, else `rights.approve`.
+
+    Returns:
+        (approver role or person, index of the matching row or None, error of a row that failed closed)
+    """
+    error = None
+    for index, row in enumerate(step.authority):
+        if row.when is None:
+            return row.approve, index, error
+        try:
+            if row.when.test(context):
+                return row.approve, index, error
+        except ExpressionError as exc:
+            error = f"authority row {index}: {exc.message}"
+    return step.rights.approve, None, error
+
+
+def exclusion(run: RunState, playbook: Playbook, step: DecisionStep, actor: str) -> str | None:
+    """Why `actor` may not decide this decision, or None when they may."""
+    if actor == run.started_by:
+        return f"{actor} started run {run.id}"
+    readable = {s.id for s in playbook.before(step)}
+    for task in run.tasks:
+        if actor not in (task.assignee, task.on_behalf_of) or task.ended_at is None:
+            continue
+        if task.step in step.separation_of_duties and task.status in _DONE and task.type in ("task", "decision"):
+            return f"{actor} acted on step {task.step}, listed in separation_of_duties"
+        if task.step in readable and task.status == TaskStatus.COMPLETED:
+            return f"{actor} supplied data under decision (step {task.step})"
+    for rec in run.recommendations:
+        if rec.step == step.id and rec.actor == actor:
+            return f"{actor} recorded a recommendation on this decision"
+    return None
+
+
+def delegate_exclusion(run: RunState, playbook: Playbook, step: DecisionStep, actor: str,
+                       on_behalf_of: str | None) -> str | None:
+    """A delegate is excluded if either they or the person they act for is."""
+    reason = exclusion(run, playbook, step, actor)
+    if reason is None and on_behalf_of is not None:
+        reason = exclusion(run, playbook, step, on_behalf_of)
+    return reason
+
+
+def agent_may_approve(directory: Directory, step: DecisionStep, row_index: int | None, actor: str) -> bool:
+    """An agent decides only through a guarded authority row naming it or a role containing it."""
+    entry = directory.get(actor)
+    if entry is None or not entry.is_agent:
+        return True
+    if row_index is None:
+        return False
+    row = step.authority[row_index]
+    return row.when is not None and actor in directory.members(row.approve)

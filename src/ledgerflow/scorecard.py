@@ -1,0 +1,83 @@
+"""The scorecard use case: fetch a period's rows with indexed queries, compute with `domain.figures`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, select
+
+from ledgerflow.domain.errors import NotFound
+from ledgerflow.domain.figures import (
+    EXCEPTION_EVENTS,
+    EndedRun,
+    Period,
+    first_pass_yield,
+    hours_between,
+    percentile,
+    share,
+)
+from ledgerflow.storage import schema
+from ledgerflow.storage.store import Store, Tx
+
+
+def _ended_runs(tx: Tx, playbook: str, period: Period) -> list[EndedRun]:
+    r, e = schema.runs, schema.events
+    start, end = period.bounds
+    rows = list(tx.conn.execute(select(r.c.id, r.c.status).where(
+        r.c.playbook == playbook, r.c.ended_at >= start, r.c.ended_at < end,
+        r.c.status.in_(["completed", "rejected"]))))
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    flags: dict[str, set[str]] = {run_id: set() for run_id in ids}
+    query = select(e.c.run, e.c.type, e.c.authority, e.c.data).where(
+        e.c.run.in_(ids),
+        e.c.type.in_([*EXCEPTION_EVENTS, "task.sent_back", "assignment.changed", "task.ready"]))
+    for row in tx.conn.execute(query):
+        kind = row.type
+        if kind == "assignment.changed":
+            if row.data.get("kind") in ("reassignment", "escalation"):
+                flags[row.run].add("exception")
+            continue
+        if kind == "task.ready":
+            if (row.authority or {}).get("kind") == "escalation":
+                flags[row.run].add("exception")
+            continue
+        flags[row.run].add(kind)
+        if kind in EXCEPTION_EVENTS:
+            flags[row.run].add("exception")
+    return [EndedRun(id=row.id, status=row.status, exception="exception" in flags[row.id],
+                     reworked="task.sent_back" in flags[row.id], failed_check="check.failed" in flags[row.id])
+            for row in rows]
+
+
+def scorecard(store: Store, playbook: str, period: Period) -> dict[str, Any]:
+    """SPEC §5 figures for one playbook id (all versions) over one period."""
+    with store.read() as tx:
+        if not tx.playbook_versions(playbook):
+            raise NotFound(f"no published playbook {playbook!r}", rule="unknown-playbook")
+        return _figures(tx, playbook, period)
+
+
+def _figures(tx: Tx, playbook: str, period: Period) -> dict[str, Any]:
+    e, t = schema.events, schema.tasks
+    start, end = period.bounds
+    ended = _ended_runs(tx, playbook, period)
+    rework = tx.conn.execute(select(e.c.seq).select_from(e.join(schema.runs, schema.runs.c.id == e.c.run)).where(
+        e.c.type == "task.sent_back", e.c.at >= start, e.c.at < end, schema.runs.c.playbook == playbook)).all()
+    decided = tx.conn.execute(select(t.c.ready_at, t.c.ended_at).where(and_(
+        t.c.playbook == playbook, t.c.type == "decision", t.c.outcome.is_not(None),
+        t.c.ended_at >= start, t.c.ended_at < end))).all()
+    latencies = [hours_between(row.ready_at, row.ended_at) for row in decided]
+    fpy = first_pass_yield(ended)
+    previous_fpy = first_pass_yield(_ended_runs(tx, playbook, period.previous()))
+    return {
+        "playbook": playbook,
+        "period": period.name,
+        "throughput": len(ended),
+        "exception_rate": share(sum(1 for r in ended if r.exception), len(ended)),
+        "rework": len(rework),
+        "decision_latency": {"median_hours": percentile(latencies, 50), "p90_hours": percentile(latencies, 90)},
+        "first_pass_yield": fpy,
+        "quality_trend": None if fpy is None or previous_fpy is None else fpy - previous_fpy,
+    }

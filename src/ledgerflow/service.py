@@ -1,0 +1,229 @@
+"""Use cases: each loads what it needs, asks the domain, and writes state and events in one transaction."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ledgerflow.domain import flow
+from ledgerflow.domain.canonical import digest
+from ledgerflow.domain.directory import Directory, load_directory
+from ledgerflow.domain.durations import parse_duration
+from ledgerflow.domain.errors import Conflict, InvalidInput, NotFound
+from ledgerflow.domain.events import Event, authority
+from ledgerflow.domain.findings import ERROR, Finding
+from ledgerflow.domain.lint import lint_source
+from ledgerflow.domain.playbook import load_playbook
+from ledgerflow.domain.runs import RunState
+from ledgerflow.domain.source import parse_yaml
+from ledgerflow.domain.times import format_time
+from ledgerflow.storage.store import Store, Tx
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Caller:
+    """Who is acting and through which channel (cli, api, web, worker)."""
+
+    actor: str = "admin"
+    channel: str = "cli"
+    os_user: str | None = None
+
+
+def new_id(prefix: str) -> str:
+    """A short random id, e.g. `t-k3j9x2mq7a`; unguessable and safe to type."""
+    return f"{prefix}-{base64.b32encode(secrets.token_bytes(5)).decode().lower()}"
+
+
+def read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}", rule="file-unreadable") from None
+
+
+def _system_event(tx: Tx, type_: str, caller: Caller, data: dict[str, Any], kind: str = "admin") -> Event:
+    return Event(type=type_, at=format_time(tx.now()), actor=caller.actor, channel=caller.channel,
+                 authority=authority(kind, caller.os_user), data=data)
+
+
+# ------------------------------------------------------------------------------ directory & playbooks
+
+
+def load_directory_file(store: Store, path: str, caller: Caller) -> dict[str, Any]:
+    source = parse_yaml(read_text(path), path)
+    directory, data = load_directory(source)
+    content = digest(data)
+    with store.write() as tx:
+        at = format_time(tx.now())
+        version = tx.save_directory(data, content, at)
+        tx.append([_system_event(tx, "directory.loaded", caller,
+                                 {"version": version, "digest": content, "actors": len(directory.actors)})])
+    return {"version": version, "digest": content, "people": sum(1 for a in directory.actors if not a.is_agent),
+            "agents": sum(1 for a in directory.actors if a.is_agent), "roles": len(directory.roles)}
+
+
+def lint_files(store: Store | None, files: list[str], directory_file: str | None) -> list[Finding]:
+    """Lint playbook files against `--directory FILE`, else the loaded directory."""
+    directory: Directory | None = None
+    if directory_file is not None:
+        directory = load_directory(parse_yaml(read_text(directory_file), directory_file))[0]
+    elif store is not None:
+        with store.read() as tx:
+            directory = tx.directory()
+    findings: list[Finding] = []
+    for file in files:
+        findings.extend(lint_source(read_text(file), file, directory))
+    return findings
+
+
+def publish(store: Store, path: str, caller: Caller) -> dict[str, Any]:
+    """Publish a playbook: a new version unless the content is identical (refused on lint errors)."""
+    text = read_text(path)
+    with store.write() as tx:
+        directory = tx.directory()
+        findings = lint_source(text, path, directory)
+        errors = [f for f in findings if f.severity == ERROR]
+        if errors:
+            first = errors[0]
+            raise Conflict(f"{len(errors)} lint error(s); first: {first.where()} [{first.rule}] {first.message}",
+                           rule="lint-errors", details={"findings": [f.to_dict() for f in findings]})
+        playbook = load_playbook(parse_yaml(text, path))
+        content = playbook.content_hash
+        versions = tx.playbook_versions(playbook.id)
+        state = tx.governance(playbook.id)
+        stopped = state is not None and state.state == "stop"
+        if versions and versions[-1].content_hash == content and not stopped:
+            return {"playbook": playbook.id, "version": versions[-1].version, "created": False,
+                    "findings": [f.to_dict() for f in findings]}
+        version = (versions[-1].version if versions else 0) + 1
+        at = format_time(tx.now())
+        tx.insert_playbook({"id": playbook.id, "version": version, "content_hash": content, "data": playbook.data,
+                            "source": text, "file": Path(path).name, "published_at": at,
+                            "published_by": caller.actor})
+        if state is None or stopped:
+            tx.set_governance(playbook.id, state="continue", decided_by=caller.actor, decided_at=at,
+                              rationale="published" if state is None else "republished after stop",
+                              stopped_through=state.stopped_through if state is not None else None)
+        tx.append([_system_event(tx, "playbook.published", caller,
+                                 {"playbook": playbook.id, "version": version, "content_hash": content})])
+    return {"playbook": playbook.id, "version": version, "created": True,
+            "findings": [f.to_dict() for f in findings]}
+
+
+def lint_published(store: Store) -> list[Finding]:
+    """The findings of every published playbook's newest version, against the loaded directory."""
+    with store.read() as tx:
+        directory = tx.directory()
+        out: list[Finding] = []
+        for row in tx.list_playbooks():
+            versions = tx.playbook_versions(row.id)
+            latest = versions[-1]
+            out.extend(lint_source(latest.source, latest.file, directory))
+        return out
+
+
+# ------------------------------------------------------------------------------------------- runs
+
+
+def _directory(tx: Tx) -> Directory:
+    directory = tx.directory()
+    if directory is None:
+        raise Conflict("no directory is loaded; run `ledgerflow directory load FILE` first", rule="no-directory")
+    return directory
+
+
+def _context(tx: Tx, playbook_id: str, version: int, caller: Caller) -> flow.Context:
+    playbook, _ = tx.playbook(playbook_id, version)
+    return flow.Context(playbook=playbook, directory=_directory(tx), workload=tx, now=tx.now(), new_id=new_id,
+                        channel=caller.channel)
+
+
+def _governance_gate(tx: Tx, playbook_id: str, version: int) -> None:
+    state = tx.governance(playbook_id)
+    if state is None or state.state == "continue":
+        return
+    since = f"since {state.decided_at} by {state.decided_by}: {state.rationale}"
+    if state.state == "pause":
+        raise Conflict(f"playbook {playbook_id} is paused {since}", rule="playbook-paused")
+    if state.state == "stop" and (state.stopped_through is None or version <= state.stopped_through):
+        raise Conflict(f"playbook {playbook_id} is stopped {since}; publish a new version to restart",
+                       rule="playbook-stopped")
+    if state.state == "stabilize":
+        playbook, _ = tx.playbook(playbook_id, version)
+        limit = playbook.governance.wip_limit_when_stabilizing
+        if limit is None or tx.open_runs(playbook_id) >= limit:
+            raise Conflict(f"playbook {playbook_id} is stabilizing {since}; open runs are at the WIP limit "
+                           f"({limit if limit is not None else 'none set'})", rule="playbook-stabilizing")
+
+
+def start_run(store: Store, playbook_id: str, input: Any, caller: Caller, *, why: str | None = None,
+              version: int | None = None) -> tuple[RunState, list[Any]]:
+    with store.write() as tx:
+        _, version = tx.playbook(playbook_id, version)
+        _governance_gate(tx, playbook_id, version)
+        ctx = _context(tx, playbook_id, version, caller)
+        result = flow.start_run(ctx, run_id=new_id("r"), actor=caller.actor, input=input, version=version, why=why)
+        tx.save_run(None, result.state)
+        tx.append(result.events)
+        return result.state, [t for t in result.state.tasks if t.is_open]
+
+
+def _on_run(store: Store, task_or_run: str, caller: Caller, *, is_task: bool,
+            command: Callable[[flow.Context, RunState], flow.Builder]) -> tuple[RunState, RunState]:
+    with store.write() as tx:
+        run_id = tx.run_of_task(task_or_run) if is_task else task_or_run
+        before = tx.load_run(run_id)
+        ctx = _context(tx, before.playbook, before.version, caller)
+        result = command(ctx, before)
+        tx.save_run(before, result.state)
+        tx.append(result.events)
+        return before, result.state
+
+
+def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: Any) -> dict[str, Any]:
+    """start, complete, decide, recommend or reassign one task."""
+    commands: dict[str, Callable[..., flow.Builder]] = {
+        "start": flow.start_task, "complete": flow.complete_task, "decide": flow.decide,
+        "recommend": flow.recommend, "reassign": flow.reassign,
+    }
+    before, after = _on_run(store, task_id, caller, is_task=True,
+                            command=lambda ctx, run: commands[verb](ctx, run, task_id=task_id, actor=caller.actor,
+                                                                    **args))
+    old = {t.id for t in before.tasks}
+    task = after.task(task_id)
+    if task is None:
+        raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")
+    opened = [t for t in after.tasks if t.id not in old and t.is_open]
+    return {"task": task, "run": after, "opened": opened}
+
+
+def cancel_run(store: Store, run_id: str, caller: Caller, reason: str) -> RunState:
+    _, after = _on_run(store, run_id, caller, is_task=False,
+                       command=lambda ctx, run: flow.cancel_run(ctx, run, actor=caller.actor, reason=reason))
+    return after
+
+
+# ------------------------------------------------------------------------------------------ clock
+
+
+def advance_clock(store: Store, duration: str, caller: Caller) -> dict[str, Any]:
+    try:
+        span = parse_duration(duration)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), rule="bad-duration") from None
+    with store.write() as tx:
+        if not tx.simulated:
+            raise Conflict("clock advance works only on a database made with `init --simulated-clock`",
+                           rule="simulated-clock-only")
+        start: datetime = tx.now()
+        end = start + span
+        fired: list[dict[str, Any]] = []
+        tx.set_clock(end)
+        tx.append([_system_event(tx, "clock.advanced", caller,
+                                 {"from": format_time(start), "to": format_time(end), "fired": len(fired)})])
+    return {"from": format_time(start), "to": format_time(end), "fired": fired}

@@ -1,0 +1,126 @@
+"""Opening a database by URL, creating it (`init`) and the SQLite settings that make commits durable."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, insert, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+from ledgerflow.domain.canonical import ZERO_HASH
+from ledgerflow.domain.errors import Conflict, EnvironmentProblem, InvalidInput
+from ledgerflow.domain.times import format_time
+from ledgerflow.storage import schema
+
+DEFAULT_URL = "sqlite:///ledgerflow.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalize_url(url: str | None) -> str:
+    """`--db` takes a SQLAlchemy-style URL, a plain path (SQLite) or `postgresql://` (psycopg 3)."""
+    url = url or os.environ.get("LEDGERFLOW_DB") or DEFAULT_URL
+    if "://" not in url:
+        return "sqlite:///" + url
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _sqlite_path(url: str) -> str | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    return parsed.database or ":memory:"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with one connection setup for every use: WAL, synchronous=FULL, BEGIN IMMEDIATE for writes."""
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, ImportError) as exc:
+        raise InvalidInput(f"--db {url!r} is not a database URL this build can open: {exc}",
+                           rule="bad-db-url") from None
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi: Any, _record: Any) -> None:
+            dbapi.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            mode = "IMMEDIATE" if conn.get_execution_options().get("ledgerflow_write") else "DEFERRED"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def _alembic_config(connection: Any) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations")
+    return head
+
+
+def check_initialized(engine: Engine, url: str) -> None:
+    """Raise EnvironmentProblem (exit 4) unless the database exists and was made by `init`."""
+    path = _sqlite_path(url)
+    if path is not None and path != ":memory:" and not Path(path).exists():
+        raise EnvironmentProblem(f"no database at {path}; run `ledgerflow init` first", rule="not-initialized")
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("meta"):
+                raise EnvironmentProblem(f"{url} is not a ledgerflow database; run `ledgerflow init` first",
+                                         rule="not-initialized")
+            current = MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise EnvironmentProblem(f"cannot open {url}: {exc.orig}", rule="database-unreachable") from None
+    if current != head_revision():
+        raise EnvironmentProblem(f"the database schema is at {current}, this ledgerflow needs {head_revision()}; "
+                                 "run `ledgerflow init` on a new database", rule="schema-mismatch")
+
+
+def initialize(engine: Engine, url: str, simulated_start: datetime | None) -> dict[str, Any]:
+    """Create the schema and the chain head; refuse (exit 3) an initialized database."""
+    try:
+        with engine.connect() as conn:
+            if inspect(conn).has_table("meta"):
+                raise Conflict(f"{url} is already initialized; nothing was changed", rule="already-initialized")
+        with engine.connect().execution_options(ledgerflow_write=True) as conn:
+            with conn.begin():
+                command.upgrade(_alembic_config(conn), "head")
+                clock = format_time(simulated_start) if simulated_start else None
+                conn.execute(insert(schema.meta), [
+                    {"key": "clock", "value": "simulated" if simulated_start else "real"},
+                    {"key": "now", "value": clock},
+                    {"key": "created_at", "value": format_time(datetime.now(UTC))},
+                ])
+                conn.execute(insert(schema.chain_head).values(id=1, seq=0, hash=ZERO_HASH))
+    except OperationalError as exc:
+        raise EnvironmentProblem(f"cannot create {url}: {exc.orig}", rule="database-unreachable") from None
+    except SQLAlchemyError as exc:
+        raise EnvironmentProblem(f"cannot create {url}: {exc}", rule="database-error") from None
+    return {"db": url, "clock": "simulated" if simulated_start else "real",
+            "now": format_time(simulated_start) if simulated_start else None}

@@ -1,0 +1,143 @@
+"""Every table, declared once. Times are fixed-width RFC 3339 text (ordering text orders time)."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+meta = Table(
+    "meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=True),
+)
+
+directory_versions = Table(
+    "directory_versions", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("loaded_at", String(32), nullable=False),
+)
+
+playbooks = Table(
+    "playbooks", metadata,
+    Column("id", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("content_hash", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("file", Text, nullable=True),
+    Column("published_at", String(32), nullable=False),
+    Column("published_by", String(200), nullable=False),
+)
+
+governance = Table(
+    "governance", metadata,
+    Column("playbook", String(200), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_at", String(32), nullable=True),
+    Column("rationale", Text, nullable=True),
+    Column("stopped_through", Integer, nullable=True),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("playbook", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_by", String(200), nullable=False),
+    Column("started_at", String(32), nullable=False),
+    Column("ended_at", String(32), nullable=True),
+    Column("input", JSON, nullable=False),
+    Column("why", Text, nullable=True),
+    Index("ix_runs_playbook_status", "playbook", "status"),
+    Index("ix_runs_ended", "playbook", "ended_at"),
+)
+
+tasks = Table(
+    "tasks", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("ord", Integer, nullable=False),
+    Column("run", String(64), nullable=True),
+    Column("playbook", String(200), nullable=False),
+    Column("step", String(200), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("assignee", String(200), nullable=True),
+    Column("attempt", Integer, nullable=False),
+    Column("seat", Integer, nullable=False),
+    Column("ready_at", String(32), nullable=False),
+    Column("due_at", String(32), nullable=True),
+    Column("sla_due_at", String(32), nullable=True),
+    Column("started_at", String(32), nullable=True),
+    Column("ended_at", String(32), nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("rationale", Text, nullable=True),
+    Column("output", JSON, nullable=True),
+    Column("data_hash", String(64), nullable=True),
+    Column("approver", String(200), nullable=True),
+    Column("authority_row", Integer, nullable=True),
+    Column("on_behalf_of", String(200), nullable=True),
+    Column("escalated", Boolean, nullable=False),
+    Column("blocked", Boolean, nullable=False),
+    Column("error", Text, nullable=True),
+    Index("ix_tasks_run", "run", "ord"),
+    Index("ix_tasks_assignee_open", "assignee", "status"),
+    Index("ix_tasks_step_assignee", "playbook", "step", "assignee", "ready_at"),
+    Index("ix_tasks_status_ready", "status", "ready_at"),
+)
+
+recommendations = Table(
+    "recommendations", metadata,
+    Column("task", String(64), primary_key=True),
+    Column("actor", String(200), primary_key=True),
+    Column("run", String(64), nullable=False),
+    Column("step", String(200), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("data_hash", String(64), nullable=False),
+    Column("at", String(32), nullable=False),
+    Index("ix_recommendations_run", "run"),
+)
+
+events = Table(
+    "events", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", String(32), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("run", String(64), nullable=True),
+    Column("task", String(64), nullable=True),
+    Column("step", String(200), nullable=True),
+    Column("authority", JSON, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("v", Integer, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_events_run", "run", "seq"),
+    Index("ix_events_type_at", "type", "at"),
+)
+
+chain_head = Table(
+    "chain_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+timers = Table(
+    "timers", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("due_at", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("run", String(64), nullable=True),
+    Column("task", String(64), nullable=True),
+    Column("data", JSON, nullable=False),
+    Column("fired_at", String(32), nullable=True),
+    Index("ix_timers_due", "fired_at", "due_at"),
+)

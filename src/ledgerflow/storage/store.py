@@ -1,0 +1,316 @@
+"""The SQL store: one transaction per command, state rows and hash-chained events written together.
+
+The service talks to `Tx` only; nothing outside `storage/` sees SQL or driver errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from ledgerflow.domain.canonical import canonical_json
+from ledgerflow.domain.directory import Directory, load_directory
+from ledgerflow.domain.errors import Conflict, EnvironmentProblem, NotFound
+from ledgerflow.domain.events import Event, record
+from ledgerflow.domain.playbook import Playbook, load_playbook
+from ledgerflow.domain.runs import Recommendation, RunState, TaskState
+from ledgerflow.domain.source import Source
+from ledgerflow.domain.states import RunStatus, TaskStatus
+from ledgerflow.domain.times import format_time, parse_time
+from ledgerflow.storage import schema
+from ledgerflow.storage.database import check_initialized, make_engine, normalize_url
+
+_TASK_COLUMNS = [f.name for f in fields(TaskState)]
+_PLAYBOOK_CACHE: dict[tuple[str, str, int], Playbook] = {}
+_DIRECTORY_CACHE: dict[tuple[str, int], Directory] = {}
+
+
+def event_hash(stored: Mapping[str, Any]) -> str:
+    """SHA-256 over the RFC 8785 canonical JSON of the event without `hash`."""
+    return hashlib.sha256(canonical_json(stored)).hexdigest()
+
+
+class Store:
+    """A ledgerflow database, opened by URL."""
+
+    def __init__(self, url: str | None = None, *, check: bool = True):
+        self.url = normalize_url(url)
+        self.engine: Engine = make_engine(self.url)
+        if check:
+            check_initialized(self.engine, self.url)
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """One write transaction: everything in it commits together or not at all."""
+        try:
+            with self.engine.connect().execution_options(ledgerflow_write=True) as conn:
+                with conn.begin():
+                    yield Tx(conn, self.url)
+        except IntegrityError as exc:
+            raise Conflict(f"another command changed the same data first: {exc.orig}", rule="conflict") from None
+        except OperationalError as exc:
+            raise EnvironmentProblem(f"database error: {exc.orig}", rule="database-error") from None
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        try:
+            with self.engine.connect() as conn:
+                with conn.begin():
+                    yield Tx(conn, self.url)
+        except OperationalError as exc:
+            raise EnvironmentProblem(f"database error: {exc.orig}", rule="database-error") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _task_row(task: TaskState, ord_: int) -> dict[str, Any]:
+    row = {name: getattr(task, name) for name in _TASK_COLUMNS}
+    row["status"] = str(task.status)
+    row["ord"] = ord_
+    return row
+
+
+def _task_from(row: Any) -> TaskState:
+    values = {name: getattr(row, name) for name in _TASK_COLUMNS}
+    values["status"] = TaskStatus(values["status"])
+    values["escalated"] = bool(values["escalated"])
+    values["blocked"] = bool(values["blocked"])
+    return TaskState(**values)
+
+
+class Tx:
+    """Operations inside one transaction. Implements the routing `Workload` view."""
+
+    def __init__(self, conn: Connection, url: str):
+        self.conn = conn
+        self.url = url
+        self._meta: dict[str, str | None] | None = None
+
+    # -------------------------------------------------------------------------------- clock
+
+    def meta(self) -> dict[str, str | None]:
+        if self._meta is None:
+            self._meta = {r.key: r.value for r in self.conn.execute(select(schema.meta))}
+        return self._meta
+
+    @property
+    def simulated(self) -> bool:
+        return self.meta().get("clock") == "simulated"
+
+    def now(self) -> datetime:
+        """The database clock: the simulated time, or the real UTC time."""
+        if self.simulated:
+            return parse_time(str(self.meta()["now"]))
+        return datetime.now(UTC)
+
+    def set_clock(self, moment: datetime) -> None:
+        self.conn.execute(update(schema.meta).where(schema.meta.c.key == "now").values(value=format_time(moment)))
+        self.meta()["now"] = format_time(moment)
+
+    # ---------------------------------------------------------------------------- directory
+
+    def directory_version(self) -> int:
+        return int(self.conn.execute(select(func.max(schema.directory_versions.c.version))).scalar() or 0)
+
+    def directory(self) -> Directory | None:
+        version = self.directory_version()
+        if not version:
+            return None
+        key = (self.url, version)
+        if key not in _DIRECTORY_CACHE:
+            data = self.conn.execute(select(schema.directory_versions.c.data)
+                                     .where(schema.directory_versions.c.version == version)).scalar_one()
+            _DIRECTORY_CACHE[key] = load_directory(Source(data=data))[0]
+        return _DIRECTORY_CACHE[key]
+
+    def save_directory(self, data: Any, digest: str, at: str) -> int:
+        version = self.directory_version() + 1
+        self.conn.execute(insert(schema.directory_versions).values(version=version, digest=digest, data=data,
+                                                                   loaded_at=at))
+        return version
+
+    # ---------------------------------------------------------------------------- playbooks
+
+    def playbook(self, playbook_id: str, version: int | None = None) -> tuple[Playbook, int]:
+        """A published playbook (the newest version unless one is named), parsed once per process."""
+        t = schema.playbooks
+        if version is None:
+            version = self.conn.execute(select(func.max(t.c.version)).where(t.c.id == playbook_id)).scalar()
+            if version is None:
+                raise NotFound(f"no published playbook {playbook_id!r}", rule="unknown-playbook")
+        key = (self.url, playbook_id, version)
+        if key not in _PLAYBOOK_CACHE:
+            row = self.conn.execute(select(t.c.data, t.c.file).where(t.c.id == playbook_id, t.c.version == version)
+                                    ).one_or_none()
+            if row is None:
+                raise NotFound(f"playbook {playbook_id!r} has no version {version}", rule="unknown-version")
+            _PLAYBOOK_CACHE[key] = load_playbook(Source(data=row.data, file=row.file))
+        return _PLAYBOOK_CACHE[key], version
+
+    def playbook_versions(self, playbook_id: str) -> list[Any]:
+        t = schema.playbooks
+        return list(self.conn.execute(select(t).where(t.c.id == playbook_id).order_by(t.c.version)))
+
+    def insert_playbook(self, row: dict[str, Any]) -> None:
+        self.conn.execute(insert(schema.playbooks).values(**row))
+
+    def list_playbooks(self) -> list[Any]:
+        t = schema.playbooks
+        latest = select(t.c.id, func.max(t.c.version).label("version"), func.count().label("versions")).group_by(t.c.id)
+        return list(self.conn.execute(latest.order_by(t.c.id)))
+
+    def governance(self, playbook_id: str) -> Any:
+        g = schema.governance
+        return self.conn.execute(select(g).where(g.c.playbook == playbook_id)).one_or_none()
+
+    def set_governance(self, playbook_id: str, **values: Any) -> None:
+        g = schema.governance
+        if self.governance(playbook_id) is None:
+            self.conn.execute(insert(g).values(playbook=playbook_id, **values))
+        else:
+            self.conn.execute(update(g).where(g.c.playbook == playbook_id).values(**values))
+
+    # --------------------------------------------------------------------------------- runs
+
+    def load_run(self, run_id: str, *, for_update: bool = False) -> RunState:
+        r, t, rec = schema.runs, schema.tasks, schema.recommendations
+        row = self.conn.execute(select(r).where(r.c.id == run_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"unknown run {run_id!r}", rule="unknown-run")
+        tasks = tuple(_task_from(x) for x in self.conn.execute(select(t).where(t.c.run == run_id).order_by(t.c.ord)))
+        recs = tuple(Recommendation(task=x.task, step=x.step, attempt=x.attempt, actor=x.actor, outcome=x.outcome,
+                                    rationale=x.rationale, data_hash=x.data_hash, at=x.at)
+                     for x in self.conn.execute(select(rec).where(rec.c.run == run_id).order_by(rec.c.at)))
+        return RunState(id=row.id, playbook=row.playbook, version=row.version, status=RunStatus(row.status),
+                        started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at,
+                        input=row.input, why=row.why, tasks=tasks, recommendations=recs)
+
+    def run_of_task(self, task_id: str) -> str:
+        run = self.conn.execute(select(schema.tasks.c.run).where(schema.tasks.c.id == task_id)).one_or_none()
+        if run is None or run[0] is None:
+            raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")
+        return str(run[0])
+
+    def save_run(self, before: RunState | None, after: RunState) -> None:
+        """Write what changed between two states of one run."""
+        r = schema.runs
+        run_values = {"status": str(after.status), "ended_at": after.ended_at}
+        if before is None:
+            self.conn.execute(insert(r).values(id=after.id, playbook=after.playbook, version=after.version,
+                                               started_by=after.started_by, started_at=after.started_at,
+                                               input=after.input, why=after.why, **run_values))
+        elif (before.status, before.ended_at) != (after.status, after.ended_at):
+            self.conn.execute(update(r).where(r.c.id == after.id).values(**run_values))
+        old = {t.id: t for t in (before.tasks if before else ())}
+        new_rows = []
+        for index, task in enumerate(after.tasks):
+            previous = old.get(task.id)
+            if previous is None:
+                new_rows.append(_task_row(task, index))
+            elif previous != task:
+                changed = {k: v for k, v in _task_row(task, index).items() if getattr(previous, k, None) != v}
+                changed.pop("ord", None)
+                if changed:
+                    self.conn.execute(update(schema.tasks).where(schema.tasks.c.id == task.id).values(**changed))
+        if new_rows:
+            self.conn.execute(insert(schema.tasks), new_rows)
+        old_recs = set(before.recommendations if before else ())
+        for rec in after.recommendations:
+            if rec in old_recs:
+                continue
+            rt = schema.recommendations
+            self.conn.execute(rt.delete().where(rt.c.task == rec.task, rt.c.actor == rec.actor))
+            self.conn.execute(insert(rt).values(task=rec.task, actor=rec.actor, run=after.id, step=rec.step,
+                                                attempt=rec.attempt, outcome=rec.outcome, rationale=rec.rationale,
+                                                data_hash=rec.data_hash, at=rec.at))
+
+    # ------------------------------------------------------------------------------- events
+
+    def append(self, events: Sequence[Event]) -> list[dict[str, Any]]:
+        """Append events to the chain and move its head, in this transaction."""
+        if not events:
+            return []
+        head = self.conn.execute(select(schema.chain_head).where(schema.chain_head.c.id == 1)).one()
+        seq, prev = head.seq, head.hash
+        rows = []
+        for event in events:
+            seq += 1
+            stored = record(event, seq, prev)
+            stored["hash"] = prev = event_hash(stored)
+            rows.append(stored)
+        self.conn.execute(insert(schema.events), rows)
+        moved = self.conn.execute(update(schema.chain_head)
+                                  .where(schema.chain_head.c.id == 1, schema.chain_head.c.seq == head.seq)
+                                  .values(seq=seq, hash=prev))
+        if moved.rowcount != 1:
+            raise Conflict("another command appended to the log first; try again", rule="conflict")
+        return rows
+
+    def chain_head(self) -> Any:
+        return self.conn.execute(select(schema.chain_head).where(schema.chain_head.c.id == 1)).one()
+
+    def events(self, run: str | None = None, after_seq: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        e = schema.events
+        query = select(e).where(e.c.seq > after_seq).order_by(e.c.seq)
+        if run is not None:
+            query = query.where(e.c.run == run)
+        if limit is not None:
+            query = query.limit(limit)
+        return [dict(row._mapping) for row in self.conn.execute(query)]
+
+    # ------------------------------------------------------------------------------ queries
+
+    def open_counts(self, actors: Sequence[str]) -> Mapping[str, int]:
+        t = schema.tasks
+        query = (select(t.c.assignee, func.count()).where(t.c.assignee.in_(list(actors)),
+                                                           t.c.status.in_(["ready", "in_progress"]))
+                 .group_by(t.c.assignee))
+        return {row[0]: int(row[1]) for row in self.conn.execute(query)}
+
+    def last_assigned(self, playbook: str, step: str, actors: Sequence[str]) -> Mapping[str, str]:
+        t = schema.tasks
+        query = (select(t.c.assignee, func.max(t.c.ready_at))
+                 .where(t.c.playbook == playbook, t.c.step == step, t.c.assignee.in_(list(actors)))
+                 .group_by(t.c.assignee))
+        return {row[0]: row[1] for row in self.conn.execute(query)}
+
+    def tasks(
+        self, *, assignee: str | None = None, run: str | None = None, status: str | None = None
+    ) -> list[TaskState]:
+        t = schema.tasks
+        conditions = []
+        if assignee is not None:
+            conditions.append(t.c.assignee == assignee)
+        if run is not None:
+            conditions.append(t.c.run == run)
+        if status == "open":
+            conditions.append(t.c.status.in_(["ready", "in_progress"]))
+        elif status is not None:
+            conditions.append(t.c.status == status)
+        query = select(t).where(and_(True, *conditions)).order_by(t.c.ready_at, t.c.id)
+        return [_task_from(row) for row in self.conn.execute(query)]
+
+    def runs(self, *, playbook: str | None = None, status: str | None = None) -> list[Any]:
+        r = schema.runs
+        query = select(r).order_by(r.c.started_at, r.c.id)
+        if playbook is not None:
+            query = query.where(r.c.playbook == playbook)
+        if status is not None:
+            query = query.where(r.c.status == status)
+        return list(self.conn.execute(query))
+
+    def open_runs(self, playbook: str) -> int:
+        r = schema.runs
+        return int(self.conn.execute(select(func.count()).where(r.c.playbook == playbook,
+                                                                r.c.status == "running")).scalar() or 0)
+
+    def all_runs(self) -> dict[str, RunState]:
+        return {row.id: self.load_run(row.id) for row in self.conn.execute(select(schema.runs.c.id))}

@@ -1,0 +1,64 @@
+"""Small drivers for engine tests: start runs and act on tasks through the service layer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ledgerflow import service
+from ledgerflow.domain.runs import RunState, TaskState
+from ledgerflow.storage.store import Store
+
+GOOD_OUTPUT = {"deal_sheet_url": "https://docs.example.com/d/1",
+               "justification": "Competitor offered 20%, three-year renewal"}
+
+
+def caller(actor: str | None) -> service.Caller:
+    return service.Caller(actor=str(actor))
+
+
+def start(store: Store, *, by: str = "bob", playbook: str = "pricing-exception", **input: Any) -> RunState:
+    data = {"customer": "Acme", "deal_value": 12000, "discount_pct": 18}
+    data.update(input)
+    run, _ = service.start_run(store, playbook, data, caller(by))
+    return run
+
+
+def open_tasks(store: Store, run_id: str) -> list[TaskState]:
+    with store.read() as tx:
+        return tx.tasks(run=run_id, status="open")
+
+
+def only_open(store: Store, run_id: str) -> TaskState:
+    tasks = open_tasks(store, run_id)
+    assert len(tasks) == 1, tasks
+    return tasks[0]
+
+
+def act(store: Store, verb: str, task: TaskState, actor: str | None = None, **args: Any) -> dict[str, Any]:
+    return service.task_command(store, verb, task.id, caller(actor or task.assignee), **args)
+
+
+def decide(store: Store, task: TaskState, outcome: str, actor: str | None = None, rationale: str | None = "ok",
+           to: str | None = None) -> dict[str, Any]:
+    return act(store, "decide", task, actor, outcome=outcome, rationale=rationale, to=to)
+
+
+def run_state(store: Store, run_id: str) -> RunState:
+    with store.read() as tx:
+        return tx.load_run(run_id)
+
+
+def snapshot(store: Store) -> tuple[int, list[Any], list[Any]]:
+    """Event count, runs and tasks: what a refused command must leave as it was."""
+    with store.read() as tx:
+        events = len(tx.events())
+        runs = [tuple(r) for r in tx.runs()]
+        tasks = tx.tasks()
+    return events, runs, tasks
+
+
+def publish_text(store: Store, tmp_path: Path, text: str, name: str = "pb.yaml") -> dict[str, Any]:
+    path = tmp_path / name
+    path.write_text(text)
+    return service.publish(store, str(path), service.Caller())

@@ -1,0 +1,82 @@
+"""Hypothesis drives random command sequences; the log always replays to the stored state."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from ledgerflow import audit, service
+from ledgerflow.domain.errors import LedgerflowError
+from ledgerflow.storage.store import Store
+from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
+
+ACTORS = ["alice", "bob", "carol", "chen", "dave", "erin", "maria", "victor", "sam"]
+OUTPUTS = [
+    {"deal_sheet_url": "https://d/1", "justification": "Competitor offered 20%, three-year renewal"},
+    {"deal_sheet_url": "https://d/2", "justification": "short"},
+    {"quote_id": "Q-1"},
+    {},
+]
+
+
+class Engine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: Store = make_store(Path(tempfile.mkdtemp(prefix="lf-prop-")))
+        service.load_directory_file(self.store, str(DIRECTORY), ADMIN)
+        service.publish(self.store, str(PRICING), ADMIN)
+        self.last_seq = 0
+
+    @rule(by=st.sampled_from(ACTORS), value=st.sampled_from([1000, 60000]), pct=st.sampled_from([5, 18, 45]))
+    def start_run(self, by: str, value: int, pct: int) -> None:
+        service.start_run(self.store, "pricing-exception", {"customer": "A", "deal_value": value,
+                                                             "discount_pct": pct}, service.Caller(actor=by))
+
+    @rule(pick=st.integers(0, 50), output=st.sampled_from(OUTPUTS), by_assignee=st.booleans(),
+          outcome=st.sampled_from(["approve", "reject", "send_back"]), verb=st.sampled_from(
+              ["complete", "decide", "start", "recommend", "reassign"]), other=st.sampled_from(ACTORS))
+    def act(self, pick: int, output: dict[str, str], by_assignee: bool, outcome: str, verb: str, other: str) -> None:
+        with self.store.read() as tx:
+            open_tasks = tx.tasks(status="open")
+        if not open_tasks:
+            return
+        task = open_tasks[pick % len(open_tasks)]
+        actor = task.assignee if by_assignee and task.assignee else other
+        args: dict[str, object] = {}
+        if verb == "complete":
+            args = {"output": output}
+        elif verb == "decide":
+            args = {"outcome": outcome, "rationale": "because", "to": None}
+        elif verb == "recommend":
+            args = {"outcome": outcome, "rationale": "because"}
+        elif verb == "reassign":
+            actor, args = ("sam" if by_assignee else "maria"), {"to": other, "reason": "load"}
+        try:
+            service.task_command(self.store, verb, task.id, service.Caller(actor=str(actor)), **args)
+        except LedgerflowError as exc:
+            assert exc.exit_code in (2, 3), exc
+
+    @invariant()
+    def log_replays_to_the_stored_state(self) -> None:
+        result = audit.verify(self.store)
+        assert result["ok"], result
+        assert result["events"] >= self.last_seq  # the log only grows
+        self.last_seq = result["events"]
+
+    @invariant()
+    def every_open_task_has_exactly_one_assignee(self) -> None:
+        with self.store.read() as tx:
+            for task in tx.tasks(status="open"):
+                assert task.type == "action" or task.assignee is not None
+
+    def teardown(self) -> None:
+        self.store.close()
+
+
+Engine.TestCase.settings = settings(max_examples=15, stateful_step_count=25, deadline=None,
+                                    suppress_health_check=[HealthCheck.too_slow])
+TestEngineReplay = Engine.TestCase
