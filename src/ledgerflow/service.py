@@ -21,7 +21,7 @@ from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.playbook import load_playbook
 from ledgerflow.domain.runs import RunState
 from ledgerflow.domain.source import parse_yaml
-from ledgerflow.domain.times import format_time
+from ledgerflow.domain.times import display_time, format_time
 from ledgerflow.storage.store import Store, Tx
 
 
@@ -226,4 +226,4 @@ def advance_clock(store: Store, duration: str, caller: Caller) -> dict[str, Any]
         tx.set_clock(end)
         tx.append([_system_event(tx, "clock.advanced", caller,
                                  {"from": format_time(start), "to": format_time(end), "fired": len(fired)})])
-    return {"from": format_time(start), "to": format_time(end), "fired": fired}
+    return {"from": display_time(format_time(start)), "to": display_time(format_time(end)), "fired": fired}

@@ -224,7 +224,8 @@ def test_success_naming_an_input_field_is_observable() -> None:
 
 
 def test_decision_with_no_approve_and_only_guarded_rows_gives_decision_without_approver() -> None:
-    text = edit(EXAMPLE, ("      approve: finance\n      execute", "      execute"), ("      - approve: vp-sales\n", ""))
+    text = edit(EXAMPLE, ("      approve: finance\n      execute", "      execute"),
+                ("      - approve: vp-sales\n", ""))
     finding = only(lint(text), "decision-without-approver")
     assert finding.path == "steps[2].rights.approve"
     assert finding.step == "approve"
@@ -285,8 +286,8 @@ def test_unguarded_role_with_agent_and_people_gives_agent_unguarded_approve() ->
 
 
 def test_role_with_one_member_and_no_delegate_gives_single_point_of_failure() -> None:
-    people = directory(edit(DIRECTORY_TEXT, ("  - {id: erin, name: Erin Walsh, email: erin@example.com, roles: [finance]}\n",
-                                             "")))
+    erin = "  - {id: erin, name: Erin Walsh, email: erin@example.com, roles: [finance]}\n"
+    people = directory(edit(DIRECTORY_TEXT, (erin, "")))
     finding = only(lint(EXAMPLE, people), "single-point-of-failure")
     assert finding.path == "steps[2].rights.approve"
     assert finding.severity == WARNING
