@@ -164,6 +164,22 @@ def test_line_edits_of_the_example_text_lint_without_raising(data: st.DataObject
     check_lint("".join(lines))
 
 
+CEL_ALPHABET = "abcdeinpstu._ ()[]{}<>=!&|+-*/%?:,'\"\\0123456789"
+
+
+@PROPERTY
+@given(st.text(alphabet=CEL_ALPHABET, max_size=40) | st.sampled_from(WORDS), st.integers(0, 2))
+def test_any_expression_text_lints_without_raising(expression: str, where: int) -> None:
+    data = copy.deepcopy(EXAMPLE_DATA)
+    if where == 0:
+        data["steps"][2]["when"] = expression
+    elif where == 1:
+        data["steps"][2]["authority"][0]["when"] = expression
+    else:
+        data["steps"][1]["rules"][1]["expr"] = expression
+    check_load(data)
+
+
 @PROPERTY
 @given(st.text(max_size=200))
 def test_arbitrary_text_lints_without_raising(text: str) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +105,8 @@ class _Linter:
         self.dir = directory
         self.findings: list[Finding] = []
 
-    def add(self, rule: str, path: str, message: str, step: Step | None = None, severity: str = ERROR) -> None:
+    def add(self, rule: str, path: str, message: str, step: Step | None = None,
+            severity: str = ERROR) -> None:
         self.findings.append(Finding(playbook=self.pb.id, step=step.id if step else None, rule=rule,
                                      severity=severity, message=message, file=self.pb.source.file,
                                      line=self.pb.source.line(path), path=path))
@@ -140,7 +141,8 @@ class _Linter:
     def owners(self) -> None:
         if not (self.pb.outcome.owner or "").strip():
             self.add("outcome-owner-missing", "outcome.owner",
-                     "the playbook has no outcome owner; set outcome.owner to the person accountable for the outcome")
+                     "the playbook has no outcome owner; set outcome.owner to the person accountable for "
+                     "the outcome")
         if not (self.pb.workflow_owner or "").strip():
             self.add("workflow-owner-missing", "workflow_owner",
                      "the playbook has no workflow owner; set workflow_owner to the person accountable for "
@@ -183,8 +185,8 @@ class _Linter:
                 continue
             for ref in sorted(refs - readable):
                 self.add("expression-forward-reference", path,
-                         f"`{expr.source}` reads step {ref!r}, {self.why_unreadable(step, ref)}; an expression "
-                         f"may only read steps that come before {step.id!r} on its path", step)
+                         f"`{expr.source}` reads step {ref!r}, {self.why_unreadable(step, ref)}; an "
+                         f"expression may only read steps that come before {step.id!r} on its path", step)
 
     def why_unreadable(self, step: Step, ref: str) -> str:
         other = self.pb.by_id.get(ref)
@@ -239,8 +241,9 @@ class _Linter:
                      "without `when`)", step)
         for name, path in self.name_paths(step.separation_of_duties, join(step.path, "separation_of_duties")):
             if name not in self.pb.by_id:
-                self.add("sod-unknown-step", path, f"separation_of_duties names {name!r}, which is not a step; "
-                         f"{_suggest(name, self.pb.by_id)}list step ids", step)
+                self.add("sod-unknown-step", path, f"separation_of_duties names {name!r}, which is not a step"
+                         f"{_did_you_mean(name, self.pb.by_id)}; list the ids of steps whose actors may not "
+                         "decide", step)
         if "send_back" in step.options and not any(isinstance(s, TaskStep | DecisionStep)
                                                    for s in self.pb.before(step)):
             self.add("send-back-target", join(step.path, "options"),
@@ -248,8 +251,8 @@ class _Linter:
                      "remove send_back from options", step)
         if step.sla is None or step.sla.due is None:
             self.warn("decision-without-sla", join(step.path, "sla" if step.sla is None else "sla.due"),
-                      f"decision {step.id!r} has no SLA; add `sla: {{due: 24h, escalate: [...]}}` so a stalled "
-                      "decision is noticed", step)
+                      f"decision {step.id!r} has no SLA; add `sla: {{due: 24h, escalate: [...]}}` so a "
+                      "stalled decision is noticed", step)
         approving = {a.name for a in _approvers(step)}
         if not step.separation_of_duties:
             for name, path in self.name_paths(step.rights.recommend, join(step.path, "rights.recommend")):
@@ -268,7 +271,8 @@ class _Linter:
             if not name or not name.strip():
                 continue
             if not directory.knows(name):
-                self.add("unknown-actor", path, f"unknown person {name!r}{_did_you_mean(name, directory)}; "
+                people = [a.id for a in directory.actors if not a.is_agent]
+                self.add("unknown-actor", path, f"unknown person {name!r}{_did_you_mean(name, people)}; "
                          "name a person from the directory")
             elif not directory.is_person(name):
                 kind = "an agent" if directory.is_actor(name) else "a role"
@@ -276,13 +280,11 @@ class _Linter:
         busy: set[str] = set()
         for step, name, path, gets_work in self.references():
             if not directory.knows(name):
-                kind = "role or person"
-                close = _closest(name, directory)
-                if close is not None:
-                    kind = "role" if directory.is_role(close) else "person"
+                close = _closest(name, directory.names())
+                kind = "role or person" if close is None else "role" if directory.is_role(close) else "person"
                 hint = f" (did you mean {close!r}?)" if close else ""
-                self.add("unknown-actor", path, f"unknown {kind} {name!r}{hint}; name a role or person from the "
-                         "directory", step)
+                self.add("unknown-actor", path,
+                         f"unknown {kind} {name!r}{hint}; name a role or person from the directory", step)
             elif gets_work and name not in busy and directory.is_role(name):
                 busy.add(name)
                 members = directory.members(name)
@@ -316,17 +318,18 @@ class _Linter:
             eligible = [m for m in directory.members(approver.name)
                         if approver.guarded or directory.is_person(m)]
             if eligible and len(eligible) < step.quorum:  # none eligible: agent-only-approver says so
-                short.append(f"{approver.name} has {len(eligible)}")
+                short.append(f"{approver.name!r} has {len(eligible)}")
         if short:
             self.add("quorum-exceeds-approvers", join(step.path, "quorum"),
-                     f"quorum {step.quorum} needs {step.quorum} distinct approvers, but {', '.join(short)}; "
-                     "lower the quorum or name a larger role", step)
+                     f"quorum {step.quorum} needs {step.quorum} distinct approvers, but "
+                     f"{' and '.join(dict.fromkeys(short))} who may approve; lower the quorum or name a "
+                     "larger role", step)
         if step.sla is not None:
             singles = {directory.members(a.name) for a in approvers if len(directory.members(a.name)) == 1}
             for number, escalation in enumerate(step.sla.escalate):
                 target = directory.members(escalation.to)
                 if len(target) == 1 and target in singles:
-                    self.warn("escalation-to-approver", join(join(join(step.path, "sla.escalate"), number), "to"),
+                    self.warn("escalation-to-approver", _escalation_path(step, number),
                               f"escalating {step.id!r} to {escalation.to!r} reaches {target[0]}, already its "
                               "only approver; escalate to someone else (a manager, the outcome owner)", step)
 
@@ -349,7 +352,7 @@ class _Linter:
             for row in step.authority:
                 yield step, row.approve, join(row.path, "approve"), True
             for number, escalation in enumerate(step.sla.escalate if step.sla else ()):
-                yield step, escalation.to, join(join(join(step.path, "sla.escalate"), number), "to"), True
+                yield step, escalation.to, _escalation_path(step, number), True
 
     def name_paths(self, names: tuple[str, ...], path: str) -> list[tuple[str, str]]:
         """Each name with its own path: `...inform[1]` when written as a list, else the key itself."""
@@ -359,9 +362,15 @@ class _Linter:
 
 
 def _approvers(step: DecisionStep) -> list[_Approver]:
-    out = [_Approver(step.rights.approve, join(step.path, "rights.approve"), False)] if step.rights.approve else []
+    out = []
+    if step.rights.approve:
+        out.append(_Approver(step.rights.approve, join(step.path, "rights.approve"), False))
     out += [_Approver(row.approve, join(row.path, "approve"), row.when is not None) for row in step.authority]
     return out
+
+
+def _escalation_path(step: DecisionStep, number: int) -> str:
+    return join(join(join(step.path, "sla.escalate"), number), "to")
 
 
 def _input_only(expr: Expression) -> bool:
@@ -399,17 +408,13 @@ def _raw(data: Any, path: str) -> Any:
     return data
 
 
-def _closest(name: str, directory: Directory) -> str | None:
-    matches = difflib.get_close_matches(name, list(directory.names()), n=1)
+def _closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The most similar candidate (difflib ratio >= 0.6), to suggest for a typo."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1)
     return matches[0] if matches else None
 
 
-def _did_you_mean(name: str, directory: Directory) -> str:
-    close = _closest(name, directory)
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    close = _closest(name, candidates)
     return f" (did you mean {close!r}?)" if close else ""
-
-
-def _suggest(name: str, known: dict[str, Step]) -> str:
-    matches = difflib.get_close_matches(name, list(known), n=1)
-    return f"did you mean {matches[0]!r}? " if matches else ""
 
