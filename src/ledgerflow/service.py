@@ -115,18 +115,6 @@ def publish(store: Store, path: str, caller: Caller) -> dict[str, Any]:
             "findings": [f.to_dict() for f in findings]}
 
 
-def lint_published(store: Store) -> list[Finding]:
-    """The findings of every published playbook's newest version, against the loaded directory."""
-    with store.read() as tx:
-        directory = tx.directory()
-        out: list[Finding] = []
-        for row in tx.list_playbooks():
-            versions = tx.playbook_versions(row.id)
-            latest = versions[-1]
-            out.extend(lint_source(latest.source, latest.file, directory))
-        return out
-
-
 # ------------------------------------------------------------------------------------------- runs
 
 

@@ -266,9 +266,6 @@ class _Flow:
         self.b.pending[pick.assignee] = self.b.pending.get(pick.assignee, 0) + 1
         self.b.emit("task.ready", task=self.b.ctx.new_id("t"), step=step.id, auth=auth, data=data)
 
-    def _eligible_for_task(self, actor: str, on_behalf_of: str | None) -> bool:
-        return True
-
     def open_task(self, step: TaskStep, attempt: int) -> None:
         now, owner = self.b.ctx.now, step.owner or ""
         members = set(self.dir.members(owner))
@@ -278,7 +275,7 @@ class _Flow:
                 return
             break
         pick = route(self.dir, owner, now, workload=self.b.ctx.workload, pending=self.b.pending,
-                     playbook=self.pb.id, step=step.id, strategy=step.routing, eligible=self._eligible_for_task)
+                     playbook=self.pb.id, step=step.id, strategy=step.routing, eligible=_anyone)
         if pick is not None:
             kind = "delegation" if pick.on_behalf_of else "role"
             self._ready(step, attempt, pick, authority(kind, pick.on_behalf_of or owner))
@@ -303,7 +300,7 @@ class _Flow:
             extra: dict[str, Any] | None = None) -> None:
         """No available, eligible actor: the work goes to the workflow owner, recorded as a gap."""
         owner = self.pb.workflow_owner or "admin"
-        pick = stand_in(self.dir, owner, self.b.ctx.now, lambda a, o: True) or Pick(assignee=owner)
+        pick = stand_in(self.dir, owner, self.b.ctx.now, _anyone) or Pick(assignee=owner)
         self.b.emit("ownership.gap", step=step.id,
                     data={"role": role, "resolved_to": pick.assignee, "blocked": blocked, "attempt": attempt})
         self._ready(step, attempt, pick, authority("ownership_gap", role), seat=seat,
@@ -408,6 +405,11 @@ class _Flow:
                     cancelled.append(task.id)
         self.b.emit("task.sent_back", actor=actor, task=sender.id, step=sender_step.id, auth=auth,
                     data={"to": target.id, "superseded": superseded, "cancelled": cancelled})
+
+
+def _anyone(actor: str, on_behalf_of: str | None) -> bool:
+    """Task steps have no separation of duties: every available member is eligible."""
+    return True
 
 
 def _from_target_onward(playbook: Playbook, target: Step, sender: Step) -> set[str]:

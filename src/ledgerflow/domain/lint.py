@@ -20,6 +20,14 @@ Choices where the contract is terse:
   `decision` (only `input` and `run`, which rework cannot change).
 - `sod-unknown-step` flags ids that name no step; listing a later step is harmless (it matters after
   rework) and is allowed.
+- `approver-is-recommender` compares names: a role or person in `rights.recommend` that is also named by
+  `rights.approve` or an authority row, on a decision with an empty `separation_of_duties`.
+- `decision-without-sla` also covers an `sla` block without `due` (nudges alone set no deadline).
+- `success-not-observable` reads the text in lower case with `_` as a space; a status word is one of
+  `_STATUS_WORDS` (past participles such as approved, recorded, sent, and small number words), a
+  duration is a number or a time word (hours, days, today...), a field is a top-level property or
+  required name of the step's `produces` or of `input`.
+- `no-directory` is a playbook-level finding with path "" and no line.
 """
 
 from __future__ import annotations
