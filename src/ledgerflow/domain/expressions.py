@@ -32,6 +32,8 @@ class Expression:
     source: str
     program: Any = field(default=None, compare=False, repr=False)
     error: str | None = None
+    variables: tuple[str, ...] = ()
+    """The top-level variables the expression reads; only these are handed to the runtime."""
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         """Evaluate over `input`, `steps`, `decision` and `run`.
@@ -42,7 +44,7 @@ class Expression:
         if self.program is None:
             raise ExpressionError(self.error or "expression did not compile")
         try:
-            return self.program.execute(dict(context))
+            return self.program.execute({name: context[name] for name in self.variables if name in context})
         except KeyError as exc:
             raise ExpressionError(f"no such key: {exc.args[0]}") from None
         except Exception as exc:  # the runtime raises assorted built-ins for CEL errors
@@ -71,7 +73,7 @@ def compile_expression(source: str) -> Expression:
     unknown = sorted(set(program.variables()) - VARIABLES)
     if unknown:
         return Expression(source, None, f"unknown variable {unknown[0]!r}; use input, steps, decision or run")
-    return Expression(source, program, None)
+    return Expression(source, program, None, tuple(program.variables()))
 
 
 def step_references(source: str) -> frozenset[str]:

@@ -146,6 +146,13 @@ class _Flow:
         self.b = b
         self.pb = b.ctx.playbook
         self.dir: Directory = b.ctx.directory
+        self._context: tuple[int, dict[str, Any]] | None = None
+
+    def context(self) -> dict[str, Any]:
+        """The expression context of the run as it is now (rebuilt only after new events)."""
+        if self._context is None or self._context[0] != len(self.b.events):
+            self._context = (len(self.b.events), expression_context(self.b.state, self.pb))
+        return self._context[1]
 
     def advance(self) -> None:
         while self.b.state.status == RunStatus.RUNNING:
@@ -205,7 +212,7 @@ class _Flow:
         if step.when is None:
             return False
         try:
-            runs = step.when.test(expression_context(self.b.state, self.pb))
+            runs = step.when.test(self.context())
         except ExpressionError:
             return False
         if runs:
@@ -219,7 +226,7 @@ class _Flow:
     # --------------------------------------------------------------------------------- checks
 
     def check(self, step: CheckStep, attempt: int) -> _Walk:
-        context = expression_context(self.b.state, self.pb)
+        context = self.context()
         task_id = self.b.ctx.new_id("t")
         for index, rule in enumerate(step.rules):
             try:
@@ -310,7 +317,7 @@ class _Flow:
 
     def open_decision(self, step: DecisionStep, attempt: int) -> None:
         run, now = self.b.state, self.b.ctx.now
-        context = expression_context(run, self.pb)
+        context = self.context()
         approver, row, error = approving_authority(step, context)
         data_hash = data_under_decision(run, self.pb, step)
         extra = {"approver": approver, "authority_row": row, "data_hash": data_hash}

@@ -12,7 +12,7 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledgerflow.domain.canonical import canonical_json
@@ -28,6 +28,34 @@ from ledgerflow.storage import schema
 from ledgerflow.storage.database import check_initialized, make_engine, normalize_url
 
 _TASK_COLUMNS = [f.name for f in fields(TaskState)]
+
+# The engine's hot path runs these on every command: built once, so each execution skips statement
+# construction and only looks up SQLAlchemy's compiled-statement cache.
+_t, _r, _rec, _e, _h = schema.tasks, schema.runs, schema.recommendations, schema.events, schema.chain_head
+_OPEN = ["ready", "in_progress"]
+_RUN_OF_TASK = select(_t.c.run).where(_t.c.id == bindparam("task"))
+_RUN = select(_r).where(_r.c.id == bindparam("run"))
+_RUN_TASKS = select(_t).where(_t.c.run == bindparam("run")).order_by(_t.c.ord)
+_RUN_RECS = select(_rec).where(_rec.c.run == bindparam("run")).order_by(_rec.c.at)
+_INSERT_RUN = insert(_r)
+_UPDATE_RUN = update(_r).where(_r.c.id == bindparam("run_id"))
+_INSERT_TASKS = insert(_t)
+_MUTABLE = [c for c in _TASK_COLUMNS if c not in ("id", "run", "playbook", "step", "type")]
+_UPDATE_TASK = update(_t).where(_t.c.id == bindparam("task_id")).values(
+    {c: bindparam(f"v_{c}") for c in _MUTABLE})
+_HEAD = select(_h.c.seq, _h.c.hash).where(_h.c.id == 1)
+_MOVE_HEAD = update(_h).where(_h.c.id == 1, _h.c.seq == bindparam("old_seq")).values(
+    seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+_INSERT_EVENTS = insert(_e)
+_DIRECTORY_VERSION = select(func.max(schema.directory_versions.c.version))
+_NOW = select(schema.meta.c.value).where(schema.meta.c.key == "now")
+_OPEN_COUNTS = (select(_t.c.assignee, func.count())
+                .where(_t.c.assignee.in_(bindparam("actors", expanding=True)), _t.c.status.in_(_OPEN))
+                .group_by(_t.c.assignee))
+_LAST_ASSIGNED = (select(_t.c.assignee, func.max(_t.c.ready_at))
+                  .where(_t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"),
+                         _t.c.assignee.in_(bindparam("actors", expanding=True)))
+                  .group_by(_t.c.assignee))
 _PLAYBOOK_CACHE: dict[tuple[str, str, int], Playbook] = {}
 _DIRECTORY_CACHE: dict[tuple[str, int], Directory] = {}
 
@@ -45,6 +73,14 @@ class Store:
         self.engine: Engine = make_engine(self.url)
         if check:
             check_initialized(self.engine, self.url)
+        self._clock: str | None = None
+
+    def clock_mode(self, conn: Connection) -> str:
+        """`simulated` or `real`: fixed by `init`, so read once per store."""
+        if self._clock is None:
+            value = conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "clock")).scalar()
+            self._clock = str(value or "real")
+        return self._clock
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
@@ -52,7 +88,7 @@ class Store:
         try:
             with self.engine.connect().execution_options(ledgerflow_write=True) as conn:
                 with conn.begin():
-                    yield Tx(conn, self.url)
+                    yield Tx(conn, self.url, self.clock_mode(conn))
         except IntegrityError as exc:
             raise Conflict(f"another command changed the same data first: {exc.orig}", rule="conflict") from None
         except OperationalError as exc:
@@ -63,7 +99,7 @@ class Store:
         try:
             with self.engine.connect() as conn:
                 with conn.begin():
-                    yield Tx(conn, self.url)
+                    yield Tx(conn, self.url, self.clock_mode(conn))
         except OperationalError as exc:
             raise EnvironmentProblem(f"database error: {exc.orig}", rule="database-error") from None
 
@@ -89,36 +125,31 @@ def _task_from(row: Any) -> TaskState:
 class Tx:
     """Operations inside one transaction. Implements the routing `Workload` view."""
 
-    def __init__(self, conn: Connection, url: str):
+    def __init__(self, conn: Connection, url: str, clock: str = "real"):
         self.conn = conn
         self.url = url
-        self._meta: dict[str, str | None] | None = None
+        self.simulated = clock == "simulated"
+        self._now: datetime | None = None
 
     # -------------------------------------------------------------------------------- clock
 
-    def meta(self) -> dict[str, str | None]:
-        if self._meta is None:
-            self._meta = {r.key: r.value for r in self.conn.execute(select(schema.meta))}
-        return self._meta
-
-    @property
-    def simulated(self) -> bool:
-        return self.meta().get("clock") == "simulated"
-
     def now(self) -> datetime:
-        """The database clock: the simulated time, or the real UTC time."""
-        if self.simulated:
-            return parse_time(str(self.meta()["now"]))
-        return datetime.now(UTC)
+        """The database clock: the simulated time, or the real UTC time (fixed for the transaction)."""
+        if self._now is None:
+            if self.simulated:
+                self._now = parse_time(str(self.conn.execute(_NOW).scalar()))
+            else:
+                self._now = datetime.now(UTC)
+        return self._now
 
     def set_clock(self, moment: datetime) -> None:
         self.conn.execute(update(schema.meta).where(schema.meta.c.key == "now").values(value=format_time(moment)))
-        self.meta()["now"] = format_time(moment)
+        self._now = moment
 
     # ---------------------------------------------------------------------------- directory
 
     def directory_version(self) -> int:
-        return int(self.conn.execute(select(func.max(schema.directory_versions.c.version))).scalar() or 0)
+        return int(self.conn.execute(_DIRECTORY_VERSION).scalar() or 0)
 
     def directory(self) -> Directory | None:
         version = self.directory_version()
@@ -181,47 +212,45 @@ class Tx:
     # --------------------------------------------------------------------------------- runs
 
     def load_run(self, run_id: str, *, for_update: bool = False) -> RunState:
-        r, t, rec = schema.runs, schema.tasks, schema.recommendations
-        row = self.conn.execute(select(r).where(r.c.id == run_id)).one_or_none()
+        row = self.conn.execute(_RUN, {"run": run_id}).one_or_none()
         if row is None:
             raise NotFound(f"unknown run {run_id!r}", rule="unknown-run")
-        tasks = tuple(_task_from(x) for x in self.conn.execute(select(t).where(t.c.run == run_id).order_by(t.c.ord)))
+        tasks = tuple(_task_from(x) for x in self.conn.execute(_RUN_TASKS, {"run": run_id}))
         recs = tuple(Recommendation(task=x.task, step=x.step, attempt=x.attempt, actor=x.actor, outcome=x.outcome,
                                     rationale=x.rationale, data_hash=x.data_hash, at=x.at)
-                     for x in self.conn.execute(select(rec).where(rec.c.run == run_id).order_by(rec.c.at)))
+                     for x in self.conn.execute(_RUN_RECS, {"run": run_id}))
         return RunState(id=row.id, playbook=row.playbook, version=row.version, status=RunStatus(row.status),
                         started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at,
                         input=row.input, why=row.why, tasks=tasks, recommendations=recs)
 
     def run_of_task(self, task_id: str) -> str:
-        run = self.conn.execute(select(schema.tasks.c.run).where(schema.tasks.c.id == task_id)).one_or_none()
+        run = self.conn.execute(_RUN_OF_TASK, {"task": task_id}).one_or_none()
         if run is None or run[0] is None:
             raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")
         return str(run[0])
 
     def save_run(self, before: RunState | None, after: RunState) -> None:
         """Write what changed between two states of one run."""
-        r = schema.runs
         run_values = {"status": str(after.status), "ended_at": after.ended_at}
         if before is None:
-            self.conn.execute(insert(r).values(id=after.id, playbook=after.playbook, version=after.version,
-                                               started_by=after.started_by, started_at=after.started_at,
-                                               input=after.input, why=after.why, **run_values))
+            self.conn.execute(_INSERT_RUN, [{"id": after.id, "playbook": after.playbook, "version": after.version,
+                                             "started_by": after.started_by, "started_at": after.started_at,
+                                             "input": after.input, "why": after.why, **run_values}])
         elif (before.status, before.ended_at) != (after.status, after.ended_at):
-            self.conn.execute(update(r).where(r.c.id == after.id).values(**run_values))
+            self.conn.execute(_UPDATE_RUN, {"run_id": after.id, **run_values})
         old = {t.id: t for t in (before.tasks if before else ())}
-        new_rows = []
+        new_rows, changed_rows = [], []
         for index, task in enumerate(after.tasks):
             previous = old.get(task.id)
+            row = _task_row(task, index)
             if previous is None:
-                new_rows.append(_task_row(task, index))
+                new_rows.append(row)
             elif previous != task:
-                changed = {k: v for k, v in _task_row(task, index).items() if getattr(previous, k, None) != v}
-                changed.pop("ord", None)
-                if changed:
-                    self.conn.execute(update(schema.tasks).where(schema.tasks.c.id == task.id).values(**changed))
+                changed_rows.append({"task_id": task.id, **{f"v_{c}": row[c] for c in _MUTABLE}})
+        if changed_rows:
+            self.conn.execute(_UPDATE_TASK, changed_rows)
         if new_rows:
-            self.conn.execute(insert(schema.tasks), new_rows)
+            self.conn.execute(_INSERT_TASKS, new_rows)
         old_recs = set(before.recommendations if before else ())
         for rec in after.recommendations:
             if rec in old_recs:
@@ -238,7 +267,7 @@ class Tx:
         """Append events to the chain and move its head, in this transaction."""
         if not events:
             return []
-        head = self.conn.execute(select(schema.chain_head).where(schema.chain_head.c.id == 1)).one()
+        head = self.conn.execute(_HEAD).one()
         seq, prev = head.seq, head.hash
         rows = []
         for event in events:
@@ -246,10 +275,8 @@ class Tx:
             stored = record(event, seq, prev)
             stored["hash"] = prev = event_hash(stored)
             rows.append(stored)
-        self.conn.execute(insert(schema.events), rows)
-        moved = self.conn.execute(update(schema.chain_head)
-                                  .where(schema.chain_head.c.id == 1, schema.chain_head.c.seq == head.seq)
-                                  .values(seq=seq, hash=prev))
+        self.conn.execute(_INSERT_EVENTS, rows)
+        moved = self.conn.execute(_MOVE_HEAD, {"old_seq": head.seq, "new_seq": seq, "new_hash": prev})
         if moved.rowcount != 1:
             raise Conflict("another command appended to the log first; try again", rule="conflict")
         return rows
@@ -269,18 +296,11 @@ class Tx:
     # ------------------------------------------------------------------------------ queries
 
     def open_counts(self, actors: Sequence[str]) -> Mapping[str, int]:
-        t = schema.tasks
-        query = (select(t.c.assignee, func.count()).where(t.c.assignee.in_(list(actors)),
-                                                           t.c.status.in_(["ready", "in_progress"]))
-                 .group_by(t.c.assignee))
-        return {row[0]: int(row[1]) for row in self.conn.execute(query)}
+        return {row[0]: int(row[1]) for row in self.conn.execute(_OPEN_COUNTS, {"actors": list(actors)})}
 
     def last_assigned(self, playbook: str, step: str, actors: Sequence[str]) -> Mapping[str, str]:
-        t = schema.tasks
-        query = (select(t.c.assignee, func.max(t.c.ready_at))
-                 .where(t.c.playbook == playbook, t.c.step == step, t.c.assignee.in_(list(actors)))
-                 .group_by(t.c.assignee))
-        return {row[0]: row[1] for row in self.conn.execute(query)}
+        params = {"playbook": playbook, "step": step, "actors": list(actors)}
+        return {row[0]: row[1] for row in self.conn.execute(_LAST_ASSIGNED, params)}
 
     def tasks(
         self, *, assignee: str | None = None, run: str | None = None, status: str | None = None
