@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ledgerflow.domain import flow
+from ledgerflow.domain import flow, timers
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
@@ -21,7 +21,7 @@ from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.playbook import load_playbook
 from ledgerflow.domain.runs import RunState
 from ledgerflow.domain.source import parse_yaml
-from ledgerflow.domain.times import display_time, format_time
+from ledgerflow.domain.times import display_time, format_time, parse_time
 from ledgerflow.storage.store import Store, Tx
 
 
@@ -156,8 +156,7 @@ def start_run(store: Store, playbook_id: str, input: Any, caller: Caller, *, why
         _governance_gate(tx, playbook_id, version)
         ctx = _context(tx, playbook_id, version, caller)
         result = flow.start_run(ctx, run_id=new_id("r"), actor=caller.actor, input=input, version=version, why=why)
-        tx.save_run(None, result.state)
-        tx.append(result.events)
+        _write(tx, ctx, None, result)
         return result.state, [t for t in result.state.tasks if t.is_open]
 
 
@@ -168,9 +167,15 @@ def _on_run(store: Store, task_or_run: str, caller: Caller, *, is_task: bool,
         before = tx.load_run(run_id)
         ctx = _context(tx, before.playbook, before.version, caller)
         result = command(ctx, before)
-        tx.save_run(before, result.state)
-        tx.append(result.events)
+        _write(tx, ctx, before, result)
         return before, result.state
+
+
+def _write(tx: Tx, ctx: flow.Context, before: RunState | None, result: flow.Builder) -> None:
+    """State, events and the timers they set: all in the caller's transaction."""
+    tx.save_run(before, result.state)
+    tx.append(result.events)
+    tx.add_timers(timers.timers_for(result.events, ctx))
 
 
 def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: Any) -> dict[str, Any]:
@@ -211,7 +216,25 @@ def advance_clock(store: Store, duration: str, caller: Caller) -> dict[str, Any]
         start: datetime = tx.now()
         end = start + span
         fired: list[dict[str, Any]] = []
+        while (timer := tx.next_timer(format_time(end))) is not None:
+            tx.set_clock(parse_time(timer.due_at))
+            fired.append(_fire(tx, timer))
         tx.set_clock(end)
         tx.append([_system_event(tx, "clock.advanced", caller,
                                  {"from": format_time(start), "to": format_time(end), "fired": len(fired)})])
     return {"from": display_time(format_time(start)), "to": display_time(format_time(end)), "fired": fired}
+
+
+def _fire(tx: Tx, timer: Any) -> dict[str, Any]:
+    """Fire one claimed timer inside the caller's transaction; its events and any timers they set."""
+    at = format_time(tx.now())
+    tx.mark_fired(timer.id, at)
+    events: list[str] = []
+    if timer.run is not None and timer.task is not None:
+        before = tx.load_run(timer.run)
+        ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="system"))
+        result = timers.fire(ctx, before, kind=timer.kind, task_id=timer.task, data=timer.data)
+        _write(tx, ctx, before, result)
+        events = [e.type for e in result.events]
+    return {"timer": timer.id, "kind": timer.kind, "due_at": display_time(timer.due_at), "run": timer.run,
+            "task": timer.task, "events": events}

@@ -23,6 +23,7 @@ from ledgerflow.domain.playbook import Playbook, load_playbook
 from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.source import Source
 from ledgerflow.domain.states import RunStatus, TaskStatus
+from ledgerflow.domain.timers import Timer
 from ledgerflow.domain.times import format_time, parse_time
 from ledgerflow.storage import schema
 from ledgerflow.storage.database import check_initialized, make_engine, normalize_url
@@ -47,6 +48,12 @@ _HEAD = select(_h.c.seq, _h.c.hash).where(_h.c.id == 1)
 _MOVE_HEAD = update(_h).where(_h.c.id == 1, _h.c.seq == bindparam("old_seq")).values(
     seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 _INSERT_EVENTS = insert(_e)
+_INSERT_TIMERS = insert(schema.timers)
+_NEXT_TIMER = (select(schema.timers).where(schema.timers.c.fired_at.is_(None),
+                                           schema.timers.c.due_at <= bindparam("until"))
+               .order_by(schema.timers.c.due_at, schema.timers.c.id).limit(1))
+_FIRE_TIMER = update(schema.timers).where(schema.timers.c.id == bindparam("timer_id"),
+                                          schema.timers.c.fired_at.is_(None)).values(fired_at=bindparam("at"))
 _DIRECTORY_VERSION = select(func.max(schema.directory_versions.c.version))
 _NOW = select(schema.meta.c.value).where(schema.meta.c.key == "now")
 _OPEN_COUNTS = (select(_t.c.assignee, func.count())
@@ -292,6 +299,21 @@ class Tx:
         if limit is not None:
             query = query.limit(limit)
         return [dict(row._mapping) for row in self.conn.execute(query)]
+
+    # ------------------------------------------------------------------------------- timers
+
+    def add_timers(self, timers: Sequence[Timer]) -> None:
+        if timers:
+            self.conn.execute(_INSERT_TIMERS, [{"due_at": t.due_at, "kind": t.kind, "run": t.run, "task": t.task,
+                                                "data": t.data} for t in timers])
+
+    def next_timer(self, until: str) -> Any:
+        """The earliest unfired timer due at or before `until` (ties by creation order), or None."""
+        return self.conn.execute(_NEXT_TIMER, {"until": until}).one_or_none()
+
+    def mark_fired(self, timer_id: int, at: str) -> bool:
+        """Claim a timer; False when another worker fired it first."""
+        return bool(self.conn.execute(_FIRE_TIMER, {"timer_id": timer_id, "at": at}).rowcount == 1)
 
     # ------------------------------------------------------------------------------ queries
 

@@ -1,0 +1,60 @@
+"""Durable timers fire through `clock advance` in time order: nudges, SLA breach, escalation (SPEC §6)."""
+
+from __future__ import annotations
+
+from ledgerflow import service
+from ledgerflow.domain.figures import parse_period
+from ledgerflow.scorecard import scorecard
+from ledgerflow.storage.store import Store
+from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, run_state, start
+
+ADMIN = service.Caller()
+
+
+def _open_decision(store: Store) -> tuple[str, object]:
+    run = start(store)
+    decision = act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0]
+    return run.id, decision
+
+
+def test_nudges_fire_at_their_offsets_in_time_order(store: Store) -> None:
+    _run_id, _decision = _open_decision(store)
+    first = service.advance_clock(store, "5h", ADMIN)
+    assert [(f["kind"], f["events"]) for f in first["fired"]] == [("nudge", ["nudge.sent"])]
+    assert first["fired"][0]["due_at"] == "2026-03-02T12:00:00Z"
+    assert first["to"] == "2026-03-02T13:00:00Z"
+    second = service.advance_clock(store, "8h", ADMIN)
+    assert [f["kind"] for f in second["fired"]] == ["nudge"]
+    assert service.advance_clock(store, "1h", ADMIN)["fired"] == []
+
+
+def test_an_sla_breach_and_escalation_fire_at_24h_and_escalation_grants_approve(store: Store) -> None:
+    run_id, decision = _open_decision(store)
+    result = service.advance_clock(store, "2d", ADMIN)
+    assert [f["kind"] for f in result["fired"]] == ["nudge", "nudge", "sla", "escalate"]
+    escalated = only_open(store, run_id)
+    assert escalated.id == decision.id and escalated.assignee == "maria" and escalated.escalated  # type: ignore[attr-defined]
+    done = decide(store, escalated, "approve", rationale="Escalated; margin is fine")
+    assert done["task"].outcome == "approve"
+    with store.read() as tx:
+        decided = next(e for e in tx.events(run=run_id) if e["type"] == "task.decided")
+    assert decided["authority"]["kind"] == "escalation"
+
+
+def test_a_timer_whose_task_moved_on_does_nothing(store: Store) -> None:
+    run_id, decision = _open_decision(store)
+    decide(store, decision, "approve")  # type: ignore[arg-type]
+    result = service.advance_clock(store, "3d", ADMIN)
+    assert [f["events"] for f in result["fired"]] == [[], [], [], []]
+    assert run_state(store, run_id).task(decision.id).assignee == decision.assignee  # type: ignore[attr-defined,union-attr]
+
+
+def test_a_breached_run_counts_as_an_exception_in_the_scorecard(store: Store) -> None:
+    run_id, _decision = _open_decision(store)
+    service.advance_clock(store, "25h", ADMIN)
+    escalated = only_open(store, run_id)
+    apply = decide(store, escalated, "approve", rationale="late but fine")["opened"][0]
+    act(store, "complete", apply, output={"quote_id": "Q"})
+    card = scorecard(store, "pricing-exception", parse_period("2026-W10"))
+    assert card["throughput"] == 1 and card["exception_rate"] == 1.0
+    assert card["decision_latency"]["median_hours"] == 25.0
