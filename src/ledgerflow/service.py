@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ledgerflow.domain import flow, timers
+from ledgerflow.domain import assignments, flow, timers
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
@@ -63,6 +63,7 @@ def load_directory_file(store: Store, path: str, caller: Caller) -> dict[str, An
         version = tx.save_directory(data, content, at)
         tx.append([_system_event(tx, "directory.loaded", caller,
                                  {"version": version, "digest": content, "actors": len(directory.actors)})])
+        _reconcile(tx, tx.runs_with_open_tasks())
     return {"version": version, "digest": content, "people": sum(1 for a in directory.actors if not a.is_agent),
             "agents": sum(1 for a in directory.actors if a.is_agent), "roles": len(directory.roles)}
 
@@ -220,9 +221,23 @@ def advance_clock(store: Store, duration: str, caller: Caller) -> dict[str, Any]
             tx.set_clock(parse_time(timer.due_at))
             fired.append(_fire(tx, timer))
         tx.set_clock(end)
+        directory = tx.directory()
+        if directory is not None:
+            away = [a.id for a in directory.actors if not directory.is_available(a.id, end)]
+            _reconcile(tx, tx.runs_with_open_tasks(away) if away else [])
         tx.append([_system_event(tx, "clock.advanced", caller,
                                  {"from": format_time(start), "to": format_time(end), "fired": len(fired)})])
     return {"from": display_time(format_time(start)), "to": display_time(format_time(end)), "fired": fired}
+
+
+def _reconcile(tx: Tx, run_ids: list[str]) -> None:
+    """Re-route open tasks whose assignee left, lost the role or is away (SPEC §2), in this transaction."""
+    for run_id in run_ids:
+        before = tx.load_run(run_id)
+        ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="system"))
+        result = assignments.reconcile(ctx, before)
+        if result.events:
+            _write(tx, ctx, before, result)
 
 
 def _fire(tx: Tx, timer: Any) -> dict[str, Any]:

@@ -349,6 +349,14 @@ class Tx:
             query = query.where(r.c.status == status)
         return list(self.conn.execute(query))
 
+    def runs_with_open_tasks(self, assignees: Sequence[str] | None = None) -> list[str]:
+        """Runs holding open tasks (of these assignees, when given), oldest task first."""
+        t = schema.tasks
+        query = select(t.c.run).where(t.c.status.in_(_OPEN), t.c.run.is_not(None))
+        if assignees is not None:
+            query = query.where(t.c.assignee.in_(list(assignees)))
+        return list(dict.fromkeys(str(row[0]) for row in self.conn.execute(query.order_by(t.c.ready_at))))
+
     def open_runs(self, playbook: str) -> int:
         r = schema.runs
         return int(self.conn.execute(select(func.count()).where(r.c.playbook == playbook,
