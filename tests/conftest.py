@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from ledgerflow import service
 from ledgerflow.domain.times import parse_time
@@ -21,20 +24,50 @@ START = "2026-03-02T08:00:00Z"
 ADMIN = service.Caller()
 
 
-def make_store(tmp_path: Path, *, simulated: bool = True) -> Store:
-    url = normalize_url(f"sqlite:///{tmp_path}/lf.db")
-    initialize(make_engine(url), url, parse_time(START) if simulated else None)
+PG_URL = os.environ.get("LEDGERFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def fresh_url(backend: str, tmp_path: Path) -> str:
+    """A new, empty database: a file for SQLite, a schema of its own on the PostgreSQL test server."""
+    if backend == "sqlite":
+        return normalize_url(f"sqlite:///{tmp_path}/lf.db")
+    schema = f"lf_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalize_url(PG_URL))
+    with admin.begin() as conn:  # an unreachable server fails the test: PostgreSQL is never skipped
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    return normalize_url(PG_URL) + ("&" if "?" in PG_URL else "?") + f"options=-csearch_path%3D{schema}"
+
+
+def make_store(tmp_path: Path, *, simulated: bool = True, backend: str = "sqlite") -> Store:
+    url = fresh_url(backend, tmp_path)
+    engine = make_engine(url)
+    initialize(engine, url, parse_time(START) if simulated else None)
+    engine.dispose()
     return Store(url)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """An initialized database with the shared directory loaded and pricing-exception published."""
-    db = make_store(tmp_path)
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An initialized database (SQLite and PostgreSQL) with the shared directory and pricing-exception."""
+    db = make_store(tmp_path, backend=request.param)
     service.load_directory_file(db, str(DIRECTORY), ADMIN)
     service.publish(db, str(PRICING), ADMIN)
     yield db
     db.close()
+    drop_schema(db.url)
+
+
+def drop_schema(url: str) -> None:
+    """Remove a test's PostgreSQL schema (nothing to do for SQLite files in tmp_path)."""
+    if "search_path%3D" not in url:
+        return
+    schema = url.rsplit("search_path%3D", 1)[1]
+    admin = create_engine(normalize_url(PG_URL))
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    admin.dispose()
 
 
 def as_(actor: str | None) -> service.Caller:

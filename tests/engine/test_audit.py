@@ -110,8 +110,9 @@ def test_a_process_killed_inside_a_command_leaves_the_database_as_it_was(store: 
     assert done.returncode == 9, done.stderr
     assert snapshot(store) == before
     assert audit.verify(store)["ok"]
-    with store.engine.connect() as conn:
-        assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    if store.engine.dialect.name == "sqlite":
+        with store.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
 
 
 def _run_of(store: Store, seq: int) -> str | None:

@@ -36,6 +36,7 @@ _t, _r, _rec, _e, _h = schema.tasks, schema.runs, schema.recommendations, schema
 _OPEN = ["ready", "in_progress"]
 _RUN_OF_TASK = select(_t.c.run).where(_t.c.id == bindparam("task"))
 _RUN = select(_r).where(_r.c.id == bindparam("run"))
+_RUN_LOCKED = _RUN.with_for_update()  # PostgreSQL: deciders racing on one run queue here; SQLite ignores it
 _RUN_TASKS = select(_t).where(_t.c.run == bindparam("run")).order_by(_t.c.ord)
 _RUN_RECS = select(_rec).where(_rec.c.run == bindparam("run")).order_by(_rec.c.at)
 _INSERT_RUN = insert(_r)
@@ -45,6 +46,7 @@ _MUTABLE = [c for c in _TASK_COLUMNS if c not in ("id", "run", "playbook", "step
 _UPDATE_TASK = update(_t).where(_t.c.id == bindparam("task_id")).values(
     {c: bindparam(f"v_{c}") for c in _MUTABLE})
 _HEAD = select(_h.c.seq, _h.c.hash).where(_h.c.id == 1)
+_HEAD_LOCKED = _HEAD.with_for_update()  # appends take the chain head in turn, so seq order is commit order
 _MOVE_HEAD = update(_h).where(_h.c.id == 1, _h.c.seq == bindparam("old_seq")).values(
     seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 _INSERT_EVENTS = insert(_e)
@@ -95,7 +97,7 @@ class Store:
         try:
             with self.engine.connect().execution_options(ledgerflow_write=True) as conn:
                 with conn.begin():
-                    yield Tx(conn, self.url, self.clock_mode(conn))
+                    yield Tx(conn, self.url, self.clock_mode(conn), write=True)
         except IntegrityError as exc:
             raise Conflict(f"another command changed the same data first: {exc.orig}", rule="conflict") from None
         except OperationalError as exc:
@@ -132,9 +134,10 @@ def _task_from(row: Any) -> TaskState:
 class Tx:
     """Operations inside one transaction. Implements the routing `Workload` view."""
 
-    def __init__(self, conn: Connection, url: str, clock: str = "real"):
+    def __init__(self, conn: Connection, url: str, clock: str = "real", *, write: bool = False):
         self.conn = conn
         self.url = url
+        self.write = write
         self.simulated = clock == "simulated"
         self._now: datetime | None = None
 
@@ -218,8 +221,8 @@ class Tx:
 
     # --------------------------------------------------------------------------------- runs
 
-    def load_run(self, run_id: str, *, for_update: bool = False) -> RunState:
-        row = self.conn.execute(_RUN, {"run": run_id}).one_or_none()
+    def load_run(self, run_id: str) -> RunState:
+        row = self.conn.execute(_RUN_LOCKED if self.write else _RUN, {"run": run_id}).one_or_none()
         if row is None:
             raise NotFound(f"unknown run {run_id!r}", rule="unknown-run")
         tasks = tuple(_task_from(x) for x in self.conn.execute(_RUN_TASKS, {"run": run_id}))
@@ -274,7 +277,7 @@ class Tx:
         """Append events to the chain and move its head, in this transaction."""
         if not events:
             return []
-        head = self.conn.execute(_HEAD).one()
+        head = self.conn.execute(_HEAD_LOCKED).one()
         seq, prev = head.seq, head.hash
         rows = []
         for event in events:
