@@ -11,7 +11,8 @@ from typing import Any
 
 from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.events import Event
-from ledgerflow.domain.runs import RunState, evolve
+from ledgerflow.domain.governance import evolve_standalone
+from ledgerflow.domain.runs import RunState, TaskState, evolve
 from ledgerflow.storage.store import Store, event_hash
 
 _EVENT_FIELDS = ("type", "at", "actor", "channel", "run", "task", "step", "authority", "data")
@@ -27,6 +28,7 @@ def verify(store: Store) -> dict[str, Any]:
         rows = tx.events()
         head = tx.chain_head()
         stored_runs = tx.all_runs()
+        stored_standalone = tx.standalone()
     hashes = {row["hash"]: index for index, row in enumerate(rows)}
     prev_hash, prev_seq = ZERO_HASH, 0
     for index, row in enumerate(rows):
@@ -47,7 +49,7 @@ def verify(store: Store) -> dict[str, Any]:
                                          "inserted"))
     if head.hash != prev_hash:
         return _result(False, rows, _bad(prev_seq, rows[-1]["run"] if rows else None, "altered"))
-    mismatch = replay_mismatch(rows, stored_runs)
+    mismatch = replay_mismatch(rows, stored_runs) or standalone_mismatch(rows, stored_standalone)
     return _result(mismatch is None, rows, mismatch)
 
 
@@ -77,6 +79,20 @@ def replay_mismatch(rows: list[dict[str, Any]], stored: dict[str, RunState]) -> 
         mine, theirs = rebuilt.get(run_id), stored.get(run_id)
         if mine is None or theirs is None or _normal(mine) != _normal(theirs):
             return _bad(last.get(run_id, 0), run_id, "state-mismatch")
+    return None
+
+
+def standalone_mismatch(rows: list[dict[str, Any]], stored: dict[str, TaskState]) -> dict[str, Any] | None:
+    """Reviews and follow-ups rebuilt from their events must equal their rows."""
+    rebuilt: dict[str, TaskState] = {}
+    last: dict[str, int] = {}
+    for row in rows:
+        if row["run"] is None and row["task"] is not None:
+            evolve_standalone(rebuilt, Event(**{k: row[k] for k in _EVENT_FIELDS}))
+            last[row["task"]] = row["seq"]
+    for task_id in sorted(set(rebuilt) | set(stored), key=lambda t: last.get(t, 0)):
+        if rebuilt.get(task_id) != stored.get(task_id):
+            return _bad(last.get(task_id, 0), None, "state-mismatch")
     return None
 
 

@@ -56,10 +56,11 @@ def scorecard(store: Store, playbook: str, period: Period) -> dict[str, Any]:
     with store.read() as tx:
         if not tx.playbook_versions(playbook):
             raise NotFound(f"no published playbook {playbook!r}", rule="unknown-playbook")
-        return _figures(tx, playbook, period)
+        return figures(tx, playbook, period)
 
 
-def _figures(tx: Tx, playbook: str, period: Period) -> dict[str, Any]:
+def figures(tx: Tx, playbook: str, period: Period) -> dict[str, Any]:
+    """The scorecard inside an open transaction (also used by triggers and governance decisions)."""
     e, t = schema.events, schema.tasks
     start, end = period.bounds
     ended = _ended_runs(tx, playbook, period)

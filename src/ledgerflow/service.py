@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ledgerflow import governance
 from ledgerflow.domain import assignments, flow, timers
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
-from ledgerflow.domain.errors import Conflict, InvalidInput, NotFound
+from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound, SchemaViolation
 from ledgerflow.domain.events import Event, authority
 from ledgerflow.domain.findings import ERROR, Finding
 from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.playbook import load_playbook
 from ledgerflow.domain.runs import RunState
 from ledgerflow.domain.source import parse_yaml
+from ledgerflow.domain.states import RunStatus, TaskStatus
 from ledgerflow.domain.times import display_time, format_time, parse_time
+from ledgerflow.ids import new_id
 from ledgerflow.storage.store import Store, Tx
 
 
@@ -32,11 +33,6 @@ class Caller:
     actor: str = "admin"
     channel: str = "cli"
     os_user: str | None = None
-
-
-def new_id(prefix: str) -> str:
-    """A short random id, e.g. `t-k3j9x2mq7a`; unguessable and safe to type."""
-    return f"{prefix}-{base64.b32encode(secrets.token_bytes(5)).decode().lower()}"
 
 
 def read_text(path: str) -> str:
@@ -112,6 +108,7 @@ def publish(store: Store, path: str, caller: Caller) -> dict[str, Any]:
                               stopped_through=state.stopped_through if state is not None else None)
         tx.append([_system_event(tx, "playbook.published", caller,
                                  {"playbook": playbook.id, "version": version, "content_hash": content})])
+        governance.schedule_cadence(tx, playbook)
     return {"playbook": playbook.id, "version": version, "created": True,
             "findings": [f.to_dict() for f in findings]}
 
@@ -134,9 +131,12 @@ def _context(tx: Tx, playbook_id: str, version: int, caller: Caller) -> flow.Con
 
 def _governance_gate(tx: Tx, playbook_id: str, version: int) -> None:
     state = tx.governance(playbook_id)
-    if state is None or state.state == "continue":
+    if state is None:
         return
     since = f"since {state.decided_at} by {state.decided_by}: {state.rationale}"
+    if state.stopped_through is not None and version <= state.stopped_through:
+        raise Conflict(f"version {version} of playbook {playbook_id} was stopped; start runs on a version "
+                       "published after the stop", rule="playbook-stopped")
     if state.state == "pause":
         raise Conflict(f"playbook {playbook_id} is paused {since}", rule="playbook-paused")
     if state.state == "stop" and (state.stopped_through is None or version <= state.stopped_through):
@@ -177,6 +177,9 @@ def _write(tx: Tx, ctx: flow.Context, before: RunState | None, result: flow.Buil
     tx.save_run(before, result.state)
     tx.append(result.events)
     tx.add_timers(timers.timers_for(result.events, ctx))
+    ended = result.state.status in (RunStatus.COMPLETED, RunStatus.REJECTED)
+    if ended and (before is None or before.status == RunStatus.RUNNING):
+        governance.check_triggers(tx, result.state.playbook)
 
 
 def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: Any) -> dict[str, Any]:
@@ -185,6 +188,10 @@ def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: 
         "start": flow.start_task, "complete": flow.complete_task, "decide": flow.decide,
         "recommend": flow.recommend, "reassign": flow.reassign,
     }
+    with store.read() as tx:
+        standalone = tx.standalone(ids=[task_id])
+    if standalone:
+        return _standalone_command(store, verb, task_id, caller, args.get("output"))
     before, after = _on_run(store, task_id, caller, is_task=True,
                             command=lambda ctx, run: commands[verb](ctx, run, task_id=task_id, actor=caller.actor,
                                                                     **args))
@@ -194,6 +201,27 @@ def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: 
         raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")
     opened = [t for t in after.tasks if t.id not in old and t.is_open]
     return {"task": task, "run": after, "opened": opened}
+
+
+def _standalone_command(store: Store, verb: str, task_id: str, caller: Caller, output: Any) -> dict[str, Any]:
+    """Reviews and follow-ups: their assignee starts and completes them; reviews close by `governance decide`."""
+    with store.write() as tx:
+        task = tx.standalone(ids=[task_id])[task_id]
+        if verb not in ("start", "complete") or (task.type == "review" and verb == "complete"):
+            what = "`governance decide`" if task.type == "review" else "start and complete"
+            raise InvalidInput(f"task {task_id} is a {task.type}; it takes {what}", rule="wrong-task-type")
+        if not task.is_open or (verb == "start" and task.status != TaskStatus.READY):
+            raise InvalidTransition(f"task {task_id} is {task.status}", rule="task-state")
+        if task.assignee != caller.actor:
+            raise Forbidden(f"only the assignee ({task.assignee}) may {verb} task {task_id}", rule="not-assignee")
+        if output is not None and not isinstance(output, dict):
+            raise SchemaViolation("output must be a JSON object",
+                                  details={"violations": [{"path": "/", "message": "not an object"}]})
+        event = Event(type="task.started" if verb == "start" else "task.completed", at=format_time(tx.now()),
+                      actor=caller.actor, channel=caller.channel, task=task_id, step=task.step,
+                      authority=authority("assignee"), data={} if verb == "start" else {"output": output or {}})
+        governance.apply_standalone(tx, [event])
+        return {"task": tx.standalone(ids=[task_id])[task_id], "run": None, "opened": []}
 
 
 def cancel_run(store: Store, run_id: str, caller: Caller, reason: str) -> RunState:
@@ -245,7 +273,9 @@ def _fire(tx: Tx, timer: Any) -> dict[str, Any]:
     at = format_time(tx.now())
     tx.mark_fired(timer.id, at)
     events: list[str] = []
-    if timer.run is not None and timer.task is not None:
+    if timer.kind == governance.REVIEW:
+        events = [e.type for e in governance.fire_cadence(tx, timer.data["playbook"])]
+    elif timer.run is not None and timer.task is not None:
         before = tx.load_run(timer.run)
         ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="system"))
         result = timers.fire(ctx, before, kind=timer.kind, task_id=timer.task, data=timer.data)

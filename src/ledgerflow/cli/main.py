@@ -10,6 +10,8 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -17,11 +19,11 @@ import typer
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from ledgerflow import audit, service
+from ledgerflow import audit, governance, reports, service
 from ledgerflow import scorecard as scorecards
 from ledgerflow.cli.render import err, out, print_json, run_json, task_json, tasks_table, timeline_entry
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError
-from ledgerflow.domain.figures import parse_period, span, week_of
+from ledgerflow.domain.figures import Period, parse_period, span, week_of
 from ledgerflow.domain.findings import ERROR, WARNING
 from ledgerflow.domain.times import parse_time
 from ledgerflow.storage.database import initialize, make_engine, normalize_url
@@ -43,8 +45,11 @@ playbook_app = typer.Typer(no_args_is_help=True, help="Lint, publish and read pl
 run_app = typer.Typer(no_args_is_help=True, help="Start, read and cancel runs.")
 task_app = typer.Typer(no_args_is_help=True, help="Work on tasks: start, complete, decide, recommend, reassign.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident history.")
+governance_app = typer.Typer(no_args_is_help=True, help="Governance decisions: continue, stabilize, pause, stop.")
+report_app = typer.Typer(no_args_is_help=True, help="Reports: ownership, stalled work, waits, clarity.")
 for sub, name in ((clock_app, "clock"), (directory_app, "directory"), (playbook_app, "playbook"),
-                  (run_app, "run"), (task_app, "task"), (audit_app, "audit")):
+                  (run_app, "run"), (task_app, "task"), (audit_app, "audit"), (report_app, "report"),
+                  (governance_app, "governance")):
     app.add_typer(sub, name=name)
 
 As = Annotated[str | None, typer.Option("--as", help="The actor doing this (recorded in the history).")]
@@ -240,12 +245,13 @@ def task_list(assignee: Annotated[str | None, typer.Option()] = None, run: Annot
 
 
 def _task_result(result: dict[str, Any]) -> None:
+    run = result["run"]
     value = {"task": task_json(result["task"], full=True),
-             "run": {"run": result["run"].id, "status": str(result["run"].status)},
+             "run": {"run": run.id, "status": str(run.status)} if run is not None else None,
              "opened": [task_json(t) for t in result["opened"]]}
     task = result["task"]
-    emit(value, tasks_table([task, *result["opened"]], title=f"task {task.id}: {task.status}; run "
-                            f"{result['run'].id}: {result['run'].status}"))
+    where = f"; run {run.id}: {run.status}" if run is not None else ""
+    emit(value, tasks_table([task, *result["opened"]], title=f"task {task.id}: {task.status}{where}"))
 
 
 @task_app.command("start")
@@ -297,6 +303,26 @@ def audit_verify() -> None:
         raise typer.Exit(1)
 
 
+@governance_app.command("decide")
+def governance_decide(
+    playbook_id: str,
+    decision: Annotated[str, typer.Option(help="continue, stabilize, pause or stop.")],
+    rationale: Annotated[str, typer.Option()],
+    as_: As = None,
+    follow_up: Annotated[list[str] | None, typer.Option("--follow-up", help="A follow-up action (repeatable).")] = None,
+    owner: Annotated[list[str] | None, typer.Option("--owner", help="Its owner (one per --follow-up).")] = None,
+    due: Annotated[list[str] | None, typer.Option("--due", help="Its due duration (one per --follow-up).")] = None,
+) -> None:
+    """Decide on a playbook as its outcome or workflow owner; the engine enforces it."""
+    texts, owners, dues = follow_up or [], owner or [], due or []
+    if not len(texts) == len(owners) == len(dues):
+        raise InvalidInput("each --follow-up needs its own --owner and --due", rule="follow-up-incomplete")
+    result = governance.decide(store(), playbook_id, actor=caller(as_).actor, channel="cli", decision=decision,
+                               rationale=rationale, follow_ups=list(zip(texts, owners, dues, strict=True)))
+    emit(result, f"{playbook_id}: {decision} (by {result['decided_by']}); "
+                 f"{len(result['follow_ups'])} follow-up(s) opened, {len(result['closed'])} review(s) closed")
+
+
 @app.command("scorecard")
 def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Option()] = None,
                       since: Annotated[str | None, typer.Option()] = None,
@@ -320,6 +346,105 @@ def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Opti
         if key not in ("playbook", "period"):
             table.add_row(key, json.dumps(value))
     emit(result, table)
+
+
+# ------------------------------------------------------------------------------------------ reports
+
+PeriodOption = Annotated[str | None, typer.Option(help="An ISO week like 2026-W10 (default: this week).")]
+SinceOption = Annotated[str | None, typer.Option(help="Start of the period (date or RFC 3339), with --until.")]
+UntilOption = Annotated[str | None, typer.Option(help="End of the period (exclusive), with --since.")]
+
+
+@contextmanager
+def _opened() -> Iterator[Store]:
+    """The database for one report, closed afterwards so no pooled connection outlives the command."""
+    db = store()
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def _period(db: Store, period: str | None, since: str | None, until: str | None) -> Period:
+    """--period, or --since with --until, else the current ISO week by the database clock."""
+    if since or until:
+        if not (since and until) or period:
+            raise InvalidInput("give --period, or both --since and --until", rule="bad-period")
+        return span(since, until)
+    if period:
+        return parse_period(period)
+    with db.read() as tx:
+        return week_of(tx.now())
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("-" if row[c] is None else f"{row[c]:.1f}" if isinstance(row[c], float) else str(row[c])
+                        for c in columns))
+    return table
+
+
+@report_app.command("ownership")
+def report_ownership(playbook_id: str, period: PeriodOption = None, since: SinceOption = None,
+                     until: UntilOption = None) -> None:
+    """Changes of assignee and ownership gaps of a playbook's runs over a period."""
+    with _opened() as db:
+        chosen = _period(db, period, since, until)
+        result = reports.ownership(db, playbook_id, chosen)
+    if settings.json:
+        print_json(result)
+        return
+    changes = [{**c, "authority": (c["authority"] or {}).get("kind"), "flagged": "FLAGGED" if c["flagged"] else ""}
+               for c in result["changes"]]
+    out.print(_table(f"{playbook_id} {chosen.name}: changes of assignee",
+                     ("at", "task", "step", "from", "to", "kind", "authority", "reason", "flagged"), changes))
+    out.print(_table(f"{playbook_id} {chosen.name}: ownership gaps",
+                     ("at", "task", "step", "role", "resolved_to", "blocked"), result["gaps"]))
+
+
+@report_app.command("stalled")
+def report_stalled() -> None:
+    """Open tasks past their due time, and ownership gaps blocked with the workflow owner."""
+    with _opened() as db:
+        result = reports.stalled(db)
+    emit(result, _table("Stalled tasks", ("task", "playbook", "step", "assignee", "due_at", "overdue_hours",
+                                          "blocked"), result))
+
+
+@report_app.command("waits")
+def report_waits(playbook_id: str, period: PeriodOption = None, since: SinceOption = None,
+                 until: UntilOption = None) -> None:
+    """Per step and assignee: hours waiting, hours in progress, nudges, reassignments, send-backs."""
+    with _opened() as db:
+        chosen = _period(db, period, since, until)
+        result = reports.waits(db, playbook_id, chosen)
+    rows = []
+    for step in result["steps"]:
+        rows.append({**step, "assignee": "(all)"})
+        rows.extend({**mine, "step": ""} for mine in step["assignees"])
+    emit(result, _table(f"{playbook_id} {chosen.name}: waits (hours)",
+                        ("step", "assignee", "tasks", "wait_median_hours", "wait_p90_hours",
+                         "in_progress_median_hours", "nudges", "reassignments", "send_backs"), rows))
+
+
+@report_app.command("clarity")
+def report_clarity() -> None:
+    """Lint findings of every published playbook, and the open ownership gaps."""
+    with _opened() as db:
+        result = reports.clarity(db)
+    if settings.json:
+        print_json(result)
+        return
+    for f in result["findings"]:
+        colour = "red" if f["severity"] == ERROR else "yellow"
+        out.print(f"{f['playbook']} v{f['version']} {f['path']}: [{colour}]{f['severity']}[/{colour}] "
+                  f"[bold]{f['rule']}[/bold] {f['message']}", highlight=False)
+    if not result["findings"]:
+        out.print("no findings")
+    out.print(_table("Open ownership gaps", ("task", "playbook", "step", "assignee", "ready_at"), result["gaps"]))
 
 
 # ------------------------------------------------------------------------------------------- entry

@@ -41,6 +41,8 @@ class TaskState:
     escalated: bool = False
     blocked: bool = False
     error: str | None = None
+    note: str | None = None
+    """What a follow-up asks for (tasks without a step definition carry their own text)."""
 
     @property
     def is_open(self) -> bool:

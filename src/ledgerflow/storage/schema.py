@@ -84,6 +84,7 @@ tasks = Table(
     Column("escalated", Boolean, nullable=False),
     Column("blocked", Boolean, nullable=False),
     Column("error", Text, nullable=True),
+    Column("note", Text, nullable=True),
     Index("ix_tasks_run", "run", "ord"),
     Index("ix_tasks_assignee_open", "assignee", "status"),
     Index("ix_tasks_step_assignee", "playbook", "step", "assignee", "ready_at"),

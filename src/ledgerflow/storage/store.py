@@ -291,6 +291,11 @@ class Tx:
             raise Conflict("another command appended to the log first; try again", rule="conflict")
         return rows
 
+    def events_of_type(self, type_: str, start: str, end: str) -> list[dict[str, Any]]:
+        e = schema.events
+        query = select(e).where(e.c.type == type_, e.c.at >= start, e.c.at < end).order_by(e.c.seq)
+        return [dict(row._mapping) for row in self.conn.execute(query)]
+
     def chain_head(self) -> Any:
         return self.conn.execute(select(schema.chain_head).where(schema.chain_head.c.id == 1)).one()
 
@@ -302,6 +307,37 @@ class Tx:
         if limit is not None:
             query = query.limit(limit)
         return [dict(row._mapping) for row in self.conn.execute(query)]
+
+    # ------------------------------------------------------------------- tasks without a run
+
+    def standalone(self, *, playbook: str | None = None, step: str | None = None, open_only: bool = False,
+                   ids: Sequence[str] | None = None) -> dict[str, TaskState]:
+        """Reviews and follow-ups (tasks with no run), by id."""
+        t = schema.tasks
+        query = select(t).where(t.c.run.is_(None)).order_by(t.c.ready_at, t.c.id)
+        if playbook is not None:
+            query = query.where(t.c.playbook == playbook)
+        if step is not None:
+            query = query.where(t.c.step == step)
+        if open_only:
+            query = query.where(t.c.status.in_(_OPEN))
+        if ids is not None:
+            query = query.where(t.c.id.in_(list(ids)))
+        return {row.id: _task_from(row) for row in self.conn.execute(query)}
+
+    def save_standalone(self, before: dict[str, TaskState], after: dict[str, TaskState]) -> None:
+        new_rows = [_task_row(task, 0) for task_id, task in after.items() if task_id not in before]
+        changed = [{"task_id": task.id, **{f"v_{c}": _task_row(task, 0)[c] for c in _MUTABLE}}
+                   for task_id, task in after.items() if task_id in before and before[task_id] != task]
+        if changed:
+            self.conn.execute(_UPDATE_TASK, changed)
+        if new_rows:
+            self.conn.execute(_INSERT_TASKS, new_rows)
+
+    def pending_timer(self, kind: str, playbook: str) -> bool:
+        tm = schema.timers
+        query = select(tm.c.id, tm.c.data).where(tm.c.kind == kind, tm.c.fired_at.is_(None))
+        return any(row.data.get("playbook") == playbook for row in self.conn.execute(query))
 
     # ------------------------------------------------------------------------------- timers
 

@@ -1,0 +1,113 @@
+"""Governance use cases: decisions by the owners, reviews (cadence and risk triggers), follow-ups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ledgerflow.domain import governance as rules
+from ledgerflow.domain.durations import parse_duration
+from ledgerflow.domain.errors import InvalidInput
+from ledgerflow.domain.events import Event
+from ledgerflow.domain.figures import week_of
+from ledgerflow.domain.playbook import Playbook
+from ledgerflow.domain.runs import TaskState
+from ledgerflow.domain.timers import Timer
+from ledgerflow.domain.times import format_time
+from ledgerflow.ids import new_id
+from ledgerflow.scorecard import figures
+from ledgerflow.storage.store import Store, Tx
+
+REVIEW = "review"
+
+
+def apply_standalone(tx: Tx, events: Sequence[Event]) -> None:
+    """Write the events of tasks without a run, and fold them into their rows."""
+    ids = [e.task for e in events if e.task is not None and e.run is None]
+    before = tx.standalone(ids=ids) if ids else {}
+    after = dict(before)
+    for event in events:
+        rules.evolve_standalone(after, event)
+    tx.append(events)
+    tx.save_standalone(before, after)
+
+
+def _open_review(tx: Tx, playbook: str) -> TaskState | None:
+    reviews = tx.standalone(playbook=playbook, step=rules.REVIEW_STEP, open_only=True)
+    return next(iter(reviews.values()), None)
+
+
+def open_review(tx: Tx, playbook: Playbook, reason: str, trigger: str | None = None) -> list[Event]:
+    now = tx.now()
+    events = rules.open_review(playbook, now=now, new_id=new_id, reason=reason,
+                               figures=figures(tx, playbook.id, week_of(now)),
+                               existing=_open_review(tx, playbook.id), trigger=trigger)
+    apply_standalone(tx, events)
+    return events
+
+
+def schedule_cadence(tx: Tx, playbook: Playbook) -> None:
+    """A weekly review opens at the start of every ISO week: keep one pending timer per playbook."""
+    if playbook.governance.cadence != "weekly" or tx.pending_timer(REVIEW, playbook.id):
+        return
+    due = format_time(rules.next_week_start(tx.now()))
+    tx.add_timers([Timer(due_at=due, kind=REVIEW, run=None, task=None, data={"playbook": playbook.id})])
+
+
+def fire_cadence(tx: Tx, playbook_id: str) -> list[Event]:
+    playbook, _ = tx.playbook(playbook_id)
+    events: list[Event] = []
+    if playbook.governance.cadence == "weekly":
+        events = open_review(tx, playbook, reason="weekly cadence")
+        schedule_cadence(tx, playbook)
+    return events
+
+
+def check_triggers(tx: Tx, playbook_id: str) -> list[Event]:
+    """After a run ends: open a review the first time in the period that a trigger is crossed."""
+    playbook, _ = tx.playbook(playbook_id)
+    if not playbook.governance.triggers:
+        return []
+    now = tx.now()
+    period = week_of(now)
+    card = figures(tx, playbook_id, period)
+    start, end = period.bounds
+    fired = {e["data"].get("trigger") for e in tx.events_of_type("governance.review_opened", start, end)
+             if e["data"].get("playbook") == playbook_id}
+    events: list[Event] = []
+    for trigger in playbook.governance.triggers:
+        key = rules.trigger_key(trigger)
+        if key not in fired and rules.crossed(trigger, card):
+            events += open_review(tx, playbook, reason=f"trigger crossed: {key}", trigger=key)
+            fired.add(key)
+    return events
+
+
+def decide(store: Store, playbook_id: str, *, actor: str, channel: str, decision: str, rationale: str,
+           follow_ups: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
+    """`governance decide`: record, enforce (state row), close reviews, open follow-ups."""
+    items = []
+    for text, owner, due in follow_ups:
+        try:
+            items.append(rules.FollowUp(text=text, owner=owner, due=parse_duration(due)))
+        except ValueError as exc:
+            raise InvalidInput(str(exc), rule="bad-duration") from None
+    with store.write() as tx:
+        playbook, version = tx.playbook(playbook_id)
+        directory = tx.directory()
+        now = tx.now()
+        card = figures(tx, playbook_id, week_of(now))
+        reviews = list(tx.standalone(playbook=playbook_id, step=rules.REVIEW_STEP, open_only=True).values())
+        events = rules.decide(playbook, actor=actor, channel=channel, decision=decision, rationale=rationale,
+                              follow_ups=items, figures=card, open_reviews=reviews,
+                              known_actor=lambda a: directory is not None and directory.is_actor(a),
+                              now=now, new_id=new_id)
+        at = format_time(now)
+        current = tx.governance(playbook_id)
+        retired = current.stopped_through if current is not None else None
+        tx.set_governance(playbook_id, state=decision, decided_by=actor, decided_at=at, rationale=rationale,
+                          stopped_through=version if decision == "stop" else retired)
+        apply_standalone(tx, events)
+    opened = [e.task for e in events if e.type == "task.ready"]
+    return {"playbook": playbook_id, "decision": decision, "decided_by": actor, "decided_at": at,
+            "scorecard": card, "closed": [r.id for r in reviews], "follow_ups": opened}

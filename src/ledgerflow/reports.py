@@ -1,0 +1,231 @@
+"""The `report` use cases (SPEC §5, §6): ownership, stalled, waits and clarity. Read-only: each runs a few
+indexed Core queries in one read transaction and leaves the arithmetic to `domain.reports`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from ledgerflow.domain.figures import Period, hours_between
+from ledgerflow.domain.lint import lint_source
+from ledgerflow.domain.reports import (
+    HANDOVER_AT_READY,
+    WaitFigures,
+    WaitSample,
+    by_step,
+    change_flagged,
+    deadline,
+    overdue_hours,
+)
+from ledgerflow.domain.times import display_time
+from ledgerflow.storage import schema
+from ledgerflow.storage.store import Store, Tx
+
+HUMAN_TYPES = ("task", "decision")
+"""Task types that wait on a person (or an agent) and so have waits worth reporting."""
+
+_OPEN = ("ready", "in_progress")
+_FIRST_ACTION = ("task.started", "task.completed", "task.decided")
+_WORKED = ("completed", "decided", "sent_back")
+
+
+# ----------------------------------------------------------------------------------------- ownership
+
+
+def ownership(store: Store, playbook: str, period: Period) -> dict[str, Any]:
+    """Every change of hands and every ownership gap on the playbook's runs in the period.
+
+    Changes are the `assignment.changed` events, plus tasks that became ready under escalation or
+    delegation (the work left its role at once). A change is `flagged` when it lacks explicit authority
+    (see `domain.reports.change_flagged`). A gap's `task` is the task opened for it.
+
+    Raises:
+        NotFound: no playbook with that id is published.
+    """
+    e, r = schema.events, schema.runs
+    start, end = period.bounds
+    with store.read() as tx:
+        tx.playbook(playbook)
+        rows = tx.conn.execute(
+            select(e.c.seq, e.c.at, e.c.type, e.c.actor, e.c.run, e.c.task, e.c.step, e.c.authority, e.c.data,
+                   r.c.version)
+            .select_from(e.join(r, r.c.id == e.c.run))
+            .where(r.c.playbook == playbook, e.c.at >= start, e.c.at < end,
+                   e.c.type.in_(["assignment.changed", "task.ready", "ownership.gap"]))
+            .order_by(e.c.seq)).all()
+        owners = {version: _owners(tx, playbook, version) for version in {row.version for row in rows}}
+    changes: list[dict[str, Any]] = []
+    gaps: list[dict[str, Any]] = []
+    unresolved: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        auth = row.authority or {}
+        data = row.data or {}
+        if row.type == "ownership.gap":
+            gap = {"task": data.get("task"), "run": row.run, "step": row.step, "at": display_time(row.at),
+                   "role": data.get("role"), "resolved_to": data.get("resolved_to"),
+                   "blocked": bool(data.get("blocked", False))}
+            gaps.append(gap)
+            if gap["task"] is None:
+                unresolved[(row.run, row.step)].append(gap)
+            continue
+        if row.type == "task.ready":
+            # a gap met while opening a task names no task: the engine opens it next, in the same command;
+            # a gap met by re-routing an open task (directory change) names the task in its data
+            waiting = unresolved.get((row.run, row.step))
+            if waiting:
+                waiting.pop(0)["task"] = row.task
+            if auth.get("kind") not in HANDOVER_AT_READY:
+                continue
+            kind = str(auth["kind"])
+            origin, reason = _handover(kind, auth, data)
+            changes.append(_change(row, origin, data.get("assignee"), kind, reason, False))
+            continue
+        moved = data.get("kind")
+        flagged = change_flagged(kind=moved, authority_kind=auth.get("kind"), actor=row.actor,
+                                 reason=data.get("reason"), owners=owners[row.version])
+        changes.append(_change(row, data.get("from"), data.get("to"), moved, data.get("reason"), flagged))
+    return {"changes": changes, "gaps": gaps}
+
+
+def _owners(tx: Tx, playbook: str, version: int) -> tuple[str | None, str | None]:
+    definition, _ = tx.playbook(playbook, version)
+    return definition.workflow_owner, definition.outcome.owner
+
+
+def _handover(kind: str, auth: dict[str, Any], data: dict[str, Any]) -> tuple[str | None, str]:
+    """Who the work left and why, for a task that became ready under escalation or delegation."""
+    if kind == "escalation":
+        role = data.get("approver")
+        return role, f"no available, eligible approver in {role}"
+    away = data.get("on_behalf_of") or auth.get("detail")
+    return away, f"{away} is away; the delegate acts on their behalf"
+
+
+def _change(row: Any, origin: str | None, to: str | None, kind: str | None, reason: str | None,
+            flagged: bool) -> dict[str, Any]:
+    return {"task": row.task, "run": row.run, "step": row.step, "at": display_time(row.at), "from": origin,
+            "to": to, "kind": kind, "authority": row.authority, "reason": reason, "flagged": flagged,
+            "actor": row.actor}
+
+
+# ------------------------------------------------------------------------------------------- stalled
+
+
+def stalled(store: Store) -> list[dict[str, Any]]:
+    """Open tasks past their due time (the earlier of `due_at` and `sla_due_at`), and every open task
+    blocked as an ownership gap; most overdue first."""
+    t = schema.tasks
+    with store.read() as tx:
+        now = tx.now()
+        rows = tx.conn.execute(
+            select(t.c.id, t.c.run, t.c.playbook, t.c.step, t.c.type, t.c.status, t.c.assignee, t.c.ready_at,
+                   t.c.due_at, t.c.sla_due_at, t.c.blocked)
+            .where(t.c.status.in_(_OPEN)).order_by(t.c.ready_at, t.c.id)).all()
+    found = []
+    for row in rows:
+        due = deadline(row.due_at, row.sla_due_at)
+        late = overdue_hours(due, now)
+        overdue = due is not None and late > 0
+        if not (overdue or row.blocked):
+            continue
+        found.append({"task": row.id, "run": row.run, "playbook": row.playbook, "step": row.step,
+                      "assignee": row.assignee, "due_at": display_time(due), "overdue_hours": late,
+                      "blocked": bool(row.blocked), "type": row.type, "status": row.status})
+    found.sort(key=lambda item: -item["overdue_hours"])  # stable: ties keep ready_at order
+    return found
+
+
+# --------------------------------------------------------------------------------------------- waits
+
+
+def waits(store: Store, playbook: str, period: Period) -> dict[str, Any]:
+    """Per step and per assignee: how long human and decision tasks waited and were worked on.
+
+    The tasks counted are those of the playbook (every version) that became ready in the period; every
+    figure is about that cohort, whenever its events happened. A task is counted under its final assignee
+    (the one who acted on it).
+
+    Raises:
+        NotFound: no playbook with that id is published.
+    """
+    t, e, r = schema.tasks, schema.events, schema.runs
+    start, end = period.bounds
+    cohort = and_(t.c.playbook == playbook, t.c.type.in_(HUMAN_TYPES), t.c.ready_at >= start, t.c.ready_at < end)
+    with store.read() as tx:
+        definition, _ = tx.playbook(playbook)
+        tasks = tx.conn.execute(
+            select(t.c.id, t.c.step, t.c.assignee, t.c.status, t.c.ready_at, t.c.started_at, t.c.ended_at)
+            .where(cohort).order_by(t.c.ready_at, t.c.id)).all()
+        events = tx.conn.execute(
+            select(e.c.task, e.c.type, e.c.at, e.c.data)
+            .select_from(e.join(t, t.c.id == e.c.task))
+            .where(cohort, e.c.type.in_([*_FIRST_ACTION, "nudge.sent", "assignment.changed"]))
+            .order_by(e.c.seq)).all()
+        send_backs = tx.conn.execute(
+            select(e.c.data).select_from(e.join(r, r.c.id == e.c.run))
+            .where(r.c.playbook == playbook, e.c.type == "task.sent_back", e.c.at >= start)).all()
+    first: dict[str, str] = {}
+    nudges: dict[str, int] = defaultdict(int)
+    moves: dict[str, int] = defaultdict(int)
+    for event in events:
+        if event.type in _FIRST_ACTION:
+            first.setdefault(event.task, event.at)
+        elif event.type == "nudge.sent":
+            nudges[event.task] += 1
+        elif (event.data or {}).get("kind") == "reassignment":
+            moves[event.task] += 1
+    step_of = {task.id: task.step for task in tasks}
+    reworked: set[str] = set()
+    for back in send_backs:
+        data = back.data or {}
+        reworked.update(tid for tid in data.get("superseded", []) if step_of.get(tid) == data.get("to"))
+    samples = [
+        WaitSample(
+            step=task.step, assignee=task.assignee,
+            wait_hours=hours_between(task.ready_at, first[task.id]) if task.id in first else None,
+            in_progress_hours=(hours_between(task.started_at, task.ended_at)
+                               if task.started_at and task.ended_at and task.status in _WORKED else None),
+            nudges=nudges[task.id], reassignments=moves[task.id], sent_back=int(task.id in reworked))
+        for task in tasks]
+    steps = [step.id for step in definition.walk() if step.type in HUMAN_TYPES]
+    return {
+        "playbook": playbook,
+        "period": period.name,
+        "steps": [{"step": step, **_figures(figures),
+                   "assignees": [{"assignee": who, **_figures(mine)} for who, mine in people]}
+                  for step, figures, people in by_step(steps, samples)],
+    }
+
+
+def _figures(figures: WaitFigures) -> dict[str, Any]:
+    return {"tasks": figures.tasks, "wait_median_hours": figures.wait_median_hours,
+            "wait_p90_hours": figures.wait_p90_hours, "in_progress_median_hours": figures.in_progress_median_hours,
+            "nudges": figures.nudges, "reassignments": figures.reassignments, "send_backs": figures.send_backs,
+            "waiting": figures.waiting}
+
+
+# ------------------------------------------------------------------------------------------- clarity
+
+
+def clarity(store: Store) -> dict[str, Any]:
+    """Lint findings of the newest version of every published playbook, against the loaded directory,
+    and the open ownership gaps (tasks blocked with the workflow owner)."""
+    p, t = schema.playbooks, schema.tasks
+    newest = select(p.c.id, func.max(p.c.version).label("version")).group_by(p.c.id).subquery()
+    with store.read() as tx:
+        directory = tx.directory()
+        published = tx.conn.execute(
+            select(p.c.id, p.c.version, p.c.source, p.c.file)
+            .select_from(p.join(newest, and_(p.c.id == newest.c.id, p.c.version == newest.c.version)))
+            .order_by(p.c.id)).all()
+        blocked = tx.conn.execute(
+            select(t.c.id, t.c.run, t.c.playbook, t.c.step, t.c.assignee, t.c.ready_at)
+            .where(t.c.status.in_(_OPEN), t.c.blocked.is_(True)).order_by(t.c.ready_at, t.c.id)).all()
+    findings = [{**finding.to_dict(), "version": row.version}
+                for row in published for finding in lint_source(row.source, row.file, directory)]
+    gaps = [{"task": row.id, "run": row.run, "playbook": row.playbook, "step": row.step, "assignee": row.assignee,
+             "ready_at": display_time(row.ready_at)} for row in blocked]
+    return {"findings": findings, "gaps": gaps}

@@ -1,0 +1,673 @@
+"""Authorization matrix (SPEC §3.2-3.4, §6): every command × every kind of actor, allowed or refused.
+
+Nothing here names a person. The scenario comes from the published playbook and the loaded directory: a
+member of the first task step's owner role starts a run, routing gives `prepare` to someone, the completed
+work opens the decision, a holder of `rights.recommend` records a recommendation. Each kind of actor is read
+off that data (the starter is `run.started_by`, the approver is the decision's assignee, ...), and the expected
+outcome of every (command, kind) cell is computed by `expected`, a small restatement of the rules of SPEC §3.
+Every cell runs against a fresh database; a refused command must change nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from ledgerflow import audit, service
+from ledgerflow.domain.directory import Directory
+from ledgerflow.domain.errors import Conflict, Forbidden, InvalidTransition, LedgerflowError, NotFound
+from ledgerflow.domain.playbook import DecisionStep, Playbook, TaskStep
+from ledgerflow.domain.rights import agent_may_approve
+from ledgerflow.domain.runs import RunState, TaskState
+from ledgerflow.domain.source import parse_yaml
+from ledgerflow.domain.states import TaskStatus
+from ledgerflow.storage.store import Store
+from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
+from tests.engine.helpers import GOOD_OUTPUT, caller, publish_text, run_state, snapshot
+
+PLAYBOOK = "pricing-exception"
+INPUT = {"customer": "Acme", "deal_value": 12000, "discount_pct": 18}
+RATIONALE = "Three-year renewal; the margin stays above the floor"
+
+KINDS = ("starter", "preparer", "recommender", "approver", "delegate", "outsider", "agent", "workflow-owner",
+         "outcome-owner")
+COMMANDS = ("start-run", "start", "complete", "decide", "recommend", "reassign", "cancel")
+STAGE = {"start-run": "prepare", "complete": "prepare"}  # every other command acts on the open decision
+
+# What each refusal is, by the rule name the engine gives it (SPEC §6: exit 2 for what was typed wrong,
+# exit 3 for a well-formed command the rules refuse).
+REFUSALS: dict[str, type[LedgerflowError]] = {
+    "unknown-actor": NotFound,
+    "not-assignee": Forbidden,
+    "separation-of-duties": Forbidden,
+    "agent-not-authorized": Forbidden,
+    "ownership-gap": Forbidden,
+    "no-recommend-right": Forbidden,
+    "decider-cannot-recommend": Forbidden,
+    "reassign-not-owner": Forbidden,
+    "cancel-not-allowed": Forbidden,
+    "not-an-approver": Forbidden,
+    "seat-taken": Forbidden,
+    "already-assigned": InvalidTransition,
+}
+
+# (command, kind) cells that show an engine bug outside rights.py, with the bug: none found.
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
+
+
+# ------------------------------------------------------------------------------------------ scenario
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Scenario:
+    """One run of the playbook, stopped at `prepare` (open) or at the open decision (recommended on)."""
+
+    store: Store
+    playbook: Playbook
+    directory: Directory
+    now: datetime
+    step: DecisionStep
+    run: RunState
+    prepare: TaskState
+    decision: TaskState | None
+
+    @property
+    def open_decision(self) -> TaskState:
+        assert self.decision is not None, "this scenario stops before the decision"
+        return self.decision
+
+
+def fresh_store(path: Path) -> Store:
+    """What the `store` fixture holds: the shared directory loaded and the example playbook published."""
+    db = make_store(path)
+    service.load_directory_file(db, str(DIRECTORY), ADMIN)
+    service.publish(db, str(PRICING), ADMIN)
+    return db
+
+
+def loaded(store: Store, playbook_id: str = PLAYBOOK) -> tuple[Playbook, Directory, datetime]:
+    with store.read() as tx:
+        playbook, _ = tx.playbook(playbook_id)
+        directory = tx.directory()
+        now = tx.now()
+    assert directory is not None
+    return playbook, directory, now
+
+
+def first_task_step(playbook: Playbook) -> TaskStep:
+    return next(s for s in playbook.walk() if isinstance(s, TaskStep))
+
+
+def decision_step(playbook: Playbook) -> DecisionStep:
+    return next(s for s in playbook.walk() if isinstance(s, DecisionStep))
+
+
+def asker(playbook: Playbook, directory: Directory) -> str:
+    """Who starts runs: the last person of the first task step's role (routing gives the work to another)."""
+    people = [m for m in directory.members(first_task_step(playbook).owner or "") if directory.is_person(m)]
+    return people[-1]
+
+
+def involved(playbook: Playbook, directory: Directory) -> set[str]:
+    """Every actor the playbook gives any part: owners, rights, authority rows, escalation, both owners."""
+    names: set[str] = {n for n in (playbook.workflow_owner, playbook.outcome.owner) if n}
+    for step in playbook.walk():
+        owner = getattr(step, "owner", None)
+        if owner:
+            names.add(owner)
+        if isinstance(step, DecisionStep):
+            rights = step.rights
+            names.update(rights.recommend, rights.inform, [n for n in (rights.approve, rights.execute) if n])
+            names.update(row.approve for row in step.authority)
+            names.update(e.to for e in (step.sla.escalate if step.sla else ()))
+    return {m for name in names for m in directory.members(name)}
+
+
+def build(store: Store, stage: str = "decision", directory_file: Path | None = None,
+          playbook_id: str = PLAYBOOK, input: dict[str, Any] | None = None, by: str | None = None) -> Scenario:
+    """Start a run and take it to `stage`: `prepare` open; the decision `open`; or the `decision` open with one
+    recommendation on it."""
+    if directory_file is not None:
+        service.load_directory_file(store, str(directory_file), ADMIN)
+    playbook, directory, now = loaded(store, playbook_id)
+    step = decision_step(playbook)
+    run, opened = service.start_run(store, playbook_id, input or INPUT, caller(by or asker(playbook, directory)))
+    [prepare] = opened
+    assert prepare.step == first_task_step(playbook).id
+    scenario = Scenario(store=store, playbook=playbook, directory=directory, now=now, step=step, run=run,
+                        prepare=prepare, decision=None)
+    if stage == "prepare":
+        return scenario
+    done = service.task_command(store, "complete", prepare.id, caller(prepare.assignee), output=GOOD_OUTPUT)
+    [decision] = [t for t in done["opened"] if t.step == step.id]
+    if stage == "decision" and step.rights.recommend:
+        deciders = {decision.assignee, decision.on_behalf_of}
+        recommender = next(m for name in step.rights.recommend for m in directory.members(name)
+                           if directory.is_person(m) and m not in deciders
+                           and m not in (run.started_by, prepare.assignee))
+        service.task_command(store, "recommend", decision.id, caller(recommender), outcome="approve",
+                             rationale="The deal sheet supports the discount")
+    state = run_state(store, run.id)
+    return replace(scenario, run=state, prepare=state.task(prepare.id) or prepare,
+                   decision=state.task(decision.id))
+
+
+# ---------------------------------------------------------------------------------------------- cast
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cast:
+    """Who plays each kind, and the directory in which the approver is away and their delegate decides."""
+
+    actors: dict[str, str]
+    delegated_directory: str
+
+    def check(self, scenario: Scenario, kind: str) -> None:
+        """The fresh scenario a cell runs against routes the work to the same people as the cast."""
+        a = self.actors
+        assert scenario.run.started_by == a["starter"]
+        assert scenario.prepare.assignee == a["preparer"]
+        if scenario.decision is None:
+            return
+        if kind == "delegate":
+            assert (scenario.decision.assignee, scenario.decision.on_behalf_of) == (a["delegate"], a["approver"])
+        else:
+            assert (scenario.decision.assignee, scenario.decision.on_behalf_of) == (a["approver"], None)
+        assert [r.actor for r in scenario.run.recommendations] == [a["recommender"]]
+
+
+def away_directory(approver: str, delegate: str, also_away: list[str], today: datetime) -> str:
+    """The shared directory with `approver` away this week behind a standing `delegate`, and the other
+    approvers routing could pick instead away too (without a delegate), so the decision goes to the delegate."""
+    data = parse_yaml(DIRECTORY.read_text(), str(DIRECTORY)).data
+    period = {"from": today.date().isoformat(), "until": (today + timedelta(days=7)).date().isoformat()}
+    for person in data["people"]:
+        if person["id"] == approver:
+            person["delegate"] = delegate
+            person["away"] = [period]
+        elif person["id"] in also_away:
+            person["away"] = [period]
+    out = io.StringIO()
+    YAML(typ="safe").dump(data, out)
+    return out.getvalue()
+
+
+def write(tmp_path: Path, text: str, name: str = "directory-away.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cast(tmp_path_factory: pytest.TempPathFactory) -> Cast:
+    """Derive every kind of actor once, from a full run of the scenario and of its delegated variant."""
+    store = fresh_store(tmp_path_factory.mktemp("cast"))
+    try:
+        base = build(store)
+    finally:
+        store.close()
+    pb, directory, decision = base.playbook, base.directory, base.open_decision
+    assert decision.on_behalf_of is None and decision.assignee is not None
+    [recommendation] = base.run.recommendations
+    actors = {
+        "starter": base.run.started_by,
+        "preparer": str(base.prepare.assignee),
+        "recommender": recommendation.actor,
+        "approver": decision.assignee,
+        "agent": next(a.id for a in directory.actors if a.is_agent),
+        "workflow-owner": str(pb.workflow_owner),
+        "outcome-owner": str(pb.outcome.owner),
+    }
+    taken = involved(pb, directory) | set(actors.values())
+    bystanders = [a.id for a in directory.actors if not a.is_agent and a.id not in taken]
+    assert len(bystanders) >= 2, "the directory needs two people with no part in the playbook"
+    actors["delegate"], actors["outsider"] = bystanders[0], bystanders[-1]
+    assert len(set(actors.values())) == len(KINDS), actors
+    others = [m for m in directory.members(decision.approver or "")
+              if m != decision.assignee and m not in (base.run.started_by, base.prepare.assignee)]
+    text = away_directory(decision.assignee, actors["delegate"], others, base.now)
+    store = fresh_store(tmp_path_factory.mktemp("cast-delegated"))
+    try:
+        delegated = build(store, directory_file=write(tmp_path_factory.mktemp("dir"), text))
+    finally:
+        store.close()
+    assert delegated.open_decision.assignee == actors["delegate"]
+    assert delegated.open_decision.on_behalf_of == actors["approver"]
+    return Cast(actors=actors, delegated_directory=text)
+
+
+# --------------------------------------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """Allowed, or refused by any one of `rules` (the engine may check them in any order)."""
+
+    rules: frozenset[str]
+
+    @property
+    def allowed(self) -> bool:
+        return not self.rules
+
+
+def excluded(s: Scenario, actor: str | None) -> bool:
+    """SPEC §3.3: started the run, acted on a separation-of-duties step, supplied data under decision, or
+    recommended on this decision."""
+    if actor is None:
+        return False
+    if actor == s.run.started_by:
+        return True
+    readable = {step.id for step in s.playbook.before(s.step)}
+    for task in s.run.tasks:
+        if actor not in (task.assignee, task.on_behalf_of):
+            continue
+        if task.step in s.step.separation_of_duties and task.status in (TaskStatus.COMPLETED, TaskStatus.DECIDED):
+            return True
+        if task.step in readable and task.status == TaskStatus.COMPLETED:
+            return True
+    return any(r.step == s.step.id and r.actor == actor for r in s.run.recommendations)
+
+
+def agent_allowed(s: Scenario, actor: str) -> bool:
+    """SPEC §3.3: an agent decides only through a guarded authority row naming it or a role containing it."""
+    entry = s.directory.get(actor)
+    if entry is None or not entry.is_agent:
+        return True
+    index = s.open_decision.authority_row
+    if index is None:
+        return False
+    row = s.step.authority[index]
+    return row.when is not None and actor in s.directory.members(row.approve)
+
+
+def expected(command: str, actor: str, s: Scenario) -> Expect:
+    """The outcome SPEC §3.2-3.4 and §6 give `command` done by `actor` in scenario `s`."""
+    refused: set[str] = set()
+    owners = {s.playbook.workflow_owner, s.playbook.outcome.owner}
+    if command == "start-run":  # any person or agent in the directory may start a run
+        if not s.directory.is_actor(actor):
+            refused.add("unknown-actor")
+    elif command == "complete":  # only the assignee completes
+        if actor != s.prepare.assignee:
+            refused.add("not-assignee")
+    elif command == "start":  # only the assignee starts
+        if actor != s.open_decision.assignee:
+            refused.add("not-assignee")
+    elif command == "decide":
+        task = s.open_decision
+        if actor != task.assignee:
+            refused.add("not-assignee")
+        acting_for = task.on_behalf_of if actor == task.assignee else None
+        if excluded(s, actor) or excluded(s, acting_for):  # a delegate carries the delegator's exclusions
+            refused.add("separation-of-duties")
+        if not agent_allowed(s, actor):
+            refused.add("agent-not-authorized")
+        if task.blocked:
+            refused.add("ownership-gap")
+    elif command == "recommend":  # holders of rights.recommend who are not deciding it
+        holders = {m for name in s.step.rights.recommend for m in s.directory.members(name)}
+        if actor not in holders:
+            refused.add("no-recommend-right")
+        if any(t.assignee == actor and t.is_open for t in s.run.latest(s.step.id)):
+            refused.add("decider-cannot-recommend")
+    elif command == "reassign":  # the workflow owner or the outcome owner, with a reason
+        if actor not in owners:
+            refused.add("reassign-not-owner")
+    elif command == "cancel":  # the starter, the workflow owner or the outcome owner
+        if actor not in owners | {s.run.started_by}:
+            refused.add("cancel-not-allowed")
+    else:
+        raise AssertionError(f"no rule for {command}")
+    return Expect(frozenset(refused))
+
+
+def reassign_target(s: Scenario) -> str:
+    """An eligible approver other than the assignee, available if there is one."""
+    task = s.open_decision
+    eligible = [m for m in s.directory.members(task.approver or "")
+                if m != task.assignee and not excluded(s, m) and agent_allowed(s, m)]
+    available = [m for m in eligible if s.directory.is_available(m, s.now)]
+    return (available or eligible)[0]
+
+
+def perform(command: str, actor: str, s: Scenario) -> Any:
+    who = caller(actor)
+    if command == "start-run":
+        return service.start_run(s.store, s.playbook.id, INPUT, who)
+    if command == "complete":
+        return service.task_command(s.store, "complete", s.prepare.id, who, output=GOOD_OUTPUT)
+    if command == "cancel":
+        return service.cancel_run(s.store, s.run.id, who, "The customer withdrew the request")
+    task = s.open_decision.id
+    if command == "start":
+        return service.task_command(s.store, "start", task, who)
+    if command == "decide":
+        return service.task_command(s.store, "decide", task, who, outcome="approve", rationale=RATIONALE, to=None)
+    if command == "recommend":
+        return service.task_command(s.store, "recommend", task, who, outcome="approve", rationale=RATIONALE)
+    if command == "reassign":
+        return service.task_command(s.store, "reassign", task, who, to=reassign_target(s),
+                                    reason="Rebalancing the approvers' queue")
+    raise AssertionError(f"no driver for {command}")
+
+
+def last_event(store: Store, type_: str) -> dict[str, Any]:
+    with store.read() as tx:
+        return [e for e in tx.events() if e["type"] == type_][-1]
+
+
+def check_effect(command: str, actor: str, s: Scenario, result: Any) -> None:
+    """What an allowed command must have done."""
+    if command == "start-run":
+        run, _opened = result
+        assert run.started_by == actor and run.status == "running"
+        return
+    after = run_state(s.store, s.run.id)
+    if command == "complete":
+        assert after.task(s.prepare.id).status == TaskStatus.COMPLETED  # type: ignore[union-attr]
+        assert [t.step for t in result["opened"]] == [s.step.id]
+        return
+    if command == "cancel":
+        assert after.status == "cancelled" and not any(t.is_open for t in after.tasks)
+        assert last_event(s.store, "run.cancelled")["actor"] == actor
+        return
+    before = s.open_decision
+    task = after.task(before.id)
+    assert task is not None
+    if command == "start":
+        assert (task.status, task.assignee) == (TaskStatus.IN_PROGRESS, actor)
+    elif command == "decide":
+        assert (task.status, task.outcome) == (TaskStatus.DECIDED, "approve")
+        event = last_event(s.store, "task.decided")
+        authority: dict[str, Any]
+        if before.on_behalf_of:
+            authority = {"kind": "delegation", "detail": before.on_behalf_of}
+        elif before.authority_row is not None:
+            authority = {"kind": "authority_row", "detail": before.authority_row}
+        else:
+            authority = {"kind": "role", "detail": before.approver}
+        assert (event["actor"], event["authority"]) == (actor, authority)
+    elif command == "recommend":
+        mine = [(r.outcome, r.rationale) for r in after.recommendations if r.actor == actor]
+        assert mine == [("approve", RATIONALE)]  # a newer recommendation replaces the older one
+    elif command == "reassign":
+        assert task.assignee == reassign_target(s)
+        event = last_event(s.store, "assignment.changed")
+        assert event["actor"] == actor and event["data"]["kind"] == "reassignment"
+        assert event["authority"]["kind"] == "owner"
+
+
+# -------------------------------------------------------------------------------------------- matrix
+
+
+def _cells() -> list[Any]:
+    cells = []
+    for command in COMMANDS:
+        for kind in KINDS:
+            bug = KNOWN_BUGS.get((command, kind))
+            marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
+            cells.append(pytest.param(command, kind, id=f"{command}-by-{kind}", marks=marks))
+    return cells
+
+
+@pytest.mark.parametrize(("command", "kind"), _cells())
+def test_authorization_matrix(store: Store, tmp_path: Path, cast: Cast, command: str, kind: str) -> None:
+    away = write(tmp_path, cast.delegated_directory) if kind == "delegate" else None
+    scenario = build(store, STAGE.get(command, "decision"), directory_file=away)
+    cast.check(scenario, kind)
+    actor = cast.actors[kind]
+    expect = expected(command, actor, scenario)
+    before = snapshot(store)
+    if expect.allowed:
+        result = perform(command, actor, scenario)
+        check_effect(command, actor, scenario, result)
+        assert snapshot(store) != before
+        assert audit.verify(store)["ok"]
+        return
+    with pytest.raises(LedgerflowError) as info:
+        perform(command, actor, scenario)
+    error = info.value
+    assert error.rule in expect.rules, f"refused by {error.rule!r}, expected one of {sorted(expect.rules)}"
+    assert isinstance(error, REFUSALS[error.rule]), type(error)
+    assert error.exit_code == REFUSALS[error.rule].exit_code
+    assert snapshot(store) == before
+
+
+def test_the_matrix_is_not_vacuous(tmp_path: Path, cast: Cast) -> None:
+    """Every command is allowed to someone and refused to someone; the cells add up to the rules."""
+    away = write(tmp_path, cast.delegated_directory)
+    scenarios: dict[tuple[str, bool], Scenario] = {}
+    for stage in ("prepare", "decision"):
+        for delegated in (False, True):
+            path = tmp_path / f"{stage}-{delegated}"
+            path.mkdir()
+            store = fresh_store(path)
+            scenarios[stage, delegated] = build(store, stage, directory_file=away if delegated else None)
+            store.close()
+    allowed = {command: {kind for kind in KINDS
+                         if expected(command, cast.actors[kind],
+                                     scenarios[STAGE.get(command, "decision"), kind == "delegate"]).allowed}
+               for command in COMMANDS}
+    assert allowed == {
+        "start-run": set(KINDS),
+        "start": {"approver", "delegate"},
+        "complete": {"preparer"},
+        "decide": {"approver", "delegate"},
+        "recommend": {"recommender"},
+        "reassign": {"workflow-owner", "outcome-owner"},
+        "cancel": {"starter", "workflow-owner", "outcome-owner"},
+    }
+
+
+# ---------------------------------------------------------------------- reassignment targets (§3.2)
+
+
+def expected_target(target: str, s: Scenario) -> Expect:
+    """SPEC §3.2: a decision may be reassigned only to an actor who holds approve for it and is not excluded."""
+    task = s.open_decision
+    refused: set[str] = set()
+    if target == task.assignee:
+        refused.add("already-assigned")
+    if target not in s.directory.members(task.approver or ""):
+        refused.add("not-an-approver")
+    if excluded(s, target):
+        refused.add("separation-of-duties")
+    if not agent_allowed(s, target):
+        refused.add("agent-not-authorized")
+    if any(t.assignee == target and t.is_open and t.id != task.id for t in s.run.latest(s.step.id)):
+        refused.add("seat-taken")
+    return Expect(frozenset(refused))
+
+
+# A reassignment grants no authority of its own: the delegate (approver present) and the outsider keep no
+# approve right; every other kind is given the approving role, so that only the rules tell them apart.
+WITHOUT_THE_ROLE = ("delegate", "outsider")
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=[f"reassign-to-{kind}" for kind in KINDS])
+def test_reassignment_targets(store: Store, tmp_path: Path, cast: Cast, kind: str) -> None:
+    s = build(store)
+    cast.check(s, "approver")
+    role = str(s.open_decision.approver)
+    members = {cast.actors[k] for k in KINDS if k not in WITHOUT_THE_ROLE}
+    data = parse_yaml(DIRECTORY.read_text(), str(DIRECTORY)).data
+    for entry in [*data["people"], *data.get("agents", [])]:
+        if entry["id"] in members and role not in entry["roles"]:
+            entry["roles"] = [*entry["roles"], role]
+    out = io.StringIO()
+    YAML(typ="safe").dump(data, out)
+    service.load_directory_file(store, str(write(tmp_path, out.getvalue(), "directory-approvers.yaml")), ADMIN)
+    s = replace(s, directory=loaded(store)[1], run=run_state(store, s.run.id))
+    assert s.run.task(s.open_decision.id) == s.open_decision  # the directory change moved nothing
+    target = cast.actors[kind]
+    expect = expected_target(target, s)
+    by = caller(s.playbook.workflow_owner)
+    before = snapshot(store)
+    if expect.allowed:
+        result = service.task_command(store, "reassign", s.open_decision.id, by, to=target, reason="Rebalancing")
+        assert result["task"].assignee == target and snapshot(store) != before
+        assert last_event(store, "assignment.changed")["data"]["kind"] == "reassignment"
+        return
+    with pytest.raises(LedgerflowError) as info:
+        service.task_command(store, "reassign", s.open_decision.id, by, to=target, reason="Rebalancing")
+    assert info.value.rule in expect.rules, f"refused by {info.value.rule!r}, expected one of {sorted(expect.rules)}"
+    assert isinstance(info.value, REFUSALS[info.value.rule])
+    assert snapshot(store) == before
+
+
+# ------------------------------------------------------------------------------------ agents (§3.3)
+
+
+def _agent_and_role(store: Store) -> tuple[str, str]:
+    _, directory, _ = loaded(store)
+    agent = next(a for a in directory.actors if a.is_agent)
+    return agent.id, agent.roles[0]
+
+
+def _with_rows(rows: str, playbook_id: str) -> str:
+    """The example playbook under another id, with `rows` put first in the decision's authority table."""
+    text = PRICING.read_text().replace(f"id: {PLAYBOOK}\n", f"id: {playbook_id}\n", 1)
+    assert "    authority:\n" in text
+    return text.replace("    authority:\n", "    authority:\n" + rows, 1)
+
+
+@pytest.mark.parametrize("names", ["role", "agent"])
+def test_an_agent_decides_through_a_guarded_authority_row_naming_it(store: Store, tmp_path: Path,
+                                                                    names: str) -> None:
+    agent, role = _agent_and_role(store)
+    publish_text(store, tmp_path, _with_rows(
+        f"      - when: input.deal_value <= 1000\n        approve: {role if names == 'role' else agent}\n",
+        "agent-pricing"))
+    s = build(store, "open", playbook_id="agent-pricing", input={**INPUT, "deal_value": 800})
+    decision = s.open_decision
+    assert (decision.assignee, decision.authority_row) == (agent, 0)
+    assert last_event(store, "task.ready")["authority"] == {"kind": "authority_row", "detail": 0}
+    assert expected("decide", agent, s).allowed
+    result = service.task_command(store, "decide", decision.id, caller(agent), outcome="approve",
+                                  rationale="Small deal within the assistant's limit", to=None)
+    assert result["task"].status == TaskStatus.DECIDED
+    event = last_event(store, "task.decided")
+    assert event["actor"] == agent and event["data"]["agent"] is True
+    assert event["authority"] == {"kind": "authority_row", "detail": 0}
+    assert audit.verify(store)["ok"]
+
+
+def test_a_guarded_row_that_does_not_match_never_routes_the_agent(store: Store, tmp_path: Path) -> None:
+    agent, role = _agent_and_role(store)
+    publish_text(store, tmp_path, _with_rows(f"      - when: input.deal_value <= 1000\n        approve: {role}\n",
+                                             "agent-pricing"))
+    s = build(store, "open", playbook_id="agent-pricing")  # deal_value 12000: row 0 is false
+    assert s.open_decision.authority_row == 1 and s.open_decision.assignee != agent
+
+
+def test_an_unguarded_row_naming_only_agents_is_refused_at_publish(store: Store, tmp_path: Path) -> None:
+    _agent, role = _agent_and_role(store)
+    before = snapshot(store)
+    with pytest.raises(Conflict) as info:
+        publish_text(store, tmp_path, _with_rows(f"      - approve: {role}\n", "agent-pricing"))
+    assert "agent-only-approver" in {f["rule"] for f in info.value.details["findings"]}
+    assert snapshot(store) == before
+
+
+def test_without_the_guard_the_agent_is_never_routed_the_decision(store: Store, tmp_path: Path) -> None:
+    """The agent shares an unguarded approving role with one person; when that person is excluded, the
+    decision escalates to a person rather than going to the agent, and cannot be reassigned to it."""
+    agent, role = _agent_and_role(store)
+    playbook, directory, _ = loaded(store)
+    person = directory.members(decision_step(playbook).rights.approve or "")[0]
+    data = parse_yaml(DIRECTORY.read_text(), str(DIRECTORY)).data
+    for entry in data["people"]:
+        if entry["id"] == person:
+            entry["roles"] = [*entry["roles"], role]
+    out = io.StringIO()
+    YAML(typ="safe").dump(data, out)
+    service.load_directory_file(store, str(write(tmp_path, out.getvalue(), "directory-mixed.yaml")), ADMIN)
+    text = re.sub(r"    authority:\n(      .*\n)+", f"    authority:\n      - approve: {role}\n",
+                  PRICING.read_text().replace(f"id: {PLAYBOOK}\n", "id: agent-pricing\n", 1))
+    findings = publish_text(store, tmp_path, text)["findings"]
+    assert "agent-unguarded-approve" in {f["rule"] for f in findings}
+    s = build(store, "open", playbook_id="agent-pricing", by=person)  # the person is excluded
+    decision = s.open_decision
+    assert decision.assignee != agent and s.directory.is_person(str(decision.assignee))
+    assert decision.escalated
+    before = snapshot(store)
+    with pytest.raises(Forbidden) as info:
+        service.task_command(store, "reassign", decision.id, caller(playbook.workflow_owner), to=agent,
+                             reason="the assistant is idle")
+    assert info.value.rule == "agent-not-authorized"
+    assert snapshot(store) == before
+
+
+def test_agent_may_approve_only_through_a_guarded_row(store: Store, tmp_path: Path) -> None:
+    agent, role = _agent_and_role(store)
+    publish_text(store, tmp_path, _with_rows(f"      - when: input.deal_value <= 1000\n        approve: {role}\n",
+                                             "agent-pricing"))
+    playbook, directory, _ = loaded(store, "agent-pricing")
+    step = decision_step(playbook)
+    person = directory.members(step.authority[1].approve)[0]
+    assert agent_may_approve(directory, step, 0, agent)  # guarded, names the agent's role
+    assert not agent_may_approve(directory, step, 1, agent)  # guarded, names a role without the agent
+    assert not agent_may_approve(directory, step, 2, agent)  # unguarded
+    assert not agent_may_approve(directory, step, None, agent)  # rights.approve, no row matched
+    assert agent_may_approve(directory, step, None, person)  # people are not limited by this rule
+
+
+# -------------------------------------------------------------------------------- delegation (§2, §3.3)
+
+
+def test_a_delegate_decides_on_behalf_of_the_away_approver(store: Store, tmp_path: Path, cast: Cast) -> None:
+    delegate, approver = cast.actors["delegate"], cast.actors["approver"]
+    s = build(store, directory_file=write(tmp_path, cast.delegated_directory))
+    decision = s.open_decision
+    assert (decision.assignee, decision.on_behalf_of) == (delegate, approver)
+    assert not s.directory.is_available(approver, s.now) and approver in s.directory.members(str(decision.approver))
+    assert delegate not in s.directory.members(str(decision.approver))  # the rights are the delegator's
+    with store.read() as tx:
+        ready = next(e for e in tx.events(run=s.run.id) if e["type"] == "task.ready" and e["task"] == decision.id)
+    assert ready["authority"] == {"kind": "delegation", "detail": approver}
+    result = service.task_command(store, "decide", decision.id, caller(delegate), outcome="approve",
+                                  rationale=RATIONALE, to=None)
+    assert result["task"].outcome == "approve" and [t.step for t in result["opened"]] == ["apply"]
+    event = last_event(store, "task.decided")
+    assert event["actor"] == delegate
+    assert event["authority"] == {"kind": "delegation", "detail": approver}
+    assert audit.verify(store)["ok"]
+
+
+def test_a_delegate_is_never_routed_a_decision_their_delegator_is_excluded_from(store: Store, tmp_path: Path,
+                                                                              cast: Cast) -> None:
+    delegate, approver = cast.actors["delegate"], cast.actors["approver"]
+    s = build(store, "open", directory_file=write(tmp_path, cast.delegated_directory), by=approver)
+    decision = s.open_decision
+    assert decision.assignee != delegate and decision.on_behalf_of is None
+    assert decision.escalated  # nobody in the approving role could take it: the escalation map did
+
+
+# ------------------------------------------------------------------------------- ownership gap (§3.4)
+
+
+def test_the_workflow_owner_holding_a_blocked_gap_may_not_decide_it(store: Store, tmp_path: Path) -> None:
+    """Approver, escalation target and outcome owner are all one person, who started the run."""
+    playbook, _directory, _ = loaded(store)
+    owner = str(playbook.outcome.owner)
+    text = PRICING.read_text().replace(f"id: {PLAYBOOK}\n", "id: gap-pricing\n", 1)
+    text = re.sub(r"    authority:\n(      .*\n)+", f"    authority:\n      - approve: {owner}\n", text)
+    text = re.sub(r"(\n\s+to: )\S+", rf"\g<1>{owner}", text)
+    publish_text(store, tmp_path, text)
+    s = build(store, "open", playbook_id="gap-pricing", by=owner)
+    gap = s.open_decision
+    assert (gap.assignee, gap.blocked) == (playbook.workflow_owner, True)
+    assert expected("decide", str(playbook.workflow_owner), s).rules == {"ownership-gap"}
+    before = snapshot(store)
+    with pytest.raises(Forbidden) as info:
+        service.task_command(store, "decide", gap.id, caller(playbook.workflow_owner), outcome="approve",
+                             rationale="someone has to", to=None)
+    assert info.value.rule == "ownership-gap"
+    assert snapshot(store) == before

@@ -1,0 +1,112 @@
+"""Governance decisions are enforced; reviews open on cadence and on risk triggers (SPEC §3.7)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledgerflow import audit, governance, service
+from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput
+from ledgerflow.storage.store import Store
+from tests.conftest import PRICING
+from tests.engine.helpers import GOOD_OUTPUT, act, caller, only_open, snapshot, start
+
+ADMIN = service.Caller()
+
+
+def _decide(store: Store, decision: str, actor: str = "maria", rationale: str = "figures say so",
+            follow_ups: list[tuple[str, str, str]] | None = None) -> dict[str, object]:
+    return governance.decide(store, "pricing-exception", actor=actor, channel="cli", decision=decision,
+                             rationale=rationale, follow_ups=follow_ups or [])
+
+
+def test_pause_refuses_new_runs_naming_who_when_and_why_while_open_runs_finish(store: Store) -> None:
+    run = start(store)
+    _decide(store, "pause", rationale="Margin leakage under review")
+    with pytest.raises(Conflict) as info:
+        start(store)
+    assert info.value.rule == "playbook-paused"
+    assert "maria" in info.value.message and "Margin leakage under review" in info.value.message
+    assert "2026-03-02T08:00:00" in info.value.message
+    act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)  # the open run goes on
+    _decide(store, "continue", actor="sam")
+    start(store)
+
+
+def test_stabilize_caps_open_runs_at_the_wip_limit(store: Store) -> None:
+    _decide(store, "stabilize")
+    for _ in range(5):
+        start(store)
+    with pytest.raises(Conflict) as info:
+        start(store)
+    assert info.value.rule == "playbook-stabilizing"
+
+
+def test_stop_retires_every_version_until_a_new_one_is_published(store: Store) -> None:
+    _decide(store, "stop", rationale="Policy replaced")
+    with pytest.raises(Conflict) as info:
+        start(store)
+    assert info.value.rule == "playbook-stopped"
+    again = service.publish(store, str(PRICING), ADMIN)
+    assert (again["version"], again["created"]) == (2, True)
+    run = start(store)
+    assert run.version == 2
+    with pytest.raises(Conflict):
+        service.start_run(store, "pricing-exception", {"customer": "A", "deal_value": 1, "discount_pct": 1},
+                          caller("bob"), version=1)
+
+
+@pytest.mark.parametrize(("actor", "decision", "rationale", "error"), [
+    ("bob", "pause", "no", Forbidden),
+    ("maria", "pause", "  ", Forbidden),
+    ("maria", "halt", "why", InvalidInput),
+])
+def test_only_owners_decide_with_a_rationale_and_a_known_decision(store: Store, actor: str, decision: str,
+                                                                   rationale: str, error: type[Exception]) -> None:
+    before = snapshot(store)
+    with pytest.raises(error):
+        _decide(store, decision, actor=actor, rationale=rationale)
+    assert snapshot(store) == before
+
+
+def test_a_decision_records_its_scorecard_and_opens_follow_ups_tracked_like_tasks(store: Store) -> None:
+    result = _decide(store, "continue", actor="sam", follow_ups=[("Retrain account execs on deal sheets", "bob",
+                                                                   "1w")])
+    follow_up_id = result["follow_ups"][0]  # type: ignore[index]
+    with store.read() as tx:
+        task = tx.tasks(assignee="bob", status="open")[0]
+        decided = next(e for e in tx.events() if e["type"] == "governance.decided")
+    assert task.id == follow_up_id and task.type == "follow_up" and task.run is None
+    assert task.due_at == "2026-03-09T08:00:00.000000Z" and task.note == "Retrain account execs on deal sheets"
+    assert decided["data"]["scorecard"]["playbook"] == "pricing-exception"
+    with pytest.raises(Forbidden):
+        service.task_command(store, "complete", task.id, caller("alice"), output={})
+    done = service.task_command(store, "complete", task.id, caller("bob"), output={"note": "done"})
+    assert done["task"].status == "completed" and done["run"] is None
+    assert audit.verify(store)["ok"]
+
+
+def test_the_weekly_cadence_opens_a_review_each_monday_that_a_decision_closes(store: Store) -> None:
+    result = service.advance_clock(store, "7d", ADMIN)  # 2026-03-09 is the next Monday
+    assert [f["kind"] for f in result["fired"]] == ["review"]
+    with store.read() as tx:
+        review = tx.tasks(assignee="sam", status="open")[0]
+    assert (review.type, review.step, review.run) == ("review", "governance-review", None)
+    assert (review.ready_at, review.due_at) == ("2026-03-09T00:00:00.000000Z", "2026-03-11T00:00:00.000000Z")
+    closed = _decide(store, "continue", actor="sam")
+    assert closed["closed"] == [review.id]
+    next_week = service.advance_clock(store, "7d", ADMIN)
+    assert [f["kind"] for f in next_week["fired"]] == ["review"]
+    assert audit.verify(store)["ok"]
+
+
+def test_a_crossed_trigger_opens_one_review_with_the_figures_once_per_period(store: Store) -> None:
+    for _ in range(6):  # discounts above 40% are rejected by the check: every run is an exception
+        run = start(store, discount_pct=45)
+        act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)
+    with store.read() as tx:
+        opened = [e for e in tx.events() if e["type"] == "governance.review_opened"]
+        reviews = [t for t in tx.tasks(status="open") if t.type == "review"]
+    assert len(opened) == 1 and len(reviews) == 1
+    assert opened[0]["data"]["trigger"] == "exception_rate above 0.15"
+    assert opened[0]["data"]["figures"]["throughput"] == 5
+    assert audit.verify(store)["ok"]
