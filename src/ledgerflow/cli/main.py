@@ -323,6 +323,34 @@ def governance_decide(
                  f"{len(result['follow_ups'])} follow-up(s) opened, {len(result['closed'])} review(s) closed")
 
 
+@app.command("demo")
+def demo_command(seed: Annotated[int, typer.Option(help="Seed of the simulated month.")] = 2026) -> None:
+    """A simulated month of pricing exceptions on a fresh ./ledgerflow-demo-*.db (or --db)."""
+    from ledgerflow.demo import run_demo
+
+    result = run_demo(settings.db, seed=seed)
+    if settings.json:
+        print_json({k: v for k, v in result.items() if k != "log"})
+        return
+    for line in result["log"]:
+        out.print(line, highlight=False)
+    table = Table(title=f"pricing-exception, a simulated month ({result['db']})")
+    for column in ("week", "runs", "exceptions", "rework", "latency p50 h", "p90 h", "first pass", "trend"):
+        table.add_column(column)
+
+    def show(value: object) -> str:
+        return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    for card in result["weeks"]:
+        table.add_row(card["period"], show(card["throughput"]), show(card["exception_rate"]), show(card["rework"]),
+                      show(card["decision_latency"]["median_hours"]), show(card["decision_latency"]["p90_hours"]),
+                      show(card["first_pass_yield"]), show(card["quality_trend"]))
+    out.print(table)
+    check = result["audit"]
+    out.print(f"audit verify: {'ok' if check['ok'] else 'FAILED'}, {check['events']} events; "
+              f"try: ledgerflow report stalled --db {result['db']}", highlight=False)
+
+
 @app.command("scorecard")
 def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Option()] = None,
                       since: Annotated[str | None, typer.Option()] = None,
