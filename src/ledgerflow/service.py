@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ledgerflow import governance
-from ledgerflow.domain import assignments, flow, timers
+from ledgerflow.domain import assignments, flow, notifications, timers
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
@@ -17,7 +17,7 @@ from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput, InvalidT
 from ledgerflow.domain.events import Event, authority
 from ledgerflow.domain.findings import ERROR, Finding
 from ledgerflow.domain.lint import lint_source
-from ledgerflow.domain.playbook import load_playbook
+from ledgerflow.domain.playbook import Playbook, load_playbook
 from ledgerflow.domain.runs import RunState
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.states import RunStatus, TaskStatus
@@ -175,8 +175,9 @@ def _on_run(store: Store, task_or_run: str, caller: Caller, *, is_task: bool,
 def _write(tx: Tx, ctx: flow.Context, before: RunState | None, result: flow.Builder) -> None:
     """State, events and the timers they set: all in the caller's transaction."""
     tx.save_run(before, result.state)
-    tx.append(result.events)
+    stored = tx.append(result.events)
     tx.add_timers(timers.timers_for(result.events, ctx))
+    queue(tx, stored, ctx.playbook, ctx.directory)
     ended = result.state.status in (RunStatus.COMPLETED, RunStatus.REJECTED)
     if ended and (before is None or before.status == RunStatus.RUNNING):
         governance.check_triggers(tx, result.state.playbook)
@@ -256,6 +257,78 @@ def advance_clock(store: Store, duration: str, caller: Caller) -> dict[str, Any]
         tx.append([_system_event(tx, "clock.advanced", caller,
                                  {"from": format_time(start), "to": format_time(end), "fired": len(fired)})])
     return {"from": display_time(format_time(start)), "to": display_time(format_time(end)), "fired": fired}
+
+
+def queue(tx: Tx, stored: list[dict[str, Any]], playbook: Playbook | None, directory: Directory | None) -> None:
+    """Outbox rows for the notifications and action calls that stored events cause, in this transaction."""
+    settings, at = tx.settings, format_time(datetime.now(UTC))  # the worker sends on the real clock
+    rows: list[dict[str, Any]] = []
+    for m in notifications.messages_for(stored, playbook=playbook, directory=directory, channels=settings.channels,
+                                        base_url=settings.base_url):
+        rows.append({"channel": m.channel, "recipient": m.recipient, "subject": m.subject, "body": m.body,
+                     "payload": m.payload, "event_seq": m.event_seq, "run": m.run, "task": m.task})
+    for event in stored:
+        if event["type"] == "task.ready" and event["data"].get("type") == "action" and playbook is not None:
+            step = playbook.by_id[event["step"]]
+            rows.append({"channel": "action", "recipient": None, "subject": f"action {step.id}", "body": "",
+                         "payload": {"action": getattr(step, "action", {}), "step": step.id},
+                         "event_seq": event["seq"], "run": event["run"], "task": event["task"]})
+    if not rows:
+        return
+    tx.add_outbox([{**row, "status": "pending", "attempts": 0, "next_attempt_at": at, "created_at": at}
+                   for row in rows])
+    queued = [r for r in rows if r["channel"] != "action"]
+    if queued:
+        tx.append([Event(type="notification.queued", at=at, actor="system", run=r["run"], task=r["task"],
+                         data={"channel": r["channel"], "to": r["payload"].get("to") or r["recipient"],
+                               "about_seq": r["event_seq"], "subject": r["subject"]}) for r in queued])
+
+
+def fire_due_timers(store: Store, limit: int = 100) -> list[dict[str, Any]]:
+    """The worker's timer pass on a real-clock database: each due timer fires once, in its own transaction."""
+    fired: list[dict[str, Any]] = []
+    for _ in range(limit):
+        with store.write() as tx:
+            if tx.simulated:
+                return fired  # a simulated clock moves only with `clock advance`
+            timer = tx.next_timer(format_time(tx.now()))
+            if timer is None:
+                return fired
+            fired.append(_fire(tx, timer))
+    return fired
+
+
+def settle_action(store: Store, message: Any, *, output: Any = None, error: str | None = None,
+                  final: bool = False) -> str:
+    """Apply an action call's result in one transaction with its outbox row.
+
+    Returns `done`, `retry` or `failed`. A success whose body does not fit `produces` fails the call.
+    """
+    with store.write() as tx:
+        before = tx.load_run(str(message.run))
+        ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="worker"))
+        at = format_time(datetime.now(UTC))
+        attempts = message.attempts + 1
+        task = before.task(str(message.task))
+        if task is None or not task.is_open or task.assignee is not None:
+            tx.finish_outbox(message.id, status="failed", last_error="the task moved on", lease_until=None)
+            return "failed"
+        if error is None:
+            try:
+                result = flow.action_succeeded(ctx, before, task_id=str(message.task), output=output,
+                                               attempts=attempts)
+            except SchemaViolation as exc:
+                error, final = exc.message, True
+            else:
+                _write(tx, ctx, before, result)
+                tx.finish_outbox(message.id, status="delivered", delivered_at=at, attempts=attempts, lease_until=None)
+                return "done"
+        if not final:
+            return "retry"
+        result = flow.action_failed(ctx, before, task_id=str(message.task), error=error, attempts=attempts)
+        _write(tx, ctx, before, result)
+        tx.finish_outbox(message.id, status="failed", last_error=error, attempts=attempts, lease_until=None)
+        return "failed"
 
 
 def _reconcile(tx: Tx, run_ids: list[str]) -> None:

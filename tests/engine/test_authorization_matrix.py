@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -183,20 +184,53 @@ class Cast:
         assert [r.actor for r in scenario.run.recommendations] == [a["recommender"]]
 
 
-def away_directory(approver: str, delegate: str, also_away: list[str], today: datetime) -> str:
-    """The shared directory with `approver` away this week behind a standing `delegate`, and the other
-    approvers routing could pick instead away too (without a delegate), so the decision goes to the delegate."""
+def directory_text(edit: Callable[[dict[str, Any]], None]) -> str:
+    """The shared directory as YAML, with `edit` applied to every person and agent entry."""
     data = parse_yaml(DIRECTORY.read_text(), str(DIRECTORY)).data
-    period = {"from": today.date().isoformat(), "until": (today + timedelta(days=7)).date().isoformat()}
-    for person in data["people"]:
-        if person["id"] == approver:
-            person["delegate"] = delegate
-            person["away"] = [period]
-        elif person["id"] in also_away:
-            person["away"] = [period]
+    for entry in [*data["people"], *(data.get("agents") or [])]:
+        edit(entry)
     out = io.StringIO()
     YAML(typ="safe").dump(data, out)
     return out.getvalue()
+
+
+def with_role(role: str, actors: set[str]) -> str:
+    """The shared directory with `role` added to each of `actors`."""
+    def edit(entry: dict[str, Any]) -> None:
+        if entry["id"] in actors and role not in entry["roles"]:
+            entry["roles"] = [*entry["roles"], role]
+    return directory_text(edit)
+
+
+def away_directory(approver: str, delegate: str, also_away: list[str], today: datetime) -> str:
+    """The shared directory with `approver` away this week behind a standing `delegate`, and the other
+    approvers routing could pick instead away too (without a delegate), so the decision goes to the delegate."""
+    period = {"from": today.date().isoformat(), "until": (today + timedelta(days=7)).date().isoformat()}
+
+    def edit(entry: dict[str, Any]) -> None:
+        if entry["id"] == approver:
+            entry.update(delegate=delegate, away=[period])
+        elif entry["id"] in also_away:
+            entry["away"] = [period]
+    return directory_text(edit)
+
+
+def playbook_variant(playbook_id: str, *, rows: str | None = None, first_rows: str = "",
+                     escalate_to: str | None = None, drop: str | None = None) -> str:
+    """The example playbook under another id, edited as text: the decision's authority rows replaced by `rows`
+    (YAML list items) and `first_rows` put before them; its escalation target replaced; the decision's
+    `drop` key removed."""
+    text = PRICING.read_text().replace(f"id: {PLAYBOOK}\n", f"id: {playbook_id}\n", 1)
+    table = re.search(r"    authority:\n((?:      .*\n)+)", text)
+    assert table is not None
+    text = text.replace(table[0], "    authority:\n" + first_rows + (table[1] if rows is None else rows), 1)
+    if escalate_to is not None:
+        text, count = re.subn(r"(\n\s+- after: .*\n\s+to: )\S+", rf"\g<1>{escalate_to}", text)
+        assert count == 1
+    if drop is not None:
+        text, count = re.subn(rf"\n    {drop}: .*\n", "\n", text)
+        assert count == 1
+    return text
 
 
 def write(tmp_path: Path, text: str, name: str = "directory-away.yaml") -> Path:
@@ -495,15 +529,9 @@ WITHOUT_THE_ROLE = ("delegate", "outsider")
 def test_reassignment_targets(store: Store, tmp_path: Path, cast: Cast, kind: str) -> None:
     s = build(store)
     cast.check(s, "approver")
-    role = str(s.open_decision.approver)
     members = {cast.actors[k] for k in KINDS if k not in WITHOUT_THE_ROLE}
-    data = parse_yaml(DIRECTORY.read_text(), str(DIRECTORY)).data
-    for entry in [*data["people"], *data.get("agents", [])]:
-        if entry["id"] in members and role not in entry["roles"]:
-            entry["roles"] = [*entry["roles"], role]
-    out = io.StringIO()
-    YAML(typ="safe").dump(data, out)
-    service.load_directory_file(store, str(write(tmp_path, out.getvalue(), "directory-approvers.yaml")), ADMIN)
+    text = with_role(str(s.open_decision.approver), members)
+    service.load_directory_file(store, str(write(tmp_path, text, "directory-approvers.yaml")), ADMIN)
     s = replace(s, directory=loaded(store)[1], run=run_state(store, s.run.id))
     assert s.run.task(s.open_decision.id) == s.open_decision  # the directory change moved nothing
     target = cast.actors[kind]
@@ -522,6 +550,26 @@ def test_reassignment_targets(store: Store, tmp_path: Path, cast: Cast, kind: st
     assert snapshot(store) == before
 
 
+def test_whoever_supplied_the_data_under_decision_is_excluded_without_separation_of_duties(
+        store: Store, tmp_path: Path, cast: Cast) -> None:
+    """With `separation_of_duties` emptied, the preparer is still excluded: the decision reads their output."""
+    preparer, approver = cast.actors["preparer"], cast.actors["approver"]
+    playbook, _directory, _ = loaded(store)
+    role = str(decision_step(playbook).rights.approve)
+    publish_text(store, tmp_path, playbook_variant("no-sod", drop="separation_of_duties"))
+    directory = write(tmp_path, with_role(role, {preparer}), "directory-preparer-approves.yaml")
+    s = build(store, "open", directory_file=directory, playbook_id="no-sod")
+    assert s.prepare.assignee == preparer and preparer in s.directory.members(role)
+    assert s.open_decision.assignee == approver  # routing passed over the preparer, first in the role
+    assert expected_target(preparer, s).rules == {"separation-of-duties"}
+    before = snapshot(store)
+    with pytest.raises(Forbidden) as info:
+        service.task_command(store, "reassign", s.open_decision.id, caller(playbook.workflow_owner), to=preparer,
+                             reason="Rebalancing")
+    assert info.value.rule == "separation-of-duties" and "supplied data" in info.value.message
+    assert snapshot(store) == before
+
+
 # ------------------------------------------------------------------------------------ agents (§3.3)
 
 
@@ -531,20 +579,16 @@ def _agent_and_role(store: Store) -> tuple[str, str]:
     return agent.id, agent.roles[0]
 
 
-def _with_rows(rows: str, playbook_id: str) -> str:
-    """The example playbook under another id, with `rows` put first in the decision's authority table."""
-    text = PRICING.read_text().replace(f"id: {PLAYBOOK}\n", f"id: {playbook_id}\n", 1)
-    assert "    authority:\n" in text
-    return text.replace("    authority:\n", "    authority:\n" + rows, 1)
+def _guarded(approve: str) -> str:
+    return f"      - when: input.deal_value <= 1000\n        approve: {approve}\n"
 
 
 @pytest.mark.parametrize("names", ["role", "agent"])
 def test_an_agent_decides_through_a_guarded_authority_row_naming_it(store: Store, tmp_path: Path,
                                                                     names: str) -> None:
     agent, role = _agent_and_role(store)
-    publish_text(store, tmp_path, _with_rows(
-        f"      - when: input.deal_value <= 1000\n        approve: {role if names == 'role' else agent}\n",
-        "agent-pricing"))
+    publish_text(store, tmp_path, playbook_variant("agent-pricing",
+                                                   first_rows=_guarded(role if names == "role" else agent)))
     s = build(store, "open", playbook_id="agent-pricing", input={**INPUT, "deal_value": 800})
     decision = s.open_decision
     assert (decision.assignee, decision.authority_row) == (agent, 0)
@@ -561,9 +605,8 @@ def test_an_agent_decides_through_a_guarded_authority_row_naming_it(store: Store
 
 def test_a_guarded_row_that_does_not_match_never_routes_the_agent(store: Store, tmp_path: Path) -> None:
     agent, role = _agent_and_role(store)
-    publish_text(store, tmp_path, _with_rows(f"      - when: input.deal_value <= 1000\n        approve: {role}\n",
-                                             "agent-pricing"))
-    s = build(store, "open", playbook_id="agent-pricing")  # deal_value 12000: row 0 is false
+    publish_text(store, tmp_path, playbook_variant("agent-pricing", first_rows=_guarded(role)))
+    s = build(store, "open", playbook_id="agent-pricing")  # deal_value 12000: the agent's row is false
     assert s.open_decision.authority_row == 1 and s.open_decision.assignee != agent
 
 
@@ -571,7 +614,7 @@ def test_an_unguarded_row_naming_only_agents_is_refused_at_publish(store: Store,
     _agent, role = _agent_and_role(store)
     before = snapshot(store)
     with pytest.raises(Conflict) as info:
-        publish_text(store, tmp_path, _with_rows(f"      - approve: {role}\n", "agent-pricing"))
+        publish_text(store, tmp_path, playbook_variant("agent-pricing", first_rows=f"      - approve: {role}\n"))
     assert "agent-only-approver" in {f["rule"] for f in info.value.details["findings"]}
     assert snapshot(store) == before
 
@@ -582,21 +625,14 @@ def test_without_the_guard_the_agent_is_never_routed_the_decision(store: Store, 
     agent, role = _agent_and_role(store)
     playbook, directory, _ = loaded(store)
     person = directory.members(decision_step(playbook).rights.approve or "")[0]
-    data = parse_yaml(DIRECTORY.read_text(), str(DIRECTORY)).data
-    for entry in data["people"]:
-        if entry["id"] == person:
-            entry["roles"] = [*entry["roles"], role]
-    out = io.StringIO()
-    YAML(typ="safe").dump(data, out)
-    service.load_directory_file(store, str(write(tmp_path, out.getvalue(), "directory-mixed.yaml")), ADMIN)
-    text = re.sub(r"    authority:\n(      .*\n)+", f"    authority:\n      - approve: {role}\n",
-                  PRICING.read_text().replace(f"id: {PLAYBOOK}\n", "id: agent-pricing\n", 1))
-    findings = publish_text(store, tmp_path, text)["findings"]
-    assert "agent-unguarded-approve" in {f["rule"] for f in findings}
-    s = build(store, "open", playbook_id="agent-pricing", by=person)  # the person is excluded
+    service.load_directory_file(store, str(write(tmp_path, with_role(role, {person}), "directory-mixed.yaml")),
+                                ADMIN)
+    findings = publish_text(store, tmp_path, playbook_variant("agent-pricing", rows=f"      - approve: {role}\n"))
+    assert "agent-unguarded-approve" in {f["rule"] for f in findings["findings"]}
+    s = build(store, "open", playbook_id="agent-pricing", by=person)  # the person is excluded as the starter
     decision = s.open_decision
-    assert decision.assignee != agent and s.directory.is_person(str(decision.assignee))
-    assert decision.escalated
+    assert decision.approver == role and set(s.directory.members(role)) == {person, agent}
+    assert decision.assignee != agent and s.directory.is_person(str(decision.assignee)) and decision.escalated
     before = snapshot(store)
     with pytest.raises(Forbidden) as info:
         service.task_command(store, "reassign", decision.id, caller(playbook.workflow_owner), to=agent,
@@ -607,8 +643,7 @@ def test_without_the_guard_the_agent_is_never_routed_the_decision(store: Store, 
 
 def test_agent_may_approve_only_through_a_guarded_row(store: Store, tmp_path: Path) -> None:
     agent, role = _agent_and_role(store)
-    publish_text(store, tmp_path, _with_rows(f"      - when: input.deal_value <= 1000\n        approve: {role}\n",
-                                             "agent-pricing"))
+    publish_text(store, tmp_path, playbook_variant("agent-pricing", first_rows=_guarded(role)))
     playbook, directory, _ = loaded(store, "agent-pricing")
     step = decision_step(playbook)
     person = directory.members(step.authority[1].approve)[0]
@@ -657,10 +692,8 @@ def test_the_workflow_owner_holding_a_blocked_gap_may_not_decide_it(store: Store
     """Approver, escalation target and outcome owner are all one person, who started the run."""
     playbook, _directory, _ = loaded(store)
     owner = str(playbook.outcome.owner)
-    text = PRICING.read_text().replace(f"id: {PLAYBOOK}\n", "id: gap-pricing\n", 1)
-    text = re.sub(r"    authority:\n(      .*\n)+", f"    authority:\n      - approve: {owner}\n", text)
-    text = re.sub(r"(\n\s+to: )\S+", rf"\g<1>{owner}", text)
-    publish_text(store, tmp_path, text)
+    publish_text(store, tmp_path, playbook_variant("gap-pricing", rows=f"      - approve: {owner}\n",
+                                                   escalate_to=owner))
     s = build(store, "open", playbook_id="gap-pricing", by=owner)
     gap = s.open_decision
     assert (gap.assignee, gap.blocked) == (playbook.workflow_owner, True)

@@ -22,6 +22,7 @@ from typer.exceptions import TyperException
 from ledgerflow import audit, governance, reports, service
 from ledgerflow import scorecard as scorecards
 from ledgerflow.cli.render import err, out, print_json, run_json, task_json, tasks_table, timeline_entry
+from ledgerflow.config import load_settings
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError
 from ledgerflow.domain.figures import Period, parse_period, span, week_of
 from ledgerflow.domain.findings import ERROR, WARNING
@@ -64,7 +65,7 @@ def caller(actor: str | None) -> service.Caller:
 
 
 def store() -> Store:
-    return Store(settings.db)
+    return Store(settings.db, settings=load_settings())
 
 
 def parse_json(value: str, what: str) -> Any:
@@ -349,6 +350,30 @@ def demo_command(seed: Annotated[int, typer.Option(help="Seed of the simulated m
     check = result["audit"]
     out.print(f"audit verify: {'ok' if check['ok'] else 'FAILED'}, {check['events']} events; "
               f"try: ledgerflow report stalled --db {result['db']}", highlight=False)
+
+
+@app.command("worker")
+def worker_command(
+    once: Annotated[bool, typer.Option(help="Do one pass and stop.")] = False,
+    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+) -> None:
+    """Fire due timers (real clock), deliver notifications and call actions, with retries."""
+    import signal
+    import threading
+
+    from ledgerflow.worker import Worker
+
+    worker = Worker(store())
+    if once:
+        emit(worker.tick())
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    err.print("worker running; Ctrl-C to stop")
+    try:
+        worker.run(stop, max_seconds=max_seconds)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @app.command("scorecard")

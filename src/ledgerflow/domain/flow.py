@@ -669,3 +669,49 @@ def cancel_run(ctx: Context, run: RunState, *, actor: str, reason: str) -> Build
     _Flow(b).end(RunStatus.CANCELLED, "run.cancelled", actor=actor, auth=authority("owner", actor),
                  data={"reason": reason})
     return b
+
+
+def _system_action(run: RunState, task_id: str) -> TaskState:
+    task = run.task(task_id)
+    if task is None or task.type != "action":
+        raise NotFound(f"no action task {task_id!r}", rule="unknown-task")
+    if not task.is_open or task.assignee is not None or run.status != RunStatus.RUNNING:
+        raise InvalidTransition(f"action task {task_id} is no longer waiting on the system", rule="task-state")
+    return task
+
+
+def action_succeeded(ctx: Context, run: RunState, *, task_id: str, output: Any, attempts: int) -> Builder:
+    """The worker's call returned: its JSON body becomes the step's output and the flow moves on.
+
+    Raises:
+        SchemaViolation: the body does not fit `produces` (the worker then treats the call as failed).
+    """
+    task = _system_action(run, task_id)
+    step = ctx.playbook.step(task.step)
+    document = output if isinstance(output, dict) else {"result": output}
+    validate(getattr(step, "validator", None), document, f"the output of action {step.id}")
+    b = Builder(ctx, run)
+    b.emit("action.called", task=task.id, step=task.step, data={"ok": True, "attempts": attempts})
+    b.emit("task.completed", task=task.id, step=task.step, data={"output": document})
+    _Flow(b).advance()
+    return b
+
+
+def action_failed(ctx: Context, run: RunState, *, task_id: str, error: str, attempts: int) -> Builder:
+    """The call's retries are spent: the task goes to its owner, ready, with the error attached."""
+    task = _system_action(run, task_id)
+    step = ctx.playbook.step(task.step)
+    flow = _Flow(ctx_builder := Builder(ctx, run))
+    owner = flow.action_owner(step) if isinstance(step, ActionStep) else None
+    ctx_builder.emit("action.failed", task=task.id, step=task.step, data={"error": error, "attempts": attempts})
+    pick = route(ctx.directory, owner or "", ctx.now, workload=ctx.workload, pending=ctx_builder.pending,
+                 playbook=ctx.playbook.id, step=task.step, strategy="least-loaded", eligible=_anyone)
+    if pick is None:
+        fallback = ctx.playbook.workflow_owner or "admin"
+        ctx_builder.emit("ownership.gap", step=task.step, data={"role": owner, "resolved_to": fallback,
+                                                                "blocked": False, "attempt": task.attempt})
+        pick = Pick(assignee=fallback)
+    ctx_builder.emit("assignment.changed", task=task.id, step=task.step, auth=authority("role", owner),
+                     data={"from": None, "to": pick.assignee, "kind": "routing", "on_behalf_of": pick.on_behalf_of,
+                           "reason": f"the action failed: {error}", "blocked": False})
+    return ctx_builder

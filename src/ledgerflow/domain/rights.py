@@ -43,7 +43,7 @@ def exclusion(run: RunState, playbook: Playbook, step: DecisionStep, actor: str)
         if task.step in step.separation_of_duties and task.status in _DONE and task.type in ("task", "decision"):
             return f"{actor} acted on step {task.step}, listed in separation_of_duties"
         if task.step in readable and task.status == TaskStatus.COMPLETED:
-            pass
+            return f"{actor} supplied data under decision (step {task.step})"
     for rec in run.recommendations:
         if rec.step == step.id and rec.actor == actor:
             return f"{actor} recorded a recommendation on this decision"

@@ -134,6 +134,8 @@ def evolve(run: RunState | None, event: Event) -> RunState | None:
             return _with_task(run, str(event.task), status=TaskStatus.DECIDED, ended_at=event.at,
                               outcome=data["outcome"], rationale=data.get("rationale"),
                               data_hash=data.get("data_hash"))
+        case "action.failed":
+            return _with_task(run, str(event.task), error=data.get("error"))
         case "task.cancelled":
             return _with_task(run, str(event.task), status=TaskStatus.CANCELLED, ended_at=event.at)
         case "task.sent_back":

@@ -142,3 +142,24 @@ timers = Table(
     Column("fired_at", String(32), nullable=True),
     Index("ix_timers_due", "fired_at", "due_at"),
 )
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", Text, nullable=True),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("event_seq", Integer, nullable=True),
+    Column("run", String(64), nullable=True),
+    Column("task", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", String(32), nullable=False),
+    Column("lease_until", String(32), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Column("delivered_at", String(32), nullable=True),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from ledgerflow.config import Settings
 from ledgerflow.domain.canonical import canonical_json
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, NotFound
@@ -53,7 +54,8 @@ _INSERT_EVENTS = insert(_e)
 _INSERT_TIMERS = insert(schema.timers)
 _NEXT_TIMER = (select(schema.timers).where(schema.timers.c.fired_at.is_(None),
                                            schema.timers.c.due_at <= bindparam("until"))
-               .order_by(schema.timers.c.due_at, schema.timers.c.id).limit(1))
+               .order_by(schema.timers.c.due_at, schema.timers.c.id).limit(1)
+               .with_for_update(skip_locked=True))  # several workers: each timer fires once
 _FIRE_TIMER = update(schema.timers).where(schema.timers.c.id == bindparam("timer_id"),
                                           schema.timers.c.fired_at.is_(None)).values(fired_at=bindparam("at"))
 _DIRECTORY_VERSION = select(func.max(schema.directory_versions.c.version))
@@ -77,8 +79,9 @@ def event_hash(stored: Mapping[str, Any]) -> str:
 class Store:
     """A ledgerflow database, opened by URL."""
 
-    def __init__(self, url: str | None = None, *, check: bool = True):
+    def __init__(self, url: str | None = None, *, check: bool = True, settings: Settings | None = None):
         self.url = normalize_url(url)
+        self.settings = settings or Settings()
         self.engine: Engine = make_engine(self.url)
         if check:
             check_initialized(self.engine, self.url)
@@ -97,7 +100,7 @@ class Store:
         try:
             with self.engine.connect().execution_options(ledgerflow_write=True) as conn:
                 with conn.begin():
-                    yield Tx(conn, self.url, self.clock_mode(conn), write=True)
+                    yield Tx(conn, self.url, self.clock_mode(conn), write=True, settings=self.settings)
         except IntegrityError as exc:
             raise Conflict(f"another command changed the same data first: {exc.orig}", rule="conflict") from None
         except OperationalError as exc:
@@ -134,10 +137,12 @@ def _task_from(row: Any) -> TaskState:
 class Tx:
     """Operations inside one transaction. Implements the routing `Workload` view."""
 
-    def __init__(self, conn: Connection, url: str, clock: str = "real", *, write: bool = False):
+    def __init__(self, conn: Connection, url: str, clock: str = "real", *, write: bool = False,
+                 settings: Settings | None = None):
         self.conn = conn
         self.url = url
         self.write = write
+        self.settings = settings or Settings()
         self.simulated = clock == "simulated"
         self._now: datetime | None = None
 
@@ -338,6 +343,36 @@ class Tx:
         tm = schema.timers
         query = select(tm.c.id, tm.c.data).where(tm.c.kind == kind, tm.c.fired_at.is_(None))
         return any(row.data.get("playbook") == playbook for row in self.conn.execute(query))
+
+    # ------------------------------------------------------------------------------- outbox
+
+    def add_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(insert(schema.outbox), list(rows))
+
+    def claim_outbox(self, now: str, lease_until: str, limit: int = 20) -> list[Any]:
+        """Lease due messages to this worker; others skip them until the lease ends (SKIP LOCKED on PostgreSQL)."""
+        o = schema.outbox
+        due = (select(o).where(o.c.status == "pending", o.c.next_attempt_at <= now,
+                               (o.c.lease_until.is_(None)) | (o.c.lease_until < now))
+               .order_by(o.c.next_attempt_at, o.c.id).limit(limit).with_for_update(skip_locked=True))
+        rows = list(self.conn.execute(due))
+        if rows:
+            self.conn.execute(update(o).where(o.c.id.in_([r.id for r in rows])).values(lease_until=lease_until))
+        return rows
+
+    def finish_outbox(self, message_id: int, **values: Any) -> bool:
+        """Record a delivery or a retry for a still-pending message; False if it was settled already."""
+        o = schema.outbox
+        done = self.conn.execute(update(o).where(o.c.id == message_id, o.c.status == "pending").values(**values))
+        return bool(done.rowcount == 1)
+
+    def outbox(self, status: str | None = None) -> list[Any]:
+        o = schema.outbox
+        query = select(o).order_by(o.c.id)
+        if status is not None:
+            query = query.where(o.c.status == status)
+        return list(self.conn.execute(query))
 
     # ------------------------------------------------------------------------------- timers
 

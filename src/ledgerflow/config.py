@@ -1,0 +1,78 @@
+"""Settings, read once at startup from the environment and an optional `ledgerflow.toml` (SPEC §7).
+
+Environment variables win over the file; the file uses the same keys (`LEDGERFLOW_SMTP_URL = "..."`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledgerflow.domain.errors import InvalidInput
+
+KEYS = ("LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_MAIL_FROM", "LEDGERFLOW_SLACK_WEBHOOK_URL",
+        "LEDGERFLOW_BASE_URL", "LEDGERFLOW_SIGNING_KEY", "LEDGERFLOW_RETRY_MAX", "LEDGERFLOW_LLM_BASE_URL",
+        "LEDGERFLOW_LLM_MODEL", "LEDGERFLOW_WEBHOOK_URL", "LEDGERFLOW_WEBHOOK_SECRET")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    db: str | None = None
+    smtp_url: str | None = None
+    mail_from: str = "ledgerflow@localhost"
+    slack_webhook_url: str | None = None
+    webhook_url: str | None = None
+    """Generic outbound webhook for every notification (an extension of SPEC §7)."""
+    webhook_secret: str | None = None
+    """Standard Webhooks secret (`whsec_<base64>` or plain text) for `webhook_url`."""
+    base_url: str = "http://127.0.0.1:8000"
+    signing_key: str | None = None
+    retry_max: float = 300.0
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The notification channels configured: email, slack, webhook."""
+        found = []
+        if self.smtp_url:
+            found.append("email")
+        if self.slack_webhook_url:
+            found.append("slack")
+        if self.webhook_url:
+            found.append("webhook")
+        return tuple(found)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | None = None) -> Settings:
+    """Settings from `environ` (default: the process environment) over `ledgerflow.toml` in the working folder.
+
+    Raises:
+        InvalidInput: the file is not valid TOML, or a value has the wrong form.
+    """
+    env = dict(os.environ if environ is None else environ)
+    path = toml_path if toml_path is not None else Path("ledgerflow.toml")
+    values: dict[str, str] = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInput(f"{path}: {exc}", rule="bad-config") from None
+        values.update({k: str(v) for k, v in data.items() if k in KEYS})
+    values.update({k: v for k, v in env.items() if k in KEYS and v != ""})
+    try:
+        retry_max = float(values.get("LEDGERFLOW_RETRY_MAX", "300"))
+    except ValueError:
+        raise InvalidInput("LEDGERFLOW_RETRY_MAX must be a number of seconds", rule="bad-config") from None
+    return Settings(
+        db=values.get("LEDGERFLOW_DB"), smtp_url=values.get("LEDGERFLOW_SMTP_URL"),
+        mail_from=values.get("LEDGERFLOW_MAIL_FROM", "ledgerflow@localhost"),
+        slack_webhook_url=values.get("LEDGERFLOW_SLACK_WEBHOOK_URL"), webhook_url=values.get("LEDGERFLOW_WEBHOOK_URL"),
+        webhook_secret=values.get("LEDGERFLOW_WEBHOOK_SECRET"),
+        base_url=values.get("LEDGERFLOW_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        signing_key=values.get("LEDGERFLOW_SIGNING_KEY"), retry_max=retry_max,
+        llm_base_url=values.get("LEDGERFLOW_LLM_BASE_URL"), llm_model=values.get("LEDGERFLOW_LLM_MODEL"),
+    )

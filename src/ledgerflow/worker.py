@@ -1,0 +1,103 @@
+"""The worker: fires due timers (real clock), delivers the outbox, calls action steps — with retries.
+
+Several workers may run against one database: timers are claimed inside the transaction that fires them
+and outbox messages are leased (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so each fires or sends once.
+A message is marked delivered in the same transaction that records `notification.delivered`; a crash
+between sending and marking sends it again on the next lease (at least once, with a stable message id
+that receivers deduplicate on: `webhook-id`, `Message-ID`, `idempotency-key`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from ledgerflow import delivery, service
+from ledgerflow.domain.events import Event
+from ledgerflow.domain.times import format_time
+from ledgerflow.storage.store import Store
+
+LEASE = timedelta(seconds=60)
+ACTION_ATTEMPTS = 5
+
+
+def backoff(attempts: int, cap: float) -> float:
+    """Seconds before the next try: 2 s after the first failure, doubling, capped at `cap`."""
+    return float(min(2.0 * 2 ** max(attempts - 1, 0), cap))
+
+
+class Worker:
+    """One worker process's loop; `tick()` does one pass and says what it did."""
+
+    def __init__(self, store: Store, *, client: httpx.Client | None = None):
+        self.store = store
+        self.settings = store.settings
+        self.client = client or httpx.Client()
+
+    def tick(self) -> dict[str, int]:
+        fired = service.fire_due_timers(self.store)
+        counts = {"timers": len(fired), "delivered": 0, "retried": 0, "failed": 0}
+        now = datetime.now(UTC)
+        with self.store.write() as tx:
+            rows = tx.claim_outbox(format_time(now), format_time(now + LEASE))
+        for row in rows:
+            outcome = self._action(row) if row.channel == "action" else self._notify(row)
+            counts[{"done": "delivered", "retry": "retried", "failed": "failed"}[outcome]] += 1
+        return counts
+
+    def _notify(self, row: Any) -> str:
+        now = datetime.now(UTC)
+        try:
+            if row.channel == "email":
+                delivery.send_email(self.settings, row)
+            elif row.channel == "slack":
+                delivery.send_slack(self.settings, self.client, row)
+            else:
+                delivery.send_webhook(self.settings, self.client, row, now)
+        except delivery.DeliveryError as exc:
+            self._retry(row, str(exc))
+            return "retry"
+        at = format_time(datetime.now(UTC))
+        with self.store.write() as tx:
+            if tx.finish_outbox(row.id, status="delivered", delivered_at=at, attempts=row.attempts + 1,
+                                lease_until=None):
+                tx.append([Event(type="notification.delivered", at=format_time(tx.now()), actor="system",
+                                 channel="worker", run=row.run, task=row.task,
+                                 data={"channel": row.channel, "to": row.payload.get("to") or row.recipient,
+                                       "about_seq": row.event_seq, "attempts": row.attempts + 1})])
+        return "done"
+
+    def _retry(self, row: Any, error: str) -> None:
+        attempts = row.attempts + 1
+        later = datetime.now(UTC) + timedelta(seconds=backoff(attempts, self.settings.retry_max))
+        with self.store.write() as tx:
+            tx.finish_outbox(row.id, attempts=attempts, next_attempt_at=format_time(later), last_error=error,
+                             lease_until=None)
+
+    def _action(self, row: Any) -> str:
+        with self.store.read() as tx:
+            run = tx.load_run(str(row.run))
+        outputs = {t.step: t.output for t in run.tasks if t.status == "completed" and t.output is not None}
+        context = {"run": run.id, "task": row.task, "step": row.payload.get("step"), "playbook": run.playbook,
+                   "version": run.version, "input": run.input, "outputs": outputs}
+        try:
+            output = delivery.call_action(self.client, row, context, datetime.now(UTC))
+        except delivery.DeliveryError as exc:
+            final = not exc.retry or row.attempts + 1 >= ACTION_ATTEMPTS
+            outcome = service.settle_action(self.store, row, error=str(exc), final=final)
+            if outcome == "retry":
+                self._retry(row, str(exc))
+            return outcome
+        return service.settle_action(self.store, row, output=output)
+
+    def run(self, stop: threading.Event, *, poll: float = 1.0, max_seconds: float | None = None) -> None:
+        """Loop until `stop` is set (or `max_seconds` pass), sleeping `poll` seconds when idle."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            counts = self.tick()
+            if not any(counts.values()):
+                stop.wait(poll)

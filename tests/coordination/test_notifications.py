@@ -1,0 +1,111 @@
+"""Notifications leave through the outbox: e-mail, Slack and signed webhooks; never lost, never sent twice."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+from sqlalchemy import update
+from standardwebhooks.webhooks import Webhook
+
+from ledgerflow import audit
+from ledgerflow.storage import schema
+from ledgerflow.storage.store import Store
+from ledgerflow.worker import Worker, backoff
+from tests.coordination.conftest import Receiver, Smtp, free_port
+from tests.engine.helpers import start
+
+
+def _make_due(store: Store) -> None:
+    """Stands in for the backoff passing: every pending message is due now."""
+    with store.engine.begin() as conn:
+        conn.execute(update(schema.outbox).values(next_attempt_at="2000-01-01T00:00:00.000000Z"))
+
+
+def test_a_new_task_emails_its_assignee_once_with_context_and_link(
+    configured: Callable[..., Store], smtp: Smtp
+) -> None:
+    db = configured(smtp_url=smtp.url, base_url="https://lf.example.com")
+    run = start(db)
+    counts = Worker(db).tick()
+    assert counts["delivered"] == 1
+    (mail,) = smtp.inbox.messages
+    assert mail["To"] == "alice@example.com" and mail["Subject"].startswith("New task")
+    body = mail.get_payload()
+    assert "What: Attach the deal sheet" in body and "https://lf.example.com/tasks/" in body
+    assert Worker(db).tick()["delivered"] == 0  # never twice
+    with db.read() as tx:
+        types = [e["type"] for e in tx.events(run=run.id)]
+    assert types.count("notification.queued") == 1 and types.count("notification.delivered") == 1
+    assert audit.verify(db)["ok"]
+
+
+def test_a_message_survives_the_mail_server_being_down(configured: Callable[..., Store], smtp: Smtp) -> None:
+    smtp.stop()
+    db = configured(smtp_url=smtp.url)
+    start(db)
+    assert Worker(db).tick()["retried"] == 1
+    with db.read() as tx:
+        (row,) = tx.outbox()
+    assert (row.status, row.attempts) == ("pending", 1) and "SMTP" in row.last_error
+    smtp.start()
+    _make_due(db)
+    assert Worker(db).tick()["delivered"] == 1
+    assert len(smtp.inbox.messages) == 1
+
+
+def test_webhooks_are_signed_per_standard_webhooks(configured: Callable[..., Store], receiver: Receiver) -> None:
+    secret = "whsec_" + "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
+    db = configured(webhook_url=receiver.url, webhook_secret=secret)
+    start(db)
+    with httpx.Client() as client:
+        Worker(db, client=client).tick()
+    (request,) = receiver.requests
+    headers = request["headers"]
+    payload = Webhook(secret).verify(request["body"], {"webhook-id": headers["webhook-id"],
+                                                       "webhook-timestamp": headers["webhook-timestamp"],
+                                                       "webhook-signature": headers["webhook-signature"]})
+    assert payload["type"] == "task.ready" and payload["to"] == ["alice"]
+
+
+def test_slack_gets_a_text_message(configured: Callable[..., Store], receiver: Receiver) -> None:
+    db = configured(slack_webhook_url=receiver.url)
+    start(db)
+    Worker(db).tick()
+    assert json.loads(receiver.requests[0]["body"])["text"].startswith("*New task")
+
+
+def test_a_failing_receiver_is_retried_with_backoff_and_nothing_is_lost(configured: Callable[..., Store]) -> None:
+    db = configured(webhook_url=f"http://127.0.0.1:{free_port()}/nowhere", retry_max=300)
+    start(db)
+    before = datetime.now(UTC)
+    Worker(db).tick()
+    with db.read() as tx:
+        (row,) = tx.outbox()
+    delay = (datetime.fromisoformat(row.next_attempt_at.replace("Z", "+00:00")) - before).total_seconds()
+    assert row.status == "pending" and 1.5 <= delay <= 3.5
+    assert [backoff(n, 300) for n in (1, 2, 3, 9, 10)] == [2, 4, 8, 300, 300]
+
+
+def test_two_workers_send_each_message_once(configured: Callable[..., Store], smtp: Smtp) -> None:
+    import threading
+
+    db = configured(smtp_url=smtp.url)
+    for _ in range(5):
+        start(db)
+    barrier = threading.Barrier(2)
+
+    def work() -> None:
+        barrier.wait()
+        Worker(db).tick()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(smtp.inbox.messages) == 5
+    with db.read() as tx:
+        assert {r.status for r in tx.outbox()} == {"delivered"}
