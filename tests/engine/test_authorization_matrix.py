@@ -110,6 +110,12 @@ def decision_step(playbook: Playbook) -> DecisionStep:
     return next(s for s in playbook.walk() if isinstance(s, DecisionStep))
 
 
+def decision_step_named(playbook: Playbook, step_id: str) -> DecisionStep:
+    step = playbook.step(step_id)
+    assert isinstance(step, DecisionStep)
+    return step
+
+
 def asker(playbook: Playbook, directory: Directory) -> str:
     """Who starts runs: the last person of the first task step's role (routing gives the work to another)."""
     people = [m for m in directory.members(first_task_step(playbook).owner or "") if directory.is_person(m)]
@@ -139,7 +145,8 @@ def build(store: Store, stage: str = "decision", directory_file: Path | None = N
         service.load_directory_file(store, str(directory_file), ADMIN)
     playbook, directory, now = loaded(store, playbook_id)
     step = decision_step(playbook)
-    run, opened = service.start_run(store, playbook_id, input or INPUT, caller(by or asker(playbook, directory)))
+    starter = by or asker(playbook, directory)
+    run, opened = service.start_run(store, playbook_id, INPUT if input is None else input, caller(starter))
     [prepare] = opened
     assert prepare.step == first_task_step(playbook).id
     scenario = Scenario(store=store, playbook=playbook, directory=directory, now=now, step=step, run=run,
@@ -567,6 +574,52 @@ def test_whoever_supplied_the_data_under_decision_is_excluded_without_separation
         service.task_command(store, "reassign", s.open_decision.id, caller(playbook.workflow_owner), to=preparer,
                              reason="Rebalancing")
     assert info.value.rule == "separation-of-duties" and "supplied data" in info.value.message
+    assert snapshot(store) == before
+
+
+TWO_KEYS = """
+id: two-keys
+title: Two keys
+outcome: {{owner: {outcome_owner}, statement: Two people sign off every exception, measure: 95% within 2 days}}
+workflow_owner: {workflow_owner}
+steps:
+  - id: ask
+    type: task
+    owner: {asker}
+    clarity: {{what: Describe the exception, why: Signers need the facts, success: request filled in, due: 1d}}
+  - id: first
+    type: decision
+    rights: {{approve: {approver}}}
+    clarity: {{what: Sign first, why: Two keys, success: decision recorded, due: 1d}}
+    sla: {{due: 1d}}
+  - id: second
+    type: decision
+    rights: {{approve: {approver}}}
+    separation_of_duties: [first]
+    clarity: {{what: Countersign, why: Two keys, success: decision recorded, due: 1d}}
+    sla: {{due: 1d}}
+"""
+
+
+def test_whoever_decided_a_step_listed_in_separation_of_duties_is_excluded(store: Store, tmp_path: Path) -> None:
+    """A decision has no output, so only `separation_of_duties` keeps its decider off the countersignature."""
+    playbook, _directory, _ = loaded(store)
+    role = str(decision_step(playbook).rights.approve)
+    publish_text(store, tmp_path, TWO_KEYS.format(outcome_owner=playbook.outcome.owner, asker=first_task_step(
+        playbook).owner, workflow_owner=playbook.workflow_owner, approver=role))
+    s = build(store, "open", playbook_id="two-keys", input={})
+    first = s.open_decision
+    done = service.task_command(store, "decide", first.id, caller(first.assignee), outcome="approve",
+                                rationale=RATIONALE, to=None)
+    [second] = done["opened"]
+    assert second.step == "second" and second.assignee != first.assignee
+    s = replace(s, step=decision_step_named(s.playbook, "second"), run=run_state(store, s.run.id), decision=second)
+    assert expected_target(str(first.assignee), s).rules == {"separation-of-duties"}
+    before = snapshot(store)
+    with pytest.raises(Forbidden) as info:
+        service.task_command(store, "reassign", second.id, caller(playbook.workflow_owner), to=first.assignee,
+                             reason="Rebalancing")
+    assert info.value.rule == "separation-of-duties" and "separation_of_duties" in info.value.message
     assert snapshot(store) == before
 
 

@@ -10,8 +10,6 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -64,8 +62,14 @@ def caller(actor: str | None) -> service.Caller:
     return service.Caller(actor=actor or "admin", channel="cli", os_user=os_user)
 
 
+_opened: list[Store] = []
+
+
 def store() -> Store:
-    return Store(settings.db, settings=load_settings())
+    """The command's database; `main` closes it, so no pooled connection outlives the command."""
+    db = Store(settings.db, settings=load_settings())
+    _opened.append(db)
+    return db
 
 
 def parse_json(value: str, what: str) -> Any:
@@ -382,15 +386,7 @@ def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Opti
                       until: Annotated[str | None, typer.Option()] = None) -> None:
     """Governance figures of a playbook over a period (default: this ISO week)."""
     db = store()
-    if since or until:
-        if not (since and until) or period:
-            raise InvalidInput("give --period, or both --since and --until", rule="bad-period")
-        chosen = span(since, until)
-    elif period:
-        chosen = parse_period(period)
-    else:
-        with db.read() as tx:
-            chosen = week_of(tx.now())
+    chosen = _period(db, period, since, until)
     result = scorecards.scorecard(db, playbook_id, chosen)
     table = Table(title=f"{playbook_id} {chosen.name}")
     table.add_column("figure")
@@ -406,16 +402,6 @@ def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Opti
 PeriodOption = Annotated[str | None, typer.Option(help="An ISO week like 2026-W10 (default: this week).")]
 SinceOption = Annotated[str | None, typer.Option(help="Start of the period (date or RFC 3339), with --until.")]
 UntilOption = Annotated[str | None, typer.Option(help="End of the period (exclusive), with --since.")]
-
-
-@contextmanager
-def _opened() -> Iterator[Store]:
-    """The database for one report, closed afterwards so no pooled connection outlives the command."""
-    db = store()
-    try:
-        yield db
-    finally:
-        db.close()
 
 
 def _period(db: Store, period: str | None, since: str | None, until: str | None) -> Period:
@@ -444,9 +430,9 @@ def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> 
 def report_ownership(playbook_id: str, period: PeriodOption = None, since: SinceOption = None,
                      until: UntilOption = None) -> None:
     """Changes of assignee and ownership gaps of a playbook's runs over a period."""
-    with _opened() as db:
-        chosen = _period(db, period, since, until)
-        result = reports.ownership(db, playbook_id, chosen)
+    db = store()
+    chosen = _period(db, period, since, until)
+    result = reports.ownership(db, playbook_id, chosen)
     if settings.json:
         print_json(result)
         return
@@ -461,8 +447,8 @@ def report_ownership(playbook_id: str, period: PeriodOption = None, since: Since
 @report_app.command("stalled")
 def report_stalled() -> None:
     """Open tasks past their due time, and ownership gaps blocked with the workflow owner."""
-    with _opened() as db:
-        result = reports.stalled(db)
+    db = store()
+    result = reports.stalled(db)
     emit(result, _table("Stalled tasks", ("task", "playbook", "step", "assignee", "due_at", "overdue_hours",
                                           "blocked"), result))
 
@@ -471,9 +457,9 @@ def report_stalled() -> None:
 def report_waits(playbook_id: str, period: PeriodOption = None, since: SinceOption = None,
                  until: UntilOption = None) -> None:
     """Per step and assignee: hours waiting, hours in progress, nudges, reassignments, send-backs."""
-    with _opened() as db:
-        chosen = _period(db, period, since, until)
-        result = reports.waits(db, playbook_id, chosen)
+    db = store()
+    chosen = _period(db, period, since, until)
+    result = reports.waits(db, playbook_id, chosen)
     rows = []
     for step in result["steps"]:
         rows.append({**step, "assignee": "(all)"})
@@ -486,8 +472,8 @@ def report_waits(playbook_id: str, period: PeriodOption = None, since: SinceOpti
 @report_app.command("clarity")
 def report_clarity() -> None:
     """Lint findings of every published playbook, and the open ownership gaps."""
-    with _opened() as db:
-        result = reports.clarity(db)
+    db = store()
+    result = reports.clarity(db)
     if settings.json:
         print_json(result)
         return
@@ -547,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("LEDGERFLOW_DEBUG"):
             raise
         return _fail(4, "internal-error", f"{type(exc).__name__}: {exc}")
+    finally:
+        while _opened:
+            _opened.pop().close()
     return 0
 
 

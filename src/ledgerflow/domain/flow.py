@@ -259,7 +259,7 @@ class _Flow:
                 if t.step == step.id and t.status in done and t.assignee]
 
     def _ready(self, step: Step, attempt: int, pick: Pick, auth: dict[str, Any], *, seat: int = 0,
-               extra: dict[str, Any] | None = None) -> None:
+               extra: dict[str, Any] | None = None, task_id: str | None = None) -> None:
         now = self.b.ctx.now
         clarity = getattr(step, "clarity", None)
         sla = getattr(step, "sla", None)
@@ -271,7 +271,7 @@ class _Flow:
         }
         data.update(extra or {})
         self.b.pending[pick.assignee] = self.b.pending.get(pick.assignee, 0) + 1
-        self.b.emit("task.ready", task=self.b.ctx.new_id("t"), step=step.id, auth=auth, data=data)
+        self.b.emit("task.ready", task=task_id or self.b.ctx.new_id("t"), step=step.id, auth=auth, data=data)
 
     def open_task(self, step: TaskStep, attempt: int) -> None:
         now, owner = self.b.ctx.now, step.owner or ""
@@ -308,10 +308,11 @@ class _Flow:
         """No available, eligible actor: the work goes to the workflow owner, recorded as a gap."""
         owner = self.pb.workflow_owner or "admin"
         pick = stand_in(self.dir, owner, self.b.ctx.now, _anyone) or Pick(assignee=owner)
-        self.b.emit("ownership.gap", step=step.id,
+        task_id = self.b.ctx.new_id("t")
+        self.b.emit("ownership.gap", task=task_id, step=step.id,
                     data={"role": role, "resolved_to": pick.assignee, "blocked": blocked, "attempt": attempt})
         self._ready(step, attempt, pick, authority("ownership_gap", role), seat=seat,
-                    extra={**(extra or {}), "blocked": blocked})
+                    extra={**(extra or {}), "blocked": blocked}, task_id=task_id)
 
     # ------------------------------------------------------------------------------ decisions
 
@@ -701,17 +702,17 @@ def action_failed(ctx: Context, run: RunState, *, task_id: str, error: str, atte
     """The call's retries are spent: the task goes to its owner, ready, with the error attached."""
     task = _system_action(run, task_id)
     step = ctx.playbook.step(task.step)
-    flow = _Flow(ctx_builder := Builder(ctx, run))
-    owner = flow.action_owner(step) if isinstance(step, ActionStep) else None
-    ctx_builder.emit("action.failed", task=task.id, step=task.step, data={"error": error, "attempts": attempts})
-    pick = route(ctx.directory, owner or "", ctx.now, workload=ctx.workload, pending=ctx_builder.pending,
+    b = Builder(ctx, run)
+    owner = _Flow(b).action_owner(step) if isinstance(step, ActionStep) else None
+    b.emit("action.failed", task=task.id, step=task.step, data={"error": error, "attempts": attempts})
+    pick = route(ctx.directory, owner or "", ctx.now, workload=ctx.workload, pending=b.pending,
                  playbook=ctx.playbook.id, step=task.step, strategy="least-loaded", eligible=_anyone)
     if pick is None:
         fallback = ctx.playbook.workflow_owner or "admin"
-        ctx_builder.emit("ownership.gap", step=task.step, data={"role": owner, "resolved_to": fallback,
+        b.emit("ownership.gap", task=task.id, step=task.step, data={"role": owner, "resolved_to": fallback,
                                                                 "blocked": False, "attempt": task.attempt})
         pick = Pick(assignee=fallback)
-    ctx_builder.emit("assignment.changed", task=task.id, step=task.step, auth=authority("role", owner),
+    b.emit("assignment.changed", task=task.id, step=task.step, auth=authority("role", owner),
                      data={"from": None, "to": pick.assignee, "kind": "routing", "on_behalf_of": pick.on_behalf_of,
                            "reason": f"the action failed: {error}", "blocked": False})
-    return ctx_builder
+    return b
