@@ -11,13 +11,14 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from ledgerflow import audit, governance, reports, service
+from ledgerflow import audit, evidence, exports, governance, reports, service
 from ledgerflow import scorecard as scorecards
 from ledgerflow.cli.render import err, out, print_json, run_json, task_json, tasks_table, timeline_entry
 from ledgerflow.config import load_settings
@@ -44,11 +45,12 @@ playbook_app = typer.Typer(no_args_is_help=True, help="Lint, publish and read pl
 run_app = typer.Typer(no_args_is_help=True, help="Start, read and cancel runs.")
 task_app = typer.Typer(no_args_is_help=True, help="Work on tasks: start, complete, decide, recommend, reassign.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident history.")
+export_app = typer.Typer(no_args_is_help=True, help="Process-mining exports: OCEL 2.0 and XES.")
 governance_app = typer.Typer(no_args_is_help=True, help="Governance decisions: continue, stabilize, pause, stop.")
 report_app = typer.Typer(no_args_is_help=True, help="Reports: ownership, stalled work, waits, clarity.")
 for sub, name in ((clock_app, "clock"), (directory_app, "directory"), (playbook_app, "playbook"),
                   (run_app, "run"), (task_app, "task"), (audit_app, "audit"), (report_app, "report"),
-                  (governance_app, "governance")):
+                  (governance_app, "governance"), (export_app, "export")):
     app.add_typer(sub, name=name)
 
 As = Annotated[str | None, typer.Option("--as", help="The actor doing this (recorded in the history).")]
@@ -298,14 +300,80 @@ def task_reassign(task_id: str, to: Annotated[str, typer.Option()], reason: Anno
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the hash chain and replay the state."""
-    result = audit.verify(store())
-    emit(result, "ok: " + str(result["events"]) + " events verify" if result["ok"] else
-         f"FAILED at seq {result['first_bad']['seq']}: {result['first_bad']['reason']}")
+def audit_verify(
+    checkpoint: Annotated[str | None, typer.Option(help="Also check against a signed checkpoint file.")] = None,
+) -> None:
+    """Recompute the hash chain, replay the state, and compare with a signed checkpoint if given."""
+    db = store()
+    result = audit.verify(db)
+    if result["ok"] and checkpoint is not None:
+        bad = evidence.check_against(db, parse_json("@" + checkpoint, "--checkpoint"))
+        if bad is not None:
+            result = {**result, "ok": False, "first_bad": bad}
+    _verdict(result)
+
+
+def _verdict(result: dict[str, Any]) -> None:
+    bad = result["first_bad"]
+    emit(result, f"ok: {result['events']} events verify" if result["ok"] else
+         f"FAILED at seq {bad['seq']}: {bad['reason']}")
     if not result["ok"]:
-        err.print(f"audit verify: {result['first_bad']['reason']} at seq {result['first_bad']['seq']}")
+        err.print(f"audit verify: {bad['reason']} at seq {bad['seq']}")
         raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(run_id: str, out_file: Annotated[str, typer.Option("--out", help="Evidence pack (JSON).")]) -> None:
+    """Write one run's evidence pack: its events, the chain links to the head, playbook, directory."""
+    pack = evidence.export_run(store(), run_id, load_settings().signing_key)
+    evidence.write_json(out_file, pack)
+    emit({"run": run_id, "out": out_file, "events": len(pack["events"]), "signed": pack["checkpoint"] is not None},
+         f"evidence pack for {run_id}: {len(pack['events'])} events -> {out_file}")
+
+
+@audit_app.command("check-pack")
+def audit_check_pack(file: str) -> None:
+    """Verify an evidence pack offline (no database needed)."""
+    pack = parse_json("@" + file, file)
+    if not isinstance(pack, dict):
+        raise InvalidInput(f"{file} is not an evidence pack", rule="not-an-evidence-pack")
+    _verdict(evidence.verify_pack(pack))
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(out_file: Annotated[str, typer.Option("--out", help="Where to keep the signed head.")]) -> None:
+    """Sign the current chain head with LEDGERFLOW_SIGNING_KEY; keep the file outside the database."""
+    signed = evidence.checkpoint(store(), load_settings().signing_key)
+    evidence.write_json(out_file, signed)
+    emit(signed, f"checkpoint at seq {signed['seq']} -> {out_file}")
+
+
+@audit_app.command("keygen")
+def audit_keygen() -> None:
+    """Print a new Ed25519 key pair for LEDGERFLOW_SIGNING_KEY."""
+    private, public = evidence.new_key()
+    emit({"signing_key": private, "public_key": public},
+         f"LEDGERFLOW_SIGNING_KEY={private}\npublic key: {public}")
+
+
+@export_app.command("ocel")
+def export_ocel(out_file: Annotated[str, typer.Option("--out")]) -> None:
+    """The whole history as OCEL 2.0 JSON."""
+    document = exports.ocel(store())
+    evidence.write_json(out_file, document)
+    emit({"out": out_file, "events": len(document["events"]), "objects": len(document["objects"])},
+         f"{len(document['events'])} events, {len(document['objects'])} objects -> {out_file}")
+
+
+@export_app.command("xes")
+def export_xes(out_file: Annotated[str, typer.Option("--out")]) -> None:
+    """The runs as an XES event log."""
+    data = exports.xes(store())
+    try:
+        Path(out_file).write_bytes(data)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {out_file}: {exc.strerror}", rule="file-unwritable") from None
+    emit({"out": out_file, "bytes": len(data)}, f"XES log -> {out_file}")
 
 
 @governance_app.command("decide")

@@ -177,6 +177,11 @@ class Tx:
             _DIRECTORY_CACHE[key] = load_directory(Source(data=data))[0]
         return _DIRECTORY_CACHE[key]
 
+    def directory_row(self) -> Any:
+        """The newest directory version's row (version, digest, data, loaded_at), or None."""
+        d = schema.directory_versions
+        return self.conn.execute(select(d).order_by(d.c.version.desc()).limit(1)).one_or_none()
+
     def save_directory(self, data: Any, digest: str, at: str) -> int:
         version = self.directory_version() + 1
         self.conn.execute(insert(schema.directory_versions).values(version=version, digest=digest, data=data,
