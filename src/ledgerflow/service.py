@@ -161,15 +161,13 @@ def start_run(store: Store, playbook_id: str, input: Any, caller: Caller, *, why
         return result.state, [t for t in result.state.tasks if t.is_open]
 
 
-def _on_run(store: Store, task_or_run: str, caller: Caller, *, is_task: bool,
+def _on_run(tx: Tx, run_id: str, caller: Caller,
             command: Callable[[flow.Context, RunState], flow.Builder]) -> tuple[RunState, RunState]:
-    with store.write() as tx:
-        run_id = tx.run_of_task(task_or_run) if is_task else task_or_run
-        before = tx.load_run(run_id)
-        ctx = _context(tx, before.playbook, before.version, caller)
-        result = command(ctx, before)
-        _write(tx, ctx, before, result)
-        return before, result.state
+    before = tx.load_run(run_id)
+    ctx = _context(tx, before.playbook, before.version, caller)
+    result = command(ctx, before)
+    _write(tx, ctx, before, result)
+    return before, result.state
 
 
 def _write(tx: Tx, ctx: flow.Context, before: RunState | None, result: flow.Builder) -> None:
@@ -189,13 +187,12 @@ def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: 
         "start": flow.start_task, "complete": flow.complete_task, "decide": flow.decide,
         "recommend": flow.recommend, "reassign": flow.reassign,
     }
-    with store.read() as tx:
-        standalone = tx.standalone(ids=[task_id])
-    if standalone:
-        return _standalone_command(store, verb, task_id, caller, args.get("output"))
-    before, after = _on_run(store, task_id, caller, is_task=True,
-                            command=lambda ctx, run: commands[verb](ctx, run, task_id=task_id, actor=caller.actor,
-                                                                    **args))
+    with store.write() as tx:
+        run_id = tx.run_of_task(task_id)
+        if run_id is None:
+            return _standalone_command(tx, verb, task_id, caller, args.get("output"))
+        before, after = _on_run(tx, run_id, caller, lambda ctx, run: commands[verb](
+            ctx, run, task_id=task_id, actor=caller.actor, **args))
     old = {t.id for t in before.tasks}
     task = after.task(task_id)
     if task is None:
@@ -204,30 +201,30 @@ def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: 
     return {"task": task, "run": after, "opened": opened}
 
 
-def _standalone_command(store: Store, verb: str, task_id: str, caller: Caller, output: Any) -> dict[str, Any]:
+def _standalone_command(tx: Tx, verb: str, task_id: str, caller: Caller, output: Any) -> dict[str, Any]:
     """Reviews and follow-ups: their assignee starts and completes them; reviews close by `governance decide`."""
-    with store.write() as tx:
-        task = tx.standalone(ids=[task_id])[task_id]
-        if verb not in ("start", "complete") or (task.type == "review" and verb == "complete"):
-            what = "`governance decide`" if task.type == "review" else "start and complete"
-            raise InvalidInput(f"task {task_id} is a {task.type}; it takes {what}", rule="wrong-task-type")
-        if not task.is_open or (verb == "start" and task.status != TaskStatus.READY):
-            raise InvalidTransition(f"task {task_id} is {task.status}", rule="task-state")
-        if task.assignee != caller.actor:
-            raise Forbidden(f"only the assignee ({task.assignee}) may {verb} task {task_id}", rule="not-assignee")
-        if output is not None and not isinstance(output, dict):
-            raise SchemaViolation("output must be a JSON object",
-                                  details={"violations": [{"path": "/", "message": "not an object"}]})
-        event = Event(type="task.started" if verb == "start" else "task.completed", at=format_time(tx.now()),
-                      actor=caller.actor, channel=caller.channel, task=task_id, step=task.step,
-                      authority=authority("assignee"), data={} if verb == "start" else {"output": output or {}})
-        governance.apply_standalone(tx, [event])
-        return {"task": tx.standalone(ids=[task_id])[task_id], "run": None, "opened": []}
+    task = tx.standalone(ids=[task_id])[task_id]
+    if verb not in ("start", "complete") or (task.type == "review" and verb == "complete"):
+        what = "`governance decide`" if task.type == "review" else "start and complete"
+        raise InvalidInput(f"task {task_id} is a {task.type}; it takes {what}", rule="wrong-task-type")
+    if not task.is_open or (verb == "start" and task.status != TaskStatus.READY):
+        raise InvalidTransition(f"task {task_id} is {task.status}", rule="task-state")
+    if task.assignee != caller.actor:
+        raise Forbidden(f"only the assignee ({task.assignee}) may {verb} task {task_id}", rule="not-assignee")
+    if output is not None and not isinstance(output, dict):
+        raise SchemaViolation("output must be a JSON object",
+                              details={"violations": [{"path": "/", "message": "not an object"}]})
+    event = Event(type="task.started" if verb == "start" else "task.completed", at=format_time(tx.now()),
+                  actor=caller.actor, channel=caller.channel, task=task_id, step=task.step,
+                  authority=authority("assignee"), data={} if verb == "start" else {"output": output or {}})
+    governance.apply_standalone(tx, [event])
+    return {"task": tx.standalone(ids=[task_id])[task_id], "run": None, "opened": []}
 
 
 def cancel_run(store: Store, run_id: str, caller: Caller, reason: str) -> RunState:
-    _, after = _on_run(store, run_id, caller, is_task=False,
-                       command=lambda ctx, run: flow.cancel_run(ctx, run, actor=caller.actor, reason=reason))
+    with store.write() as tx:
+        _, after = _on_run(tx, run_id, caller, lambda ctx, run: flow.cancel_run(ctx, run, actor=caller.actor,
+                                                                                reason=reason))
     return after
 
 

@@ -243,11 +243,12 @@ class Tx:
                         started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at,
                         input=row.input, why=row.why, tasks=tasks, recommendations=recs)
 
-    def run_of_task(self, task_id: str) -> str:
+    def run_of_task(self, task_id: str) -> str | None:
+        """The run a task belongs to; None for a task without a run (a review or follow-up)."""
         run = self.conn.execute(_RUN_OF_TASK, {"task": task_id}).one_or_none()
-        if run is None or run[0] is None:
+        if run is None:
             raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")
-        return str(run[0])
+        return None if run[0] is None else str(run[0])
 
     def save_run(self, before: RunState | None, after: RunState) -> None:
         """Write what changed between two states of one run."""
