@@ -165,6 +165,9 @@ def _on_run(tx: Tx, run_id: str, caller: Caller,
             command: Callable[[flow.Context, RunState], flow.Builder]) -> tuple[RunState, RunState]:
     before = tx.load_run(run_id)
     ctx = _context(tx, before.playbook, before.version, caller)
+    if not ctx.directory.is_actor(caller.actor):
+        raise NotFound(f"unknown actor {caller.actor!r}: say who acts with --as (a person or agent in the directory)",
+                       rule="unknown-actor")
     result = command(ctx, before)
     _write(tx, ctx, before, result)
     return before, result.state

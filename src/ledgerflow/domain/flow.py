@@ -602,7 +602,7 @@ def recommend(ctx: Context, run: RunState, *, task_id: str, actor: str, outcome:
     holders = {m for name in step.rights.recommend for m in ctx.directory.members(name)}
     if actor not in holders:
         raise Forbidden(f"{actor} does not hold recommend at step {step.id}", rule="no-recommend-right")
-    if any(t.assignee == actor and t.is_open for t in run.latest(step.id)):
+    if any(actor in (t.assignee, t.on_behalf_of) and t.is_open for t in run.latest(step.id)):
         raise Forbidden(f"{actor} is a decider of step {step.id} and decides rather than recommends",
                         rule="decider-cannot-recommend")
     if outcome not in step.options:
