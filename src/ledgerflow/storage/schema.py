@@ -89,6 +89,7 @@ tasks = Table(
     Index("ix_tasks_assignee_open", "assignee", "status"),
     Index("ix_tasks_step_assignee", "playbook", "step", "assignee", "ready_at"),
     Index("ix_tasks_status_ready", "status", "ready_at"),
+    Index("ix_tasks_playbook_type_ended", "playbook", "type", "ended_at"),
 )
 
 recommendations = Table(
