@@ -27,6 +27,7 @@ from ledgerflow.domain.figures import Period, parse_period, span, week_of
 from ledgerflow.domain.findings import ERROR, WARNING
 from ledgerflow.domain.times import parse_time
 from ledgerflow.storage.database import initialize, make_engine, normalize_url
+from ledgerflow.storage.database import migrate as migrate_database
 from ledgerflow.storage.store import Store
 
 
@@ -112,6 +113,14 @@ def init(
     url = normalize_url(settings.db)
     result = initialize(make_engine(url), url, start)
     emit(result, f"initialized {result['db']} ({result['clock']} clock)")
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade an initialized database to this version's schema."""
+    url = normalize_url(settings.db)
+    result = migrate_database(make_engine(url), url)
+    emit(result, f"{url}: schema {result['from']} -> {result['to']}")
 
 
 @clock_app.command("advance")

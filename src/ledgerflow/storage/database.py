@@ -99,7 +99,23 @@ def check_initialized(engine: Engine, url: str) -> None:
         raise EnvironmentProblem(f"cannot open {url}: {exc.orig}", rule="database-unreachable") from None
     if current != head_revision():
         raise EnvironmentProblem(f"the database schema is at {current}, this ledgerflow needs {head_revision()}; "
-                                 "run `ledgerflow init` on a new database", rule="schema-mismatch")
+                                 "run `ledgerflow migrate`", rule="schema-mismatch")
+
+
+def migrate(engine: Engine, url: str) -> dict[str, Any]:
+    """Bring an initialized database to the newest schema (Alembic upgrade, one transaction)."""
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table("meta"):
+                raise EnvironmentProblem(f"{url} is not a ledgerflow database; run `ledgerflow init` first",
+                                         rule="not-initialized")
+            before = MigrationContext.configure(conn).get_current_revision()
+        with engine.connect().execution_options(ledgerflow_write=True) as conn:
+            with conn.begin():
+                command.upgrade(_alembic_config(conn), "head")
+    except OperationalError as exc:
+        raise EnvironmentProblem(f"cannot migrate {url}: {exc.orig}", rule="database-unreachable") from None
+    return {"db": url, "from": before, "to": head_revision()}
 
 
 def initialize(engine: Engine, url: str, simulated_start: datetime | None) -> dict[str, Any]:
