@@ -21,16 +21,26 @@ _encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", 
 
 
 def _plain(value: Any) -> bool:
-    """True when the standard encoder's output is already RFC 8785 canonical."""
-    if isinstance(value, str) or value is None or isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return -_SAFE_INT <= value <= _SAFE_INT
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and (not k or max(k) <= _BMP_MAX) and _plain(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_plain(v) for v in value)
-    return False
+    """True when the standard encoder's output is already RFC 8785 canonical (iterative: it is on the hot path)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is None or isinstance(item, str | bool):
+            continue
+        if isinstance(item, int):
+            if not -_SAFE_INT <= item <= _SAFE_INT:
+                return False
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if not isinstance(key, str) or not (key.isascii() or max(key) <= _BMP_MAX):
+                    return False
+                if not isinstance(child, str):
+                    stack.append(child)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        else:
+            return False  # floats, and anything the standard encoder would not write canonically
+    return True
 
 
 def canonical_json(value: Any) -> bytes:

@@ -443,4 +443,17 @@ class Tx:
                                                                 r.c.status == "running")).scalar() or 0)
 
     def all_runs(self) -> dict[str, RunState]:
-        return {row.id: self.load_run(row.id) for row in self.conn.execute(select(schema.runs.c.id))}
+        """Every run with its tasks and recommendations, in three queries (for verification)."""
+        tasks: dict[str, list[TaskState]] = {}
+        for x in self.conn.execute(select(_t).where(_t.c.run.is_not(None)).order_by(_t.c.run, _t.c.ord)):
+            tasks.setdefault(x.run, []).append(_task_from(x))
+        recs: dict[str, list[Recommendation]] = {}
+        for x in self.conn.execute(select(_rec).order_by(_rec.c.run, _rec.c.at)):
+            recs.setdefault(x.run, []).append(Recommendation(
+                task=x.task, step=x.step, attempt=x.attempt, actor=x.actor, outcome=x.outcome,
+                rationale=x.rationale, data_hash=x.data_hash, at=x.at))
+        return {row.id: RunState(id=row.id, playbook=row.playbook, version=row.version, status=RunStatus(row.status),
+                                 started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at,
+                                 input=row.input, why=row.why, tasks=tuple(tasks.get(row.id, ())),
+                                 recommendations=tuple(recs.get(row.id, ())))
+                for row in self.conn.execute(select(_r))}
