@@ -1,0 +1,68 @@
+"""The scorecard keeps SPEC §5's definitions exactly, on runs driven through the engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledgerflow import service
+from ledgerflow.domain.figures import parse_period, percentile, span
+from ledgerflow.scorecard import scorecard
+from ledgerflow.storage.store import Store
+from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, start
+
+ADMIN = service.Caller()
+
+
+def _through(store: Store, *, wait: str | None, outcome: str = "approve", sloppy: bool = False) -> None:
+    """One run: prepare (sloppy once → the check sends it back), decide after `wait`, apply."""
+    run = start(store)
+    prepare = only_open(store, run.id)
+    if sloppy:
+        act(store, "complete", prepare, output={"deal_sheet_url": "x", "justification": "short"})
+        prepare = only_open(store, run.id)
+    decision = act(store, "complete", prepare, output=GOOD_OUTPUT)["opened"][0]
+    if wait:
+        service.advance_clock(store, wait, ADMIN)
+    decision = only_open(store, run.id)
+    result = decide(store, decision, outcome, rationale="because")
+    if outcome == "approve":
+        act(store, "complete", result["opened"][0], output={"quote_id": "Q"})
+
+
+def test_the_weekly_figures_follow_the_definitions(store: Store) -> None:
+    _through(store, wait="1h")
+    _through(store, wait="2h")
+    _through(store, wait="3h", sloppy=True)          # a failed check: exception, rework, not first pass
+    _through(store, wait="10h", outcome="reject")    # a rejection: exception, not first pass
+    card = scorecard(store, "pricing-exception", parse_period("2026-W10"))
+    assert card["throughput"] == 4
+    assert card["exception_rate"] == 0.5
+    assert card["rework"] == 1
+    assert card["first_pass_yield"] == 0.5
+    assert card["decision_latency"] == {"median_hours": 2.5, "p90_hours": pytest.approx(7.9)}
+    assert card["quality_trend"] is None  # the week before had no ended runs
+
+
+def test_runs_count_in_the_period_they_ended_and_trend_compares_weeks(store: Store) -> None:
+    _through(store, wait=None, sloppy=True)
+    service.advance_clock(store, "7d", ADMIN)
+    _through(store, wait=None)
+    week10 = scorecard(store, "pricing-exception", parse_period("2026-W10"))
+    week11 = scorecard(store, "pricing-exception", parse_period("2026-W11"))
+    assert (week10["throughput"], week10["first_pass_yield"]) == (1, 0.0)
+    assert (week11["throughput"], week11["first_pass_yield"], week11["quality_trend"]) == (1, 1.0, 1.0)
+    both = scorecard(store, "pricing-exception", span("2026-03-02", "2026-03-16"))
+    assert both["throughput"] == 2 and both["rework"] == 1
+
+
+def test_an_empty_period_has_null_shares_and_latencies(store: Store) -> None:
+    card = scorecard(store, "pricing-exception", parse_period("2026-W20"))
+    assert card["throughput"] == 0 and card["exception_rate"] is None and card["first_pass_yield"] is None
+    assert card["decision_latency"] == {"median_hours": None, "p90_hours": None}
+
+
+def test_percentiles_interpolate_like_numpy() -> None:
+    values = [1.0, 2.0, 3.0, 10.0]
+    assert percentile(values, 50) == 2.5
+    assert percentile(values, 90) == pytest.approx(7.9)
+    assert percentile([4.0], 90) == 4.0 and percentile([], 50) is None
