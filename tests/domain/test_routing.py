@@ -44,7 +44,8 @@ def test_the_least_loaded_available_member_gets_the_task() -> None:
 
 def test_ties_go_to_the_member_given_this_step_longest_ago_then_directory_order() -> None:
     assert pick({"ann": 1, "cat": 1, "dan": 1}, {"ann": "2026-03-02", "cat": "2026-03-01"}) == "dan"
-    assert pick({"ann": 1, "cat": 1, "dan": 1}, {"ann": "2026-03-02", "cat": "2026-03-01", "dan": "2026-03-02"}) == "cat"
+    every = {"ann": "2026-03-02", "cat": "2026-03-01", "dan": "2026-03-02"}
+    assert pick({"ann": 1, "cat": 1, "dan": 1}, every) == "cat"
     assert pick({}, {}) == "ann"
 
 
