@@ -18,11 +18,11 @@ import typer
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from ledgerflow import audit, evidence, exports, governance, reports, service
+from ledgerflow import audit, evidence, exports, governance, reports, service, tokens
 from ledgerflow import scorecard as scorecards
 from ledgerflow.cli.render import err, out, print_json, run_json, task_json, tasks_table, timeline_entry
 from ledgerflow.config import load_settings
-from ledgerflow.domain.errors import InvalidInput, LedgerflowError
+from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError
 from ledgerflow.domain.figures import Period, parse_period, span, week_of
 from ledgerflow.domain.findings import ERROR, WARNING
 from ledgerflow.domain.times import parse_time
@@ -49,19 +49,33 @@ audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident history."
 export_app = typer.Typer(no_args_is_help=True, help="Process-mining exports: OCEL 2.0 and XES.")
 governance_app = typer.Typer(no_args_is_help=True, help="Governance decisions: continue, stabilize, pause, stop.")
 report_app = typer.Typer(no_args_is_help=True, help="Reports: ownership, stalled work, waits, clarity.")
+token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for the REST API (and LEDGERFLOW_TOKEN).")
+guest_app = typer.Typer(no_args_is_help=True, help="Invite an external guest to one task by a scoped link.")
 for sub, name in ((clock_app, "clock"), (directory_app, "directory"), (playbook_app, "playbook"),
                   (run_app, "run"), (task_app, "task"), (audit_app, "audit"), (report_app, "report"),
-                  (governance_app, "governance"), (export_app, "export")):
+                  (governance_app, "governance"), (export_app, "export"), (token_app, "token"),
+                  (guest_app, "guest")):
     app.add_typer(sub, name=name)
 
 As = Annotated[str | None, typer.Option("--as", help="The actor doing this (recorded in the history).")]
 
 
 def caller(actor: str | None) -> service.Caller:
+    """Who acts: `--as`, else `admin`; with LEDGERFLOW_TOKEN set, that token's actor, and no other (SPEC §6)."""
     try:
         os_user = getpass.getuser()
     except (KeyError, OSError):
         os_user = None
+    token = os.environ.get("LEDGERFLOW_TOKEN")
+    if token:
+        principal = tokens.authenticate(_opened[-1] if _opened else store(), token)
+        if principal.is_guest:
+            raise Forbidden("LEDGERFLOW_TOKEN holds a guest link's token; a guest acts through its link, not the CLI",
+                            rule="guest-token-in-cli")
+        if actor is not None and actor != principal.actor:
+            raise Forbidden(f"LEDGERFLOW_TOKEN acts as {principal.actor}; --as {actor} is refused (unset the token "
+                            "or drop --as)", rule="token-actor-mismatch")
+        actor = principal.actor
     return service.Caller(actor=actor or "admin", channel="cli", os_user=os_user)
 
 
@@ -403,6 +417,54 @@ def governance_decide(
                                rationale=rationale, follow_ups=list(zip(texts, owners, dues, strict=True)))
     emit(result, f"{playbook_id}: {decision} (by {result['decided_by']}); "
                  f"{len(result['follow_ups'])} follow-up(s) opened, {len(result['closed'])} review(s) closed")
+
+
+@token_app.command("create")
+def token_create(
+    actor: Annotated[str, typer.Option("--actor", help="The person or agent the token acts as.")],
+    expires: Annotated[str | None, typer.Option(help="Lifetime, like 30d (default: until revoked).")] = None,
+) -> None:
+    """Create a bearer token; it is printed once and only its hash is kept."""
+    result = tokens.create(store(), actor, caller(None), expires=expires)
+    until = f", expires {result['expires_at']}" if result["expires_at"] else ""
+    emit(result, f"token {result['id']} for {actor}{until} (shown once; keep it secret):\n{result['token']}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token (or a guest link) by its id; it stops working at once."""
+    result = tokens.revoke(store(), token_id, caller(None))
+    emit(result, f"token {result['id']} of {result['actor']} revoked at {result['revoked_at']}")
+
+
+@guest_app.command("invite")
+def guest_invite(
+    task_id: str,
+    email: Annotated[str, typer.Option(help="The guest's e-mail address (recorded in the history).")],
+    as_: As = None,
+    expires: Annotated[str | None, typer.Option(help="Lifetime of the link, like 7d (default 14d).")] = None,
+) -> None:
+    """Invite a guest to one task (its assignee or an owner; never a decision): prints the link to send."""
+    result = tokens.invite_guest(store(), task_id, email, caller(as_), expires=expires)
+    emit(result, f"guest link for {email} on task {task_id} (expires {result['expires_at']}; id {result['id']}):\n"
+                 f"{result['link']}")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the REST API (/api/v1, OpenAPI at /openapi.json) until interrupted."""
+    import uvicorn
+
+    from ledgerflow.api.app import create_app
+
+    # Hook for the worker (SPEC §6: serve runs the API, the web UI and the worker): pass create_app a
+    # `lifespan` that starts `ledgerflow.worker.Worker(db).run(stop)` on a thread and sets `stop` on exit.
+    application = create_app(store(), lifespan=None)
+    err.print(f"serving the REST API on http://{host}:{port}/api/v1 (OpenAPI: /openapi.json); Ctrl-C to stop")
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 @app.command("demo")

@@ -164,3 +164,34 @@ outbox = Table(
     Column("delivered_at", String(32), nullable=True),
     Index("ix_outbox_due", "status", "next_attempt_at"),
 )
+
+tokens = Table(
+    "tokens", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("actor", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("task", String(64), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=True),
+    Column("revoked_at", String(32), nullable=True),
+    Column("revoked_by", String(200), nullable=True),
+    Index("ix_tokens_actor", "actor"),
+)
+"""Bearer tokens: only the SHA-256 of a token is kept. `actor` is the token's actor, or for a guest token
+(`kind` guest, `task` set) the actor who invited the guest."""
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("actor", String(200), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("method", String(8), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("response", JSON, nullable=True),
+    Column("created_at", String(32), nullable=False),
+)
+"""The first answer to each (actor, Idempotency-Key) of the REST API; `status` is null while it is in flight."""

@@ -302,6 +302,10 @@ class Tx:
             raise Conflict("another command appended to the log first; try again", rule="conflict")
         return rows
 
+    def events_by_seq(self, seqs: Sequence[int]) -> list[dict[str, Any]]:
+        e = schema.events
+        return [dict(row._mapping) for row in self.conn.execute(select(e).where(e.c.seq.in_(list(seqs))))]
+
     def events_of_type(self, type_: str, start: str, end: str) -> list[dict[str, Any]]:
         e = schema.events
         query = select(e).where(e.c.type == type_, e.c.at >= start, e.c.at < end).order_by(e.c.seq)

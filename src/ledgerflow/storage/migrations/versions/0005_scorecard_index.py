@@ -1,13 +1,13 @@
 """index tasks by playbook, type and end: the scorecard's decision latency is a range scan
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0003
 """
 
 from alembic import op
 
 revision = "0005"
-down_revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

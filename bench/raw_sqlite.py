@@ -1,0 +1,136 @@
+"""Raw limit: hash-chained event appends straight into SQLite, with ledgerflow's durability settings.
+
+    python bench/raw_sqlite.py [--appends 2000] [--events-per-append 3]
+
+What the disk and SQLite allow for the audit log alone, so that ledgerflow's events/s can be quoted as a
+share of it. Same settings as ledgerflow: WAL, synchronous=FULL, `BEGIN IMMEDIATE`, one commit per append;
+the same `events` table (columns and indexes) and a one-row chain head read and moved in the transaction;
+each event hashed with SHA-256 over its RFC 8785 canonical JSON (ledgerflow's own `event_hash`), `prev_hash`
+chained. No ORM, no state rows, no domain logic: only the log.
+
+The event bodies are real ones, sampled from a small ledgerflow run of the pricing-exception playbook, so
+their size and shape match what the engine writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import itertools
+import json
+import shutil
+import sqlite3
+import time
+from typing import Any
+
+from common import new_store, scratch_dir, sqlite_url
+
+from engine import work
+from ledgerflow.domain.canonical import ZERO_HASH, canonical_json
+from ledgerflow.storage.store import event_hash
+
+SCHEMA = """
+CREATE TABLE events (
+    seq INTEGER NOT NULL PRIMARY KEY,
+    at VARCHAR(32) NOT NULL,
+    type VARCHAR(64) NOT NULL,
+    actor VARCHAR(200) NOT NULL,
+    channel VARCHAR(16) NOT NULL,
+    run VARCHAR(64),
+    task VARCHAR(64),
+    step VARCHAR(200),
+    authority JSON NOT NULL,
+    data JSON NOT NULL,
+    v INTEGER NOT NULL,
+    prev_hash VARCHAR(64) NOT NULL,
+    hash VARCHAR(64) NOT NULL
+);
+CREATE INDEX ix_events_run ON events (run, seq);
+CREATE INDEX ix_events_type_at ON events (type, at);
+CREATE TABLE chain_head (id INTEGER NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, hash VARCHAR(64) NOT NULL);
+"""
+_FIELDS = ("at", "type", "actor", "channel", "run", "task", "step", "authority", "data", "v")
+
+
+def sample_events(runs: int = 30) -> list[dict[str, Any]]:
+    """Event bodies (without seq and hashes) from a small ledgerflow run of the pricing-exception playbook."""
+    directory = scratch_dir()
+    try:
+        store = new_store(sqlite_url(directory))
+        try:
+            work(store, runs)
+            with store.read() as tx:
+                rows = tx.events()
+        finally:
+            store.close()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return [{k: row[k] for k in _FIELDS} for row in rows if row["run"] is not None]
+
+
+def run_raw(samples: list[dict[str, Any]], appends: int, events_per_append: int = 3) -> dict[str, Any]:
+    """Append `appends` batches of events, one durable commit each, on a fresh SQLite file."""
+    directory = scratch_dir("raw-bench-")
+    db = sqlite3.connect(directory / "raw.db", isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.executescript(SCHEMA)
+        db.execute("INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, ?)", (ZERO_HASH,))
+        first = {**samples[0], "seq": 1, "prev_hash": ZERO_HASH}
+        if hashlib.sha256(canonical_json(first)).hexdigest() != event_hash(first):
+            raise RuntimeError("the hash computed here differs from ledgerflow's event_hash")
+        source = itertools.cycle(samples)
+        insert = ("INSERT INTO events (seq, at, type, actor, channel, run, task, step, authority, data, v, "
+                  "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        payload_bytes = 0
+        started = time.perf_counter()
+        for _ in range(appends):
+            db.execute("BEGIN IMMEDIATE")
+            seq, prev = db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+            old_seq, rows = seq, []
+            for body in itertools.islice(source, events_per_append):
+                seq += 1
+                stored = {"v": body["v"], "seq": seq, "at": body["at"], "type": body["type"], "actor": body["actor"],
+                          "channel": body["channel"], "run": body["run"], "task": body["task"],
+                          "step": body["step"], "authority": body["authority"], "data": body["data"],
+                          "prev_hash": prev}
+                canonical = canonical_json(stored)  # exactly what ledgerflow's event_hash hashes
+                prev = hashlib.sha256(canonical).hexdigest()
+                authority, data = json.dumps(body["authority"]), json.dumps(body["data"])
+                payload_bytes += len(canonical)
+                rows.append((seq, body["at"], body["type"], body["actor"], body["channel"], body["run"], body["task"],
+                             body["step"], authority, data, body["v"], stored["prev_hash"], prev))
+            db.executemany(insert, rows)
+            moved = db.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ?",
+                               (seq, prev, old_seq)).rowcount
+            if moved != 1:
+                raise RuntimeError("chain head moved under us")
+            db.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+    finally:
+        with contextlib.suppress(sqlite3.Error):
+            db.close()
+        shutil.rmtree(directory, ignore_errors=True)
+    events = appends * events_per_append
+    return {
+        "benchmark": "raw_sqlite_append", "appends": appends, "events_per_append": events_per_append,
+        "events": events, "seconds": round(elapsed, 3), "appends_per_s": round(appends / elapsed, 1),
+        "events_per_s": round(events / elapsed, 1), "ms_per_append": round(1000 * elapsed / appends, 3),
+        "avg_canonical_bytes_per_event": round(payload_bytes / events),
+        "durability": "sqlite WAL synchronous=FULL, BEGIN IMMEDIATE, one commit per append",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--appends", type=int, default=2000)
+    parser.add_argument("--events-per-append", type=int, default=3)
+    args = parser.parse_args()
+    print(json.dumps(run_raw(sample_events(), args.appends, args.events_per_append)))
+
+
+if __name__ == "__main__":
+    main()

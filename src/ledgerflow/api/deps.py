@@ -1,0 +1,143 @@
+"""Request dependencies: the store, bearer authentication, YAML bodies, and idempotent mutations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from ledgerflow import idempotency, tokens
+from ledgerflow.api.errors import PROBLEM, UnsupportedMediaType, problem_of, problem_response, status_of
+from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
+from ledgerflow.storage.store import Store
+from ledgerflow.tokens import AuthenticationFailed, Principal
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
+YAML_BODY: dict[str, Any] = {"requestBody": {"required": True, "description": "A playbook as YAML text.",
+                                             "content": {t: {"schema": {"type": "string"}} for t in YAML_TYPES[:1]}}}
+
+bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
+                    description="A token from `ledgerflow token create`, or the token of a guest link.")
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def principal(store: StoreDep,
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
+    """Whoever the bearer token speaks for: an actor, or a guest."""
+    if credentials is None:
+        raise AuthenticationFailed("send `Authorization: Bearer TOKEN` (see `ledgerflow token create`)",
+                                   rule="token-missing")
+    return tokens.authenticate(store, credentials.credentials)
+
+
+def actor(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """An actor of the directory; a guest token reaches nothing but its task."""
+    if who.is_guest:
+        raise NotFound("a guest link reaches its one task only", rule="guest-scope")
+    return who
+
+
+Anyone = Annotated[Principal, Depends(principal)]
+"""An actor or a guest: routes that serve a guest's task."""
+Actor = Annotated[Principal, Depends(actor)]
+
+
+async def yaml_text(request: Request) -> str:
+    """The request body as YAML text (the routes that take a playbook)."""
+    kind = request.headers.get("content-type", "application/yaml").split(";")[0].strip().lower()
+    if kind not in YAML_TYPES:
+        raise UnsupportedMediaType(f"send the playbook as YAML ({', '.join(YAML_TYPES)}), not {kind}")
+    try:
+        return (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("the request body is not UTF-8 text", rule="bad-encoding") from None
+
+
+YamlText = Annotated[str, Depends(yaml_text)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mutation:
+    """A mutating call: who makes it, and the Idempotency-Key that makes a retry safe."""
+
+    store: Store
+    principal: Principal
+    method: str
+    path: str
+    body: bytes
+    key: str | None
+
+    @property
+    def scope(self) -> str:
+        """Keys belong to one actor; a guest's keys to its token."""
+        return f"guest:{self.principal.token_id}" if self.principal.is_guest else self.principal.actor
+
+    def answer(self, call: Callable[[], BaseModel], status: int | Callable[[BaseModel], int] = 200) -> Response:
+        """Run the use case once per key; a retry gets the first answer (its status and body) back."""
+        if self.key is None:
+            result = call()
+            return JSONResponse(result.model_dump(mode="json"), status_code=_status(status, result))
+        kept = idempotency.claim(self.store, actor=self.scope, key=self.key, method=self.method, path=self.path,
+                                 fingerprint=idempotency.request_hash(self.method, self.path, self.body))
+        if kept is not None:
+            media = PROBLEM if kept.status >= 400 else "application/json"
+            return JSONResponse(kept.body, status_code=kept.status, media_type=media,
+                                headers={"Idempotent-Replayed": "true"})
+        try:
+            result = call()
+        except LedgerflowError as exc:
+            if status_of(exc) >= 500:
+                idempotency.release(self.store, actor=self.scope, key=self.key)
+                raise
+            code, problem = problem_of(exc)
+            idempotency.record(self.store, actor=self.scope, key=self.key,
+                               answer=idempotency.Answer(status=code, body=problem))
+            return problem_response(code, problem)
+        except BaseException:
+            idempotency.release(self.store, actor=self.scope, key=self.key)
+            raise
+        body, code = result.model_dump(mode="json"), _status(status, result)
+        idempotency.record(self.store, actor=self.scope, key=self.key,
+                           answer=idempotency.Answer(status=code, body=body))
+        return JSONResponse(body, status_code=code)
+
+
+def _status(status: int | Callable[[BaseModel], int], result: BaseModel) -> int:
+    return status if isinstance(status, int) else status(result)
+
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key",
+    description="Makes a retry safe: the first answer to this key is returned again and nothing is written "
+                "twice. A different request with the same key answers 422 `idempotency-key-reused`.")]
+
+
+async def _mutation(request: Request, store: Store, who: Principal, key: str | None) -> Mutation:
+    query = request.url.query
+    return Mutation(store=store, principal=who, method=request.method,
+                    path=request.url.path + (f"?{query}" if query else ""), body=await request.body(),
+                    key=idempotency.check_key(key) if key is not None else None)
+
+
+async def actor_mutation(request: Request, store: StoreDep, who: Actor, key: IdempotencyKey = None) -> Mutation:
+    return await _mutation(request, store, who, key)
+
+
+async def anyone_mutation(request: Request, store: StoreDep, who: Anyone, key: IdempotencyKey = None) -> Mutation:
+    return await _mutation(request, store, who, key)
+
+
+ActorMutation = Annotated[Mutation, Depends(actor_mutation)]
+AnyoneMutation = Annotated[Mutation, Depends(anyone_mutation)]

@@ -1,0 +1,333 @@
+"""Request and response models of the REST API, and their conversion from the domain's dataclasses."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledgerflow.domain.runs import RunState, TaskState
+from ledgerflow.domain.times import display_time
+from ledgerflow.timeline import describe
+from ledgerflow.views import TaskContext
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------------------------------- requests
+
+
+class StartRunIn(_In):
+    playbook: str
+    input: dict[str, Any]
+    why: str | None = None
+    version: int | None = Field(default=None, ge=1)
+
+
+class CancelIn(_In):
+    reason: str
+
+
+class CompleteIn(_In):
+    output: dict[str, Any] | None = None
+
+
+class DecideIn(_In):
+    outcome: str = Field(examples=["approve"])
+    rationale: str | None = None
+    to: str | None = Field(default=None, description="The send_back target step.")
+
+
+class RecommendIn(_In):
+    outcome: str
+    rationale: str
+
+
+class ReassignIn(_In):
+    to: str
+    reason: str
+
+
+class FollowUpIn(_In):
+    text: str
+    owner: str
+    due: str = Field(examples=["1w"])
+
+
+class GovernanceIn(_In):
+    decision: Literal["continue", "stabilize", "pause", "stop"]
+    rationale: str
+    follow_ups: list[FollowUpIn] = Field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ responses
+
+
+class TaskOut(BaseModel):
+    """The task object of SPEC §6, with its full detail."""
+
+    task: str
+    run: str | None
+    playbook: str
+    step: str
+    type: str
+    status: str
+    assignee: str | None
+    ready_at: str | None
+    due_at: str | None
+    sla_due_at: str | None
+    attempt: int
+    seat: int
+    on_behalf_of: str | None
+    blocked: bool
+    escalated: bool
+    started_at: str | None
+    ended_at: str | None
+    outcome: str | None
+    rationale: str | None
+    output: dict[str, Any] | None
+    approver: str | None
+    data_hash: str | None
+    error: str | None
+    note: str | None
+
+    @classmethod
+    def of(cls, t: TaskState) -> TaskOut:
+        return cls(task=t.id, run=t.run, playbook=t.playbook, step=t.step, type=t.type, status=str(t.status),
+                   assignee=t.assignee, ready_at=display_time(t.ready_at), due_at=display_time(t.due_at),
+                   sla_due_at=display_time(t.sla_due_at), attempt=t.attempt, seat=t.seat,
+                   on_behalf_of=t.on_behalf_of, blocked=t.blocked, escalated=t.escalated,
+                   started_at=display_time(t.started_at), ended_at=display_time(t.ended_at), outcome=t.outcome,
+                   rationale=t.rationale, output=t.output, approver=t.approver, data_hash=t.data_hash,
+                   error=t.error, note=t.note)
+
+
+class RunRef(BaseModel):
+    run: str
+    status: str
+
+
+class RunOut(BaseModel):
+    run: str
+    playbook: str
+    version: int
+    status: str
+    started_by: str
+    started_at: str | None
+    ended_at: str | None
+
+    @classmethod
+    def of(cls, r: RunState | Any) -> RunOut:
+        return cls(run=r.id, playbook=r.playbook, version=r.version, status=str(r.status), started_by=r.started_by,
+                   started_at=display_time(r.started_at), ended_at=display_time(r.ended_at))
+
+
+class RunStarted(BaseModel):
+    run: str
+    status: str
+    tasks: list[TaskOut] = Field(description="The run's open tasks.")
+
+
+class EventOut(BaseModel):
+    """One entry of the audit log, as the timeline shows it."""
+
+    seq: int
+    at: str | None
+    type: str
+    actor: str
+    channel: str
+    task: str | None
+    step: str | None
+    authority: dict[str, Any]
+    data: dict[str, Any]
+    text: str
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> EventOut:
+        return cls(seq=row["seq"], at=display_time(row["at"]), type=row["type"], actor=row["actor"],
+                   channel=row["channel"], task=row["task"], step=row["step"], authority=row["authority"] or {},
+                   data=row["data"] or {}, text=describe(row))
+
+
+class RunDetail(RunOut):
+    input: dict[str, Any]
+    why: str | None
+    tasks: list[TaskOut]
+    timeline: list[EventOut]
+
+    @classmethod
+    def of_run(cls, r: RunState, events: list[dict[str, Any]]) -> RunDetail:
+        return cls(**RunOut.of(r).model_dump(), input=r.input, why=r.why, tasks=[TaskOut.of(t) for t in r.tasks],
+                   timeline=[EventOut.of(e) for e in events])
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    next: str | None = Field(description="Pass as `after` for the next page; null on the last page.")
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next: int | None = Field(description="Pass as `after` for the next page; null when none is left now.")
+
+
+class TaskResult(BaseModel):
+    """What a task command answers: the task, its run, and the tasks the command opened."""
+
+    task: TaskOut
+    run: RunRef | None
+    opened: list[TaskOut]
+
+    @classmethod
+    def of(cls, result: dict[str, Any]) -> TaskResult:
+        run = result["run"]
+        return cls(task=TaskOut.of(result["task"]),
+                   run=RunRef(run=run.id, status=str(run.status)) if run is not None else None,
+                   opened=[TaskOut.of(t) for t in result["opened"]])
+
+
+class Clarity(BaseModel):
+    what: str | None
+    why: str | None
+    success: str | None
+    owner: str | None
+    due: str | None = Field(description="The review duration, e.g. 1d.")
+    due_at: str | None
+
+
+class SlaClock(BaseModel):
+    now: str | None = Field(description="The database clock (simulated or real).")
+    ready_at: str | None
+    due_at: str | None
+    sla_due_at: str | None
+    hours_to_due: float | None
+    hours_to_sla: float | None
+    overdue: bool
+    sla_breached: bool
+    nudges: list[str | None]
+    nudges_sent: int
+    escalations: list[dict[str, Any]]
+    escalated: bool
+
+
+class TaskContextOut(BaseModel):
+    """A task with everything needed to act on it. For a guest, only the task, clarity, produces and clock."""
+
+    task: TaskOut
+    run: RunOut | None
+    guest: bool
+    input: dict[str, Any] | None
+    earlier_outputs: list[dict[str, Any]]
+    recommendations: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+    clarity: Clarity
+    rights: dict[str, Any] | None
+    produces: dict[str, Any] | None = Field(description="The JSON Schema the output must meet.")
+    sla: SlaClock
+    data_hash: str | None = Field(description="For a decision: the hash of the data under decision now.")
+    you_may: list[str] = Field(description="What the caller may try now: start, complete, decide, recommend, "
+                                           "reassign (a hint; the engine decides).")
+
+    @classmethod
+    def of(cls, c: TaskContext) -> TaskContextOut:
+        return cls(task=TaskOut.of(c.task), run=RunOut.of(c.run) if c.run is not None else None, guest=c.guest,
+                   input=c.input, earlier_outputs=c.earlier_outputs, recommendations=c.recommendations,
+                   decisions=c.decisions, clarity=Clarity(**c.clarity), rights=c.rights, produces=c.produces,
+                   sla=SlaClock(**c.sla), data_hash=c.data_hash, you_may=c.you_may)
+
+
+class PlaybookSummary(BaseModel):
+    playbook: str
+    version: int
+    versions: int
+    title: str
+    workflow_owner: str | None
+    outcome_owner: str | None
+    governance: str
+
+
+class PlaybookOut(BaseModel):
+    playbook: str
+    version: int
+    title: str
+    content_hash: str
+    published_at: str | None
+    published_by: str
+    governance: str
+    definition: dict[str, Any]
+    source: str
+
+
+class FindingOut(BaseModel):
+    playbook: str | None
+    step: str | None
+    rule: str
+    severity: str
+    message: str
+    file: str | None
+    line: int | None
+    path: str
+
+
+class LintOut(BaseModel):
+    ok: bool = Field(description="False when a finding has severity error.")
+    findings: list[FindingOut]
+
+
+class Published(BaseModel):
+    playbook: str
+    version: int
+    created: bool
+    findings: list[FindingOut]
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    events: int
+    first_bad: dict[str, Any] | None
+
+
+class Latency(BaseModel):
+    median_hours: float | None
+    p90_hours: float | None
+
+
+class ScorecardOut(BaseModel):
+    playbook: str
+    period: str
+    throughput: int
+    exception_rate: float | None
+    rework: int
+    decision_latency: Latency
+    first_pass_yield: float | None
+    quality_trend: float | None
+
+
+class GovernanceOut(BaseModel):
+    playbook: str
+    decision: str
+    decided_by: str
+    decided_at: str | None
+    scorecard: ScorecardOut
+    closed: list[str] = Field(description="The review tasks this decision closed.")
+    follow_ups: list[str] = Field(description="The follow-up tasks it opened.")
+
+
+class StalledOut(BaseModel):
+    task: str
+    run: str | None
+    playbook: str
+    step: str
+    assignee: str | None
+    due_at: str | None
+    overdue_hours: float
+    blocked: bool
+    type: str
+    status: str
+
+
+class ClarityReport(BaseModel):
+    findings: list[dict[str, Any]]
+    gaps: list[dict[str, Any]]

@@ -1,0 +1,87 @@
+"""Oversight: audit verification, scorecards, governance decisions and the reports.
+
+Scorecards and the per-playbook reports (ownership, waits) are for the playbook's workflow and outcome
+owners (403 otherwise: a playbook is no secret, its figures are its owners'). `report stalled` and
+`report clarity` list only what the caller may see.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from ledgerflow import audit, governance, views
+from ledgerflow.api.deps import Actor, ActorMutation, StoreDep
+from ledgerflow.api.errors import documented
+from ledgerflow.api.models import ClarityReport, GovernanceIn, GovernanceOut, ScorecardOut, StalledOut, VerifyOut
+from ledgerflow.domain.errors import InvalidInput
+from ledgerflow.domain.figures import Period, parse_period, span
+from ledgerflow.domain.times import display_time
+from ledgerflow.storage.store import Store
+
+PeriodQuery = Annotated[str | None, Query(description="An ISO week like 2026-W10 (default: this week).")]
+SinceQuery = Annotated[str | None, Query(description="Start of the period (date or RFC 3339), with `until`.")]
+UntilQuery = Annotated[str | None, Query(description="End of the period (exclusive), with `since`.")]
+
+
+def _period(store: Store, period: str | None, since: str | None, until: str | None) -> Period:
+    """`period`, or `since` with `until`, else the current ISO week by the database clock."""
+    if since or until:
+        if not (since and until) or period:
+            raise InvalidInput("give period, or both since and until", rule="bad-period")
+        return span(since, until)
+    return parse_period(period) if period else views.this_week(store)
+
+
+def router() -> APIRouter:
+    api = APIRouter(responses=documented(401))
+
+    @api.get("/audit/verify", response_model=VerifyOut, tags=["audit"])
+    def verify(store: StoreDep, _who: Actor) -> VerifyOut:
+        """Recompute the hash chain and replay the state (`ledgerflow audit verify`)."""
+        return VerifyOut(**audit.verify(store))
+
+    @api.get("/scorecards/{playbook_id}", response_model=ScorecardOut, tags=["governance"],
+             responses=documented(400, 403, 404))
+    def scorecard(store: StoreDep, who: Actor, playbook_id: str, period: PeriodQuery = None,
+                  since: SinceQuery = None, until: UntilQuery = None) -> ScorecardOut:
+        """The governance figures of a playbook over a period (SPEC §5), for its owners."""
+        chosen = _period(store, period, since, until)
+        return ScorecardOut(**views.scorecard(store, who, playbook_id, chosen))
+
+    @api.post("/governance/{playbook_id}/decisions", response_model=GovernanceOut, status_code=201,
+              tags=["governance"], responses=documented(400, 403, 404, 422))
+    def decide(call: ActorMutation, playbook_id: str, body: GovernanceIn) -> Response:
+        """continue, stabilize, pause or stop, by the outcome or workflow owner, with follow-ups."""
+        def run() -> GovernanceOut:
+            result: dict[str, Any] = governance.decide(
+                call.store, playbook_id, actor=call.principal.actor, channel="api", decision=body.decision,
+                rationale=body.rationale, follow_ups=[(f.text, f.owner, f.due) for f in body.follow_ups])
+            return GovernanceOut(**{**result, "decided_at": display_time(result["decided_at"])})
+        return call.answer(run, 201)
+
+    @api.get("/reports/stalled", response_model=list[StalledOut], tags=["reports"])
+    def stalled(store: StoreDep, who: Actor) -> list[StalledOut]:
+        """Open tasks past due and blocked ownership gaps, among the tasks the caller sees."""
+        return [StalledOut(**row) for row in views.stalled(store, who)]
+
+    @api.get("/reports/clarity", response_model=ClarityReport, tags=["reports"])
+    def clarity(store: StoreDep, who: Actor) -> ClarityReport:
+        """Lint findings of the playbooks the caller owns, and open ownership gaps it sees."""
+        return ClarityReport(**views.clarity(store, who))
+
+    @api.get("/reports/ownership/{playbook_id}", tags=["reports"], responses=documented(400, 403, 404))
+    def ownership(store: StoreDep, who: Actor, playbook_id: str, period: PeriodQuery = None,
+                  since: SinceQuery = None, until: UntilQuery = None) -> dict[str, Any]:
+        """Changes of assignee and ownership gaps over a period (`report ownership`), for the owners."""
+        return views.ownership(store, who, playbook_id, _period(store, period, since, until))
+
+    @api.get("/reports/waits/{playbook_id}", tags=["reports"], responses=documented(400, 403, 404))
+    def waits(store: StoreDep, who: Actor, playbook_id: str, period: PeriodQuery = None,
+              since: SinceQuery = None, until: UntilQuery = None) -> dict[str, Any]:
+        """Waits per step and assignee over a period (`report waits`), for the owners."""
+        return views.waits(store, who, playbook_id, _period(store, period, since, until))
+
+    return api

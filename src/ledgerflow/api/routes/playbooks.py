@@ -1,0 +1,50 @@
+"""Playbooks: read by every actor; linted by every actor; published by their owners (see `remote.publish`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from ledgerflow import remote, views
+from ledgerflow.api.deps import YAML_BODY, Actor, ActorMutation, StoreDep, YamlText
+from ledgerflow.api.errors import documented
+from ledgerflow.api.models import FindingOut, LintOut, PlaybookOut, PlaybookSummary, Published
+from ledgerflow.domain.findings import ERROR
+
+
+def router() -> APIRouter:
+    api = APIRouter(prefix="/playbooks", tags=["playbooks"], responses=documented(401))
+
+    @api.get("", response_model=list[PlaybookSummary])
+    def list_playbooks(store: StoreDep, _who: Actor) -> list[PlaybookSummary]:
+        """Every published playbook's newest version, with its owners and governance state."""
+        return [PlaybookSummary(**row) for row in views.playbooks(store)]
+
+    @api.post("/lint", response_model=LintOut, openapi_extra=YAML_BODY, responses=documented(413, 415))
+    def lint_playbook(store: StoreDep, _who: Actor, text: YamlText) -> LintOut:
+        """Lint a playbook (YAML body) against the loaded directory; nothing is stored."""
+        findings = views.lint(store, text, "playbook.yaml")
+        return LintOut(ok=not any(f.severity == ERROR for f in findings),
+                       findings=[FindingOut(**f.to_dict()) for f in findings])
+
+    @api.post("", response_model=Published, status_code=201, openapi_extra=YAML_BODY,
+              responses={200: {"model": Published, "description": "Identical content: no new version."},
+                         **documented(403, 409, 413, 415, 422)})
+    def publish_playbook(call: ActorMutation, text: YamlText) -> Response:
+        """Publish a playbook (YAML body): a new version unless the content is identical (200 then).
+
+        For a published id, only the workflow or outcome owner of its newest version; for a new id, an actor
+        the playbook names as its workflow or outcome owner. Lint errors refuse it (409, with the findings).
+        """
+        return call.answer(lambda: Published(**remote.publish(call.store, call.principal, text)),
+                           lambda result: 201 if getattr(result, "created", False) else 200)
+
+    @api.get("/{playbook_id}", response_model=PlaybookOut, responses=documented(404))
+    def show_playbook(store: StoreDep, _who: Actor, playbook_id: str,
+                      version: Annotated[int | None, Query(ge=1)] = None) -> PlaybookOut:
+        """One published version (the newest unless `version` is given), with its YAML source."""
+        return PlaybookOut(**views.playbook(store, playbook_id, version))
+
+    return api

@@ -1,0 +1,63 @@
+"""Tasks: the caller's inbox, a task with its full context, and the task commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from ledgerflow import remote, views
+from ledgerflow.api.deps import Actor, ActorMutation, Anyone, AnyoneMutation, Mutation, StoreDep
+from ledgerflow.api.errors import documented
+from ledgerflow.api.models import CompleteIn, DecideIn, ReassignIn, RecommendIn, TaskContextOut, TaskOut, TaskResult
+
+COMMAND_ERRORS = documented(400, 403, 404, 409, 422)
+
+
+def _command(call: Mutation, verb: str, task_id: str, **args: Any) -> Response:
+    return call.answer(lambda: TaskResult.of(remote.task_command(call.store, call.principal, verb, task_id, **args)))
+
+
+def router() -> APIRouter:
+    api = APIRouter(prefix="/tasks", tags=["tasks"], responses=documented(401))
+
+    @api.get("", response_model=list[TaskOut])
+    def inbox(store: StoreDep, who: Actor) -> list[TaskOut]:
+        """The caller's inbox: open tasks assigned to it, oldest ready first."""
+        return [TaskOut.of(t) for t in views.inbox(store, who)]
+
+    @api.get("/{task_id}", response_model=TaskContextOut, responses=documented(404))
+    def show_task(store: StoreDep, who: Anyone, task_id: str) -> TaskContextOut:
+        """A task with its full context: the run's input, the outputs it can read, recommendations,
+        decisions, clarity answers, rights at this step and its clocks. A guest sees its own task only,
+        without the case data."""
+        return TaskContextOut.of(views.task(store, who, task_id))
+
+    @api.post("/{task_id}/start", response_model=TaskResult, responses=COMMAND_ERRORS)
+    def start_task(call: ActorMutation, task_id: str) -> Response:
+        """ready -> in_progress, by the assignee."""
+        return _command(call, "start", task_id)
+
+    @api.post("/{task_id}/complete", response_model=TaskResult, responses=COMMAND_ERRORS)
+    def complete_task(call: AnyoneMutation, task_id: str, body: CompleteIn | None = None) -> Response:
+        """Complete a task with its output (checked against the step's `produces`), by the assignee or by a
+        guest invited to it."""
+        return _command(call, "complete", task_id, output=body.output if body is not None else None)
+
+    @api.post("/{task_id}/decide", response_model=TaskResult, responses=COMMAND_ERRORS)
+    def decide_task(call: ActorMutation, task_id: str, body: DecideIn) -> Response:
+        """Decide a decision task (approve, reject, send_back) with a rationale."""
+        return _command(call, "decide", task_id, outcome=body.outcome, rationale=body.rationale, to=body.to)
+
+    @api.post("/{task_id}/recommend", response_model=TaskResult, responses=COMMAND_ERRORS)
+    def recommend_task(call: ActorMutation, task_id: str, body: RecommendIn) -> Response:
+        """Record a recommendation on an open decision (holders of `recommend`)."""
+        return _command(call, "recommend", task_id, outcome=body.outcome, rationale=body.rationale)
+
+    @api.post("/{task_id}/reassign", response_model=TaskResult, responses=COMMAND_ERRORS)
+    def reassign_task(call: ActorMutation, task_id: str, body: ReassignIn) -> Response:
+        """Move a task to another actor (the workflow owner or the outcome owner, with a reason)."""
+        return _command(call, "reassign", task_id, to=body.to, reason=body.reason)
+
+    return api

@@ -1,0 +1,97 @@
+"""Idempotency keys of the REST API: the first answer to a mutating call, replayed on a retry.
+
+A key belongs to one actor. The first call claims it (a row with no status, "in flight"), runs its use case
+in the use case's own transaction, then records the answer. A retry with the same request gets the recorded
+answer and writes nothing; the same key with another request is refused. A call that failed for a reason
+that may pass on a retry (5xx) releases its key.
+
+The claim and the answer are separate transactions from the use case's: a process that dies between the use
+case's commit and the answer leaves the key in flight, and retries are refused (409) rather than run twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from ledgerflow.domain.errors import Conflict, InvalidInput
+from ledgerflow.domain.times import format_time
+from ledgerflow.storage import schema
+from ledgerflow.storage.store import Store
+
+MAX_KEY = 255
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """A recorded answer: its HTTP status and JSON body."""
+
+    status: int
+    body: Any
+
+
+def request_hash(method: str, path: str, body: bytes) -> str:
+    """What makes two requests "the same": method, path with query, and the exact body bytes."""
+    digest = hashlib.sha256()
+    for part in (method.upper().encode(), b"\n", path.encode(), b"\n", body):
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def check_key(key: str) -> str:
+    """Raises InvalidInput unless the key is 1-255 visible ASCII characters."""
+    if not 0 < len(key) <= MAX_KEY or not all(33 <= ord(c) <= 126 for c in key):
+        raise InvalidInput("Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good key)",
+                           rule="bad-idempotency-key")
+    return key
+
+
+def claim(store: Store, *, actor: str, key: str, method: str, path: str, fingerprint: str) -> Answer | None:
+    """Claim a key for a new request, or return the answer recorded for the same request.
+
+    Raises:
+        InvalidInput: the key was used for a different request (rule `idempotency-key-reused`).
+        Conflict: the first request with this key has not answered yet (rule `idempotency-key-in-flight`).
+    """
+    k = schema.idempotency_keys
+    try:
+        with store.write() as tx:
+            row = tx.conn.execute(select(k).where(k.c.actor == actor, k.c.key == key)).one_or_none()
+            if row is None:
+                tx.conn.execute(insert(k).values(actor=actor, key=key, method=method, path=path,
+                                                 request_hash=fingerprint, status=None, response=None,
+                                                 created_at=format_time(datetime.now(UTC))))
+                return None
+    except Conflict:  # another request inserted the same key between our read and our insert
+        raise _in_flight(key) from None
+    if row.request_hash != fingerprint:
+        raise InvalidInput(f"Idempotency-Key {key!r} was first used for {row.method} {row.path} with another body; "
+                           "use a new key for a new request", rule="idempotency-key-reused",
+                           details={"method": row.method, "path": row.path})
+    if row.status is None:
+        raise _in_flight(key)
+    return Answer(status=int(row.status), body=row.response)
+
+
+def _in_flight(key: str) -> Conflict:
+    return Conflict(f"the request with Idempotency-Key {key!r} is still being processed; retry later",
+                    rule="idempotency-key-in-flight")
+
+
+def record(store: Store, *, actor: str, key: str, answer: Answer) -> None:
+    """Keep the first answer for replays."""
+    k = schema.idempotency_keys
+    with store.write() as tx:
+        tx.conn.execute(update(k).where(k.c.actor == actor, k.c.key == key)
+                        .values(status=answer.status, response=answer.body))
+
+
+def release(store: Store, *, actor: str, key: str) -> None:
+    """Forget a claim whose request failed in a way a retry may fix."""
+    k = schema.idempotency_keys
+    with store.write() as tx:
+        tx.conn.execute(delete(k).where(k.c.actor == actor, k.c.key == key, k.c.status.is_(None)))

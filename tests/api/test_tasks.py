@@ -1,0 +1,107 @@
+"""Tasks over HTTP: inbox, full context, commands; 403 for rights with the rule, 409 for wrong state."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from ledgerflow.storage.store import Store
+from tests.api.helpers import INPUT, PREPARED, Login, event_count, start, to_decision
+
+
+def test_the_inbox_holds_the_callers_open_tasks_only(client: TestClient, login: Login) -> None:
+    _, _, decision = to_decision(client, login)
+    approver = decision["assignee"]
+    other = "erin" if approver == "dave" else "dave"
+    assert [t["task"] for t in client.get("/api/v1/tasks", headers=login(approver)).json()] == [decision["task"]]
+    assert client.get("/api/v1/tasks", headers=login(other)).json() == []
+
+
+def test_a_decision_task_comes_with_its_full_context(client: TestClient, login: Login) -> None:
+    run_id, prepare, decision = to_decision(client, login)
+    recommended = client.post(f"/api/v1/tasks/{decision['task']}/recommend", headers=login("carol"),
+                              json={"outcome": "approve", "rationale": "Renewal covers the margin"})
+    assert recommended.status_code == 200, recommended.text
+    context = client.get(f"/api/v1/tasks/{decision['task']}", headers=login(decision["assignee"])).json()
+    assert context["run"]["run"] == run_id and context["input"] == INPUT
+    assert context["earlier_outputs"] == [{"step": "prepare", "task": prepare["task"], "by": prepare["assignee"],
+                                           "on_behalf_of": None, "completed_at": "2026-03-02T08:00:00Z",
+                                           "output": PREPARED}]
+    (rec,) = context["recommendations"]
+    assert (rec["actor"], rec["outcome"], rec["current"]) == ("carol", "approve", True)
+    assert context["data_hash"] == decision["data_hash"]
+    assert context["clarity"]["what"] and context["clarity"]["due"] == "1d" and context["clarity"]["owner"] == "finance"
+    rights = context["rights"]
+    assert rights["approve"] == "finance" and rights["separation_of_duties"] == ["prepare"]
+    assert rights["options"] == ["approve", "reject", "send_back"] and rights["you_are_excluded"] is None
+    sla = context["sla"]
+    assert sla["sla_due_at"] == "2026-03-03T08:00:00Z" and sla["hours_to_sla"] == 24.0
+    assert sla["escalations"] == [{"at": "2026-03-03T08:00:00Z", "to": "maria"}] and len(sla["nudges"]) == 2
+    assert context["you_may"] == ["start", "decide"]
+    decided = client.post(f"/api/v1/tasks/{decision['task']}/decide", headers=login(decision["assignee"]),
+                          json={"outcome": "approve", "rationale": "Within policy"})
+    assert decided.status_code == 200 and decided.json()["task"]["status"] == "decided"
+    assert [t["step"] for t in decided.json()["opened"]] == ["apply"]
+    later = client.get(f"/api/v1/tasks/{decided.json()['opened'][0]['task']}", headers=login("sam")).json()
+    assert [d["outcome"] for d in later["decisions"]] == ["approve"]
+
+
+def test_separation_of_duties_is_403_with_the_rule_in_the_problem(client: TestClient, login: Login,
+                                                                  store: Store) -> None:
+    _, _, decision = to_decision(client, login)
+    client.post(f"/api/v1/tasks/{decision['task']}/recommend", headers=login("carol"),
+                json={"outcome": "approve", "rationale": "Renewal covers the margin"})
+    before = event_count(store)
+    # the workflow owner may reassign, but never to someone excluded: carol recommended on this decision
+    refused = client.post(f"/api/v1/tasks/{decision['task']}/reassign", headers=login("sam"),
+                          json={"to": "carol", "reason": "dave is busy"})
+    assert refused.status_code == 403
+    problem = refused.json()
+    assert problem["rule"] == "separation-of-duties" and problem["type"].endswith("separation-of-duties")
+    assert "recommendation" in problem["detail"] and problem["title"] == "Forbidden"
+    assert event_count(store) == before
+
+
+def test_a_participant_who_is_not_the_assignee_is_403_not_assignee(client: TestClient, login: Login) -> None:
+    _, prepare, decision = to_decision(client, login)
+    refused = client.post(f"/api/v1/tasks/{decision['task']}/decide", headers=login(prepare["assignee"]),
+                          json={"outcome": "approve", "rationale": "I prepared it, so I approve it"})
+    assert refused.status_code == 403 and refused.json()["rule"] == "not-assignee"
+    assert refused.json()["assignee"] == decision["assignee"]  # details become extension members
+
+
+def test_a_missing_rationale_is_403_and_a_bad_outcome_403(client: TestClient, login: Login) -> None:
+    _, _, decision = to_decision(client, login)
+    approver = login(decision["assignee"])
+    blank = client.post(f"/api/v1/tasks/{decision['task']}/decide", headers=approver, json={"outcome": "approve"})
+    assert blank.status_code == 403 and blank.json()["rule"] == "rationale-required"
+    odd = client.post(f"/api/v1/tasks/{decision['task']}/decide", headers=approver,
+                      json={"outcome": "maybe", "rationale": "hmm"})
+    assert odd.status_code == 403 and odd.json()["rule"] == "outcome-not-allowed"
+
+
+def test_commands_on_a_task_in_the_wrong_state_are_409(client: TestClient, login: Login, store: Store) -> None:
+    _, prepare, _ = to_decision(client, login)
+    before = event_count(store)
+    again = client.post(f"/api/v1/tasks/{prepare['task']}/complete", json={"output": PREPARED},
+                        headers=login(prepare["assignee"]))
+    assert again.status_code == 409 and again.json()["rule"] == "task-state"
+    start_done = client.post(f"/api/v1/tasks/{prepare['task']}/start", headers=login(prepare["assignee"]))
+    assert start_done.status_code == 409
+    assert event_count(store) == before
+
+
+def test_an_output_violating_produces_is_422_listing_every_path(client: TestClient, login: Login) -> None:
+    prepare = start(client, login)["tasks"][0]
+    answer = client.post(f"/api/v1/tasks/{prepare['task']}/complete", headers=login(prepare["assignee"]),
+                         json={"output": {"deal_sheet_url": "", "justification": 7}})
+    assert answer.status_code == 422 and answer.json()["rule"] == "schema-violation"
+    assert {v["path"] for v in answer.json()["violations"]} == {"/deal_sheet_url", "/justification"}
+
+
+def test_start_then_complete_moves_the_task_through_its_states(client: TestClient, login: Login) -> None:
+    prepare = start(client, login)["tasks"][0]
+    headers = login(prepare["assignee"])
+    started = client.post(f"/api/v1/tasks/{prepare['task']}/start", headers=headers)
+    assert started.status_code == 200 and started.json()["task"]["status"] == "in_progress"
+    done = client.post(f"/api/v1/tasks/{prepare['task']}/complete", headers=headers, json={"output": PREPARED})
+    assert done.json()["task"]["status"] == "completed" and done.json()["run"]["status"] == "running"

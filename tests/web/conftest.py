@@ -1,0 +1,60 @@
+"""The web UI under test: a TestClient for pages, and a real uvicorn server for Chromium."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from ledgerflow.storage.store import Store
+from ledgerflow.web.app import Identity, create_web_app
+
+TOKENS = {f"tok-{name}": Identity(actor=name) for name in
+          ("alice", "bob", "carol", "dave", "erin", "maria", "sam", "lena")}
+
+
+def authenticate(token: str) -> Identity | None:
+    return TOKENS.get(token)
+
+
+@pytest.fixture
+def web(store: Store) -> Iterator[TestClient]:
+    with TestClient(create_web_app(store, authenticate, secret="test-secret"), follow_redirects=True) as client:
+        yield client
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, who: str) -> None:
+    token = csrf_of(client.get("/signin").text)
+    response = client.post("/signin", data={"token": f"tok-{who}", "csrf_token": token})
+    assert response.status_code == 200 and f'id="actor">{who}<' in response.text
+
+
+@pytest.fixture
+def server(store: Store) -> Iterator[str]:
+    """A real HTTP server on a free loopback port, stopped after the test."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(create_web_app(store, authenticate, secret="browser-secret"), host="127.0.0.1",
+                            port=port, log_level="warning")
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not running.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    running.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,103 @@
+"""The web UI's pages: sign-in, inbox, the task with its context, deciding, refusals, 404s, governance."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from ledgerflow import service
+from ledgerflow.domain.figures import parse_period
+from ledgerflow.scorecard import scorecard
+from ledgerflow.storage.store import Store
+from tests.engine.helpers import GOOD_OUTPUT, act, only_open, snapshot, start
+from tests.web.conftest import csrf_of, sign_in
+
+
+def _decision(store: Store, by: str = "bob") -> object:
+    run = start(store, by=by)
+    return act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0]
+
+
+def test_signing_in_needs_a_valid_token_and_a_form_token(web: TestClient) -> None:
+    assert web.get("/").url.path == "/signin"
+    token = csrf_of(web.get("/signin").text)
+    assert web.post("/signin", data={"token": "nope", "csrf_token": token}).status_code == 401
+    assert web.post("/signin", data={"token": "tok-dave", "csrf_token": "forged"}).status_code == 400
+    sign_in(web, "dave")
+    cookie = next(c for c in web.cookies.jar if c.name == "ledgerflow_session")
+    assert cookie.has_nonstandard_attr("HttpOnly") or "httponly" in str(cookie._rest).lower()
+
+
+def test_the_inbox_lists_the_actors_open_tasks_with_the_context_one_click_away(store: Store, web: TestClient) -> None:
+    decision = _decision(store)
+    sign_in(web, "dave")
+    inbox = web.get("/").text
+    assert decision.id in inbox and 'id="waiting-on-you">1<' in inbox  # type: ignore[attr-defined]
+    page = web.get(f"/tasks/{decision.id}").text  # type: ignore[attr-defined]
+    for text in ("Approve, reject or send back", "Competitor offered 20%", "deal-desk", "finance", "Record decision"):
+        assert text in page
+
+
+def test_deciding_from_the_task_page_records_the_decision_with_the_web_channel(store: Store, web: TestClient) -> None:
+    decision = _decision(store)
+    sign_in(web, "dave")
+    page = web.get(f"/tasks/{decision.id}")  # type: ignore[attr-defined]
+    response = web.post(f"/tasks/{decision.id}/decide", data={  # type: ignore[attr-defined]
+        "csrf_token": csrf_of(page.text), "outcome": "approve", "rationale": "Margin holds"})
+    assert response.status_code == 200 and "decide recorded" in response.text
+    with store.read() as tx:
+        decided = next(e for e in tx.events() if e["type"] == "task.decided")
+    assert (decided["actor"], decided["channel"]) == ("dave", "web")
+
+
+def test_a_refusal_is_a_plain_message_and_writes_nothing(store: Store, web: TestClient) -> None:
+    decision = _decision(store)
+    sign_in(web, "dave")
+    page = web.get(f"/tasks/{decision.id}")  # type: ignore[attr-defined]
+    before = snapshot(store)
+    response = web.post(f"/tasks/{decision.id}/decide", data={  # type: ignore[attr-defined]
+        "csrf_token": csrf_of(page.text), "outcome": "approve", "rationale": "   "})
+    assert "rationale-required" in response.text and "Traceback" not in response.text
+    assert snapshot(store) == before
+
+
+def test_others_get_404_for_tasks_and_runs_they_take_no_part_in(store: Store, web: TestClient) -> None:
+    decision = _decision(store)
+    sign_in(web, "lena")
+    assert web.get(f"/tasks/{decision.id}").status_code == 404  # type: ignore[attr-defined]
+    assert web.get(f"/runs/{decision.run}").status_code == 404  # type: ignore[attr-defined]
+    assert web.get("/tasks/t-nothing").status_code == 404
+
+
+def test_a_form_without_its_csrf_token_is_refused(store: Store, web: TestClient) -> None:
+    decision = _decision(store)
+    sign_in(web, "dave")
+    before = snapshot(store)
+    response = web.post(f"/tasks/{decision.id}/decide", data={  # type: ignore[attr-defined]
+        "csrf_token": "stolen", "outcome": "approve", "rationale": "x"})
+    assert response.status_code == 404 and snapshot(store) == before
+
+
+def test_the_run_page_shows_the_timeline_with_authority_and_verification(store: Store, web: TestClient) -> None:
+    decision = _decision(store)
+    sign_in(web, "bob")
+    page = web.get(f"/runs/{decision.run}").text  # type: ignore[attr-defined]
+    assert "history verifies" in page and "authority_row" in page and "bob started the run" in page
+
+
+def test_the_playbook_page_draws_the_steps_and_lists_rights(web: TestClient) -> None:
+    sign_in(web, "sam")
+    page = web.get("/playbooks/pricing-exception").text
+    assert "<svg" in page and "completeness" in page and "vp-sales" in page and "No findings." in page
+
+
+def test_the_dashboard_figures_match_the_scorecard_and_owners_can_decide(store: Store, web: TestClient) -> None:
+    decision = _decision(store)
+    act(store, "decide", decision, outcome="reject", rationale="no", to=None)  # type: ignore[arg-type]
+    card = scorecard(store, "pricing-exception", parse_period("2026-W10"))
+    sign_in(web, "maria")
+    page = web.get("/governance/pricing-exception").text
+    assert f'id="throughput">{card["throughput"]}<' in page and 'id="exception-rate">100%<' in page
+    response = web.post("/governance/pricing-exception/decide", data={
+        "csrf_token": csrf_of(page), "decision": "pause", "rationale": "Too many rejections"})
+    assert 'id="state">pause<' in response.text
+    service.advance_clock(store, "1h", service.Caller())
