@@ -35,6 +35,7 @@ def test_the_inbox_lists_the_actors_open_tasks_with_the_context_one_click_away(s
     page = web.get(f"/tasks/{decision.id}").text  # type: ignore[attr-defined]
     for text in ("Approve, reject or send back", "Competitor offered 20%", "deal-desk", "finance", "Record decision"):
         assert text in page
+    assert "<title>approve · ledgerflow</title>" in page and "Reassign" not in page  # dave owns nothing here
 
 
 def test_deciding_from_the_task_page_records_the_decision_with_the_web_channel(store: Store, web: TestClient) -> None:
