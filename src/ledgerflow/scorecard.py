@@ -8,12 +8,13 @@ from sqlalchemy import and_, select
 
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.figures import (
-    EXCEPTION_EVENTS,
+    FLAG_EVENTS,
     EndedRun,
     Period,
     first_pass_yield,
     hours_between,
     percentile,
+    run_flags,
     share,
 )
 from ledgerflow.storage import schema
@@ -21,34 +22,27 @@ from ledgerflow.storage.store import Store, Tx
 
 
 def _ended_runs(tx: Tx, playbook: str, period: Period) -> list[EndedRun]:
+    """Runs that ended in the period, with the flags stored when each ended (computed here for older rows)."""
     r, e = schema.runs, schema.events
     start, end = period.bounds
-    rows = list(tx.conn.execute(select(r.c.id, r.c.status).where(
+    rows = list(tx.conn.execute(select(r.c.id, r.c.status, r.c.exception, r.c.reworked, r.c.failed_check).where(
         r.c.playbook == playbook, r.c.ended_at >= start, r.c.ended_at < end,
         r.c.status.in_(["completed", "rejected"]))))
-    if not rows:
-        return []
-    ids = [row.id for row in rows]
-    flags: dict[str, set[str]] = {run_id: set() for run_id in ids}
-    query = select(e.c.run, e.c.type, e.c.authority, e.c.data).where(
-        e.c.run.in_(ids),
-        e.c.type.in_([*EXCEPTION_EVENTS, "task.sent_back", "assignment.changed", "task.ready"]))
-    for row in tx.conn.execute(query):
-        kind = row.type
-        if kind == "assignment.changed":
-            if row.data.get("kind") in ("reassignment", "escalation"):
-                flags[row.run].add("exception")
-            continue
-        if kind == "task.ready":
-            if (row.authority or {}).get("kind") == "escalation":
-                flags[row.run].add("exception")
-            continue
-        flags[row.run].add(kind)
-        if kind in EXCEPTION_EVENTS:
-            flags[row.run].add("exception")
-    return [EndedRun(id=row.id, status=row.status, exception="exception" in flags[row.id],
-                     reworked="task.sent_back" in flags[row.id], failed_check="check.failed" in flags[row.id])
-            for row in rows]
+    missing = [row.id for row in rows if row.exception is None]
+    computed: dict[str, tuple[bool, bool, bool]] = {}
+    if missing:
+        events: dict[str, list[tuple[str, Any, Any]]] = {run_id: [] for run_id in missing}
+        query = select(e.c.run, e.c.type, e.c.authority, e.c.data).where(e.c.run.in_(missing),
+                                                                         e.c.type.in_(FLAG_EVENTS))
+        for found in tx.conn.execute(query):
+            events[found.run].append((found.type, found.authority, found.data))
+        computed = {run_id: run_flags(rows_) for run_id, rows_ in events.items()}
+    out = []
+    for row in rows:
+        exception, reworked, failed = computed.get(row.id) or (row.exception, row.reworked, row.failed_check)
+        out.append(EndedRun(id=row.id, status=row.status, exception=bool(exception), reworked=bool(reworked),
+                            failed_check=bool(failed)))
+    return out
 
 
 def scorecard(store: Store, playbook: str, period: Period) -> dict[str, Any]:

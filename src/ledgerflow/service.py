@@ -15,6 +15,7 @@ from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound, SchemaViolation
 from ledgerflow.domain.events import Event, authority
+from ledgerflow.domain.figures import run_flags
 from ledgerflow.domain.findings import ERROR, Finding
 from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.playbook import Playbook, load_playbook
@@ -181,6 +182,7 @@ def _write(tx: Tx, ctx: flow.Context, before: RunState | None, result: flow.Buil
     queue(tx, stored, ctx.playbook, ctx.directory)
     ended = result.state.status in (RunStatus.COMPLETED, RunStatus.REJECTED)
     if ended and (before is None or before.status == RunStatus.RUNNING):
+        tx.set_run_flags(result.state.id, run_flags(tx.run_flag_events(result.state.id)))
         governance.check_triggers(tx, result.state.playbook)
 
 

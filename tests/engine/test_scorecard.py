@@ -66,3 +66,19 @@ def test_percentiles_interpolate_like_numpy() -> None:
     assert percentile(values, 50) == 2.5
     assert percentile(values, 90) == pytest.approx(7.9)
     assert percentile([4.0], 90) == 4.0 and percentile([], 50) is None
+
+
+def test_flags_stored_at_run_end_give_the_same_figures_as_reading_the_events(store: Store) -> None:
+    from sqlalchemy import update
+
+    from ledgerflow.storage import schema
+
+    _through(store, wait="1h")
+    _through(store, wait="2h", sloppy=True)
+    _through(store, wait="30h")  # an SLA breach and an escalation
+    _through(store, wait="1h", outcome="reject")
+    stored = scorecard(store, "pricing-exception", parse_period("2026-W10"))
+    with store.engine.begin() as conn:  # as for runs that ended before the flags were stored
+        conn.execute(update(schema.runs).values(exception=None, reworked=None, failed_check=None))
+    assert scorecard(store, "pricing-exception", parse_period("2026-W10")) == stored
+    assert stored["exception_rate"] == 0.75 and stored["first_pass_yield"] == 0.5  # a breach is no rework

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.times import format_time, parse_time
@@ -96,6 +97,32 @@ class EndedRun:
     exception: bool
     reworked: bool
     failed_check: bool
+
+
+FLAG_EVENTS = (*EXCEPTION_EVENTS, "task.sent_back", "assignment.changed", "task.ready")
+"""The event types `run_flags` reads."""
+
+
+FlagEvent = tuple[str, Mapping[str, Any] | None, Mapping[str, Any] | None]
+
+
+def run_flags(events: Iterable[FlagEvent]) -> tuple[bool, bool, bool]:
+    """(exception, reworked, failed_check) of one run from its events' (type, authority, data).
+
+    An exception is a rejection, a failed check, an escalation, an SLA breach, a reassignment by
+    `task reassign`, an ownership gap or a failed action; delegation and routing are not (SPEC §5).
+    """
+    exception = reworked = failed_check = False
+    for kind, auth, data in events:
+        if kind == "assignment.changed":
+            exception |= (data or {}).get("kind") in ("reassignment", "escalation")
+        elif kind == "task.ready":
+            exception |= (auth or {}).get("kind") == "escalation"
+        else:
+            reworked |= kind == "task.sent_back"
+            failed_check |= kind == "check.failed"
+            exception |= kind in EXCEPTION_EVENTS
+    return exception, reworked, failed_check
 
 
 def first_pass_yield(runs: Iterable[EndedRun]) -> float | None:

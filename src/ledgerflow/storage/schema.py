@@ -53,6 +53,10 @@ runs = Table(
     Column("ended_at", String(32), nullable=True),
     Column("input", JSON, nullable=False),
     Column("why", Text, nullable=True),
+    # figures of an ended run, set in the transaction that ends it (null for runs ended before 0006)
+    Column("exception", Boolean, nullable=True),
+    Column("reworked", Boolean, nullable=True),
+    Column("failed_check", Boolean, nullable=True),
     Index("ix_runs_playbook_status", "playbook", "status"),
     Index("ix_runs_ended", "playbook", "ended_at"),
 )

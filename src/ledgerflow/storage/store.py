@@ -20,6 +20,7 @@ from ledgerflow.domain.canonical import canonical_json
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, NotFound
 from ledgerflow.domain.events import Event, record
+from ledgerflow.domain.figures import FLAG_EVENTS
 from ledgerflow.domain.playbook import Playbook, load_playbook
 from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.source import Source
@@ -242,6 +243,17 @@ class Tx:
         return RunState(id=row.id, playbook=row.playbook, version=row.version, status=RunStatus(row.status),
                         started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at,
                         input=row.input, why=row.why, tasks=tasks, recommendations=recs)
+
+    def set_run_flags(self, run_id: str, flags: tuple[bool, bool, bool]) -> None:
+        exception, reworked, failed_check = flags
+        self.conn.execute(update(_r).where(_r.c.id == run_id).values(exception=exception, reworked=reworked,
+                                                                     failed_check=failed_check))
+
+    def run_flag_events(self, run_id: str) -> list[tuple[str, Any, Any]]:
+        """(type, authority, data) of the run's events that the scorecard's flags read."""
+        e = schema.events
+        query = select(e.c.type, e.c.authority, e.c.data).where(e.c.run == run_id, e.c.type.in_(FLAG_EVENTS))
+        return [(row.type, row.authority, row.data) for row in self.conn.execute(query)]
 
     def run_of_task(self, task_id: str) -> str | None:
         """The run a task belongs to; None for a task without a run (a review or follow-up)."""
