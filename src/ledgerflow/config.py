@@ -15,7 +15,7 @@ from ledgerflow.domain.errors import InvalidInput
 
 KEYS = ("LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_MAIL_FROM", "LEDGERFLOW_SLACK_WEBHOOK_URL",
         "LEDGERFLOW_BASE_URL", "LEDGERFLOW_SIGNING_KEY", "LEDGERFLOW_RETRY_MAX", "LEDGERFLOW_LLM_BASE_URL",
-        "LEDGERFLOW_LLM_MODEL", "LEDGERFLOW_WEBHOOK_URL", "LEDGERFLOW_WEBHOOK_SECRET")
+        "LEDGERFLOW_LLM_MODEL", "LEDGERFLOW_WEBHOOK_URL", "LEDGERFLOW_WEBHOOK_SECRET", "LEDGERFLOW_SESSION_SECRET")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +33,8 @@ class Settings:
     retry_max: float = 300.0
     llm_base_url: str | None = None
     llm_model: str | None = None
+    session_secret: str | None = None
+    """Signs the web UI's session cookies; set the same value on every `serve` process (else one per process)."""
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -75,4 +77,5 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         base_url=values.get("LEDGERFLOW_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         signing_key=values.get("LEDGERFLOW_SIGNING_KEY"), retry_max=retry_max,
         llm_base_url=values.get("LEDGERFLOW_LLM_BASE_URL"), llm_model=values.get("LEDGERFLOW_LLM_MODEL"),
+        session_secret=values.get("LEDGERFLOW_SESSION_SECRET"),
     )

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from ledgerflow.storage.store import Store
 from ledgerflow.web.app import Identity, create_web_app
+from tests.coordination.conftest import smtp  # noqa: F401  (a real SMTP server for the worker inside serve)
 
 TOKENS = {f"tok-{name}": Identity(actor=name) for name in
           ("alice", "bob", "carol", "dave", "erin", "maria", "sam", "lena")}

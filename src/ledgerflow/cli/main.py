@@ -454,17 +454,15 @@ def guest_invite(
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[bool, typer.Option(help="Run the worker (timers, notifications, actions) too.")] = True,
 ) -> None:
-    """Serve the REST API (/api/v1, OpenAPI at /openapi.json) until interrupted."""
-    import uvicorn
+    """Serve the REST API (/api/v1, OpenAPI at /openapi.json), the web UI (/) and the worker until interrupted."""
+    from ledgerflow.server import serve
 
-    from ledgerflow.api.app import create_app
-
-    # Hook for the worker (SPEC §6: serve runs the API, the web UI and the worker): pass create_app a
-    # `lifespan` that starts `ledgerflow.worker.Worker(db).run(stop)` on a thread and sets `stop` on exit.
-    application = create_app(store(), lifespan=None)
-    err.print(f"serving the REST API on http://{host}:{port}/api/v1 (OpenAPI: /openapi.json); Ctrl-C to stop")
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    db = store()
+    err.print(f"serving http://{host}:{port}/ (web UI), /api/v1 (REST API), /openapi.json; "
+              f"worker {'on' if worker else 'off'}; Ctrl-C to stop")
+    serve(db, host, port, worker=worker, session_secret=db.settings.session_secret)
 
 
 @app.command("demo")

@@ -1,0 +1,53 @@
+"""`ledgerflow serve`: the REST API, the web UI at `/` and the worker, in one process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from ledgerflow import tokens
+from ledgerflow.api.app import create_app
+from ledgerflow.domain.errors import LedgerflowError
+from ledgerflow.storage.store import Store
+from ledgerflow.web.app import Identity, create_web_app
+from ledgerflow.worker import Worker
+
+
+def web_identity(store: Store, token: str) -> Identity | None:
+    """Sign-in for the web UI with the same tokens as the API (a guest link reaches its one task)."""
+    try:
+        principal = tokens.authenticate(store, token)
+    except LedgerflowError:
+        return None
+    return Identity(actor=principal.actor, task=principal.task if principal.is_guest else None)
+
+
+def create_server_app(store: Store, *, worker: bool = True, session_secret: str | None = None) -> FastAPI:
+    """The API under /api/v1 and the web UI at /; with `worker`, the worker loop runs beside them."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = threading.Thread(target=Worker(store).run, args=(stop,), name="ledgerflow-worker", daemon=True)
+        if worker:
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker:
+                thread.join(timeout=30)
+
+    app = create_app(store, lifespan=lifespan)
+    app.mount("/", create_web_app(store, lambda token: web_identity(store, token), secret=session_secret))
+    return app
+
+
+def serve(store: Store, host: str, port: int, **options: Any) -> None:
+    import uvicorn
+
+    uvicorn.run(create_server_app(store, **options), host=host, port=port, log_level="info")

@@ -1,0 +1,36 @@
+"""`ledgerflow serve` in one process: the API, the web UI at / with real tokens, and the worker beside them."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+from ledgerflow import tokens
+from ledgerflow.config import Settings
+from ledgerflow.server import create_server_app
+from ledgerflow.storage.store import Store
+from tests.conftest import ADMIN
+from tests.coordination.conftest import Smtp
+from tests.engine.helpers import start
+from tests.web.conftest import csrf_of
+
+
+def test_one_app_serves_the_api_the_web_ui_and_runs_the_worker(store: Store, smtp: Smtp) -> None:
+    db = Store(store.url, settings=Settings(smtp_url=smtp.url))
+    token = tokens.create(db, "alice", ADMIN)["token"]
+    with TestClient(create_server_app(db, session_secret="s")) as client:
+        assert client.get("/api/v1/tasks").status_code == 401
+        assert client.get("/api/v1/tasks", headers={"Authorization": f"Bearer {token}"}).json() == []
+        run = start(db)
+        signin = client.get("/signin")
+        inbox = client.post("/signin", data={"token": token, "csrf_token": csrf_of(signin.text)})
+        assert 'id="actor">alice<' in inbox.text and 'id="waiting-on-you">1<' in inbox.text
+        forged = client.post("/signin", data={"token": "lf_forged", "csrf_token": csrf_of(signin.text)})
+        assert forged.status_code in (400, 401)
+        deadline = time.monotonic() + 20
+        while not smtp.inbox.messages and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert smtp.inbox.messages and smtp.inbox.messages[0]["To"] == "alice@example.com"
+    assert run.id
+    db.close()
