@@ -61,10 +61,14 @@ class Builder:
     run: RunState | None
     events: list[Event] = field(default_factory=list)
     pending: dict[str, int] = field(default_factory=dict)
+    _at: str | None = None
 
     @property
     def at(self) -> str:
-        return format_time(self.ctx.now)
+        """The command's one time, formatted once (every event of a command shares it)."""
+        if self._at is None:
+            self._at = format_time(self.ctx.now)
+        return self._at
 
     @property
     def state(self) -> RunState:
