@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from common import PRICING, ROOT, new_store, playbook_without_triggers, scratch_dir, sqlite_url
+from sqlalchemy import event
 
 from engine import work
 
@@ -64,6 +65,8 @@ def summarize(stats: pstats.Stats, wall: float, top: int) -> dict[str, Any]:
     top_own = []
     for (file, line, function), (_cc, nc, tt, ct, _callers) in own[:top]:
         where = file.replace(str(ROOT) + "/", "")
+        if "/src/ledgerflow/" in where:  # the work tree or a snapshot of it: the same name either way
+            where = "src/ledgerflow/" + where.split("/src/ledgerflow/", 1)[1]
         where = where.split("site-packages/", 1)[-1].split("/lib/python3.11/", 1)[-1]
         top_own.append({"function": f"{where}:{line}({function})", "calls": nc, "own_seconds": round(tt, 3),
                         "cumulative_seconds": round(ct, 3), "own_share": round(tt / wall, 3)})
@@ -78,6 +81,9 @@ def profile_engine(runs: int, out: Path | None = None, top: int = 25, *, trigger
         try:
             with store.read() as tx:  # warm the playbook and directory caches, as `work` does
                 tx.playbook("pricing-exception")
+            statements: list[str] = []
+            event.listen(store.engine, "before_cursor_execute",
+                         lambda _c, _cur, sql, _p, _ctx, _many: statements.append(sql.split(None, 1)[0].upper()))
             profiler = cProfile.Profile()
             profiler.enable()
             result = work(store, runs)
@@ -91,6 +97,12 @@ def profile_engine(runs: int, out: Path | None = None, top: int = 25, *, trigger
         profiler.dump_stats(out)
     stats = pstats.Stats(profiler)
     summary = summarize(stats, result["seconds"], top)
+    commands = runs + result["human_steps"]
+    kinds: dict[str, int] = {}
+    for verb in statements:
+        kinds[verb] = kinds.get(verb, 0) + 1
+    summary["sql_statements_per_command"] = round(len(statements) / commands, 1)
+    summary["sql_statements_by_verb"] = kinds  # includes the worklist reads of the benchmark loop itself
     return {"benchmark": "engine_profile", "backend": "sqlite", "risk_triggers": triggers, "runs": runs,
             "human_steps": result["human_steps"],
             "events": result["events"], **summary, "pstats_file": str(out) if out else None}

@@ -154,18 +154,23 @@ def scaling(report: Report, config: dict[str, Any]) -> list[dict[str, Any]]:
 
 def scale_figures(report: Report, config: dict[str, Any]) -> list[dict[str, Any]]:
     results = run_scale(inbox_tasks=config["inbox_tasks"], history_events=config["history_events"],
-                        timer_decisions=config["timer_decisions"], inbox_queries=config["inbox_queries"],
-                        scorecard_repeats=config["scorecard_repeats"], log=log)
+                        history_weeks=config["history_weeks"], timer_decisions=config["timer_decisions"],
+                        inbox_queries=config["inbox_queries"], scorecard_repeats=config["scorecard_repeats"],
+                        log=log)
     for result in results:
         kind = result["benchmark"]
-        if kind == "inbox":
+        if "error" in result:  # reported as found: a failure at scale is a result too
+            name = {"inbox": f"scale.inbox.{result.get('assignee')}_assignee",
+                    "scorecard": f"scale.scorecard.{result.get('scope')}"}.get(kind, f"scale.{kind}")
+            report.figure(name, **{k: v for k, v in result.items() if k not in ("benchmark", "template")})
+        elif kind == "inbox":
             report.figure(f"scale.inbox.{result['assignee']}_assignee", open_tasks_in_table=result["open_tasks"],
                           assignee_open_tasks=result["assignee_open_tasks"], p50_ms=result["p50_ms"],
                           p99_ms=result["p99_ms"], max_ms=result["max_ms"], queries=result["queries"],
                           setup_seconds=result["setup_seconds"])
         elif kind == "scorecard":
             report.figure(f"scale.scorecard.{result['scope']}", events_in_log=result["events_in_log"],
-                          period=result["period"], runs_in_period=result["throughput"],
+                          period=result["period"], ended_runs_in_period=result["ended_runs_in_period"],
                           seconds=result["seconds"], repeats=result["repeats"],
                           setup_seconds=result["setup_seconds"])
         elif kind == "audit_verify":
@@ -188,6 +193,7 @@ def profiles(report: Report, config: dict[str, Any]) -> list[dict[str, Any]]:
         results.append(result)
         report.figure("profile.engine.sqlite" + ("" if triggers else ".no_risk_triggers"), runs=result["runs"],
                       wall_seconds_profiled=result["wall_seconds_profiled"],
+                      sql_statements_per_command=result["sql_statements_per_command"],
                       key_functions={k["what"]: k["share"] for k in result["key_functions"]},
                       top_by_own_time=[f"{t['function']} {t['own_share']:.1%}" for t in result["top_by_own_time"][:8]],
                       pstats_file=str(Path(result["pstats_file"]).relative_to(ROOT)))
@@ -273,8 +279,11 @@ def main() -> None:
         "figures": report.figures, "details": details,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    log(f"wrote {args.out} ({elapsed:.0f}s)")
+    text = json.dumps(document, indent=2) + "\n"
+    args.out.write_text(text, encoding="utf-8")
+    kept = RESULTS / f"{mode}-{started_at.strftime('%Y%m%dT%H%M%SZ')}.json"  # latest.json is overwritten
+    kept.write_text(text, encoding="utf-8")
+    log(f"wrote {args.out} and {kept.name} ({elapsed:.0f}s)")
 
 
 if __name__ == "__main__":

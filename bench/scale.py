@@ -28,7 +28,7 @@ import re
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -320,8 +320,11 @@ def build_timers(directory: Path, decisions: int, template_runs: int = 100) -> t
 # ------------------------------------------------------------------------------------------- figures
 
 
-def measure_scorecard(store: Store, repeats: int) -> dict[str, Any]:
-    """One busy ISO week, and one period covering the whole history (every run and event in it)."""
+def measure_scorecard(store: Store, repeats: int) -> list[dict[str, Any]]:
+    """One busy ISO week, and one period covering the whole history (every run and event in it).
+
+    A scope that fails is reported with its error (and how many ended runs the period holds), not raised.
+    """
     from ledgerflow.scorecard import scorecard
 
     with store.read() as tx:
@@ -331,16 +334,27 @@ def measure_scorecard(store: Store, repeats: int) -> dict[str, Any]:
     year, week, _ = (start + timedelta(days=14)).isocalendar()
     periods = {"week": parse_period(f"{year}-W{week:02d}"),
                "all": Period(name="all", start=start, end=end)}
-    out: dict[str, Any] = {"events": events}
+    out: list[dict[str, Any]] = []
     for name, period in periods.items():
+        low, high = period.bounds
+        with store.read() as tx:
+            ended = tx.conn.exec_driver_sql(
+                "SELECT count(*) FROM runs WHERE ended_at >= ? AND ended_at < ? AND status IN "
+                "('completed', 'rejected')", (low, high)).scalar()
+        result: dict[str, Any] = {"benchmark": "scorecard", "events_in_log": events, "scope": name,
+                                  "period": period.name, "ended_runs_in_period": ended}
         times, card = [], None
-        for _ in range(repeats):
-            started = time.perf_counter()
-            card = scorecard(store, "pricing-exception", period)
-            times.append(time.perf_counter() - started)
+        try:
+            for _ in range(repeats):
+                started = time.perf_counter()
+                card = scorecard(store, "pricing-exception", period)
+                times.append(time.perf_counter() - started)
+        except Exception as exc:
+            out.append({**result, "error": f"{type(exc).__name__}: {exc}"})
+            continue
         assert card is not None
-        out[name] = {"period": period.name, "throughput": card["throughput"], "rework": card["rework"],
-                     "seconds": round(sorted(times)[len(times) // 2], 3), "repeats": repeats}
+        out.append({**result, "throughput": card["throughput"], "rework": card["rework"],
+                    "seconds": round(sorted(times)[len(times) // 2], 3), "repeats": repeats})
     return out
 
 
@@ -375,8 +389,16 @@ def check_hash_agreement() -> None:
         raise RuntimeError("bench/scale.py hashes events differently from ledgerflow.storage.store.event_hash")
 
 
-def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, inbox_queries: int = 300,
-              scorecard_repeats: int = 3, log: Any = None) -> list[dict[str, Any]]:
+def _attempt(kind: str, measure: Callable[[], dict[str, Any]], **labels: Any) -> dict[str, Any]:
+    """Run one measurement; a failure becomes a reported result (`error`) instead of ending the suite."""
+    try:
+        return {"benchmark": kind, **labels, **measure()}
+    except Exception as exc:
+        return {"benchmark": kind, **labels, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, history_weeks: int = 8,
+              inbox_queries: int = 300, scorecard_repeats: int = 3, log: Any = None) -> list[dict[str, Any]]:
     """Build each database, measure, clean up; one result dict per figure."""
     check_hash_agreement()
     results: list[dict[str, Any]] = []
@@ -392,24 +414,23 @@ def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, in
         setup = round(time.perf_counter() - started, 1)
         note(f"inbox database with {inbox_tasks} open tasks built in {setup}s")
         try:
-            results.append({"benchmark": "inbox", "open_tasks": inbox_tasks, "assignee": "ordinary",
-                            **measure_inbox(store, ordinary, inbox_queries), "setup_seconds": setup})
-            results.append({"benchmark": "inbox", "open_tasks": inbox_tasks, "assignee": "heavy",
-                            **measure_inbox(store, heavy, max(inbox_queries // 50, 20)), "setup_seconds": setup})
+            for who, assignee, queries in (("ordinary", ordinary, inbox_queries),
+                                           ("heavy", heavy, max(inbox_queries // 50, 20))):
+                results.append(_attempt("inbox", lambda a=assignee, q=queries: {
+                    "open_tasks": inbox_tasks, **measure_inbox(store, a, q), "setup_seconds": setup},
+                    assignee=who))
         finally:
             store.close()
             (directory / "inbox.db").unlink(missing_ok=True)
 
         started = time.perf_counter()
-        store, info = build_history(directory, history_events)
+        store, info = build_history(directory, history_events, history_weeks)
         setup = round(time.perf_counter() - started, 1)
         note(f"history with {info['total_events']} events built in {setup}s")
         try:
-            card = measure_scorecard(store, scorecard_repeats)
-            for name in ("week", "all"):
-                results.append({"benchmark": "scorecard", "events_in_log": card["events"], "scope": name,
-                                **card[name], "setup_seconds": setup, "template": info})
-            results.append({"benchmark": "audit_verify", **measure_verify(store), "setup_seconds": setup})
+            for card in measure_scorecard(store, scorecard_repeats):
+                results.append({**card, "setup_seconds": setup, "template": info})
+            results.append(_attempt("audit_verify", lambda: {**measure_verify(store), "setup_seconds": setup}))
         finally:
             store.close()
 
@@ -418,7 +439,7 @@ def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, in
         setup = round(time.perf_counter() - started, 1)
         note(f"timers database with {info['open_decisions']} open decisions built in {setup}s")
         try:
-            results.append({"benchmark": "timers", **measure_timers(store), **info, "setup_seconds": setup})
+            results.append(_attempt("timers", lambda: {**measure_timers(store), **info, "setup_seconds": setup}))
         finally:
             store.close()
     finally:
@@ -427,8 +448,8 @@ def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, in
 
 
 SIZES = {
-    "quick": {"inbox_tasks": 100_000, "history_events": 200_000, "timer_decisions": 1_000},
-    "full": {"inbox_tasks": 1_000_000, "history_events": 3_000_000, "timer_decisions": 10_000},
+    "quick": {"inbox_tasks": 100_000, "history_events": 200_000, "history_weeks": 8, "timer_decisions": 1_000},
+    "full": {"inbox_tasks": 1_000_000, "history_events": 3_000_000, "history_weeks": 26, "timer_decisions": 10_000},
 }
 
 
@@ -438,6 +459,7 @@ def main() -> None:
     parser.add_argument("--inbox-tasks", type=int)
     parser.add_argument("--history-events", type=int)
     parser.add_argument("--timer-decisions", type=int)
+    parser.add_argument("--history-weeks", type=int)
     args = parser.parse_args()
     sizes = dict(SIZES["quick" if args.quick else "full"])
     for key in sizes:

@@ -26,6 +26,13 @@ from ledgerflow.storage.store import Store
 MAX_KEY = 255
 
 
+class KeyReused(InvalidInput):
+    """Raised when an Idempotency-Key comes back with a different request (HTTP 422, as the IETF
+    Idempotency-Key draft asks; CLI exit 2)."""
+
+    default_rule = "idempotency-key-reused"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Answer:
     """A recorded answer: its HTTP status and JSON body."""
@@ -54,7 +61,7 @@ def claim(store: Store, *, actor: str, key: str, method: str, path: str, fingerp
     """Claim a key for a new request, or return the answer recorded for the same request.
 
     Raises:
-        InvalidInput: the key was used for a different request (rule `idempotency-key-reused`).
+        KeyReused: the key was used for a different request.
         Conflict: the first request with this key has not answered yet (rule `idempotency-key-in-flight`).
     """
     k = schema.idempotency_keys
@@ -69,9 +76,8 @@ def claim(store: Store, *, actor: str, key: str, method: str, path: str, fingerp
     except Conflict:  # another request inserted the same key between our read and our insert
         raise _in_flight(key) from None
     if row.request_hash != fingerprint:
-        raise InvalidInput(f"Idempotency-Key {key!r} was first used for {row.method} {row.path} with another body; "
-                           "use a new key for a new request", rule="idempotency-key-reused",
-                           details={"method": row.method, "path": row.path})
+        raise KeyReused(f"Idempotency-Key {key!r} was first used for {row.method} {row.path} with another body; "
+                        "use a new key for a new request", details={"method": row.method, "path": row.path})
     if row.status is None:
         raise _in_flight(key)
     return Answer(status=int(row.status), body=row.response)

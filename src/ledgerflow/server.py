@@ -42,7 +42,9 @@ def create_server_app(store: Store, *, worker: bool = True, session_secret: str 
             if worker:
                 thread.join(timeout=30)
 
-    app = create_app(store, lifespan=lifespan)
+    # A guest link is opened by a person, so `/guest/<token>` is the web UI's page; API clients use the guest
+    # token as a bearer on GET /api/v1/tasks/<task>.
+    app = create_app(store, lifespan=lifespan, guest_links=False)
     app.mount("/", create_web_app(store, lambda token: web_identity(store, token), secret=session_secret))
     return app
 

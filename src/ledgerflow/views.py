@@ -263,7 +263,7 @@ def _may(task: TaskState, run: RunState | None, actor: str, owners: frozenset[st
     """What the actor may try on this task now (a hint for forms; the engine decides)."""
     if not task.is_open or (run is not None and run.status != RunStatus.RUNNING):
         return []
-    mine = actor in (task.assignee,)
+    mine = actor == task.assignee
     verbs = []
     if mine and task.status == TaskStatus.READY and task.type != "review":
         verbs.append("start")

@@ -47,18 +47,21 @@ def test_a_decision_task_comes_with_its_full_context(client: TestClient, login: 
 
 def test_separation_of_duties_is_403_with_the_rule_in_the_problem(client: TestClient, login: Login,
                                                                   store: Store) -> None:
-    _, _, decision = to_decision(client, login)
-    client.post(f"/api/v1/tasks/{decision['task']}/recommend", headers=login("carol"),
-                json={"outcome": "approve", "rationale": "Renewal covers the margin"})
+    _, _, decision = to_decision(client, login, by="erin")  # erin (finance) started it: routing skipped her
+    assert decision["assignee"] == "dave"
+    login("sam")
     before = event_count(store)
-    # the workflow owner may reassign, but never to someone excluded: carol recommended on this decision
+    # the workflow owner may reassign, but never to an excluded approver
     refused = client.post(f"/api/v1/tasks/{decision['task']}/reassign", headers=login("sam"),
-                          json={"to": "carol", "reason": "dave is busy"})
-    assert refused.status_code == 403
+                          json={"to": "erin", "reason": "dave is busy"})
+    assert refused.status_code == 403 and refused.headers["content-type"] == "application/problem+json"
     problem = refused.json()
     assert problem["rule"] == "separation-of-duties" and problem["type"].endswith("separation-of-duties")
-    assert "recommendation" in problem["detail"] and problem["title"] == "Forbidden"
+    assert "erin started run" in problem["detail"] and problem["title"] == "Forbidden" and problem["status"] == 403
     assert event_count(store) == before
+    moved = client.post(f"/api/v1/tasks/{decision['task']}/reassign", headers=login("maria"),
+                        json={"to": "carol", "reason": "carol is no approver"})
+    assert moved.status_code == 403 and moved.json()["rule"] == "not-an-approver"
 
 
 def test_a_participant_who_is_not_the_assignee_is_403_not_assignee(client: TestClient, login: Login) -> None:

@@ -34,3 +34,17 @@ def test_one_app_serves_the_api_the_web_ui_and_runs_the_worker(store: Store, smt
     assert smtp.inbox.messages and smtp.inbox.messages[0]["To"] == "alice@example.com"
     assert run.id
     db.close()
+
+
+def test_a_guest_link_opens_the_one_task_page_and_nothing_else(store: Store) -> None:
+    from ledgerflow import service
+    from tests.engine.helpers import only_open
+
+    run = start(store)
+    task = only_open(store, run.id)
+    link = tokens.invite_guest(store, task.id, "buyer@customer.example", service.Caller(actor=str(task.assignee)))
+    with TestClient(create_server_app(store, worker=False, session_secret="s")) as client:
+        page = client.get(link["link"].replace("http://127.0.0.1:8000", ""))
+        assert page.status_code == 200 and page.url.path == f"/tasks/{task.id}" and "(guest)" in page.text
+        assert "Acme" not in page.text  # the case data stays hidden from a guest
+        assert client.get("/").status_code == 404 and client.get(f"/runs/{run.id}").status_code == 404

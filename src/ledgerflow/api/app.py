@@ -120,13 +120,16 @@ def _problem_media_types(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifespan | None = None) -> FastAPI:
+def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifespan | None = None,
+               guest_links: bool = True) -> FastAPI:
     """The REST API over one store.
 
     Args:
         store: the database; its settings (`LEDGERFLOW_BASE_URL`...) were read when it was opened.
         config: limits and timings of the HTTP adapter.
         lifespan: what runs beside the app while it serves (`ledgerflow serve` passes the worker here).
+        guest_links: answer `/guest/<token>` with the task as JSON; `ledgerflow serve` leaves that path to the
+            web UI, which shows the guest their task as a page.
     """
     config = config or ApiConfig()
     app = FastAPI(title="ledgerflow", version="1", lifespan=lifespan, redoc_url=None,
@@ -143,7 +146,8 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
     api.include_router(tasks.router())
     api.include_router(oversight.router())
     app.include_router(api)
-    app.include_router(_guest_router())
+    if guest_links:
+        app.include_router(_guest_router())
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.openapi = _problem_media_types(app)  # type: ignore[method-assign]
     return app

@@ -18,8 +18,9 @@ from ledgerflow.storage.store import Store
 from ledgerflow.tokens import AuthenticationFailed, Principal
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
-YAML_BODY: dict[str, Any] = {"requestBody": {"required": True, "description": "A playbook as YAML text.",
-                                             "content": {t: {"schema": {"type": "string"}} for t in YAML_TYPES[:1]}}}
+YAML_BODY: dict[str, Any] = {"requestBody": {
+    "required": True, "description": f"A playbook as YAML text ({', '.join(YAML_TYPES)}).",
+    "content": {"application/yaml": {"schema": {"type": "string"}}}}}
 
 bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
                     description="A token from `ledgerflow token create`, or the token of a guest link.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,7 @@ from ledgerflow.domain.errors import (
     Refused,
     SchemaViolation,
 )
+from ledgerflow.idempotency import KeyReused
 from ledgerflow.tokens import AuthenticationFailed
 
 PROBLEM = "application/problem+json"
@@ -58,6 +60,7 @@ STATUS: dict[type[Exception], int] = {
     BodyTooLarge: 413,
     UnsupportedMediaType: 415,
     SchemaViolation: 422,
+    KeyReused: 422,
     NotFound: 404,
     InvalidInput: 400,
     Forbidden: 403,
@@ -83,7 +86,7 @@ def status_of(exc: BaseException) -> int:
 def problem_body(status: int, rule: str, detail: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"type": f"urn:ledgerflow:problem:{rule}", "title": TITLES.get(status, "Error"),
                             "status": status, "detail": detail, "rule": rule}
-    for key, value in (extra or {}).items():
+    for key, value in jsonable_encoder(extra or {}).items():
         body.setdefault(key, value)
     return body
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from ledgerflow import remote, views
 from ledgerflow.api.deps import Actor, ActorMutation, StoreDep
@@ -100,12 +102,14 @@ def router(*, page_size: int, max_page_size: int, poll_seconds: float, stream_se
     return api
 
 
-def _stream(store: Store, who: Principal, run_id: str, after: int, duration: float, poll: float) -> Iterator[str]:
-    """Poll the store and send what is new; a comment line keeps idle connections open."""
+async def _stream(store: Store, who: Principal, run_id: str, after: int, duration: float,
+                  poll: float) -> AsyncIterator[str]:
+    """Poll the store and send what is new; a comment line keeps idle connections open. Queries run on the
+    thread pool; waiting holds no thread, and a client that goes away cancels the loop."""
     deadline = time.monotonic() + duration
     yield f"retry: {int(max(poll, 1.0) * 1000)}\n\n"
     while True:
-        rows, ended = views.run_events(store, who, run_id, after=after)
+        rows, ended = await run_in_threadpool(views.run_events, store, who, run_id, after=after)
         for row in rows:
             after = row["seq"]
             data = json.dumps(EventOut.of(row).model_dump(mode="json"), separators=(",", ":"))
@@ -114,4 +118,4 @@ def _stream(store: Store, who: Principal, run_id: str, after: int, duration: flo
             return
         if not rows:
             yield ": waiting\n\n"
-        time.sleep(min(poll, max(deadline - time.monotonic(), 0.0)))
+        await asyncio.sleep(min(poll, max(deadline - time.monotonic(), 0.0)))
