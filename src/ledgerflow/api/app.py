@@ -112,8 +112,14 @@ def _problem_media_types(app: FastAPI) -> Callable[[], dict[str, Any]]:
                 for operation in operations.values():
                     for code, response in operation.get("responses", {}).items():
                         content = response.get("content", {})
-                        if code.isdigit() and int(code) >= 400 and "application/json" in content:
+                        if code == "422":  # FastAPI's default validation answer: ours is a problem document too
+                            response["content"] = {errors.PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                        elif code.isdigit() and int(code) >= 400 and "application/json" in content:
                             response["content"] = {errors.PROBLEM: content["application/json"]}
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.setdefault("Problem", errors.Problem.model_json_schema())
+            for unused in ("HTTPValidationError", "ValidationError"):
+                components.pop(unused, None)
             app.openapi_schema = schema
         return app.openapi_schema
 
