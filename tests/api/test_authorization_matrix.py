@@ -1,0 +1,81 @@
+"""Every API endpoint × the actors who take no part: zero unexpected allows, and nothing written by a denial."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from ledgerflow import service, tokens
+from ledgerflow.storage.store import Store
+from tests.api.helpers import PREPARED, Login, bearer, event_count, start, to_decision
+from tests.conftest import PRICING
+
+OPEN_TO_EVERY_ACTOR = {  # lists filtered to what the caller sees, reads of definitions, and starting a run
+    ("GET", "/api/v1/playbooks"), ("GET", "/api/v1/playbooks/{playbook_id}"), ("POST", "/api/v1/playbooks/lint"),
+    ("GET", "/api/v1/runs"), ("POST", "/api/v1/runs"), ("GET", "/api/v1/tasks"), ("GET", "/api/v1/audit/verify"),
+    ("GET", "/api/v1/reports/stalled"), ("GET", "/api/v1/reports/clarity"),
+}
+
+
+def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any]:
+    if method != "POST":
+        return {}
+    if path.endswith("/decide"):
+        return {"json": {"outcome": "approve", "rationale": "fine"}}
+    if path.endswith("/recommend"):
+        return {"json": {"outcome": "approve", "rationale": "fine"}}
+    if path.endswith("/reassign"):
+        return {"json": {"to": "erin", "reason": "load"}}
+    if path.endswith("/complete"):
+        return {"json": {"output": PREPARED}}
+    if path.endswith("/cancel"):
+        return {"json": {"reason": "no"}}
+    if path.endswith("/decisions"):
+        return {"json": {"decision": "pause", "rationale": "no"}}
+    if path == "/api/v1/playbooks" or path.endswith("/lint"):
+        return {"content": PRICING.read_text(), "headers": {"content-type": "application/yaml"}}
+    if path == "/api/v1/runs":
+        return {"json": {"playbook": "pricing-exception", "input": {"customer": "A", "deal_value": 1,
+                                                                     "discount_pct": 1}}}
+    return {"json": {}}
+
+
+def test_no_endpoint_lets_an_outsider_an_agent_or_a_guest_reach_a_run_it_takes_no_part_in(
+        client: TestClient, login: Login, store: Store) -> None:
+    run_id, prepare, decision = to_decision(client, login)
+    other = start(client, login)["tasks"][0]  # a guest is invited to another run's task
+    guest = bearer(tokens.invite_guest(store, other["task"], "g@example.com",
+                                       service.Caller(actor=other["assignee"]))["link"].rsplit("/", 1)[1])
+    strangers = {"outsider": login("lena"), "agent": login("intake-bot"), "guest": guest}
+    ids = {"run_id": run_id, "task_id": decision["task"], "playbook_id": "pricing-exception"}
+    paths = client.get("/openapi.json").json()["paths"]
+    checked = 0
+    for template, operations in paths.items():
+        if not template.startswith("/api/v1"):
+            continue
+        path = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], template)
+        for method in (m.upper() for m in operations):
+            for kind, headers in strangers.items():
+                if (method, template) in OPEN_TO_EVERY_ACTOR and kind != "guest":
+                    continue
+                before = event_count(store)
+                extra = _body(method, template, ids)
+                answer = client.request(method, path, headers={**headers, **extra.pop("headers", {})},
+                                        params={"seconds": 0.2} if template.endswith("/stream") else None, **extra)
+                assert answer.status_code in (403, 404), (kind, method, template, answer.status_code, answer.text)
+                assert event_count(store) == before, (kind, method, template)
+                checked += 1
+    assert checked >= 40
+
+
+def test_people_on_the_run_who_do_not_hold_the_decision_cannot_take_it(client: TestClient, login: Login,
+                                                                      store: Store) -> None:
+    _, prepare, decision = to_decision(client, login)
+    before = event_count(store)
+    for who in ("bob", prepare["assignee"], "sam", "maria", "carol"):
+        answer = client.post(f"/api/v1/tasks/{decision['task']}/decide", headers=login(who),
+                             json={"outcome": "approve", "rationale": "me"})
+        assert answer.status_code == 403 and answer.json()["rule"] == "not-assignee", (who, answer.text)
+    assert event_count(store) == before
