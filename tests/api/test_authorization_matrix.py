@@ -44,7 +44,7 @@ def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any]:
 
 def test_no_endpoint_lets_an_outsider_an_agent_or_a_guest_reach_a_run_it_takes_no_part_in(
         client: TestClient, login: Login, store: Store) -> None:
-    run_id, prepare, decision = to_decision(client, login)
+    run_id, _, decision = to_decision(client, login)
     other = start(client, login)["tasks"][0]  # a guest is invited to another run's task
     guest = bearer(tokens.invite_guest(store, other["task"], "g@example.com",
                                        service.Caller(actor=other["assignee"]))["link"].rsplit("/", 1)[1])
