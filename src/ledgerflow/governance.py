@@ -70,12 +70,15 @@ def check_triggers(tx: Tx, playbook_id: str) -> list[Event]:
         return []
     now = tx.now()
     period = week_of(now)
-    card = figures(tx, playbook_id, period)
     start, end = period.bounds
     fired = {e["data"].get("trigger") for e in tx.events_of_type("governance.review_opened", start, end)
              if e["data"].get("playbook") == playbook_id}
+    waiting = [t for t in playbook.governance.triggers if rules.trigger_key(t) not in fired]
+    if not waiting:
+        return []
+    card = figures(tx, playbook_id, period, need=frozenset(t.metric for t in waiting))
     events: list[Event] = []
-    for trigger in playbook.governance.triggers:
+    for trigger in waiting:
         key = rules.trigger_key(trigger)
         if key not in fired and rules.crossed(trigger, card):
             events += open_review(tx, playbook, reason=f"trigger crossed: {key}", trigger=key)

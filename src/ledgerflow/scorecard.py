@@ -53,19 +53,30 @@ def scorecard(store: Store, playbook: str, period: Period) -> dict[str, Any]:
         return figures(tx, playbook, period)
 
 
-def figures(tx: Tx, playbook: str, period: Period) -> dict[str, Any]:
-    """The scorecard inside an open transaction (also used by triggers and governance decisions)."""
+def figures(tx: Tx, playbook: str, period: Period, *, need: frozenset[str] | None = None) -> dict[str, Any]:
+    """The scorecard inside an open transaction (also used by triggers and governance decisions).
+
+    `need` names the figures a caller reads (risk triggers read a few after every run end): the queries
+    only those figures need are skipped otherwise, and the skipped figures are null.
+    """
     e, t = schema.events, schema.tasks
     start, end = period.bounds
     ended = _ended_runs(tx, playbook, period)
-    rework = tx.conn.execute(select(e.c.seq).select_from(e.join(schema.runs, schema.runs.c.id == e.c.run)).where(
-        e.c.type == "task.sent_back", e.c.at >= start, e.c.at < end, schema.runs.c.playbook == playbook)).all()
-    decided = tx.conn.execute(select(t.c.ready_at, t.c.ended_at).where(and_(
-        t.c.playbook == playbook, t.c.type == "decision", t.c.outcome.is_not(None),
-        t.c.ended_at >= start, t.c.ended_at < end))).all()
-    latencies = [hours_between(row.ready_at, row.ended_at) for row in decided]
+    rework: list[Any] = []
+    if need is None or "rework" in need:
+        rework = list(tx.conn.execute(select(e.c.seq).select_from(e.join(schema.runs, schema.runs.c.id == e.c.run))
+                                      .where(e.c.type == "task.sent_back", e.c.at >= start, e.c.at < end,
+                                             schema.runs.c.playbook == playbook)))
+    latencies: list[float] = []
+    if need is None or need & {"decision_latency_median_hours", "decision_latency_p90_hours"}:
+        decided = tx.conn.execute(select(t.c.ready_at, t.c.ended_at).where(and_(
+            t.c.playbook == playbook, t.c.type == "decision", t.c.outcome.is_not(None),
+            t.c.ended_at >= start, t.c.ended_at < end))).all()
+        latencies = [hours_between(row.ready_at, row.ended_at) for row in decided]
     fpy = first_pass_yield(ended)
-    previous_fpy = first_pass_yield(_ended_runs(tx, playbook, period.previous()))
+    previous_fpy = None
+    if need is None or "quality_trend" in need:
+        previous_fpy = first_pass_yield(_ended_runs(tx, playbook, period.previous()))
     return {
         "playbook": playbook,
         "period": period.name,
