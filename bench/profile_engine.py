@@ -56,6 +56,28 @@ def _cumulative(stats: pstats.Stats, suffix: str, name: str | None) -> tuple[int
     return calls, total
 
 
+_AREAS = [  # (area, test on (file, function)), first match wins
+    ("sqlite3 commit (fsync)", lambda f, n: f == "~" and "'commit' of 'sqlite3" in n),
+    ("sqlite3 other C calls (execute, fetch)", lambda f, n: f == "~" and "sqlite3" in n),
+    ("SQLAlchemy (Python)", lambda f, n: "/sqlalchemy/" in f),
+    ("ledgerflow domain", lambda f, n: "/ledgerflow/domain/" in f),
+    ("ledgerflow storage", lambda f, n: "/ledgerflow/storage/" in f),
+    ("ledgerflow service, governance, scorecard", lambda f, n: "/ledgerflow/" in f),
+    ("json (stdlib)", lambda f, n: "/json/" in f),
+    ("jsonschema validation", lambda f, n: any(p in f for p in ("/jsonschema/", "/referencing/", "/rpds"))),
+]
+
+
+def own_time_by_area(stats: pstats.Stats) -> dict[str, float]:
+    """Own (exclusive) time grouped by where the code lives, as shares of all profiled own time."""
+    totals: dict[str, float] = {}
+    for (file, _line, function), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        area = next((name for name, test in _AREAS if test(file, function)), "other (stdlib, builtins, bench loop)")
+        totals[area] = totals.get(area, 0.0) + tt
+    whole = sum(totals.values()) or 1.0
+    return {area: round(seconds / whole, 3) for area, seconds in sorted(totals.items(), key=lambda x: -x[1])}
+
+
 def summarize(stats: pstats.Stats, wall: float, top: int) -> dict[str, Any]:
     key = []
     for label, suffix, name in KEY_FUNCTIONS:
@@ -70,7 +92,8 @@ def summarize(stats: pstats.Stats, wall: float, top: int) -> dict[str, Any]:
         where = where.split("site-packages/", 1)[-1].split("/lib/python3.11/", 1)[-1]
         top_own.append({"function": f"{where}:{line}({function})", "calls": nc, "own_seconds": round(tt, 3),
                         "cumulative_seconds": round(ct, 3), "own_share": round(tt / wall, 3)})
-    return {"wall_seconds_profiled": round(wall, 3), "key_functions": key, "top_by_own_time": top_own}
+    return {"wall_seconds_profiled": round(wall, 3), "key_functions": key, "own_time_by_area": own_time_by_area(stats),
+            "top_by_own_time": top_own}
 
 
 def profile_engine(runs: int, out: Path | None = None, top: int = 25, *, triggers: bool = True) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The benchmark suite (issue #10): one command, one JSON line per figure, bench/results/latest.json.
 
     python bench/run.py --quick          # under ~2 minutes on the 2-core machine
-    python bench/run.py                  # the full suite (larger databases, more repeats; ~20-30 minutes)
+    python bench/run.py                  # the full suite (larger databases, 5 rounds; ~12 min, ~10 GB peak)
     python bench/run.py --no-postgres    # skip the PostgreSQL engine figure
 
 Options: --pg URL (default postgresql://postgres@127.0.0.1:5432/test; the suite creates its own schema there
@@ -195,6 +195,7 @@ def profiles(report: Report, config: dict[str, Any]) -> list[dict[str, Any]]:
                       wall_seconds_profiled=result["wall_seconds_profiled"],
                       sql_statements_per_command=result["sql_statements_per_command"],
                       key_functions={k["what"]: k["share"] for k in result["key_functions"]},
+                      own_time_by_area=result["own_time_by_area"],
                       top_by_own_time=[f"{t['function']} {t['own_share']:.1%}" for t in result["top_by_own_time"][:8]],
                       pstats_file=str(Path(result["pstats_file"]).relative_to(ROOT)))
     return results
