@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import smtplib
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
@@ -101,7 +101,3 @@ def call_action(client: httpx.Client, row: Any, context: dict[str, Any], now: da
         return response.json() if response.content else {}
     except ValueError:
         raise DeliveryError(f"POST {action['webhook']}: the answer is not JSON") from None
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
