@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from ledgerflow import service, tokens
 from ledgerflow.api.app import create_app
@@ -18,6 +16,7 @@ from ledgerflow.client import ApprovalDenied, Client
 from ledgerflow.storage.store import Store
 from tests.api.conftest import CONFIG
 from tests.conftest import ADMIN
+from tests.servers import serving
 
 PLAYBOOK = Path(__file__).resolve().parents[2] / "src" / "ledgerflow" / "examples" / "agent-action-approval.yaml"
 
@@ -25,19 +24,8 @@ PLAYBOOK = Path(__file__).resolve().parents[2] / "src" / "ledgerflow" / "example
 @pytest.fixture
 def base_url(store: Store) -> Iterator[str]:
     service.publish(store, str(PLAYBOOK), ADMIN)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(store, CONFIG), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(store, CONFIG)) as url:
+        yield url
 
 
 def _client(store: Store, base_url: str, actor: str) -> Client:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from ledgerflow.storage.store import Store
 from ledgerflow.web.app import Identity, create_web_app
 from tests.coordination.conftest import smtp  # noqa: F401  (a real SMTP server for the worker inside serve)
+from tests.servers import serving
 
 TOKENS = {f"tok-{name}": Identity(actor=name) for name in
           ("alice", "bob", "carol", "dave", "erin", "maria", "sam", "lena")}
@@ -45,17 +42,5 @@ def sign_in(client: TestClient, who: str) -> None:
 @pytest.fixture
 def server(store: Store) -> Iterator[str]:
     """A real HTTP server on a free loopback port, stopped after the test."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(create_web_app(store, authenticate, secret="browser-secret"), host="127.0.0.1",
-                            port=port, log_level="warning")
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_web_app(store, authenticate, secret="browser-secret")) as url:
+        yield url
