@@ -17,6 +17,13 @@ def _decision(store: Store, by: str = "bob") -> object:
     return act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0]
 
 
+def test_the_inbox_counts_what_the_actor_waits_on_in_the_runs_they_started(store: Store, web: TestClient) -> None:
+    _decision(store, by="bob")
+    start(store, by="alice")  # someone else's run: not bob's to wait on
+    sign_in(web, "bob")
+    assert 'id="you-wait-on">1<' in web.get("/").text
+
+
 def test_signing_in_needs_a_valid_token_and_a_form_token(web: TestClient) -> None:
     assert web.get("/").url.path == "/signin"
     token = csrf_of(web.get("/signin").text)

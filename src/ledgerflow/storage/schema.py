@@ -59,6 +59,7 @@ runs = Table(
     Column("failed_check", Boolean, nullable=True),
     Index("ix_runs_playbook_status", "playbook", "status"),
     Index("ix_runs_ended", "playbook", "ended_at"),
+    Index("ix_runs_starter_status", "started_by", "status"),
 )
 
 tasks = Table(

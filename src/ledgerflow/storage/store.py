@@ -420,6 +420,14 @@ class Tx:
         params = {"playbook": playbook, "step": step, "actors": list(actors)}
         return {row[0]: row[1] for row in self.conn.execute(_LAST_ASSIGNED, params)}
 
+    def waiting_on_others(self, actor: str) -> list[TaskState]:
+        """Open tasks, held by someone else, of the runs `actor` started (one indexed join)."""
+        query = (select(_t).join(_r, _r.c.id == _t.c.run)
+                 .where(_r.c.started_by == actor, _r.c.status == "running", _t.c.status.in_(_OPEN),
+                        (_t.c.assignee.is_(None)) | (_t.c.assignee != actor))
+                 .order_by(_t.c.ready_at, _t.c.id))
+        return [_task_from(row) for row in self.conn.execute(query)]
+
     def tasks(
         self, *, assignee: str | None = None, run: str | None = None, status: str | None = None
     ) -> list[TaskState]:

@@ -134,9 +134,7 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
         with store.read() as tx:
             now = tx.now()
             mine = tx.tasks(assignee=who.actor, status="open")
-            waiting_on_others = [t for t in tx.tasks(status="open")
-                                 if t.assignee != who.actor and t.run is not None
-                                 and tx.load_run(t.run).started_by == who.actor]
+            waiting_on_others = tx.waiting_on_others(who.actor)
         stamp = format_time(now)
 
         def overdue(task: TaskState) -> bool:
