@@ -4,9 +4,10 @@
 
 What the disk and SQLite allow for the audit log alone, so that ledgerflow's events/s can be quoted as a
 share of it. Same settings as ledgerflow: WAL, synchronous=FULL, `BEGIN IMMEDIATE`, one commit per append;
-the same `events` table (columns and indexes) and a one-row chain head read and moved in the transaction;
-each event hashed with SHA-256 over its RFC 8785 canonical JSON (ledgerflow's own `event_hash`), `prev_hash`
-chained. No ORM, no state rows, no domain logic: only the log.
+the same `events` table (columns and indexes); each append goes to one run's chain (runs taken in turn),
+whose head is read and moved in the transaction; each event hashed with SHA-256 over its RFC 8785
+canonical JSON (ledgerflow's own `event_hash`), `prev_hash` chained. No ORM, no state rows, no domain
+logic: only the log.
 
 The event bodies are real ones, sampled from a small ledgerflow run of the pricing-exception playbook, so
 their size and shape match what the engine writes.
@@ -33,6 +34,8 @@ from ledgerflow.storage.store import event_hash
 SCHEMA = """
 CREATE TABLE events (
     seq INTEGER NOT NULL PRIMARY KEY,
+    chain VARCHAR(64) NOT NULL,
+    chain_seq INTEGER NOT NULL,
     at VARCHAR(32) NOT NULL,
     type VARCHAR(64) NOT NULL,
     actor VARCHAR(200) NOT NULL,
@@ -46,9 +49,9 @@ CREATE TABLE events (
     prev_hash VARCHAR(64) NOT NULL,
     hash VARCHAR(64) NOT NULL
 );
-CREATE INDEX ix_events_run ON events (run, seq);
+CREATE UNIQUE INDEX ix_events_chain ON events (chain, chain_seq);
 CREATE INDEX ix_events_type_at ON events (type, at);
-CREATE TABLE chain_head (id INTEGER NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, hash VARCHAR(64) NOT NULL);
+CREATE TABLE chains (id VARCHAR(64) NOT NULL PRIMARY KEY, length INTEGER NOT NULL, hash VARCHAR(64) NOT NULL);
 """
 _FIELDS = ("at", "type", "actor", "channel", "run", "task", "step", "authority", "data", "v")
 
@@ -69,7 +72,7 @@ def sample_events(runs: int = 30) -> list[dict[str, Any]]:
     return [{k: row[k] for k in _FIELDS} for row in rows if row["run"] is not None]
 
 
-def run_raw(samples: list[dict[str, Any]], appends: int, events_per_append: int = 3) -> dict[str, Any]:
+def run_raw(samples: list[dict[str, Any]], appends: int, events_per_append: int = 3, runs: int = 100) -> dict[str, Any]:
     """Append `appends` batches of events, one durable commit each, on a fresh SQLite file."""
     directory = scratch_dir("raw-bench-")
     db = sqlite3.connect(directory / "raw.db", isolation_level=None)
@@ -78,36 +81,39 @@ def run_raw(samples: list[dict[str, Any]], appends: int, events_per_append: int 
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA busy_timeout=10000")
         db.executescript(SCHEMA)
-        db.execute("INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, ?)", (ZERO_HASH,))
-        first = {**samples[0], "seq": 1, "prev_hash": ZERO_HASH}
+        first = {**samples[0], "seq": 1, "chain": "r-0", "chain_seq": 1, "prev_hash": ZERO_HASH}
         if hashlib.sha256(canonical_json(first)).hexdigest() != event_hash(first):
             raise RuntimeError("the hash computed here differs from ledgerflow's event_hash")
         source = itertools.cycle(samples)
-        insert = ("INSERT INTO events (seq, at, type, actor, channel, run, task, step, authority, data, v, "
-                  "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        insert = ("INSERT INTO events (seq, chain, chain_seq, at, type, actor, channel, run, task, step, authority, "
+                  "data, v, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        move = ("INSERT INTO chains (id, length, hash) VALUES (?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET length = excluded.length, hash = excluded.hash")
         payload_bytes = 0
         started = time.perf_counter()
-        for _ in range(appends):
+        for index in range(appends):
+            chain = f"r-{index % runs}"
             db.execute("BEGIN IMMEDIATE")
-            seq, prev = db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
-            old_seq, rows = seq, []
+            length, prev = db.execute("SELECT length, hash FROM chains WHERE id = ?", (chain,)).fetchone() or (
+                0, ZERO_HASH)
+            seq = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+            rows = []
             for body in itertools.islice(source, events_per_append):
                 seq += 1
-                stored = {"v": body["v"], "seq": seq, "at": body["at"], "type": body["type"], "actor": body["actor"],
-                          "channel": body["channel"], "run": body["run"], "task": body["task"],
-                          "step": body["step"], "authority": body["authority"], "data": body["data"],
-                          "prev_hash": prev}
+                length += 1
+                stored = {"v": body["v"], "seq": seq, "chain": chain, "chain_seq": length, "at": body["at"],
+                          "type": body["type"], "actor": body["actor"], "channel": body["channel"], "run": chain,
+                          "task": body["task"], "step": body["step"], "authority": body["authority"],
+                          "data": body["data"], "prev_hash": prev}
                 canonical = canonical_json(stored)  # exactly what ledgerflow's event_hash hashes
-                prev = hashlib.sha256(canonical).hexdigest()
+                digest = hashlib.sha256(canonical).hexdigest()
                 authority, data = json.dumps(body["authority"]), json.dumps(body["data"])
                 payload_bytes += len(canonical)
-                rows.append((seq, body["at"], body["type"], body["actor"], body["channel"], body["run"], body["task"],
-                             body["step"], authority, data, body["v"], stored["prev_hash"], prev))
+                rows.append((seq, chain, length, body["at"], body["type"], body["actor"], body["channel"], chain,
+                             body["task"], body["step"], authority, data, body["v"], prev, digest))
+                prev = digest
             db.executemany(insert, rows)
-            moved = db.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1 AND seq = ?",
-                               (seq, prev, old_seq)).rowcount
-            if moved != 1:
-                raise RuntimeError("chain head moved under us")
+            db.execute(move, (chain, length, prev))
             db.execute("COMMIT")
         elapsed = time.perf_counter() - started
     finally:

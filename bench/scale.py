@@ -9,7 +9,7 @@ Large databases are not built through the engine (it writes ~100-200 commands/s)
 - history (scorecard, audit verify): a template database made by the engine on a simulated clock (runs
   worked round by round, the clock advanced between rounds so nudges fire and decisions wait), then its runs,
   tasks, timers and events copied with new run and task ids and shifted times until the log holds N events.
-  Every copied event is re-hashed into one global chain and the chain head moved, so the result verifies;
+  Every copied event is re-hashed into its run's chain and the chain heads written, so the result verifies;
 - timers: a template with open decisions (each sets two nudges, an SLA and an escalation timer), copied the
   same way, then one `clock advance` that fires the first nudge of every open decision.
 
@@ -37,7 +37,7 @@ from common import ADMIN, new_store, percentile, scratch_dir, sqlite_url
 
 from engine import INPUT, OUTPUT, outcomes
 from ledgerflow import audit, service
-from ledgerflow.domain.canonical import canonical_json
+from ledgerflow.domain.canonical import ZERO_HASH, canonical_json
 from ledgerflow.domain.figures import Period, parse_period
 from ledgerflow.domain.times import format_time, parse_time
 from ledgerflow.storage.store import Store, event_hash
@@ -193,15 +193,16 @@ class Copier:
     def copy_into(self, target: Path, copies: int, shift: timedelta, *, stop_at_events: int | None = None) -> int:
         """Append copies 1..copies (copy k shifted by k*shift) to `target`; returns the events in its log."""
         db = _bulk_connection(target)
-        seq, prev = db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        seq = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
+        heads = {chain: (length, hash_) for chain, length, hash_ in db.execute("SELECT id, length, hash FROM chains")}
         insert_run = (f"INSERT INTO runs ({', '.join(self.run_columns)}) "
                       f"VALUES ({', '.join('?' for _ in self.run_columns)})")
         insert_task = (f"INSERT INTO tasks ({', '.join(self.task_columns)}) "
                        f"VALUES ({', '.join('?' for _ in self.task_columns)})")
         insert_timer = (f"INSERT INTO timers ({', '.join(self.timer_columns)}) "
                         f"VALUES ({', '.join('?' for _ in self.timer_columns)})")
-        insert_event = ("INSERT INTO events (seq, at, type, actor, channel, run, task, step, authority, data, v, "
-                        "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        insert_event = ("INSERT INTO events (seq, chain, chain_seq, at, type, actor, channel, run, task, step, "
+                        "authority, data, v, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         db.execute("BEGIN")
         for copy in range(1, copies + 1):
             if stop_at_events is not None and seq >= stop_at_events:
@@ -214,17 +215,21 @@ class Copier:
             for cells in self.events:
                 at, type_, actor, channel, run, task, step, authority, data, v = cells.render(mapping)
                 seq += 1
-                stored = {"v": v, "seq": seq, "at": at, "type": type_, "actor": actor, "channel": channel,
-                          "run": run, "task": task, "step": step, "authority": json.loads(authority),
-                          "data": json.loads(data), "prev_hash": prev}
-                prev = hashlib.sha256(canonical_json(stored)).hexdigest()
-                rows.append((seq, at, type_, actor, channel, run, task, step, authority, data, v,
-                             stored["prev_hash"], prev))
+                chain = run or "system"
+                length, prev = heads.get(chain, (0, ZERO_HASH))
+                stored = {"v": v, "seq": seq, "chain": chain, "chain_seq": length + 1, "at": at, "type": type_,
+                          "actor": actor, "channel": channel, "run": run, "task": task, "step": step,
+                          "authority": json.loads(authority), "data": json.loads(data), "prev_hash": prev}
+                digest = hashlib.sha256(canonical_json(stored)).hexdigest()
+                heads[chain] = (length + 1, digest)
+                rows.append((seq, chain, length + 1, at, type_, actor, channel, run, task, step, authority, data, v,
+                             prev, digest))
             db.executemany(insert_event, rows)
             if copy % 50 == 0:
                 db.execute("COMMIT")
                 db.execute("BEGIN")
-        db.execute("UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
+        db.executemany("INSERT OR REPLACE INTO chains (id, length, hash) VALUES (?, ?, ?)",
+                       [(chain, length, hash_) for chain, (length, hash_) in heads.items()])
         db.execute("COMMIT")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.close()
@@ -268,7 +273,7 @@ def build_history_template(path: Path, runs: int = 120, seed: int = 11) -> dict[
         while _work_round(store, mix, sent_back):
             service.advance_clock(store, "5h", ADMIN)
         with store.read() as tx:
-            head = tx.chain_head().seq
+            head = tx.event_count()
             run_events = len(tx.events()) - sum(1 for e in tx.events() if e["run"] is None)
             span = (tx.now() - parse_time("2026-03-02T08:00:00Z")).total_seconds() / 3600
     finally:
@@ -329,7 +334,7 @@ def measure_scorecard(store: Store, repeats: int) -> list[dict[str, Any]]:
 
     with store.read() as tx:
         first = tx.conn.exec_driver_sql("SELECT min(started_at), max(ended_at) FROM runs").one()
-        events = tx.chain_head().seq
+        events = tx.event_count()
     start, end = parse_time(first[0]), parse_time(first[1]) + timedelta(seconds=1)
     year, week, _ = (start + timedelta(days=14)).isocalendar()
     periods = {"week": parse_period(f"{year}-W{week:02d}"),
@@ -382,7 +387,8 @@ def measure_verify(store: Store) -> dict[str, Any]:
 
 def check_hash_agreement() -> None:
     """The copier hashes like `Store.append`; fail loudly if ledgerflow's event hash ever changes shape."""
-    body = {"v": 1, "seq": 1, "at": "2026-03-02T08:00:00.000000Z", "type": "run.started", "actor": "bob",
+    body = {"v": 2, "seq": 1, "chain": "r-abcdefgh", "chain_seq": 1, "at": "2026-03-02T08:00:00.000000Z",
+            "type": "run.started", "actor": "bob",
             "channel": "cli", "run": "r-abcdefgh", "task": None, "step": None,
             "authority": {"kind": "starter", "detail": None}, "data": {"x": 1}, "prev_hash": "0" * 64}
     if hashlib.sha256(canonical_json(body)).hexdigest() != event_hash(body):

@@ -1,71 +1,113 @@
-"""`audit verify`: recompute the hash chain, check it against the stored head, replay the state.
+"""`audit verify`: recompute every hash chain, check it against its stored head, replay the state.
 
-The chain is global: each event's `prev_hash` is its predecessor's `hash`, and the head (last seq and hash)
-is written in the same transaction as the events. So an event altered, inserted, removed, reordered or cut
-from the end is found, unless an attacker also rewrites the head (signed checkpoints close that gap).
+The log is one chain per run plus the `system` chain (see storage/store.py). Within a chain each event's
+`prev_hash` is its predecessor's `hash` and `chain_seq` counts 1, 2, 3...; the head (length, hash) is
+written in the same transaction as the events. So an event altered, inserted, removed, reordered or cut
+from the end of any chain is found, unless an attacker also rewrites that chain's head (signed
+checkpoints, which cover every head, close that gap). Verification streams the log chain by chain, so
+its memory holds one chain and a batch of runs, not the whole history.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from itertools import groupby
 from typing import Any
 
 from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.governance import evolve_standalone
 from ledgerflow.domain.runs import RunState, TaskState, evolve
-from ledgerflow.storage.store import Store, event_hash
+from ledgerflow.storage.schema import SYSTEM_CHAIN
+from ledgerflow.storage.store import Store, Tx, event_hash
 
 _EVENT_FIELDS = ("type", "at", "actor", "channel", "run", "task", "step", "authority", "data")
+_BATCH = 500  # runs compared against their stored rows per round of queries
 
 
-def _bad(seq: int, run: str | None, reason: str) -> dict[str, Any]:
+def _bad(seq: int | None, run: str | None, reason: str) -> dict[str, Any]:
     return {"seq": seq, "run": run, "reason": reason}
+
+
+def _chain_run(chain: str) -> str | None:
+    return None if chain == SYSTEM_CHAIN else chain
+
+
+def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] | None) -> dict[str, Any] | None:
+    """The first problem in one chain's events (in `chain_seq` order), judged against its stored head."""
+    position = {row["hash"]: index for index, row in enumerate(rows)}
+    prev, prev_seq = ZERO_HASH, 0
+    for index, row in enumerate(rows):
+        body = {k: v for k, v in row.items() if k != "hash"}
+        if event_hash(body) != row["hash"] or row["chain"] != chain:
+            return _bad(row["seq"], row["run"], "altered")
+        if row["chain_seq"] != index + 1:
+            return _bad(row["seq"], row["run"], "removed" if row["chain_seq"] > index + 1 else "inserted")
+        if row["seq"] <= prev_seq:  # seq rises along a chain: each append draws a larger one under the chain's lock
+            return _bad(row["seq"], row["run"], "reordered")
+        if row["prev_hash"] != prev:
+            earlier = position.get(row["prev_hash"])
+            reason = "removed" if earlier is None else "inserted" if earlier == index - 2 else "reordered"
+            return _bad(row["seq"], row["run"], reason)
+        prev, prev_seq = row["hash"], row["seq"]
+    if head is None:
+        return _bad(rows[0]["seq"], rows[0]["run"], "inserted") if rows else None
+    length, head_hash = head
+    if length > len(rows):
+        return _bad(None, _chain_run(chain), "truncated")
+    if length < len(rows):
+        return _bad(rows[length]["seq"], rows[length]["run"], "inserted")
+    if rows and head_hash != prev:
+        return _bad(rows[-1]["seq"], rows[-1]["run"], "altered")
+    return None
+
+
+def _earliest(problems: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The problem earliest in the global order (unknown seqs last)."""
+    return min(problems, key=lambda p: (p["seq"] is None, p["seq"] or 0), default=None)
 
 
 def verify(store: Store) -> dict[str, Any]:
     """Returns `{ok, events, first_bad}`; first_bad names the seq, the run and the reason."""
-    with store.read() as tx:
-        rows = tx.events()
-        head = tx.chain_head()
-        stored_runs = tx.all_runs()
-        stored_standalone = tx.standalone()
-    hashes = {row["hash"]: index for index, row in enumerate(rows)}
-    prev_hash, prev_seq = ZERO_HASH, 0
-    for index, row in enumerate(rows):
-        body = {k: v for k, v in row.items() if k != "hash"}
-        if event_hash(body) != row["hash"]:
-            return _result(False, rows, _bad(row["seq"], row["run"], "altered"))
-        if row["seq"] != prev_seq + 1:
-            return _result(False, rows, _bad(row["seq"], row["run"], "removed"))
-        if row["prev_hash"] != prev_hash:
-            reason = "reordered" if row["prev_hash"] in hashes and hashes[row["prev_hash"]] != index - 1 else (
-                "removed" if index > 0 and row["prev_hash"] not in hashes else "inserted")
-            return _result(False, rows, _bad(row["seq"], row["run"], reason))
-        prev_hash, prev_seq = row["hash"], row["seq"]
-    if head.seq > prev_seq:
-        return _result(False, rows, _bad(prev_seq + 1, None, "truncated"))
-    if head.seq < prev_seq:
-        return _result(False, rows, _bad(head.seq + 1, rows[head.seq]["run"] if head.seq < len(rows) else None,
-                                         "inserted"))
-    if head.hash != prev_hash:
-        return _result(False, rows, _bad(prev_seq, rows[-1]["run"] if rows else None, "altered"))
-    mismatch = replay_mismatch(rows, stored_runs) or standalone_mismatch(rows, stored_standalone)
-    return _result(mismatch is None, rows, mismatch)
+    with store.read(snapshot=True) as tx:
+        heads = tx.chain_heads()
+        broken: list[dict[str, Any]] = []
+        mismatched: list[dict[str, Any]] = []
+        system: list[dict[str, Any]] = []
+        pending: list[tuple[str, RunState | None, int]] = []
+        count = 0
+        for chain, group in groupby(tx.chain_events(), key=lambda row: str(row["chain"])):
+            rows = list(group)
+            count += len(rows)
+            problem = chain_problem(chain, rows, heads.pop(chain, None))
+            if problem is not None:
+                broken.append(problem)
+            elif chain == SYSTEM_CHAIN:
+                system = rows
+            else:
+                pending.append((chain, replay_run(rows), rows[-1]["seq"]))
+                if len(pending) >= _BATCH:
+                    mismatched.extend(_compare_runs(tx, pending))
+                    pending = []
+        mismatched.extend(_compare_runs(tx, pending))
+        broken.extend(_bad(None, _chain_run(chain), "truncated") for chain in heads)
+        if not broken:
+            mismatched.extend(_bad(None, run, "state-mismatch") for run in tx.runs_without_chain())
+            mismatched.extend(standalone_mismatch(system, tx.standalone()))
+    first_bad = _earliest(broken) or _earliest(mismatched)
+    return {"ok": first_bad is None, "events": count, "first_bad": first_bad}
 
 
-def replay(rows: list[dict[str, Any]]) -> tuple[dict[str, RunState], dict[str, int]]:
-    """Fold every run's events into its state; also the last seq seen per run."""
-    runs: dict[str, RunState] = {}
-    last: dict[str, int] = {}
+def _event(row: dict[str, Any]) -> Event:
+    return Event(**{k: row[k] for k in _EVENT_FIELDS})
+
+
+def replay_run(rows: Iterable[dict[str, Any]]) -> RunState | None:
+    """Fold one run's events (its chain, in order) into its state."""
+    state: RunState | None = None
     for row in rows:
-        if row["run"] is None:
-            continue
-        event = Event(**{k: row[k] for k in _EVENT_FIELDS})
-        state = evolve(runs.get(row["run"]), event)
-        if state is not None:
-            runs[row["run"]] = state
-        last[row["run"]] = row["seq"]
-    return runs, last
+        state = evolve(state, _event(row))
+    return state
 
 
 def _normal(run: RunState) -> tuple[Any, ...]:
@@ -73,28 +115,22 @@ def _normal(run: RunState) -> tuple[Any, ...]:
             run.why, {t.id: t for t in run.tasks}, set(run.recommendations))
 
 
-def replay_mismatch(rows: list[dict[str, Any]], stored: dict[str, RunState]) -> dict[str, Any] | None:
-    rebuilt, last = replay(rows)
-    for run_id in sorted(set(rebuilt) | set(stored), key=lambda r: last.get(r, 0)):
-        mine, theirs = rebuilt.get(run_id), stored.get(run_id)
+def _compare_runs(tx: Tx, rebuilt: list[tuple[str, RunState | None, int]]) -> Iterator[dict[str, Any]]:
+    stored = tx.runs_by_id([run_id for run_id, _, _ in rebuilt])
+    for run_id, mine, last_seq in rebuilt:
+        theirs = stored.get(run_id)
         if mine is None or theirs is None or _normal(mine) != _normal(theirs):
-            return _bad(last.get(run_id, 0), run_id, "state-mismatch")
-    return None
+            yield _bad(last_seq, run_id, "state-mismatch")
 
 
-def standalone_mismatch(rows: list[dict[str, Any]], stored: dict[str, TaskState]) -> dict[str, Any] | None:
-    """Reviews and follow-ups rebuilt from their events must equal their rows."""
+def standalone_mismatch(rows: list[dict[str, Any]], stored: dict[str, TaskState]) -> Iterator[dict[str, Any]]:
+    """Reviews and follow-ups (system chain events with a task) rebuilt from their events must equal their rows."""
     rebuilt: dict[str, TaskState] = {}
     last: dict[str, int] = {}
     for row in rows:
-        if row["run"] is None and row["task"] is not None:
-            evolve_standalone(rebuilt, Event(**{k: row[k] for k in _EVENT_FIELDS}))
+        if row["task"] is not None:
+            evolve_standalone(rebuilt, _event(row))
             last[row["task"]] = row["seq"]
-    for task_id in sorted(set(rebuilt) | set(stored), key=lambda t: last.get(t, 0)):
+    for task_id in set(rebuilt) | set(stored):
         if rebuilt.get(task_id) != stored.get(task_id):
-            return _bad(last.get(task_id, 0), None, "state-mismatch")
-    return None
-
-
-def _result(ok: bool, rows: list[dict[str, Any]], first_bad: dict[str, Any] | None) -> dict[str, Any]:
-    return {"ok": ok, "events": len(rows), "first_bad": first_bad}
+            yield _bad(last.get(task_id), None, "state-mismatch")

@@ -1,10 +1,10 @@
 """Evidence that stands outside the database: signed checkpoints and per-run evidence packs.
 
-A checkpoint is the chain head (seq, hash, time) signed with Ed25519 (`LEDGERFLOW_SIGNING_KEY`), kept
-wherever the operator keeps it: an attacker who rewrites history *and* the stored head is caught by any
-older checkpoint. An evidence pack holds one run's events in full, the hash links of every event from the
-run's first to the head (other runs' content left out), the playbook version and the directory, and a
-checkpoint when a key is configured: `verify_pack` checks it all without a database.
+A checkpoint is the head (length, hash) of every chain, read at one moment and signed with Ed25519
+(`LEDGERFLOW_SIGNING_KEY`), kept wherever the operator keeps it: an attacker who rewrites history *and*
+the stored heads is caught by any older checkpoint. An evidence pack holds one run's chain in full, its
+head, the playbook version and the directory, and the head signed when a key is configured: `verify_pack`
+checks it all without a database.
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledgerflow.audit import replay
+from ledgerflow.audit import chain_problem, replay_run
 from ledgerflow.domain.canonical import canonical_json, digest
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.times import format_time
-from ledgerflow.storage.store import Store, event_hash
+from ledgerflow.storage.schema import SYSTEM_CHAIN
+from ledgerflow.storage.store import Store
 
-FORMAT = "ledgerflow-evidence/1"
+FORMAT = "ledgerflow-evidence/2"
+CHECKPOINT_FORMAT = "ledgerflow-checkpoint/2"
 
 
 def new_key() -> tuple[str, str]:
@@ -59,56 +61,70 @@ def load_key(text: str) -> Ed25519PrivateKey:
         raise InvalidInput(f"LEDGERFLOW_SIGNING_KEY is not an Ed25519 key: {exc}", rule="bad-signing-key") from None
 
 
-def sign_head(key: Ed25519PrivateKey, seq: int, hash_: str, at: str) -> dict[str, Any]:
-    body = {"seq": seq, "hash": hash_, "at": at}
+def sign(key: Ed25519PrivateKey, body: dict[str, Any]) -> dict[str, Any]:
+    """The body with the public key and an Ed25519 signature over its canonical JSON."""
     signature = base64.b64encode(key.sign(canonical_json(body))).decode()
     return {**body, "public_key": _public(key), "signature": signature}
 
 
-def check_signature(checkpoint: dict[str, Any]) -> bool:
-    body = {k: checkpoint[k] for k in ("seq", "hash", "at")}
+def check_signature(signed: dict[str, Any]) -> bool:
+    body = {k: v for k, v in signed.items() if k not in ("public_key", "signature")}
     try:
-        public = Ed25519PublicKey.from_public_bytes(base64.b64decode(checkpoint["public_key"]))
-        public.verify(base64.b64decode(checkpoint["signature"]), canonical_json(body))
-    except (InvalidSignature, ValueError, KeyError):
+        public = Ed25519PublicKey.from_public_bytes(base64.b64decode(signed["public_key"]))
+        public.verify(base64.b64decode(signed["signature"]), canonical_json(body))
+    except (InvalidSignature, ValueError, KeyError, TypeError):
         return False
     return True
 
 
 def checkpoint(store: Store, key_text: str | None) -> dict[str, Any]:
-    """Sign the current chain head."""
+    """Sign the head of every chain, read at one moment: the whole log as it stands."""
     if not key_text:
         raise InvalidInput("set LEDGERFLOW_SIGNING_KEY (see `ledgerflow audit keygen`)", rule="no-signing-key")
-    with store.read() as tx:
-        head = tx.chain_head()
-    return sign_head(load_key(key_text), head.seq, head.hash, format_time(datetime.now(UTC)))
+    key = load_key(key_text)
+    with store.read(snapshot=True) as tx:
+        heads = tx.chain_heads()
+        events = tx.event_count()
+    return sign(key, {"format": CHECKPOINT_FORMAT, "at": format_time(datetime.now(UTC)), "events": events,
+                      "heads": {chain: [length, hash_] for chain, (length, hash_) in sorted(heads.items())}})
 
 
 def check_against(store: Store, saved: dict[str, Any]) -> dict[str, Any] | None:
-    """A first_bad object when the database's chain disagrees with a signed checkpoint, else None."""
-    if not check_signature(saved):
-        return {"seq": saved.get("seq"), "run": None, "reason": "checkpoint-signature"}
-    with store.read() as tx:
-        rows = tx.events(after_seq=int(saved["seq"]) - 1, limit=1)
-        head = tx.chain_head()
-    if head.seq < saved["seq"] or not rows or rows[0]["seq"] != saved["seq"]:
-        return {"seq": saved["seq"], "run": None, "reason": "truncated"}
-    if rows[0]["hash"] != saved["hash"]:
-        return {"seq": saved["seq"], "run": rows[0]["run"], "reason": "altered"}
-    return None
+    """A first_bad object when the database disagrees with a signed checkpoint, else None.
+
+    Every chain the checkpoint names must still hold, at the signed length, the event with the signed hash:
+    history rewritten or cut before the checkpoint shows, whatever was done to the stored heads.
+    """
+    if saved.get("format") != CHECKPOINT_FORMAT or not check_signature(saved):
+        return {"seq": None, "run": None, "reason": "checkpoint-signature"}
+    signed: dict[str, list[Any]] = saved["heads"]
+    names = sorted(signed)
+    problems: list[dict[str, Any]] = []
+    with store.read(snapshot=True) as tx:
+        for start in range(0, len(names), 500):
+            batch = names[start:start + 500]
+            found = tx.chain_links([(chain, int(signed[chain][0])) for chain in batch])
+            for chain in batch:
+                length, hash_ = signed[chain]
+                row = found.get((chain, int(length)))
+                run = None if chain == SYSTEM_CHAIN else chain
+                if row is None:
+                    problems.append({"seq": None, "run": run, "reason": "truncated"})
+                elif row[1] != hash_:
+                    problems.append({"seq": row[0], "run": run, "reason": "altered"})
+    return min(problems, key=lambda p: (p["seq"] is None, p["seq"] or 0), default=None)
 
 
 def export_run(store: Store, run_id: str, key_text: str | None) -> dict[str, Any]:
-    """The evidence pack of one run."""
-    with store.read() as tx:
+    """The evidence pack of one run: its whole chain, its head, and that head signed when a key is set."""
+    with store.read(snapshot=True) as tx:
         run = tx.load_run(run_id)
         events = tx.events(run=run_id)
-        first = events[0]["seq"] if events else 0
-        links = [[r["seq"], r["prev_hash"], r["hash"]] for r in tx.events(after_seq=first - 1)]
-        head = tx.chain_head()
+        length, head_hash = tx.chain_head(run_id)
         version = next(v for v in tx.playbook_versions(run.playbook) if v.version == run.version)
         directory = tx.directory_row()
         simulated = tx.simulated
+    head = {"chain": run_id, "length": length, "hash": head_hash}
     pack: dict[str, Any] = {
         "format": FORMAT, "exported_at": format_time(datetime.now(UTC)), "simulated_clock": simulated,
         "run": {"run": run.id, "playbook": run.playbook, "version": run.version, "status": str(run.status),
@@ -118,48 +134,41 @@ def export_run(store: Store, run_id: str, key_text: str | None) -> dict[str, Any
                      "source": version.source},
         "directory": {"version": directory.version, "digest": directory.digest, "data": directory.data}
         if directory is not None else None,
-        "events": events, "chain": links, "head": {"seq": head.seq, "hash": head.hash},
-        "checkpoint": sign_head(load_key(key_text), head.seq, head.hash, format_time(datetime.now(UTC)))
-        if key_text else None,
+        "events": events, "head": head,
+        "checkpoint": sign(load_key(key_text), {**head, "at": format_time(datetime.now(UTC))}) if key_text else None,
     }
     return pack
 
 
 def verify_pack(pack: dict[str, Any]) -> dict[str, Any]:
     """Check an evidence pack offline: `{ok, events, first_bad}` like `audit verify`."""
+    events = pack.get("events", [])
+
     def bad(seq: Any, reason: str) -> dict[str, Any]:
-        return {"ok": False, "events": len(pack.get("events", [])), "first_bad": {
+        return {"ok": False, "events": len(events), "first_bad": {
             "seq": seq, "run": pack.get("run", {}).get("run"), "reason": reason}}
 
     if pack.get("format") != FORMAT:
         return bad(None, "not-an-evidence-pack")
-    links = {int(seq): (prev, hash_) for seq, prev, hash_ in pack["chain"]}
-    for event in pack["events"]:
-        body = {k: v for k, v in event.items() if k != "hash"}
-        if event_hash(body) != event["hash"]:
-            return bad(event["seq"], "altered")
-        if links.get(event["seq"]) != (event["prev_hash"], event["hash"]):
-            return bad(event["seq"], "inserted")
-    previous: tuple[int, str] | None = None
-    for seq in sorted(links):
-        prev, hash_ = links[seq]
-        if previous is not None and (seq != previous[0] + 1 or prev != previous[1]):
-            return bad(seq, "removed" if seq != previous[0] + 1 else "reordered")
-        previous = (seq, hash_)
+    run_id = pack["run"]["run"]
     head = pack["head"]
-    if previous is None or (previous[0], previous[1]) != (head["seq"], head["hash"]):
-        return bad(head["seq"], "truncated")
+    if head.get("chain") != run_id:
+        return bad(None, "altered")
+    problem = chain_problem(run_id, events, (int(head["length"]), str(head["hash"])))
+    if problem is not None:
+        return bad(problem["seq"], problem["reason"])
     saved = pack.get("checkpoint")
-    if saved is not None and (not check_signature(saved) or links.get(saved["seq"], ("", ""))[1] != saved["hash"]):
-        return bad(saved.get("seq"), "checkpoint-signature")
-    states, _ = replay(pack["events"])
-    state = states.get(pack["run"]["run"])
+    if saved is not None and (not check_signature(saved) or
+                              [saved.get(k) for k in ("chain", "length", "hash")] != [run_id, head["length"],
+                                                                                      head["hash"]]):
+        return bad(None, "checkpoint-signature")
+    state = replay_run(events)
     if state is None or str(state.status) != pack["run"]["status"]:
-        return bad(pack["events"][-1]["seq"] if pack["events"] else None, "state-mismatch")
+        return bad(events[-1]["seq"] if events else None, "state-mismatch")
     playbook = pack["playbook"]
     if digest(parse_yaml(playbook["source"]).data) != playbook["content_hash"]:
         return bad(None, "playbook-mismatch")
-    return {"ok": True, "events": len(pack["events"]), "first_bad": None}
+    return {"ok": True, "events": len(events), "first_bad": None}
 
 
 def write_json(path: str, value: Any) -> None:

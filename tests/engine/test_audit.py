@@ -40,48 +40,97 @@ def test_an_altered_event_is_found(store: Store) -> None:
     assert audit.verify(store)["first_bad"] == {"seq": 7, "run": _run_of(store, 7), "reason": "altered"}
 
 
+def _chain_of(store: Store, seq: int) -> list[dict[str, object]]:
+    """The chain holding event `seq`, in chain order."""
+    with store.read() as tx:
+        rows = tx.events()
+    chain = next(r["chain"] for r in rows if r["seq"] == seq)
+    return sorted((r for r in rows if r["chain"] == chain), key=lambda r: int(r["chain_seq"]))
+
+
+def _rehash(row: dict[str, object]) -> dict[str, object]:
+    from ledgerflow.storage.store import event_hash
+    return {**row, "hash": event_hash({k: v for k, v in row.items() if k != "hash"})}
+
+
 def test_a_deleted_event_is_found(store: Store) -> None:
     _two_runs(store)
+    chain = _chain_of(store, 9)
+    gone = next(i for i, r in enumerate(chain) if r["seq"] == 9)
     _raw(store, delete(schema.events).where(schema.events.c.seq == 9))
-    bad = audit.verify(store)["first_bad"]
-    assert bad["seq"] == 10 and bad["reason"] == "removed"
+    assert audit.verify(store)["first_bad"] == {"seq": chain[gone + 1]["seq"], "run": chain[0]["run"],
+                                                "reason": "removed"}
+
+
+def test_a_deleted_event_is_found_when_the_rest_of_its_chain_is_renumbered(store: Store) -> None:
+    _two_runs(store)
+    chain = _chain_of(store, 9)
+    gone = next(i for i, r in enumerate(chain) if r["seq"] == 9)
+    later = chain[gone + 1:]
+    _raw(store, delete(schema.events).where(schema.events.c.seq == 9),
+         *[update(schema.events).where(schema.events.c.seq == r["seq"]).values(**_rehash({
+             **r, "chain_seq": int(r["chain_seq"]) - 1})) for r in later])  # type: ignore[call-overload]
+    assert audit.verify(store)["first_bad"] == {"seq": later[0]["seq"], "run": chain[0]["run"], "reason": "removed"}
 
 
 def test_a_cut_tail_is_found(store: Store) -> None:
     _two_runs(store)
     with store.read() as tx:
-        last = tx.chain_head().seq
+        last = tx.last_seq()
+    chain = _chain_of(store, last)
     _raw(store, delete(schema.events).where(schema.events.c.seq == last))
-    assert audit.verify(store)["first_bad"]["reason"] == "truncated"
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": chain[0]["run"], "reason": "truncated"}
+
+
+def test_a_whole_run_removed_with_its_head_is_a_state_mismatch(store: Store) -> None:
+    _two_runs(store)
+    victim = _chain_of(store, 7)[0]["run"]
+    _raw(store, delete(schema.events).where(schema.events.c.chain == victim),
+         delete(schema.chains).where(schema.chains.c.id == victim))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": victim, "reason": "state-mismatch"}
 
 
 def test_an_inserted_event_is_found(store: Store) -> None:
     _two_runs(store)
+    chain = _chain_of(store, 7)
+    at = next(i for i, r in enumerate(chain) if r["seq"] == 7)
+    later = chain[at + 1:]
     with store.read() as tx:
-        rows = tx.events()
-    forged = dict(rows[4])
-    # make room: shift every later event by one, then put a forged copy in the gap
-    _raw(store, *[update(schema.events).where(schema.events.c.seq == r["seq"]).values(seq=r["seq"] + 1)
-                  for r in reversed(rows[5:])])
-    forged["seq"] = rows[4]["seq"] + 1
-    forged["prev_hash"] = rows[4]["hash"]
-    from ledgerflow.storage.store import event_hash
-    forged["hash"] = event_hash({k: v for k, v in forged.items() if k != "hash"})
+        spare = tx.last_seq() + 1
+    # make room: move the chain's later events one position on and to fresh seqs, re-hashed so each is well
+    # formed on its own, then put a forged, well-hashed event in the gap
+    moved = [_rehash({**r, "seq": spare + 1 + i, "chain_seq": int(r["chain_seq"]) + 1}) for i, r in enumerate(later)]
+    _raw(store, *[update(schema.events).where(schema.events.c.seq == r["seq"]).values(**m)
+                  for r, m in reversed(list(zip(later, moved, strict=True)))])  # type: ignore[call-overload]
+    forged = _rehash({**chain[at], "seq": spare, "chain_seq": int(chain[at]["chain_seq"]) + 1,
+                      "prev_hash": chain[at]["hash"], "actor": "mallory"})
     _raw(store, insert(schema.events).values(**forged))
-    bad = audit.verify(store)["first_bad"]
-    assert bad is not None and bad["seq"] == forged["seq"] + 1
+    assert audit.verify(store)["first_bad"] == {"seq": spare + 1, "run": chain[0]["run"], "reason": "inserted"}
 
 
 def test_two_swapped_events_are_found(store: Store) -> None:
     _two_runs(store)
-    with store.read() as tx:
-        a, b = tx.events()[5:7]
+    chain = _chain_of(store, 7)
+    a, b = chain[2], chain[3]
     body = ("at", "type", "actor", "channel", "run", "task", "step", "authority", "data", "prev_hash", "hash")
     _raw(store,
          update(schema.events).where(schema.events.c.seq == a["seq"]).values(**{k: b[k] for k in body}),
          update(schema.events).where(schema.events.c.seq == b["seq"]).values(**{k: a[k] for k in body}))
     bad = audit.verify(store)["first_bad"]
     assert bad is not None and bad["seq"] == a["seq"]
+
+
+def test_two_events_moved_whole_into_each_others_places_are_reordered(store: Store) -> None:
+    _two_runs(store)
+    chain = _chain_of(store, 7)
+    a, b = chain[2], chain[3]
+    # the attacker swaps the positions and re-hashes both, so each event is well formed on its own
+    _raw(store, update(schema.events).where(schema.events.c.seq == a["seq"]).values(chain_seq=-1),
+         update(schema.events).where(schema.events.c.seq == b["seq"]).values(
+             **_rehash({**b, "chain_seq": a["chain_seq"], "prev_hash": chain[1]["hash"]})),
+         update(schema.events).where(schema.events.c.seq == a["seq"]).values(
+             **_rehash({**a, "chain_seq": b["chain_seq"]})))
+    assert audit.verify(store)["first_bad"] == {"seq": a["seq"], "run": chain[0]["run"], "reason": "reordered"}
 
 
 def test_state_changed_behind_the_log_is_a_state_mismatch(store: Store) -> None:

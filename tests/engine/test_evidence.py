@@ -41,33 +41,43 @@ def test_an_evidence_pack_verifies_offline_and_catches_any_edit(store: Store) ->
     event["hash"] = event_hash({k: v for k, v in event.items() if k != "hash"})
     assert evidence.verify_pack(rehashed)["ok"] is False
     cut = copy.deepcopy(pack)
-    cut["chain"] = cut["chain"][:-1]
+    cut["events"] = cut["events"][:-1]
     assert evidence.verify_pack(cut)["first_bad"]["reason"] == "truncated"
+    recut = copy.deepcopy(cut)
+    recut["head"] = {**recut["head"], "length": len(recut["events"]), "hash": recut["events"][-1]["hash"]}
+    assert evidence.verify_pack(recut)["first_bad"]["reason"] == "checkpoint-signature"
     forged = copy.deepcopy(pack)
     forged["checkpoint"]["hash"] = "0" * 64
     assert evidence.verify_pack(forged)["first_bad"]["reason"] == "checkpoint-signature"
 
 
 def test_a_signed_checkpoint_catches_history_rewritten_with_its_head(store: Store, tmp_path: Path) -> None:
-    _finished_run(store)
+    from ledgerflow import audit
+
+    run_id = _finished_run(store)
     key, _ = evidence.new_key()
     saved = evidence.checkpoint(store, key)
     assert evidence.check_against(store, saved) is None
     with store.read() as tx:
-        rows = tx.events()
-    # the attacker rewrites event 5 and every hash after it, and the stored head: the chain alone verifies
+        rows = tx.events(run=run_id)
+    # the attacker rewrites the run's third event, every hash after it in the chain, and the stored head:
+    # the database alone verifies
     with store.engine.begin() as conn:
-        prev = rows[3]["hash"]
-        for row in rows[4:]:
-            row = dict(row, prev_hash=prev, actor="mallory" if row["seq"] == 5 else row["actor"])
+        prev = rows[1]["hash"]
+        for row in rows[2:]:
+            row = dict(row, prev_hash=prev, actor="mallory" if row["chain_seq"] == 3 else row["actor"])
             row["hash"] = prev = event_hash({k: v for k, v in row.items() if k != "hash"})
             conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
                          .values(actor=row["actor"], prev_hash=row["prev_hash"], hash=row["hash"]))
-        conn.execute(update(schema.chain_head).values(hash=prev))
-    assert evidence.check_against(store, saved)["reason"] == "altered"  # type: ignore[index]
+        conn.execute(update(schema.chains).where(schema.chains.c.id == run_id).values(hash=prev))
+    assert audit.verify(store)["ok"]
+    assert evidence.check_against(store, saved) == {"seq": rows[-1]["seq"], "run": run_id, "reason": "altered"}
     with store.engine.begin() as conn:
-        conn.execute(delete(schema.events).where(schema.events.c.seq >= saved["seq"]))
-    assert evidence.check_against(store, saved)["reason"] == "truncated"  # type: ignore[index]
+        conn.execute(delete(schema.events).where(schema.events.c.chain == run_id, schema.events.c.chain_seq >= 3))
+        conn.execute(update(schema.chains).where(schema.chains.c.id == run_id).values(length=2, hash=rows[1]["hash"]))
+    assert evidence.check_against(store, saved) == {"seq": None, "run": run_id, "reason": "truncated"}
+    forged = {**saved, "events": saved["events"] + 1}
+    assert evidence.check_against(store, forged)["reason"] == "checkpoint-signature"  # type: ignore[index]
 
 
 def test_exports_say_the_clock_is_simulated(store: Store) -> None:

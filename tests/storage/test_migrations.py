@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
 
 from ledgerflow.storage.schema import metadata
+from ledgerflow.storage.store import Store
 from tests.conftest import make_store
 
 
@@ -37,3 +40,56 @@ def test_migrate_brings_an_older_database_up_and_keeps_its_history(tmp_path: Pat
     again = Store(store.url)
     assert audit.verify(again)["ok"]
     again.close()
+
+
+def _downgrade(store: Store, revision: str) -> None:
+    from alembic import command
+
+    from ledgerflow.storage.database import _alembic_config
+
+    with store.engine.connect().execution_options(ledgerflow_write=True) as conn, conn.begin():
+        command.downgrade(_alembic_config(conn), revision)
+
+
+_CONTENT = ("at", "type", "actor", "channel", "run", "task", "step", "authority", "data")
+
+
+def test_migrating_a_global_chain_rechains_it_per_run_and_keeps_every_event(store: Store) -> None:
+    from ledgerflow import audit
+    from ledgerflow.storage.database import migrate
+    from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start
+
+    for _ in range(2):
+        run = start(store)
+        act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)
+    with store.read() as tx:
+        before = [{k: r[k] for k in _CONTENT} for r in tx.events()]
+    _downgrade(store, "0007")
+    with store.engine.connect() as conn:
+        old_head = conn.execute(text("SELECT seq, hash FROM chain_head")).one()
+    assert old_head.seq == len(before)
+    assert migrate(store.engine, store.url)["from"] == "0007"
+    again = Store(store.url)
+    assert audit.verify(again)["ok"]
+    with again.read() as tx:
+        after = tx.events()
+        heads = tx.chain_heads()
+    again.close()
+    assert [{k: r[k] for k in _CONTENT} for r in after[:-1]] == before
+    assert after[-1]["type"] == "audit.rechained" and after[-1]["chain"] == "system"
+    assert after[-1]["data"]["old_head"] == {"seq": old_head.seq, "hash": old_head.hash}
+    assert set(heads) == {"system"} | {r["run"] for r in after if r["run"]}
+
+
+def test_an_old_chain_that_does_not_verify_is_not_migrated(store: Store) -> None:
+    from ledgerflow.domain.errors import EnvironmentProblem
+    from ledgerflow.storage.database import migrate
+
+    _downgrade(store, "0007")
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE events SET actor = 'mallory' WHERE seq = 1"))
+    with pytest.raises(EnvironmentProblem, match="does not verify at seq 1"):
+        migrate(store.engine, store.url)
+    with store.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == "0007"
+        assert conn.execute(text("SELECT actor FROM events WHERE seq = 1")).scalar() == "mallory"

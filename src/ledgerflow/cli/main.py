@@ -338,16 +338,19 @@ def audit_verify(
 
 def _verdict(result: dict[str, Any]) -> None:
     bad = result["first_bad"]
-    emit(result, f"ok: {result['events']} events verify" if result["ok"] else
-         f"FAILED at seq {bad['seq']}: {bad['reason']}")
-    if not result["ok"]:
-        err.print(f"audit verify: {bad['reason']} at seq {bad['seq']}")
-        raise typer.Exit(1)
+    if result["ok"]:
+        emit(result, f"ok: {result['events']} events verify")
+        return
+    where = f"seq {bad['seq']}" if bad["seq"] is not None else f"the end of run {bad['run']}" if bad["run"] else (
+        "the end of the system chain")
+    emit(result, f"FAILED at {where}: {bad['reason']}")
+    err.print(f"audit verify: {bad['reason']} at {where}")
+    raise typer.Exit(1)
 
 
 @audit_app.command("export")
 def audit_export(run_id: str, out_file: Annotated[str, typer.Option("--out", help="Evidence pack (JSON).")]) -> None:
-    """Write one run's evidence pack: its events, the chain links to the head, playbook, directory."""
+    """Write one run's evidence pack: its chain of events, its head, the playbook, the directory."""
     pack = evidence.export_run(store(), run_id, load_settings().signing_key)
     evidence.write_json(out_file, pack)
     emit({"run": run_id, "out": out_file, "events": len(pack["events"]), "signed": pack["checkpoint"] is not None},
@@ -364,11 +367,12 @@ def audit_check_pack(file: str) -> None:
 
 
 @audit_app.command("checkpoint")
-def audit_checkpoint(out_file: Annotated[str, typer.Option("--out", help="Where to keep the signed head.")]) -> None:
-    """Sign the current chain head with LEDGERFLOW_SIGNING_KEY; keep the file outside the database."""
+def audit_checkpoint(out_file: Annotated[str, typer.Option("--out", help="Where to keep the signed heads.")]) -> None:
+    """Sign every chain's head with LEDGERFLOW_SIGNING_KEY; keep the file outside the database."""
     signed = evidence.checkpoint(store(), load_settings().signing_key)
     evidence.write_json(out_file, signed)
-    emit(signed, f"checkpoint at seq {signed['seq']} -> {out_file}")
+    summary = {"out": out_file, "at": signed["at"], "events": signed["events"], "chains": len(signed["heads"])}
+    emit(summary, f"checkpoint of {summary['chains']} chains, {summary['events']} events -> {out_file}")
 
 
 @audit_app.command("keygen")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: events are chained per run (`chain`, `chain_seq`); 1 was one global chain."""
 
 EVENT_TYPES = frozenset({
     "run.started", "run.completed", "run.rejected", "run.cancelled",
@@ -14,7 +15,7 @@ EVENT_TYPES = frozenset({
     "assignment.changed", "ownership.gap", "nudge.sent", "sla.breached", "action.called", "action.failed",
     "notification.queued", "notification.delivered", "governance.review_opened", "governance.decided",
     "playbook.published", "directory.loaded", "clock.advanced", "token.created", "token.revoked",
-    "decision.informed",
+    "decision.informed", "audit.rechained",
 })
 
 AUTHORITY_KINDS = frozenset({"role", "authority_row", "delegation", "escalation", "reassignment",
@@ -47,8 +48,8 @@ def authority(kind: str, detail: Any = None) -> dict[str, Any]:
     return {"kind": kind, "detail": detail}
 
 
-def record(event: Event, seq: int, prev_hash: str) -> dict[str, Any]:
+def record(event: Event, seq: int, chain: str, chain_seq: int, prev_hash: str) -> dict[str, Any]:
     """The stored, hashed form of an event (everything but `hash`)."""
-    return {"v": SCHEMA_VERSION, "seq": seq, "at": event.at, "type": event.type, "actor": event.actor,
-            "channel": event.channel, "run": event.run, "task": event.task, "step": event.step,
-            "authority": event.authority, "data": event.data, "prev_hash": prev_hash}
+    return {"v": SCHEMA_VERSION, "seq": seq, "chain": chain, "chain_seq": chain_seq, "at": event.at,
+            "type": event.type, "actor": event.actor, "channel": event.channel, "run": event.run, "task": event.task,
+            "step": event.step, "authority": event.authority, "data": event.data, "prev_hash": prev_hash}

@@ -15,7 +15,6 @@ from sqlalchemy import Engine, create_engine, event, insert, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
-from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, InvalidInput
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage import schema
@@ -119,7 +118,7 @@ def migrate(engine: Engine, url: str) -> dict[str, Any]:
 
 
 def initialize(engine: Engine, url: str, simulated_start: datetime | None) -> dict[str, Any]:
-    """Create the schema and the chain head; refuse (exit 3) an initialized database."""
+    """Create the schema; refuse (exit 3) an initialized database."""
     try:
         with engine.connect() as conn:
             if inspect(conn).has_table("meta"):
@@ -133,7 +132,6 @@ def initialize(engine: Engine, url: str, simulated_start: datetime | None) -> di
                     {"key": "now", "value": clock},
                     {"key": "created_at", "value": format_time(datetime.now(UTC))},
                 ])
-                conn.execute(insert(schema.chain_head).values(id=1, seq=0, hash=ZERO_HASH))
     except OperationalError as exc:
         raise EnvironmentProblem(f"cannot create {url}: {exc.orig}", rule="database-unreachable") from None
     except SQLAlchemyError as exc:

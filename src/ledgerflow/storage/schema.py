@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, Sequence, String, Table, Text
 
 metadata = MetaData()
 
@@ -111,9 +111,17 @@ recommendations = Table(
     Index("ix_recommendations_run", "run"),
 )
 
+SYSTEM_CHAIN = "system"
+"""The chain of events that belong to no run: directory loads, publications, governance, reviews, tokens."""
+
+event_seq = Sequence("events_seq", metadata=metadata)
+"""PostgreSQL draws global seqs from this sequence (values may commit out of order); SQLite uses max + 1."""
+
 events = Table(
     "events", metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("chain", String(64), nullable=False),
+    Column("chain_seq", Integer, nullable=False),
     Column("at", String(32), nullable=False),
     Column("type", String(64), nullable=False),
     Column("actor", String(200), nullable=False),
@@ -126,16 +134,18 @@ events = Table(
     Column("v", Integer, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
-    Index("ix_events_run", "run", "seq"),
+    Index("ix_events_chain", "chain", "chain_seq", unique=True),
     Index("ix_events_type_at", "type", "at"),
 )
+"""Each event is linked to the previous event of its chain (the run's, or the system chain)."""
 
-chain_head = Table(
-    "chain_head", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("seq", Integer, nullable=False),
+chains = Table(
+    "chains", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("length", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+"""The head of every chain, moved in the transaction that appends to it; one row per run plus `system`."""
 
 timers = Table(
     "timers", metadata,

@@ -1,6 +1,16 @@
 """The SQL store: one transaction per command, state rows and hash-chained events written together.
 
 The service talks to `Tx` only; nothing outside `storage/` sees SQL or driver errors.
+
+The audit log is a set of hash chains, one per run plus the `system` chain for events of no run. An
+event's `prev_hash` is the hash of the event before it *in its chain* (`chain_seq` one less), and the
+chain's head (length, hash) sits in `chains`, moved in the same transaction. A command locks only the
+heads of the chains it appends to, and a command's run is locked already, so commands on different runs
+never wait on each other. `seq` is a global number (PostgreSQL: a sequence, so values may commit out of
+order and leave gaps; SQLite: max + 1 under its single writer); it is hashed with the event and rises
+along each chain, but verification relies on the chains, not on seq being dense. Removal, insertion or
+reordering anywhere breaks a chain's links or disagrees with its head; rewriting a chain *and* its head
+is caught by a signed checkpoint, which covers every chain's head (see evidence.py).
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledgerflow.config import Settings
-from ledgerflow.domain.canonical import canonical_json
+from ledgerflow.domain.canonical import ZERO_HASH, canonical_json
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, NotFound
 from ledgerflow.domain.events import Event, record
@@ -34,7 +44,7 @@ _TASK_COLUMNS = [f.name for f in fields(TaskState)]
 
 # The engine's hot path runs these on every command: built once, so each execution skips statement
 # construction and only looks up SQLAlchemy's compiled-statement cache.
-_t, _r, _rec, _e, _h = schema.tasks, schema.runs, schema.recommendations, schema.events, schema.chain_head
+_t, _r, _rec, _e, _h = schema.tasks, schema.runs, schema.recommendations, schema.events, schema.chains
 _OPEN = ["ready", "in_progress"]
 _RUN_OF_TASK = select(_t.c.run).where(_t.c.id == bindparam("task"))
 _RUN = select(_r).where(_r.c.id == bindparam("run"))
@@ -47,10 +57,14 @@ _INSERT_TASKS = insert(_t)
 _MUTABLE = [c for c in _TASK_COLUMNS if c not in ("id", "run", "playbook", "step", "type")]
 _UPDATE_TASK = update(_t).where(_t.c.id == bindparam("task_id")).values(
     {c: bindparam(f"v_{c}") for c in _MUTABLE})
-_HEAD = select(_h.c.seq, _h.c.hash).where(_h.c.id == 1)
-_HEAD_LOCKED = _HEAD.with_for_update()  # appends take the chain head in turn, so seq order is commit order
-_MOVE_HEAD = update(_h).where(_h.c.id == 1, _h.c.seq == bindparam("old_seq")).values(
-    seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+# a command locks the heads of its chains (sorted, so two multi-run commands cannot deadlock on them)
+_HEADS_LOCKED = (select(_h.c.id, _h.c.length, _h.c.hash).where(_h.c.id.in_(bindparam("chains", expanding=True)))
+                 .order_by(_h.c.id).with_for_update())
+_NEW_HEADS = insert(_h)
+_MOVE_HEAD = update(_h).where(_h.c.id == bindparam("chain"), _h.c.length == bindparam("old_length")).values(
+    length=bindparam("new_length"), hash=bindparam("new_hash"))
+_LAST_SEQ = select(func.max(_e.c.seq))
+_NEXT_SEQS = select(schema.event_seq.next_value()).select_from(func.generate_series(1, bindparam("n")))
 _INSERT_EVENTS = insert(_e)
 _INSERT_TIMERS = insert(schema.timers)
 _NEXT_TIMER = (select(schema.timers).where(schema.timers.c.fired_at.is_(None),
@@ -108,9 +122,15 @@ class Store:
             raise EnvironmentProblem(f"database error: {exc.orig}", rule="database-error") from None
 
     @contextmanager
-    def read(self) -> Iterator[Tx]:
+    def read(self, *, snapshot: bool = False) -> Iterator[Tx]:
+        """A read transaction; `snapshot` makes every statement in it see one moment (verification, exports).
+
+        SQLite's read transactions are snapshots already; on PostgreSQL this asks for REPEATABLE READ.
+        """
         try:
             with self.engine.connect() as conn:
+                if snapshot and conn.dialect.name == "postgresql":
+                    conn = conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
                     yield Tx(conn, self.url, self.clock_mode(conn))
         except OperationalError as exc:
@@ -297,40 +317,82 @@ class Tx:
     # ------------------------------------------------------------------------------- events
 
     def append(self, events: Sequence[Event]) -> list[dict[str, Any]]:
-        """Append events to the chain and move its head, in this transaction."""
+        """Append events to their chains (the run's, or `system`) and move the heads, in this transaction."""
         if not events:
             return []
-        head = self.conn.execute(_HEAD_LOCKED).one()
-        seq, prev = head.seq, head.hash
+        names = sorted({event.run or schema.SYSTEM_CHAIN for event in events})
+        heads = {row.id: (row.length, row.hash) for row in self.conn.execute(_HEADS_LOCKED, {"chains": names})}
+        before = dict(heads)
+        seqs = iter(self._next_seqs(len(events)))
         rows = []
         for event in events:
-            seq += 1
-            stored = record(event, seq, prev)
-            stored["hash"] = prev = event_hash(stored)
+            chain = event.run or schema.SYSTEM_CHAIN
+            length, prev = heads.get(chain, (0, ZERO_HASH))
+            stored = record(event, next(seqs), chain, length + 1, prev)
+            stored["hash"] = digest = event_hash(stored)
+            heads[chain] = (length + 1, digest)
             rows.append(stored)
         self.conn.execute(_INSERT_EVENTS, rows)
-        moved = self.conn.execute(_MOVE_HEAD, {"old_seq": head.seq, "new_seq": seq, "new_hash": prev})
-        if moved.rowcount != 1:
-            raise Conflict("another command appended to the log first; try again", rule="conflict")
+        new = [{"id": c, "length": n, "hash": h} for c, (n, h) in heads.items() if c not in before]
+        if new:
+            self.conn.execute(_NEW_HEADS, new)
+        for chain, (old_length, _) in before.items():
+            length, digest = heads[chain]
+            moved = self.conn.execute(_MOVE_HEAD, {"chain": chain, "old_length": old_length, "new_length": length,
+                                                   "new_hash": digest})
+            if moved.rowcount != 1:
+                raise Conflict("another command appended to the log first; try again", rule="conflict")
         return rows
 
-    def events_by_seq(self, seqs: Sequence[int]) -> list[dict[str, Any]]:
-        e = schema.events
-        return [dict(row._mapping) for row in self.conn.execute(select(e).where(e.c.seq.in_(list(seqs))))]
+    def _next_seqs(self, n: int) -> list[int]:
+        """`n` fresh global seqs: drawn from a sequence on PostgreSQL, max + 1 under SQLite's one writer."""
+        if self.conn.dialect.name == "postgresql":
+            return [int(x) for x in self.conn.execute(_NEXT_SEQS, {"n": n}).scalars()]
+        last = int(self.conn.execute(_LAST_SEQ).scalar() or 0)
+        return list(range(last + 1, last + 1 + n))
 
     def events_of_type(self, type_: str, start: str, end: str) -> list[dict[str, Any]]:
         e = schema.events
         query = select(e).where(e.c.type == type_, e.c.at >= start, e.c.at < end).order_by(e.c.seq)
         return [dict(row._mapping) for row in self.conn.execute(query)]
 
-    def chain_head(self) -> Any:
-        return self.conn.execute(select(schema.chain_head).where(schema.chain_head.c.id == 1)).one()
+    def chain_heads(self) -> dict[str, tuple[int, str]]:
+        """Every chain's head: {chain: (length, hash)}."""
+        return {row.id: (row.length, row.hash) for row in self.conn.execute(select(_h))}
+
+    def chain_head(self, chain: str) -> tuple[int, str]:
+        """One chain's head (length, hash); (0, zeros) for a chain with no events."""
+        row = self.conn.execute(select(_h.c.length, _h.c.hash).where(_h.c.id == chain)).one_or_none()
+        return (0, ZERO_HASH) if row is None else (int(row.length), str(row.hash))
+
+    def chain_links(self, positions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, str]]:
+        """(seq, hash) of the event at each (chain, chain_seq) asked for that exists."""
+        wanted = set(positions)
+        query = select(_e.c.chain, _e.c.chain_seq, _e.c.seq, _e.c.hash).where(
+            _e.c.chain.in_(sorted({chain for chain, _ in wanted})))
+        return {(row.chain, row.chain_seq): (row.seq, row.hash) for row in self.conn.execute(query)
+                if (row.chain, row.chain_seq) in wanted}
+
+    def event_count(self) -> int:
+        return int(self.conn.execute(select(func.count()).select_from(_e)).scalar() or 0)
+
+    def last_seq(self) -> int:
+        return int(self.conn.execute(_LAST_SEQ).scalar() or 0)
+
+    def chain_events(self) -> Iterator[dict[str, Any]]:
+        """Every event, chain by chain in chain order, streamed (a server-side cursor on PostgreSQL)."""
+        query = select(_e).order_by(_e.c.chain, _e.c.chain_seq).execution_options(stream_results=True,
+                                                                                  yield_per=2000)
+        for row in self.conn.execute(query):
+            yield dict(row._mapping)
 
     def events(self, run: str | None = None, after_seq: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Events in seq order; a run's events are its chain (seq rises along a chain, commits in its order)."""
         e = schema.events
-        query = select(e).where(e.c.seq > after_seq).order_by(e.c.seq)
         if run is not None:
-            query = query.where(e.c.run == run)
+            query = select(e).where(e.c.chain == run, e.c.seq > after_seq).order_by(e.c.chain_seq)
+        else:
+            query = select(e).where(e.c.seq > after_seq).order_by(e.c.seq)
         if limit is not None:
             query = query.limit(limit)
         return [dict(row._mapping) for row in self.conn.execute(query)]
@@ -466,13 +528,15 @@ class Tx:
         return int(self.conn.execute(select(func.count()).where(r.c.playbook == playbook,
                                                                 r.c.status == "running")).scalar() or 0)
 
-    def all_runs(self) -> dict[str, RunState]:
-        """Every run with its tasks and recommendations, in three queries (for verification)."""
+    def runs_by_id(self, ids: Sequence[str]) -> dict[str, RunState]:
+        """These runs with their tasks and recommendations, in three queries (for verification)."""
+        if not ids:
+            return {}
         tasks: dict[str, list[TaskState]] = {}
-        for x in self.conn.execute(select(_t).where(_t.c.run.is_not(None)).order_by(_t.c.run, _t.c.ord)):
+        for x in self.conn.execute(select(_t).where(_t.c.run.in_(ids)).order_by(_t.c.run, _t.c.ord)):
             tasks.setdefault(x.run, []).append(_task_from(x))
         recs: dict[str, list[Recommendation]] = {}
-        for x in self.conn.execute(select(_rec).order_by(_rec.c.run, _rec.c.at)):
+        for x in self.conn.execute(select(_rec).where(_rec.c.run.in_(ids)).order_by(_rec.c.run, _rec.c.at)):
             recs.setdefault(x.run, []).append(Recommendation(
                 task=x.task, step=x.step, attempt=x.attempt, actor=x.actor, outcome=x.outcome,
                 rationale=x.rationale, data_hash=x.data_hash, at=x.at))
@@ -480,4 +544,9 @@ class Tx:
                                  started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at,
                                  input=row.input, why=row.why, tasks=tuple(tasks.get(row.id, ())),
                                  recommendations=tuple(recs.get(row.id, ())))
-                for row in self.conn.execute(select(_r))}
+                for row in self.conn.execute(select(_r).where(_r.c.id.in_(ids)))}
+
+    def runs_without_chain(self) -> list[str]:
+        """Runs that have a row but no events: state the log cannot account for."""
+        return [str(x) for x in self.conn.execute(
+            select(_r.c.id).where(~select(_h.c.id).where(_h.c.id == _r.c.id).exists())).scalars()]

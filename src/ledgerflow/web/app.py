@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from ledgerflow import access, governance, service
-from ledgerflow.domain.canonical import ZERO_HASH
+from ledgerflow.audit import chain_problem
 from ledgerflow.domain.errors import LedgerflowError, NotFound
 from ledgerflow.domain.figures import week_of
 from ledgerflow.domain.lint import lint_source
@@ -29,7 +29,7 @@ from ledgerflow.domain.playbook import DecisionStep, Playbook
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.times import display_time, format_time, parse_time
 from ledgerflow.scorecard import figures
-from ledgerflow.storage.store import Store, event_hash
+from ledgerflow.storage.store import Store
 from ledgerflow.timeline import describe
 from ledgerflow.web import svg
 
@@ -255,10 +255,7 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
             if not access.sees_run(tx, run, who.actor):
                 raise _Missing()
             events = tx.events(run=run_id)
-            previous = {r["seq"]: r["hash"] for r in tx.events_by_seq([e["seq"] - 1 for e in events])}
-        intact = all(event_hash({k: v for k, v in e.items() if k != "hash"}) == e["hash"]
-                     and e["prev_hash"] == previous.get(e["seq"] - 1, ZERO_HASH if e["seq"] == 1 else None)
-                     for e in events)
+            intact = chain_problem(run_id, events, tx.chain_head(run_id)) is None
         timeline = [{**e, "text": describe(e)} for e in events]
         return page(request, "run.html", run=run, playbook=playbook, timeline=timeline, intact=intact)
 
