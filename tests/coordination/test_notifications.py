@@ -109,3 +109,37 @@ def test_two_workers_send_each_message_once(configured: Callable[..., Store], sm
     assert len(smtp.inbox.messages) == 5
     with db.read() as tx:
         assert {r.status for r in tx.outbox()} == {"delivered"}
+
+
+def test_a_worker_killed_holding_a_lease_leaves_the_message_to_another_once_the_lease_ends(
+    configured: Callable[..., Store], smtp: Smtp
+) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    db = configured(smtp_url=smtp.url)
+    run = start(db)
+    script = textwrap.dedent(f"""
+        import os
+        from ledgerflow import delivery
+        from ledgerflow.config import Settings
+        from ledgerflow.storage.store import Store
+        from ledgerflow.worker import Worker
+        delivery.send_email = lambda settings, row: os._exit(9)  # killed after leasing, before sending
+        Worker(Store({db.url!r}, settings=Settings(smtp_url={smtp.url!r}))).tick()
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 9, done.stderr
+    with db.read() as tx:
+        (row,) = tx.outbox()
+    assert row.status == "pending" and row.lease_until is not None
+    assert Worker(db).tick()["delivered"] == 0 and smtp.inbox.messages == []  # still leased to the dead worker
+    with db.engine.begin() as conn:  # stands in for the 60 s lease running out
+        conn.execute(update(schema.outbox).values(lease_until="2000-01-01T00:00:00.000000Z"))
+    assert Worker(db).tick()["delivered"] == 1
+    assert len(smtp.inbox.messages) == 1
+    with db.read() as tx:
+        types = [e["type"] for e in tx.events(run=run.id)]
+    assert types.count("notification.delivered") == 1
+    assert audit.verify(db)["ok"]

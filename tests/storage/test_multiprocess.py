@@ -75,7 +75,7 @@ def test_four_processes_decide_and_fire_timers_exactly_once(backend: str, tmp_pa
         assert all(per_task[("nudge.sent", d.id)] <= 2 and per_task[("sla.breached", d.id)] <= 1 for d in decisions)
         assert len(fired) == timers and all(r.fired_at for r in fired)
         seqs = [e["seq"] for e in events]
-        assert seqs == list(range(1, len(seqs) + 1))
+        assert len(set(seqs)) == len(seqs)  # no event twice (PostgreSQL's seqs may leave gaps; chains may not)
         assert audit.verify(store)["ok"]
     finally:
         store.close()
