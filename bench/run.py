@@ -38,14 +38,17 @@ from profile_engine import profile_engine
 from raw_sqlite import run_raw, sample_events
 from scale import SIZES, run_scale
 from spiff_peer import run_spiff
+from workers import run_workers
 
 from engine import run_engine
 
 RESULTS = ROOT / "bench" / "results"
 MODES = {
     "quick": {"runs": 100, "repeats": 3, "raw_appends": 1000, "scaling_runs": [], "profile_runs": 100,
+              "worker_runs": 120,
               **SIZES["quick"], "inbox_queries": 300, "scorecard_repeats": 3},
     "full": {"runs": 300, "repeats": 5, "raw_appends": 3000, "scaling_runs": [1000], "profile_runs": 300,
+             "worker_runs": 600,
              **SIZES["full"], "inbox_queries": 1000, "scorecard_repeats": 3},
 }
 
@@ -149,6 +152,16 @@ def scaling(report: Report, config: dict[str, Any]) -> list[dict[str, Any]]:
                           human_steps_per_s=result["human_steps_per_s"], runs_per_s=result["runs_per_s"],
                           events_per_s=result["events_per_s"], ms_per_human_step=result["ms_per_human_step"],
                           repeats=1)
+    return results
+
+
+def worker_figures(report: Report, config: dict[str, Any], pg_url: str | None) -> list[dict[str, Any]]:
+    """1, 2 and 4 processes sharing one database (SQLite, then PostgreSQL), one measurement each."""
+    log(f"workers: {config['worker_runs']} runs shared by 1, 2 and 4 processes")
+    results = run_workers(config["worker_runs"], [1, 2, 4], pg_url)
+    for result in results:
+        report.figure(f"workers.{result['backend']}.{result['workers']}", **{
+            k: v for k, v in result.items() if k not in ("benchmark", "backend", "workers")})
     return results
 
 
@@ -266,6 +279,7 @@ def main() -> None:
         log(f"engine.postgresql skipped: {pg_skipped}")
     details: dict[str, Any] = {"throughput_rounds": throughput_rounds(report, config, pg_url)}
     details["scaling"] = scaling(report, config)
+    details["workers"] = worker_figures(report, config, pg_url)
     if not args.skip_scale:
         details["scale"] = scale_figures(report, config)
     if not args.skip_profile:
