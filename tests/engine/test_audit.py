@@ -174,3 +174,15 @@ def test_tampering_with_any_early_event_is_found(store: Store, seq: int) -> None
     _two_runs(store)
     _raw(store, update(schema.events).where(schema.events.c.seq == seq).values(at="2020-01-01T00:00:00.000000Z"))
     assert audit.verify(store)["first_bad"]["seq"] == seq
+
+
+def test_verifying_in_parallel_reaches_the_same_verdict(store: Store) -> None:
+    _two_runs(store)
+    start(store)
+    serial, parallel = audit.verify(store, processes=1), audit.verify(store, processes=2)
+    assert serial == parallel and serial["ok"]
+    victim = _chain_of(store, 7)
+    _raw(store, delete(schema.events).where(schema.events.c.seq == victim[-1]["seq"]))
+    serial, parallel = audit.verify(store, processes=1), audit.verify(store, processes=2)
+    assert serial == parallel == {"ok": False, "events": serial["events"],
+                                  "first_bad": {"seq": None, "run": victim[0]["run"], "reason": "truncated"}}

@@ -140,6 +140,14 @@ class Store:
         self.engine.dispose()
 
 
+def _in_range(query: Any, column: Any, low: str | None, high: str | None) -> Any:
+    if low is not None:
+        query = query.where(column >= low)
+    if high is not None:
+        query = query.where(column < high)
+    return query
+
+
 def _task_row(task: TaskState, ord_: int) -> dict[str, Any]:
     row = {name: getattr(task, name) for name in _TASK_COLUMNS}
     row["status"] = str(task.status)
@@ -356,9 +364,22 @@ class Tx:
         query = select(e).where(e.c.type == type_, e.c.at >= start, e.c.at < end).order_by(e.c.seq)
         return [dict(row._mapping) for row in self.conn.execute(query)]
 
-    def chain_heads(self) -> dict[str, tuple[int, str]]:
-        """Every chain's head: {chain: (length, hash)}."""
-        return {row.id: (row.length, row.hash) for row in self.conn.execute(select(_h))}
+    def chain_heads(self, low: str | None = None, high: str | None = None) -> dict[str, tuple[int, str]]:
+        """Every chain's head, {chain: (length, hash)}; only chains with ids in [low, high) when given."""
+        return {row.id: (row.length, row.hash) for row in self.conn.execute(_in_range(select(_h), _h.c.id, low, high))}
+
+    def chain_bounds(self, parts: int) -> list[str | None]:
+        """Chain ids that cut the chains into `parts` ranges of about equal count: [None, id, ..., None]."""
+        total = int(self.conn.execute(select(func.count()).select_from(_h)).scalar() or 0)
+        if parts <= 1 or total < parts:
+            return [None, None]
+        cuts = [self.conn.execute(select(_h.c.id).order_by(_h.c.id).offset(total * k // parts).limit(1)).scalar()
+                for k in range(1, parts)]
+        return [None, *dict.fromkeys(str(c) for c in cuts), None]
+
+    def event_total(self) -> int:
+        """The events the chain heads account for (one row per chain, not a scan of the log)."""
+        return int(self.conn.execute(select(func.coalesce(func.sum(_h.c.length), 0))).scalar() or 0)
 
     def chain_head(self, chain: str) -> tuple[int, str]:
         """One chain's head (length, hash); (0, zeros) for a chain with no events."""
@@ -379,11 +400,10 @@ class Tx:
     def last_seq(self) -> int:
         return int(self.conn.execute(_LAST_SEQ).scalar() or 0)
 
-    def chain_events(self) -> Iterator[dict[str, Any]]:
-        """Every event, chain by chain in chain order, streamed (a server-side cursor on PostgreSQL)."""
-        query = select(_e).order_by(_e.c.chain, _e.c.chain_seq).execution_options(stream_results=True,
-                                                                                  yield_per=2000)
-        for row in self.conn.execute(query):
+    def chain_events(self, low: str | None = None, high: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every event (of the chains in [low, high)), chain by chain in chain order, streamed."""
+        query = _in_range(select(_e), _e.c.chain, low, high).order_by(_e.c.chain, _e.c.chain_seq)
+        for row in self.conn.execute(query.execution_options(stream_results=True, yield_per=2000)):
             yield dict(row._mapping)
 
     def events(self, run: str | None = None, after_seq: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
