@@ -168,6 +168,7 @@ def worker_figures(report: Report, config: dict[str, Any], pg_url: str | None) -
 def scale_figures(report: Report, config: dict[str, Any]) -> list[dict[str, Any]]:
     results = run_scale(inbox_tasks=config["inbox_tasks"], history_events=config["history_events"],
                         history_weeks=config["history_weeks"], timer_decisions=config["timer_decisions"],
+                        scorecard_events=config["scorecard_events"],
                         inbox_queries=config["inbox_queries"], scorecard_repeats=config["scorecard_repeats"],
                         log=log)
     for result in results:

@@ -190,8 +190,13 @@ class Copier:
         mapping.update((token, _shift_time(token, delta)) for token in self.times)
         return mapping
 
-    def copy_into(self, target: Path, copies: int, shift: timedelta, *, stop_at_events: int | None = None) -> int:
-        """Append copies 1..copies (copy k shifted by k*shift) to `target`; returns the events in its log."""
+    def copy_into(self, target: Path, copies: int, shift: timedelta, *, stop_at_events: int | None = None,
+                  chained: bool = True) -> int:
+        """Append copies 1..copies (copy k shifted by k*shift) to `target`; returns the events in its log.
+
+        `chained=False` skips re-hashing (hashes are zeros, no chain heads): ten times faster, for a log that
+        is only read (the scorecard at 10M events), never verified.
+        """
         db = _bulk_connection(target)
         seq = db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]
         heads = {chain: (length, hash_) for chain, length, hash_ in db.execute("SELECT id, length, hash FROM chains")}
@@ -216,6 +221,10 @@ class Copier:
                 at, type_, actor, channel, run, task, step, authority, data, v = cells.render(mapping)
                 seq += 1
                 chain = run or "system"
+                if not chained:
+                    rows.append((seq, chain, seq, at, type_, actor, channel, run, task, step, authority, data, v,
+                                 ZERO_HASH, ZERO_HASH))
+                    continue
                 length, prev = heads.get(chain, (0, ZERO_HASH))
                 stored = {"v": v, "seq": seq, "chain": chain, "chain_seq": length + 1, "at": at, "type": type_,
                           "actor": actor, "channel": channel, "run": run, "task": task, "step": step,
@@ -293,6 +302,30 @@ def build_history(directory: Path, events: int, weeks: int = 8) -> tuple[Store, 
     total = Copier(template).copy_into(target, copies, shift)
     return Store(sqlite_url(directory, "history.db")), {**info, "copies": copies, "copy_shift_minutes":
                                                        shift.total_seconds() / 60, "total_events": total}
+
+
+def build_large_history(directory: Path, events: int, weeks: int) -> tuple[Store, dict[str, Any]]:
+    """A log of about `events` events for the scorecard alone: copied without re-hashing (see copy_into)."""
+    template = directory / "history-template.db"
+    info = build_history_template(template) if not template.exists() else _template_info(template)
+    copies = max(math.ceil((events - info["events"]) / info["run_events"]), 0)
+    target = directory / "large-history.db"
+    shutil.copyfile(template, target)
+    shift = timedelta(minutes=max(weeks * 7 * 24 * 60 // max(copies, 1), 1))
+    total = Copier(template).copy_into(target, copies, shift, chained=False)
+    return Store(sqlite_url(directory, target.name)), {**info, "copies": copies, "total_events": total,
+                                                       "copy_shift_minutes": shift.total_seconds() / 60}
+
+
+def _template_info(template: Path) -> dict[str, Any]:
+    db = sqlite3.connect(template)
+    try:
+        events = db.execute("SELECT count(*) FROM events").fetchone()[0]
+        run_events = db.execute("SELECT count(*) FROM events WHERE run IS NOT NULL").fetchone()[0]
+        runs = db.execute("SELECT count(*) FROM runs").fetchone()[0]
+    finally:
+        db.close()
+    return {"runs": runs, "events": events, "run_events": run_events}
 
 
 def build_timers(directory: Path, decisions: int, template_runs: int = 100) -> tuple[Store, dict[str, Any]]:
@@ -404,7 +437,8 @@ def _attempt(kind: str, measure: Callable[[], dict[str, Any]], **labels: Any) ->
 
 
 def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, history_weeks: int = 8,
-              inbox_queries: int = 300, scorecard_repeats: int = 3, log: Any = None) -> list[dict[str, Any]]:
+              scorecard_events: int = 0, inbox_queries: int = 300, scorecard_repeats: int = 3,
+              log: Any = None) -> list[dict[str, Any]]:
     """Build each database, measure, clean up; one result dict per figure."""
     check_hash_agreement()
     results: list[dict[str, Any]] = []
@@ -439,6 +473,20 @@ def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, hi
             results.append(_attempt("audit_verify", lambda: {**measure_verify(store), "setup_seconds": setup}))
         finally:
             store.close()
+            (directory / "history.db").unlink(missing_ok=True)
+
+        if scorecard_events > history_events:
+            started = time.perf_counter()
+            store, info = build_large_history(directory, scorecard_events, history_weeks)
+            setup = round(time.perf_counter() - started, 1)
+            note(f"scorecard-only history with {info['total_events']} events built in {setup}s")
+            try:
+                for card in measure_scorecard(store, scorecard_repeats):
+                    results.append({**card, "scope": f"{card['scope']}_large", "setup_seconds": setup,
+                                    "template": info})
+            finally:
+                store.close()
+                (directory / "large-history.db").unlink(missing_ok=True)
 
         started = time.perf_counter()
         store, info = build_timers(directory, timer_decisions)
@@ -454,8 +502,10 @@ def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, hi
 
 
 SIZES = {
-    "quick": {"inbox_tasks": 100_000, "history_events": 200_000, "history_weeks": 8, "timer_decisions": 1_000},
-    "full": {"inbox_tasks": 1_000_000, "history_events": 3_000_000, "history_weeks": 26, "timer_decisions": 10_000},
+    "quick": {"inbox_tasks": 100_000, "history_events": 200_000, "history_weeks": 8, "timer_decisions": 1_000,
+              "scorecard_events": 0},
+    "full": {"inbox_tasks": 1_000_000, "history_events": 2_000_000, "history_weeks": 26, "timer_decisions": 10_000,
+             "scorecard_events": 10_000_000},
 }
 
 
@@ -466,6 +516,7 @@ def main() -> None:
     parser.add_argument("--history-events", type=int)
     parser.add_argument("--timer-decisions", type=int)
     parser.add_argument("--history-weeks", type=int)
+    parser.add_argument("--scorecard-events", type=int)
     args = parser.parse_args()
     sizes = dict(SIZES["quick" if args.quick else "full"])
     for key in sizes:
