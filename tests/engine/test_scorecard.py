@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledgerflow import service
-from ledgerflow.domain.figures import parse_period, percentile, span
+from ledgerflow.domain.figures import hours_between, parse_period, percentile, span
+from ledgerflow.domain.times import format_time, parse_time
 from ledgerflow.scorecard import scorecard
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, start
@@ -66,6 +71,16 @@ def test_percentiles_interpolate_like_numpy() -> None:
     assert percentile(values, 50) == 2.5
     assert percentile(values, 90) == pytest.approx(7.9)
     assert percentile([4.0], 90) == 4.0 and percentile([], 50) is None
+
+
+_MOMENTS = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC))
+
+
+@given(_MOMENTS, _MOMENTS)
+def test_hours_between_stored_times_match_parsing_them(start: datetime, end: datetime) -> None:
+    stored = format_time(start), format_time(end)
+    parsed = (parse_time(stored[1]) - parse_time(stored[0])).total_seconds() / 3600
+    assert hours_between(*stored) == parsed == (end - start).total_seconds() / 3600
 
 
 def test_flags_stored_at_run_end_give_the_same_figures_as_reading_the_events(store: Store) -> None:

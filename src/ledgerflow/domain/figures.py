@@ -13,6 +13,7 @@ from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.times import format_time, parse_time
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_STORED = len("2026-03-02T08:00:00.000000Z")
 EXCEPTION_EVENTS = frozenset({"check.failed", "sla.breached", "ownership.gap", "action.failed", "run.rejected"})
 
 
@@ -81,6 +82,8 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 
 
 def hours_between(start: str, end: str) -> float:
+    if len(start) == len(end) == _STORED and start[-1] == end[-1] == "Z":  # the stored form; scorecards read many
+        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 3600
     return (parse_time(end) - parse_time(start)).total_seconds() / 3600
 
 
