@@ -86,7 +86,7 @@ def figures(tx: Tx, playbook: str, period: Period, *, need: frozenset[str] | Non
         rework = int(tx.conn.execute(_REWORK, params).scalar_one())
     latencies: list[float] = []
     if need is None or need & _LATENCY:
-        latencies = [hours_between(ready, ended_at) for ready, ended_at in tx.conn.execute(_DECIDED, params)]
+        latencies = [hours_between(ready, ended_at) for ready, ended_at in tx.conn.execute(_DECIDED, params).all()]
     fpy = share(clean, ended)
     previous_fpy = None
     if need is None or "quality_trend" in need:

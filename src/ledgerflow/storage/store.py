@@ -77,6 +77,14 @@ _FIRE_TIMER = update(schema.timers).where(schema.timers.c.id == bindparam("timer
                                           schema.timers.c.fired_at.is_(None)).values(fired_at=bindparam("at"))
 _DIRECTORY_VERSION = select(func.max(schema.directory_versions.c.version))
 _NOW = select(schema.meta.c.value).where(schema.meta.c.key == "now")
+_DIRECTORY_VERSION_AND_NOW = select(_DIRECTORY_VERSION.scalar_subquery(), _NOW.scalar_subquery())
+_LATEST_PLAYBOOK = select(func.max(schema.playbooks.c.version)).where(schema.playbooks.c.id == bindparam("playbook"))
+_GOVERNANCE = select(schema.governance).where(schema.governance.c.playbook == bindparam("playbook"))
+_SET_RUN_FLAGS = update(_r).where(_r.c.id == bindparam("run_id"))
+_EVENT_DATA = select(_e.c.data).where(_e.c.type == bindparam("type"), _e.c.at >= bindparam("start"),
+                                     _e.c.at < bindparam("end"))
+_RUN_FLAG_EVENTS = select(_e.c.type, _e.c.authority, _e.c.data).where(_e.c.run == bindparam("run"),
+                                                                      _e.c.type.in_(FLAG_EVENTS))
 # routing's two questions in one round trip, each branch on its own index: (actor, open count, null) rows and
 # (actor, null, last ready_at of this step) rows
 _ASSIGNED = union_all(
@@ -147,7 +155,8 @@ def _task_row(task: TaskState, ord_: int) -> dict[str, Any]:
 
 
 def _task_from(row: Any) -> TaskState:
-    values = {name: getattr(row, name) for name in _TASK_COLUMNS}
+    values = row._asdict()
+    values.pop("ord", None)
     values["status"] = TaskStatus(values["status"])
     values["escalated"] = bool(values["escalated"])
     values["blocked"] = bool(values["blocked"])
@@ -187,7 +196,11 @@ class Tx:
         return int(self.conn.execute(_DIRECTORY_VERSION).scalar() or 0)
 
     def directory(self) -> Directory | None:
-        version = self.directory_version()
+        if self.simulated and self._now is None:  # a command reads both: one round trip
+            version, now = self.conn.execute(_DIRECTORY_VERSION_AND_NOW).one()
+            version, self._now = int(version or 0), parse_time(str(now))
+        else:
+            version = self.directory_version()
         if not version:
             return None
         key = (self.url, version)
@@ -214,7 +227,7 @@ class Tx:
         """A published playbook (the newest version unless one is named), parsed once per process."""
         t = schema.playbooks
         if version is None:
-            version = self.conn.execute(select(func.max(t.c.version)).where(t.c.id == playbook_id)).scalar()
+            version = self.conn.execute(_LATEST_PLAYBOOK, {"playbook": playbook_id}).scalar()
             if version is None:
                 raise NotFound(f"no published playbook {playbook_id!r}", rule="unknown-playbook")
         key = (self.url, playbook_id, version)
@@ -239,8 +252,7 @@ class Tx:
         return list(self.conn.execute(latest.order_by(t.c.id)))
 
     def governance(self, playbook_id: str) -> Any:
-        g = schema.governance
-        return self.conn.execute(select(g).where(g.c.playbook == playbook_id)).one_or_none()
+        return self.conn.execute(_GOVERNANCE, {"playbook": playbook_id}).one_or_none()
 
     def set_governance(self, playbook_id: str, **values: Any) -> None:
         g = schema.governance
@@ -281,14 +293,16 @@ class Tx:
 
     def set_run_flags(self, run_id: str, flags: tuple[bool, bool, bool]) -> None:
         exception, reworked, failed_check = flags
-        self.conn.execute(update(_r).where(_r.c.id == run_id).values(exception=exception, reworked=reworked,
-                                                                     failed_check=failed_check))
+        self.conn.execute(_SET_RUN_FLAGS, {"run_id": run_id, "exception": exception, "reworked": reworked,
+                                           "failed_check": failed_check})
 
     def run_flag_events(self, run_id: str) -> list[tuple[str, Any, Any]]:
         """(type, authority, data) of the run's events that the scorecard's flags read."""
-        e = schema.events
-        query = select(e.c.type, e.c.authority, e.c.data).where(e.c.run == run_id, e.c.type.in_(FLAG_EVENTS))
-        return [(row.type, row.authority, row.data) for row in self.conn.execute(query)]
+        return [(row.type, row.authority, row.data) for row in self.conn.execute(_RUN_FLAG_EVENTS, {"run": run_id})]
+
+    def event_data(self, type_: str, start: str, end: str) -> list[Any]:
+        """The `data` of the events of one type in [start, end): what risk triggers read after every run end."""
+        return list(self.conn.execute(_EVENT_DATA, {"type": type_, "start": start, "end": end}).scalars())
 
     def run_of_task(self, task_id: str) -> str | None:
         """The run a task belongs to; None for a task without a run (a review or follow-up)."""
