@@ -71,8 +71,8 @@ def check_triggers(tx: Tx, playbook_id: str) -> list[Event]:
     now = tx.now()
     period = week_of(now)
     start, end = period.bounds
-    fired = {e["data"].get("trigger") for e in tx.events_of_type("governance.review_opened", start, end)
-             if e["data"].get("playbook") == playbook_id}
+    fired = {data.get("trigger") for data in tx.event_data("governance.review_opened", start, end)
+             if data.get("playbook") == playbook_id}
     waiting = [t for t in playbook.governance.triggers if rules.trigger_key(t) not in fired]
     if not waiting:
         return []

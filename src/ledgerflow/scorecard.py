@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import BigInteger, DateTime, Integer, String, and_, bindparam, case, cast, extract, func, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.figures import (
     FLAG_EVENTS,
-    EndedRun,
     Period,
-    first_pass_yield,
-    hours_between,
-    percentile,
+    ranked_percentile,
     run_flags,
     share,
 )
@@ -21,28 +21,89 @@ from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store, Tx
 
 
-def _ended_runs(tx: Tx, playbook: str, period: Period) -> list[EndedRun]:
-    """Runs that ended in the period, with the flags stored when each ended (computed here for older rows)."""
-    r, e = schema.runs, schema.events
+def _count(condition: Any) -> Any:
+    """How many rows meet `condition` (a portable conditional count)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+class _EpochSeconds(FunctionElement[int]):
+    """Whole seconds since the epoch of `YYYY-MM-DDTHH:MM:SS` text, exactly, on each database."""
+
+    type = Integer()
+    name = "epoch_seconds"
+    inherit_cache = True
+
+
+@compiles(_EpochSeconds)
+def _epoch_seconds_default(element: _EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = element.clauses
+    return compiler.process(extract("epoch", cast(text, DateTime)), **kw)
+
+
+@compiles(_EpochSeconds, "sqlite")
+def _epoch_seconds_sqlite(element: _EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    (text,) = element.clauses  # SQLite reads the text as a time itself; a CAST would make it a number
+    return compiler.process(extract("epoch", text), **kw)
+
+
+def _micros(stored: Any) -> Any:
+    """Microseconds since the epoch of a stored time (`YYYY-MM-DDTHH:MM:SS.ffffffZ`): an exact integer."""
+    return (cast(_EpochSeconds(func.substr(stored, 1, 19)), BigInteger) * 1_000_000
+            + cast(func.substr(stored, 21, 6), Integer))
+
+
+# Built once: risk triggers run these after every run end, so each execution only looks up the compiled form.
+_r, _e, _t = schema.runs, schema.events, schema.tasks
+_PLAYBOOK, _START, _END = (bindparam(name, type_=String) for name in ("playbook", "start", "end"))
+_ENDED = (_r.c.playbook == _PLAYBOOK, _r.c.ended_at >= _START, _r.c.ended_at < _END,
+          _r.c.status.in_(["completed", "rejected"]))
+_RUN_COUNTS = select(func.count(), _count(_r.c.exception.is_(None)), _count(_r.c.exception.is_(True)),
+                     _count(and_(_r.c.exception.is_not(None), _r.c.status == "completed",
+                                 _r.c.reworked.is_not(True), _r.c.failed_check.is_not(True)))).where(*_ENDED)
+_UNFLAGGED = select(_r.c.id, _r.c.status).where(*_ENDED, _r.c.exception.is_(None))
+_FLAG_ROWS = select(_e.c.run, _e.c.type, _e.c.authority, _e.c.data).where(
+    _e.c.run.in_(bindparam("runs", expanding=True)), _e.c.type.in_(FLAG_EVENTS))
+_REWORK = (select(func.count()).select_from(_e.join(_r, _r.c.id == _e.c.run))
+           .where(_e.c.type == "task.sent_back", _e.c.at >= _START, _e.c.at < _END, _r.c.playbook == _PLAYBOOK))
+_DECIDED = (_t.c.playbook == _PLAYBOOK, _t.c.type == "decision", _t.c.outcome.is_not(None), _t.c.ended_at >= _START,
+            _t.c.ended_at < _END)
+_LATENCY = _micros(_t.c.ended_at) - _micros(_t.c.ready_at)
+_DECIDED_COUNT = select(func.count()).where(*_DECIDED)
+_LATENCY_RANKS = (select(_LATENCY).where(*_DECIDED).order_by(_LATENCY)
+                  .offset(bindparam("low", type_=Integer)).limit(bindparam("span", type_=Integer)))
+_LATENCY_FIGURES = frozenset({"decision_latency_median_hours", "decision_latency_p90_hours"})
+
+
+def _latency_percentile(tx: Tx, params: dict[str, Any], count: int, p: float) -> float | None:
+    """A percentile of the decision latencies in hours: the database sorts, two values come back.
+
+    The same number `percentile` gives over `hours_between` of every row, as microseconds are exact integers.
+    """
+    def ranked(low: int, high: int) -> list[float]:
+        window = tx.conn.execute(_LATENCY_RANKS, {**params, "low": low, "span": high - low + 1}).scalars()
+        return [micros / 1_000_000 / 3600 for micros in window]  # as timedelta.total_seconds() / 3600
+    return ranked_percentile(count, p, ranked)
+
+
+def _run_counts(tx: Tx, playbook: str, period: Period) -> tuple[int, int, int]:
+    """(ended, with an exception, clean first pass) of the runs that ended in the period.
+
+    Counted in SQL from the flags stored when each run ended: risk triggers read these after every run end,
+    so they must not fetch a row per run. Runs ended before the flags were stored (null) are read one by one.
+    """
     start, end = period.bounds
-    rows = list(tx.conn.execute(select(r.c.id, r.c.status, r.c.exception, r.c.reworked, r.c.failed_check).where(
-        r.c.playbook == playbook, r.c.ended_at >= start, r.c.ended_at < end,
-        r.c.status.in_(["completed", "rejected"]))))
-    missing = [row.id for row in rows if row.exception is None]
-    computed: dict[str, tuple[bool, bool, bool]] = {}
+    params = {"playbook": playbook, "start": start, "end": end}
+    ended, missing, exceptions, clean = tx.conn.execute(_RUN_COUNTS, params).one()
     if missing:
-        events: dict[str, list[tuple[str, Any, Any]]] = {run_id: [] for run_id in missing}
-        query = select(e.c.run, e.c.type, e.c.authority, e.c.data).where(e.c.run.in_(missing),
-                                                                         e.c.type.in_(FLAG_EVENTS))
-        for found in tx.conn.execute(query):
+        statuses = {row.id: row.status for row in tx.conn.execute(_UNFLAGGED, params)}
+        events: dict[str, list[tuple[str, Any, Any]]] = {run_id: [] for run_id in statuses}
+        for found in tx.conn.execute(_FLAG_ROWS, {"runs": list(statuses)}):
             events[found.run].append((found.type, found.authority, found.data))
-        computed = {run_id: run_flags(rows_) for run_id, rows_ in events.items()}
-    out = []
-    for row in rows:
-        exception, reworked, failed = computed.get(row.id) or (row.exception, row.reworked, row.failed_check)
-        out.append(EndedRun(id=row.id, status=row.status, exception=bool(exception), reworked=bool(reworked),
-                            failed_check=bool(failed)))
-    return out
+        for run_id, rows in events.items():
+            exception, reworked, failed = run_flags(rows)
+            exceptions += exception
+            clean += statuses[run_id] == "completed" and not reworked and not failed
+    return int(ended), int(exceptions), int(clean)
 
 
 def scorecard(store: Store, playbook: str, period: Period) -> dict[str, Any]:
@@ -59,31 +120,31 @@ def figures(tx: Tx, playbook: str, period: Period, *, need: frozenset[str] | Non
     `need` names the figures a caller reads (risk triggers read a few after every run end): the queries
     only those figures need are skipped otherwise, and the skipped figures are null.
     """
-    e, t = schema.events, schema.tasks
     start, end = period.bounds
-    ended = _ended_runs(tx, playbook, period)
-    rework: list[Any] = []
+    params = {"playbook": playbook, "start": start, "end": end}
+    ended, exceptions, clean = _run_counts(tx, playbook, period)
+    rework = 0
     if need is None or "rework" in need:
-        rework = list(tx.conn.execute(select(e.c.seq).select_from(e.join(schema.runs, schema.runs.c.id == e.c.run))
-                                      .where(e.c.type == "task.sent_back", e.c.at >= start, e.c.at < end,
-                                             schema.runs.c.playbook == playbook)))
-    latencies: list[float] = []
-    if need is None or need & {"decision_latency_median_hours", "decision_latency_p90_hours"}:
-        decided = tx.conn.execute(select(t.c.ready_at, t.c.ended_at).where(and_(
-            t.c.playbook == playbook, t.c.type == "decision", t.c.outcome.is_not(None),
-            t.c.ended_at >= start, t.c.ended_at < end))).all()
-        latencies = [hours_between(row.ready_at, row.ended_at) for row in decided]
-    fpy = first_pass_yield(ended)
+        rework = int(tx.conn.execute(_REWORK, params).scalar_one())
+    median = p90 = None
+    if need is None or need & _LATENCY_FIGURES:
+        decided = int(tx.conn.execute(_DECIDED_COUNT, params).scalar_one())
+        if need is None or "decision_latency_median_hours" in need:
+            median = _latency_percentile(tx, params, decided, 50)
+        if need is None or "decision_latency_p90_hours" in need:
+            p90 = _latency_percentile(tx, params, decided, 90)
+    fpy = share(clean, ended)
     previous_fpy = None
     if need is None or "quality_trend" in need:
-        previous_fpy = first_pass_yield(_ended_runs(tx, playbook, period.previous()))
+        before, _, previous_clean = _run_counts(tx, playbook, period.previous())
+        previous_fpy = share(previous_clean, before)
     return {
         "playbook": playbook,
         "period": period.name,
-        "throughput": len(ended),
-        "exception_rate": share(sum(1 for r in ended if r.exception), len(ended)),
-        "rework": len(rework),
-        "decision_latency": {"median_hours": percentile(latencies, 50), "p90_hours": percentile(latencies, 90)},
+        "throughput": ended,
+        "exception_rate": share(exceptions, ended),
+        "rework": rework,
+        "decision_latency": {"median_hours": median, "p90_hours": p90},
         "first_pass_yield": fpy,
         "quality_trend": None if fpy is None or previous_fpy is None else fpy - previous_fpy,
     }

@@ -162,9 +162,8 @@ def start_run(store: Store, playbook_id: str, input: Any, caller: Caller, *, why
         return result.state, [t for t in result.state.tasks if t.is_open]
 
 
-def _on_run(tx: Tx, run_id: str, caller: Caller,
+def _on_run(tx: Tx, before: RunState, caller: Caller,
             command: Callable[[flow.Context, RunState], flow.Builder]) -> tuple[RunState, RunState]:
-    before = tx.load_run(run_id)
     ctx = _context(tx, before.playbook, before.version, caller)
     if not ctx.directory.is_actor(caller.actor):
         raise NotFound(f"unknown actor {caller.actor!r}: say who acts with --as (a person or agent in the directory)",
@@ -193,10 +192,10 @@ def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: 
         "recommend": flow.recommend, "reassign": flow.reassign,
     }
     with store.write() as tx:
-        run_id = tx.run_of_task(task_id)
-        if run_id is None:
+        run = tx.load_task_run(task_id)
+        if run is None:
             return _standalone_command(tx, verb, task_id, caller, args.get("output"))
-        before, after = _on_run(tx, run_id, caller, lambda ctx, run: commands[verb](
+        before, after = _on_run(tx, run, caller, lambda ctx, run: commands[verb](
             ctx, run, task_id=task_id, actor=caller.actor, **args))
     old = {t.id for t in before.tasks}
     task = after.task(task_id)
@@ -228,8 +227,8 @@ def _standalone_command(tx: Tx, verb: str, task_id: str, caller: Caller, output:
 
 def cancel_run(store: Store, run_id: str, caller: Caller, reason: str) -> RunState:
     with store.write() as tx:
-        _, after = _on_run(tx, run_id, caller, lambda ctx, run: flow.cancel_run(ctx, run, actor=caller.actor,
-                                                                                reason=reason))
+        _, after = _on_run(tx, tx.load_run(run_id), caller,
+                           lambda ctx, run: flow.cancel_run(ctx, run, actor=caller.actor, reason=reason))
     return after
 
 

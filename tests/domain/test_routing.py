@@ -24,11 +24,10 @@ class Load:
     def __init__(self, counts: Mapping[str, int], last: Mapping[str, str]):
         self.counts, self.last = counts, last
 
-    def open_counts(self, actors: Sequence[str]) -> Mapping[str, int]:
-        return {a: self.counts[a] for a in actors if a in self.counts}
-
-    def last_assigned(self, playbook: str, step: str, actors: Sequence[str]) -> Mapping[str, str]:
-        return {a: self.last[a] for a in actors if a in self.last}
+    def assigned(self, playbook: str, step: str,
+                 actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, str]]:
+        return ({a: self.counts[a] for a in actors if a in self.counts},
+                {a: self.last[a] for a in actors if a in self.last})
 
 
 def pick(counts: Mapping[str, int], last: Mapping[str, str], strategy: str = "least-loaded",

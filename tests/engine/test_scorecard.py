@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ledgerflow import service
-from ledgerflow.domain.figures import parse_period, percentile, span
-from ledgerflow.scorecard import scorecard
+from ledgerflow.domain.figures import hours_between, parse_period, percentile, span
+from ledgerflow.domain.times import format_time
+from ledgerflow.scorecard import figures, scorecard
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, start
 
@@ -66,6 +67,33 @@ def test_percentiles_interpolate_like_numpy() -> None:
     assert percentile(values, 50) == 2.5
     assert percentile(values, 90) == pytest.approx(7.9)
     assert percentile([4.0], 90) == 4.0 and percentile([], 50) is None
+
+
+def test_the_database_ranks_latencies_to_the_same_figures_as_python(store: Store) -> None:
+    import random
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from ledgerflow.storage import schema
+
+    rng, week = random.Random(5), parse_period("2026-W10")
+    rows, latencies = [], []
+    for index in range(41):
+        ended = week.start + timedelta(seconds=rng.randrange(7 * 86400), microseconds=rng.randrange(10**6))
+        ready = ended - timedelta(seconds=rng.choice([0, 1, 59, 3600 * rng.random(), 86400 * 9 * rng.random()]),
+                                  microseconds=rng.randrange(10**6) if index % 3 else 0)
+        rows.append({"id": f"t{index}", "ord": 0, "run": None, "playbook": "pricing-exception", "step": "approve",
+                     "type": "decision", "status": "decided", "assignee": "x", "attempt": 1, "seat": 0,
+                     "ready_at": format_time(ready), "ended_at": format_time(ended), "outcome": "approve",
+                     "escalated": False, "blocked": False})
+        latencies.append(hours_between(format_time(ready), format_time(ended)))
+        with store.engine.begin() as conn:
+            conn.execute(insert(schema.tasks), rows[-1:])
+        with store.read() as tx:
+            card = figures(tx, "pricing-exception", week)
+        assert card["decision_latency"] == {"median_hours": percentile(latencies, 50),
+                                            "p90_hours": percentile(latencies, 90)}
 
 
 def test_flags_stored_at_run_end_give_the_same_figures_as_reading_the_events(store: Store) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -72,12 +72,21 @@ def span(since: str, until: str) -> Period:
 
 def percentile(values: Sequence[float], p: float) -> float | None:
     """Linear interpolation between closest ranks (numpy's default); None for no values."""
-    if not values:
-        return None
     ordered = sorted(values)
-    rank = (len(ordered) - 1) * p / 100
+    return ranked_percentile(len(ordered), p, lambda low, high: ordered[low:high + 1])
+
+
+def ranked_percentile(count: int, p: float, ranked: Callable[[int, int], Sequence[float]]) -> float | None:
+    """`percentile` of `count` values that are sorted elsewhere: `ranked(low, high)` gives ranks low..high.
+
+    A database can sort and hand over the two values the result needs instead of all of them.
+    """
+    if not count:
+        return None
+    rank = (count - 1) * p / 100
     low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    window = ranked(low, high)
+    return window[0] + (window[-1] - window[0]) * (rank - low)
 
 
 def hours_between(start: str, end: str) -> float:

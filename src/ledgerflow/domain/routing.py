@@ -13,12 +13,12 @@ from ledgerflow.domain.directory import Directory
 class Workload(Protocol):
     """What routing needs to know about work already assigned, across all playbooks."""
 
-    def open_counts(self, actors: Sequence[str]) -> Mapping[str, int]:
-        """Open tasks per actor."""
-        ...
+    def assigned(self, playbook: str, step: str,
+                 actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, str]]:
+        """Open tasks per actor, and when each was last given a task of this step (absent: never).
 
-    def last_assigned(self, playbook: str, step: str, actors: Sequence[str]) -> Mapping[str, str]:
-        """When each actor was last given a task of this step (absent: never)."""
+        One question, so that a store answers both in one round trip.
+        """
         ...
 
 
@@ -37,13 +37,12 @@ def choose(candidates: Sequence[str], *, workload: Workload, pending: Mapping[st
         return None
     if len(candidates) == 1:
         return candidates[0]
-    last = workload.last_assigned(playbook, step, candidates)
+    counts, last = workload.assigned(playbook, step, candidates)
     if strategy == "round-robin":
         if not last:
             return candidates[0]
         previous = max(last, key=lambda actor: last[actor])
         return candidates[(candidates.index(previous) + 1) % len(candidates)]
-    counts = workload.open_counts(candidates)
     order = {actor: index for index, actor in enumerate(candidates)}
     return min(candidates, key=lambda a: (counts.get(a, 0) + pending.get(a, 0), last.get(a, ""), order[a]))
 

@@ -22,7 +22,21 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledgerflow.config import Settings
@@ -49,6 +63,8 @@ _OPEN = ["ready", "in_progress"]
 _RUN_OF_TASK = select(_t.c.run).where(_t.c.id == bindparam("task"))
 _RUN = select(_r).where(_r.c.id == bindparam("run"))
 _RUN_LOCKED = _RUN.with_for_update()  # PostgreSQL: deciders racing on one run queue here; SQLite ignores it
+_TASK_RUN = select(_r).where(_r.c.id == _RUN_OF_TASK.scalar_subquery())  # a task's run in one round trip
+_TASK_RUN_LOCKED = _TASK_RUN.with_for_update()
 _RUN_TASKS = select(_t).where(_t.c.run == bindparam("run")).order_by(_t.c.ord)
 _RUN_RECS = select(_rec).where(_rec.c.run == bindparam("run")).order_by(_rec.c.at)
 _INSERT_RUN = insert(_r)
@@ -75,13 +91,24 @@ _FIRE_TIMER = update(schema.timers).where(schema.timers.c.id == bindparam("timer
                                           schema.timers.c.fired_at.is_(None)).values(fired_at=bindparam("at"))
 _DIRECTORY_VERSION = select(func.max(schema.directory_versions.c.version))
 _NOW = select(schema.meta.c.value).where(schema.meta.c.key == "now")
-_OPEN_COUNTS = (select(_t.c.assignee, func.count())
-                .where(_t.c.assignee.in_(bindparam("actors", expanding=True)), _t.c.status.in_(_OPEN))
-                .group_by(_t.c.assignee))
-_LAST_ASSIGNED = (select(_t.c.assignee, func.max(_t.c.ready_at))
-                  .where(_t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"),
-                         _t.c.assignee.in_(bindparam("actors", expanding=True)))
-                  .group_by(_t.c.assignee))
+_DIRECTORY_VERSION_AND_NOW = select(_DIRECTORY_VERSION.scalar_subquery(), _NOW.scalar_subquery())
+_LATEST_PLAYBOOK = select(func.max(schema.playbooks.c.version)).where(schema.playbooks.c.id == bindparam("playbook"))
+_GOVERNANCE = select(schema.governance).where(schema.governance.c.playbook == bindparam("playbook"))
+_SET_RUN_FLAGS = update(_r).where(_r.c.id == bindparam("run_id"))
+_EVENT_DATA = select(_e.c.data).where(_e.c.type == bindparam("type"), _e.c.at >= bindparam("start"),
+                                     _e.c.at < bindparam("end"))
+_RUN_FLAG_EVENTS = select(_e.c.type, _e.c.authority, _e.c.data).where(_e.c.run == bindparam("run"),
+                                                                      _e.c.type.in_(FLAG_EVENTS))
+# routing's two questions in one round trip, each branch on its own index: (actor, open count, null) rows and
+# (actor, null, last ready_at of this step) rows
+_ASSIGNED = union_all(
+    select(_t.c.assignee, func.count(), cast(null(), String))
+    .where(_t.c.assignee.in_(bindparam("actors", expanding=True)), _t.c.status.in_(_OPEN))
+    .group_by(_t.c.assignee),
+    select(_t.c.assignee, cast(null(), Integer), func.max(_t.c.ready_at))
+    .where(_t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"),
+           _t.c.assignee.in_(bindparam("actors", expanding=True)))
+    .group_by(_t.c.assignee))
 _PLAYBOOK_CACHE: dict[tuple[str, str, int], Playbook] = {}
 _DIRECTORY_CACHE: dict[tuple[str, int], Directory] = {}
 
@@ -156,7 +183,8 @@ def _task_row(task: TaskState, ord_: int) -> dict[str, Any]:
 
 
 def _task_from(row: Any) -> TaskState:
-    values = {name: getattr(row, name) for name in _TASK_COLUMNS}
+    values = row._asdict()
+    values.pop("ord", None)
     values["status"] = TaskStatus(values["status"])
     values["escalated"] = bool(values["escalated"])
     values["blocked"] = bool(values["blocked"])
@@ -196,7 +224,11 @@ class Tx:
         return int(self.conn.execute(_DIRECTORY_VERSION).scalar() or 0)
 
     def directory(self) -> Directory | None:
-        version = self.directory_version()
+        if self.simulated and self._now is None:  # a command reads both: one round trip
+            version, now = self.conn.execute(_DIRECTORY_VERSION_AND_NOW).one()
+            version, self._now = int(version or 0), parse_time(str(now))
+        else:
+            version = self.directory_version()
         if not version:
             return None
         key = (self.url, version)
@@ -223,7 +255,7 @@ class Tx:
         """A published playbook (the newest version unless one is named), parsed once per process."""
         t = schema.playbooks
         if version is None:
-            version = self.conn.execute(select(func.max(t.c.version)).where(t.c.id == playbook_id)).scalar()
+            version = self.conn.execute(_LATEST_PLAYBOOK, {"playbook": playbook_id}).scalar()
             if version is None:
                 raise NotFound(f"no published playbook {playbook_id!r}", rule="unknown-playbook")
         key = (self.url, playbook_id, version)
@@ -248,8 +280,7 @@ class Tx:
         return list(self.conn.execute(latest.order_by(t.c.id)))
 
     def governance(self, playbook_id: str) -> Any:
-        g = schema.governance
-        return self.conn.execute(select(g).where(g.c.playbook == playbook_id)).one_or_none()
+        return self.conn.execute(_GOVERNANCE, {"playbook": playbook_id}).one_or_none()
 
     def set_governance(self, playbook_id: str, **values: Any) -> None:
         g = schema.governance
@@ -264,24 +295,42 @@ class Tx:
         row = self.conn.execute(_RUN_LOCKED if self.write else _RUN, {"run": run_id}).one_or_none()
         if row is None:
             raise NotFound(f"unknown run {run_id!r}", rule="unknown-run")
-        tasks = tuple(_task_from(x) for x in self.conn.execute(_RUN_TASKS, {"run": run_id}))
-        recs = tuple(Recommendation(task=x.task, step=x.step, attempt=x.attempt, actor=x.actor, outcome=x.outcome,
-                                    rationale=x.rationale, data_hash=x.data_hash, at=x.at)
-                     for x in self.conn.execute(_RUN_RECS, {"run": run_id}))
+        return self._run_state(row)
+
+    def load_task_run(self, task_id: str) -> RunState | None:
+        """The run of a task, as `load_run`; None for a task without a run (a review or follow-up).
+
+        The run row is found through the task in the same statement (and locked, in a write).
+        """
+        row = self.conn.execute(_TASK_RUN_LOCKED if self.write else _TASK_RUN, {"task": task_id}).one_or_none()
+        if row is None:
+            run_id = self.run_of_task(task_id)
+            return None if run_id is None else self.load_run(run_id)
+        return self._run_state(row)
+
+    def _run_state(self, row: Any) -> RunState:
+        tasks = tuple(_task_from(x) for x in self.conn.execute(_RUN_TASKS, {"run": row.id}))
+        recs: tuple[Recommendation, ...] = ()
+        if any(t.type == "decision" for t in tasks):  # only decision tasks take recommendations
+            recs = tuple(Recommendation(task=x.task, step=x.step, attempt=x.attempt, actor=x.actor,
+                                        outcome=x.outcome, rationale=x.rationale, data_hash=x.data_hash, at=x.at)
+                         for x in self.conn.execute(_RUN_RECS, {"run": row.id}))
         return RunState(id=row.id, playbook=row.playbook, version=row.version, status=RunStatus(row.status),
                         started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at,
                         input=row.input, why=row.why, tasks=tasks, recommendations=recs)
 
     def set_run_flags(self, run_id: str, flags: tuple[bool, bool, bool]) -> None:
         exception, reworked, failed_check = flags
-        self.conn.execute(update(_r).where(_r.c.id == run_id).values(exception=exception, reworked=reworked,
-                                                                     failed_check=failed_check))
+        self.conn.execute(_SET_RUN_FLAGS, {"run_id": run_id, "exception": exception, "reworked": reworked,
+                                           "failed_check": failed_check})
 
     def run_flag_events(self, run_id: str) -> list[tuple[str, Any, Any]]:
         """(type, authority, data) of the run's events that the scorecard's flags read."""
-        e = schema.events
-        query = select(e.c.type, e.c.authority, e.c.data).where(e.c.run == run_id, e.c.type.in_(FLAG_EVENTS))
-        return [(row.type, row.authority, row.data) for row in self.conn.execute(query)]
+        return [(row.type, row.authority, row.data) for row in self.conn.execute(_RUN_FLAG_EVENTS, {"run": run_id})]
+
+    def event_data(self, type_: str, start: str, end: str) -> list[Any]:
+        """The `data` of the events of one type in [start, end): what risk triggers read after every run end."""
+        return list(self.conn.execute(_EVENT_DATA, {"type": type_, "start": start, "end": end}).scalars())
 
     def run_of_task(self, task_id: str) -> str | None:
         """The run a task belongs to; None for a task without a run (a review or follow-up)."""
@@ -495,12 +544,17 @@ class Tx:
 
     # ------------------------------------------------------------------------------ queries
 
-    def open_counts(self, actors: Sequence[str]) -> Mapping[str, int]:
-        return {row[0]: int(row[1]) for row in self.conn.execute(_OPEN_COUNTS, {"actors": list(actors)})}
-
-    def last_assigned(self, playbook: str, step: str, actors: Sequence[str]) -> Mapping[str, str]:
-        params = {"playbook": playbook, "step": step, "actors": list(actors)}
-        return {row[0]: row[1] for row in self.conn.execute(_LAST_ASSIGNED, params)}
+    def assigned(self, playbook: str, step: str,
+                 actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, str]]:
+        counts: dict[str, int] = {}
+        last: dict[str, str] = {}
+        for actor, count, ready_at in self.conn.execute(_ASSIGNED, {"playbook": playbook, "step": step,
+                                                                    "actors": list(actors)}):
+            if count is not None:
+                counts[actor] = int(count)
+            else:
+                last[actor] = ready_at
+        return counts, last
 
     def waiting_on_others(self, actor: str) -> list[TaskState]:
         """Open tasks, held by someone else, of the runs `actor` started (one indexed join)."""
