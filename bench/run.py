@@ -179,7 +179,8 @@ def scale_figures(report: Report, config: dict[str, Any]) -> list[dict[str, Any]
             report.figure(name, **{k: v for k, v in result.items() if k not in ("benchmark", "template")})
         elif kind == "inbox":
             report.figure(f"scale.inbox.{result['assignee']}_assignee", open_tasks_in_table=result["open_tasks"],
-                          assignee_open_tasks=result["assignee_open_tasks"], p50_ms=result["p50_ms"],
+                          assignee_open_tasks=result["assignee_open_tasks"], page=result["page"],
+                          p50_ms=result["p50_ms"],
                           p99_ms=result["p99_ms"], max_ms=result["max_ms"], queries=result["queries"],
                           setup_seconds=result["setup_seconds"])
         elif kind == "scorecard":

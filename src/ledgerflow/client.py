@@ -135,8 +135,9 @@ class Client:
     def run(self, run_id: str) -> Any:
         return self.get(f"/runs/{run_id}")
 
-    def inbox(self) -> Any:
-        return self.get("/tasks")
+    def inbox(self, *, after: str | None = None, limit: int | None = None) -> Any:
+        """A page of the caller's open tasks, oldest ready first; pass the last task's id as `after` for more."""
+        return self.get("/tasks", after=after, limit=limit)
 
     def task(self, task_id: str) -> Any:
         return self.get(f"/tasks/{task_id}")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from ledgerflow import access, reports
 from ledgerflow import scorecard as scorecards
-from ledgerflow.domain.errors import Forbidden
+from ledgerflow.domain.errors import Forbidden, InvalidInput
 from ledgerflow.domain.figures import Period, week_of
 from ledgerflow.domain.findings import Finding
 from ledgerflow.domain.flow import data_under_decision
@@ -107,10 +107,23 @@ def run_events(store: Store, principal: Principal, run_id: str, *, after: int = 
 # -------------------------------------------------------------------------------------------- tasks
 
 
-def inbox(store: Store, principal: Principal) -> list[TaskState]:
-    """Open tasks assigned to the principal (with or without a run), oldest ready first."""
+def inbox(store: Store, principal: Principal, *, after: str | None = None,
+          limit: int | None = None) -> list[TaskState]:
+    """Open tasks assigned to the principal (with or without a run), oldest ready first; a page of them
+    after the task `after` (the last one of the previous page) when asked.
+
+    Raises:
+        InvalidInput: `after` is not one of the principal's tasks.
+    """
     with store.read() as tx:
-        return tx.tasks(assignee=principal.actor, status="open")
+        key = None
+        if after is not None:
+            found = tx.tasks(assignee=principal.actor, task=after)
+            if not found:
+                raise InvalidInput(f"{after!r} is not a task of your inbox; pass the last task of the previous "
+                                   "page", rule="bad-cursor")
+            key = (found[0].ready_at, found[0].id)
+        return tx.tasks(assignee=principal.actor, status="open", after=key, limit=limit)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

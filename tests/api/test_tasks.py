@@ -108,3 +108,24 @@ def test_start_then_complete_moves_the_task_through_its_states(client: TestClien
     assert started.status_code == 200 and started.json()["task"]["status"] == "in_progress"
     done = client.post(f"/api/v1/tasks/{prepare['task']}/complete", headers=headers, json={"output": PREPARED})
     assert done.json()["task"]["status"] == "completed" and done.json()["run"]["status"] == "running"
+
+
+def test_a_long_inbox_comes_a_page_at_a_time_in_order(client: TestClient, login: Login) -> None:
+    from collections import Counter
+
+    holders = Counter(start(client, login)["tasks"][0]["assignee"] for _ in range(8))
+    who, held = holders.most_common(1)[0]
+    everything = client.get("/api/v1/tasks", headers=login(who)).json()
+    assert len(everything) == held >= 3
+    first = client.get("/api/v1/tasks?limit=2", headers=login(who))
+    assert [t["task"] for t in first.json()] == [t["task"] for t in everything[:2]]
+    pages, link = [first.json()], first.headers.get("link")
+    while link:
+        url = link.split(";")[0].strip("<>")
+        following = client.get(url, headers=login(who))
+        pages.append(following.json())
+        link = following.headers.get("link")
+    assert [t["task"] for page in pages for t in page] == [t["task"] for t in everything]
+    assert all(len(page) == 2 for page in pages[:-1]) and len(pages[-1]) <= 2
+    stranger = client.get(f"/api/v1/tasks?after={everything[0]['task']}", headers=login("dave"))
+    assert stranger.status_code == 400 and stranger.json()["rule"] == "bad-cursor"

@@ -149,7 +149,7 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
     api.include_router(runs.router(page_size=config.page_size, max_page_size=config.max_page_size,
                                    poll_seconds=config.stream_poll_seconds,
                                    stream_seconds=config.stream_max_seconds))
-    api.include_router(tasks.router())
+    api.include_router(tasks.router(max_page_size=config.max_page_size))
     api.include_router(oversight.router())
     app.include_router(api)
     if guest_links:

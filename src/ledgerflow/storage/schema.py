@@ -91,7 +91,7 @@ tasks = Table(
     Column("error", Text, nullable=True),
     Column("note", Text, nullable=True),
     Index("ix_tasks_run", "run", "ord"),
-    Index("ix_tasks_assignee_open", "assignee", "status"),
+    Index("ix_tasks_inbox", "assignee", "status", "ready_at", "id"),
     Index("ix_tasks_step_assignee", "playbook", "step", "assignee", "ready_at"),
     Index("ix_tasks_status_ready", "status", "ready_at"),
     Index("ix_tasks_playbook_type_ended", "playbook", "type", "ended_at"),

@@ -34,6 +34,7 @@ from sqlalchemy import (
     insert,
     null,
     select,
+    tuple_,
     union_all,
     update,
 )
@@ -565,10 +566,14 @@ class Tx:
         return [_task_from(row) for row in self.conn.execute(query)]
 
     def tasks(
-        self, *, assignee: str | None = None, run: str | None = None, status: str | None = None
+        self, *, assignee: str | None = None, run: str | None = None, status: str | None = None,
+        task: str | None = None, after: tuple[str, str] | None = None, limit: int | None = None,
     ) -> list[TaskState]:
+        """Tasks oldest ready first; a page of them after the (ready_at, id) `after` when asked."""
         t = schema.tasks
-        conditions = []
+        conditions = [] if task is None else [t.c.id == task]
+        if after is not None:
+            conditions.append(tuple_(t.c.ready_at, t.c.id) > tuple_(*after))
         if assignee is not None:
             conditions.append(t.c.assignee == assignee)
         if run is not None:
@@ -577,7 +582,7 @@ class Tx:
             conditions.append(t.c.status.in_(["ready", "in_progress"]))
         elif status is not None:
             conditions.append(t.c.status == status)
-        query = select(t).where(and_(True, *conditions)).order_by(t.c.ready_at, t.c.id)
+        query = select(t).where(and_(True, *conditions)).order_by(t.c.ready_at, t.c.id).limit(limit)
         return [_task_from(row) for row in self.conn.execute(query)]
 
     def runs(self, *, playbook: str | None = None, status: str | None = None) -> list[Any]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from ledgerflow import remote, views
@@ -19,13 +19,22 @@ def _command(call: Mutation, verb: str, task_id: str, **args: Any) -> Response:
     return call.answer(lambda: TaskResult.of(remote.task_command(call.store, call.principal, verb, task_id, **args)))
 
 
-def router() -> APIRouter:
+def router(*, max_page_size: int) -> APIRouter:
     api = APIRouter(prefix="/tasks", tags=["tasks"], responses=documented(401))
 
-    @api.get("", response_model=list[TaskOut])
-    def inbox(store: StoreDep, who: Actor) -> list[TaskOut]:
-        """The caller's inbox: open tasks assigned to it, oldest ready first."""
-        return [TaskOut.of(t) for t in views.inbox(store, who)]
+    @api.get("", response_model=list[TaskOut], responses=documented(400))
+    def inbox(request: Request, response: Response, store: StoreDep, who: Actor,
+              after: Annotated[str | None, Query(description="The last task of the previous page.")] = None,
+              limit: Annotated[int, Query(ge=1, description="Page size (capped by the server's maximum).")]
+              = max_page_size) -> list[TaskOut]:
+        """The caller's inbox: open tasks assigned to it, oldest ready first, a page at a time. A full page
+        comes with a `Link: <…>; rel="next"` header to the following one."""
+        size = min(limit, max_page_size)
+        tasks = views.inbox(store, who, after=after, limit=size)
+        if len(tasks) == size:
+            following = request.url.include_query_params(after=tasks[-1].id, limit=size)
+            response.headers["Link"] = f'<{following}>; rel="next"'
+        return [TaskOut.of(t) for t in tasks]
 
     @api.get("/{task_id}", response_model=TaskContextOut, responses=documented(404))
     def show_task(store: StoreDep, who: Anyone, task_id: str) -> TaskContextOut:
