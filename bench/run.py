@@ -50,7 +50,7 @@ MODES = {
              **SIZES["full"], "inbox_queries": 1000, "scorecard_repeats": 3, "api_variants": [True, False]},
 }
 API_ROW_KEYS = ("rate", "requests", "ok", "errors", "p50_ms", "p90_ms", "p99_ms", "max_ms", "achieved_per_s",
-                "passed", "server_cpu_ms_per_request", "send_lag_max_ms", "phase")
+                "passed", "server_cpu_ms_per_request", "server_net_cpu_ms_per_request", "send_lag_max_ms", "phase")
 
 
 class Report:
