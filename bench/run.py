@@ -200,6 +200,7 @@ def api_figures(report: Report, mode: str, config: dict[str, Any]) -> list[dict[
                       rows=[{k: row[k] for k in API_ROW_KEYS} for row in result["rows"]],
                       durability=result["durability"])
         report.figure("api_max_rate_p99_under_50ms" + suffix, rate=result["max_rate_p99_under_50ms"],
+                      lower_rates_failed=result["lower_rates_failed"],
                       max_achieved_per_s=result["max_achieved_per_s"], meaning=result["meaning"],
                       note="open loop from a second process on loopback; server and generator share 2 cores")
     return results
