@@ -1,7 +1,7 @@
 """The benchmark suite (issue #10): one command, one JSON line per figure, bench/results/latest.json.
 
-    python bench/run.py --quick          # under ~2 minutes on the 2-core machine
-    python bench/run.py                  # the full suite (larger databases, 5 rounds; ~12 min, ~10 GB peak)
+    python bench/run.py --quick          # ~3 minutes on the 2-core machine (REST API load included)
+    python bench/run.py                  # the full suite (larger databases, 5 rounds, API load; ~20 min, ~10 GB peak)
     python bench/run.py --no-postgres    # skip the PostgreSQL engine figure
 
 Options: --pg URL (default postgresql://postgres@127.0.0.1:5432/test; the suite creates its own schema there
@@ -260,7 +260,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--source", choices=["worktree", "head"], default="worktree",
                         help="measure the work tree's src/ (default) or a snapshot of HEAD's")
-    parser.add_argument("--quick", action="store_true", help="small sizes, 3 rounds: under ~2 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes, 3 rounds: ~3 minutes")
     parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL server URL (a schema is created there)")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--repeats", type=int)
