@@ -1,11 +1,11 @@
 """The benchmark suite (issue #10): one command, one JSON line per figure, bench/results/latest.json.
 
-    python bench/run.py --quick          # under ~2 minutes on the 2-core machine
-    python bench/run.py                  # the full suite (larger databases, 5 rounds; ~12 min, ~10 GB peak)
+    python bench/run.py --quick          # ~3 minutes on the 2-core machine (REST API load included)
+    python bench/run.py                  # the full suite (larger databases, 5 rounds, API load; ~20 min, ~10 GB peak)
     python bench/run.py --no-postgres    # skip the PostgreSQL engine figure
 
 Options: --pg URL (default postgresql://postgres@127.0.0.1:5432/test; the suite creates its own schema there
-and drops it), --repeats N, --runs N, --out FILE, --skip-scale, --skip-profile, and --source head, which
+and drops it), --repeats N, --runs N, --out FILE, --skip-scale, --skip-api, --skip-profile, and --source head, which
 measures a snapshot of the committed src/ (`git archive HEAD src`) instead of the work tree, so that edits
 in progress in src/ can neither break nor skew a long run.
 
@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from api_load import run_api_load
 from common import PG_DEFAULT, ROOT, machine, median, pg_schema, source_state, spread
 from profile_engine import profile_engine
 from raw_sqlite import run_raw, sample_events
@@ -46,11 +47,13 @@ RESULTS = ROOT / "bench" / "results"
 MODES = {
     "quick": {"runs": 100, "repeats": 3, "raw_appends": 1000, "scaling_runs": [], "profile_runs": 100,
               "worker_runs": 120,
-              **SIZES["quick"], "inbox_queries": 300, "scorecard_repeats": 3},
+              **SIZES["quick"], "inbox_queries": 300, "scorecard_repeats": 3, "api_variants": [True]},
     "full": {"runs": 300, "repeats": 5, "raw_appends": 3000, "scaling_runs": [1000], "profile_runs": 300,
              "worker_runs": 600,
-             **SIZES["full"], "inbox_queries": 1000, "scorecard_repeats": 3},
+             **SIZES["full"], "inbox_queries": 1000, "scorecard_repeats": 3, "api_variants": [True, False]},
 }
+API_ROW_KEYS = ("rate", "requests", "ok", "errors", "p50_ms", "p90_ms", "p99_ms", "max_ms", "achieved_per_s",
+                "passed", "server_cpu_ms_per_request", "server_net_cpu_ms_per_request", "send_lag_max_ms", "phase")
 
 
 class Report:
@@ -199,6 +202,25 @@ def scale_figures(report: Report, config: dict[str, Any]) -> list[dict[str, Any]
     return results
 
 
+def api_figures(report: Report, mode: str, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Decisions over the REST API at fixed rates (bench/api_load.py), with and without Idempotency-Key."""
+    results = []
+    for idempotency in config["api_variants"]:
+        suffix = "" if idempotency else ".no_idempotency_key"
+        log(f"REST API load ({mode}), Idempotency-Key {'on' if idempotency else 'off'}")
+        result = run_api_load(mode=mode, idempotency=idempotency, progress=log)
+        results.append(result)
+        report.figure("api_decisions" + suffix, backend=result["backend"], idempotency_key=idempotency,
+                      seconds_per_rate=result["seconds_per_rate"], deciders=result["deciders"],
+                      rows=[{k: row[k] for k in API_ROW_KEYS} for row in result["rows"]],
+                      durability=result["durability"])
+        report.figure("api_max_rate_p99_under_50ms" + suffix, rate=result["max_rate_p99_under_50ms"],
+                      lower_rates_failed=result["lower_rates_failed"],
+                      max_achieved_per_s=result["max_achieved_per_s"], meaning=result["meaning"],
+                      note="open loop from a second process on loopback; server and generator share 2 cores")
+    return results
+
+
 def profiles(report: Report, config: dict[str, Any]) -> list[dict[str, Any]]:
     results = []
     for triggers in (True, False):
@@ -253,13 +275,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--source", choices=["worktree", "head"], default="worktree",
                         help="measure the work tree's src/ (default) or a snapshot of HEAD's")
-    parser.add_argument("--quick", action="store_true", help="small sizes, 3 rounds: under ~2 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes, 3 rounds: ~3 minutes")
     parser.add_argument("--pg", default=PG_DEFAULT, help="PostgreSQL server URL (a schema is created there)")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--repeats", type=int)
     parser.add_argument("--runs", type=int)
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-profile", action="store_true")
+    parser.add_argument("--skip-api", action="store_true", help="skip the REST API load figures")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args()
     if args.source == "head" and not os.environ.get("LEDGERFLOW_BENCH_SNAPSHOT"):
@@ -284,6 +307,8 @@ def main() -> None:
     details["workers"] = worker_figures(report, config, pg_url)
     if not args.skip_scale:
         details["scale"] = scale_figures(report, config)
+    if not args.skip_api:
+        details["api"] = api_figures(report, mode, config)
     if not args.skip_profile:
         details["profiles"] = profiles(report, config)
     elapsed = time.perf_counter() - started
