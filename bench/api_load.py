@@ -5,7 +5,7 @@
 1. A fresh database (durable defaults, real clock) with the pricing-exception playbook and the example
    directory plus a finance team (`--deciders`, default 50), a deal desk and account executives; many runs
    whose approval decision is open (prepare completed), and one bearer token per decider. On SQLite a
-   template of 100 runs is made through the engine and copied (new ids, re-hashed into the one audit chain,
+   template of 100 runs is made through the engine and copied (new ids, re-hashed into their runs' chains,
    as `bench/scale.py` does); on PostgreSQL every run is made through the engine.
 2. `ledgerflow serve` (the REST API, the web UI and the worker, as deployed) in a process of its own on a
    loopback port.

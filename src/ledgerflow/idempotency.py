@@ -1,12 +1,12 @@
 """Idempotency keys of the REST API: the first answer to a mutating call, replayed on a retry.
 
 A key belongs to one actor. The first call claims it (a row with no status, "in flight"), runs its use case
-in the use case's own transaction, then records the answer. A retry with the same request gets the recorded
-answer and writes nothing; the same key with another request is refused. A call that failed for a reason
-that may pass on a retry (5xx) releases its key.
-
-The claim and the answer are separate transactions from the use case's: a process that dies between the use
-case's commit and the answer leaves the key in flight, and retries are refused (409) rather than run twice.
+and records the answer, all in one transaction: either the key, the command's effects and its answer are
+kept together, or nothing is (a process that dies mid-way leaves the key free for the retry). A retry with
+the same request gets the recorded answer and writes nothing; the same key with another request is
+refused; while the first request's transaction is open, another with the same key waits for it or is told
+it is in flight (409). A refusal (4xx) is recorded too, in a transaction of its own, since the refused
+use case wrote nothing; a failure that may pass on a retry (5xx) keeps nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 
 from ledgerflow.domain.errors import Conflict, InvalidInput
 from ledgerflow.domain.times import format_time
@@ -94,10 +94,3 @@ def record(store: Store, *, actor: str, key: str, answer: Answer) -> None:
     with store.write() as tx:
         tx.conn.execute(update(k).where(k.c.actor == actor, k.c.key == key)
                         .values(status=answer.status, response=answer.body))
-
-
-def release(store: Store, *, actor: str, key: str) -> None:
-    """Forget a claim whose request failed in a way a retry may fix."""
-    k = schema.idempotency_keys
-    with store.write() as tx:
-        tx.conn.execute(delete(k).where(k.c.actor == actor, k.c.key == key, k.c.status.is_(None)))

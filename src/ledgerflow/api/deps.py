@@ -90,28 +90,33 @@ class Mutation:
         if self.key is None:
             result = call()
             return JSONResponse(result.model_dump(mode="json"), status_code=_status(status, result))
-        kept = idempotency.claim(self.store, actor=self.scope, key=self.key, method=self.method, path=self.path,
-                                 fingerprint=idempotency.request_hash(self.method, self.path, self.body))
+        fingerprint = idempotency.request_hash(self.method, self.path, self.body)
+        claim = {"actor": self.scope, "key": self.key, "method": self.method, "path": self.path,
+                 "fingerprint": fingerprint}
+        claimed = False
+        try:
+            with self.store.write():  # the claim, the use case and the answer it records: one commit
+                kept = idempotency.claim(self.store, **claim)
+                if kept is None:
+                    claimed = True
+                    result = call()
+                    body, code = result.model_dump(mode="json"), _status(status, result)
+                    idempotency.record(self.store, actor=self.scope, key=self.key,
+                                       answer=idempotency.Answer(status=code, body=body))
+        except LedgerflowError as exc:
+            if not claimed or status_of(exc) >= 500:
+                raise  # refused before the use case ran, or may pass on a retry: nothing is kept
+            code, problem = problem_of(exc)
+            with self.store.write():  # the use case wrote nothing; keep its refusal for replays
+                kept = idempotency.claim(self.store, **claim)
+                if kept is None:
+                    idempotency.record(self.store, actor=self.scope, key=self.key,
+                                       answer=idempotency.Answer(status=code, body=problem))
+                    return problem_response(code, problem)
         if kept is not None:
             media = PROBLEM if kept.status >= 400 else "application/json"
             return JSONResponse(kept.body, status_code=kept.status, media_type=media,
                                 headers={"Idempotent-Replayed": "true"})
-        try:
-            result = call()
-        except LedgerflowError as exc:
-            if status_of(exc) >= 500:
-                idempotency.release(self.store, actor=self.scope, key=self.key)
-                raise
-            code, problem = problem_of(exc)
-            idempotency.record(self.store, actor=self.scope, key=self.key,
-                               answer=idempotency.Answer(status=code, body=problem))
-            return problem_response(code, problem)
-        except BaseException:
-            idempotency.release(self.store, actor=self.scope, key=self.key)
-            raise
-        body, code = result.model_dump(mode="json"), _status(status, result)
-        idempotency.record(self.store, actor=self.scope, key=self.key,
-                           answer=idempotency.Answer(status=code, body=body))
         return JSONResponse(body, status_code=code)
 
 

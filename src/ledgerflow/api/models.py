@@ -23,7 +23,7 @@ class StartRunIn(_In):
     playbook: str
     input: dict[str, Any]
     why: str | None = None
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1)  # the largest version a database column holds
 
 
 class CancelIn(_In):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
@@ -129,6 +130,7 @@ class Store:
         if check:
             check_initialized(self.engine, self.url)
         self._clock: str | None = None
+        self._active: ContextVar[Tx | None] = ContextVar(f"ledgerflow-write-{id(self)}", default=None)
 
     def clock_mode(self, conn: Connection) -> str:
         """`simulated` or `real`: fixed by `init`, so read once per store."""
@@ -139,11 +141,24 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
-        """One write transaction: everything in it commits together or not at all."""
+        """One write transaction: everything in it commits together or not at all.
+
+        A write or read opened inside it (same thread or task) joins it, so a caller can make several use
+        cases one commit (the REST API: an idempotency key, the command and its answer).
+        """
+        active = self._active.get()
+        if active is not None:
+            yield active
+            return
         try:
             with self.engine.connect().execution_options(ledgerflow_write=True) as conn:
                 with conn.begin():
-                    yield Tx(conn, self.url, self.clock_mode(conn), write=True, settings=self.settings)
+                    tx = Tx(conn, self.url, self.clock_mode(conn), write=True, settings=self.settings)
+                    token = self._active.set(tx)
+                    try:
+                        yield tx
+                    finally:
+                        self._active.reset(token)
         except IntegrityError as exc:
             raise Conflict(f"another command changed the same data first: {exc.orig}", rule="conflict") from None
         except OperationalError as exc:
@@ -154,7 +169,12 @@ class Store:
         """A read transaction; `snapshot` makes every statement in it see one moment (verification, exports).
 
         SQLite's read transactions are snapshots already; on PostgreSQL this asks for REPEATABLE READ.
+        Inside a write transaction it joins it, and so reads what that transaction wrote.
         """
+        active = self._active.get()
+        if active is not None:
+            yield active
+            return
         try:
             with self.engine.connect() as conn:
                 if snapshot and conn.dialect.name == "postgresql":

@@ -76,7 +76,7 @@ def router(*, page_size: int, max_page_size: int, poll_seconds: float, stream_se
 
     @api.get("/{run_id}/events", response_model=EventPage, responses=documented(404))
     def run_events(store: StoreDep, who: Actor, run_id: str,
-                   after: Annotated[int, Query(ge=0, description="Events after this seq.")] = 0,
+                   after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Events after this seq.")] = 0,
                    limit: Limit = page_size) -> EventPage:
         """The run's audit events after a seq, oldest first."""
         limit = min(limit, max_page_size)
@@ -87,7 +87,7 @@ def router(*, page_size: int, max_page_size: int, poll_seconds: float, stream_se
 
     @api.get("/{run_id}/events/stream", response_class=StreamingResponse, responses={**SSE, **documented(404)})
     def stream_events(store: StoreDep, who: Actor, run_id: str,
-                      after: Annotated[int, Query(ge=0, description="Send events after this seq.")] = 0,
+                      after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Send events after this seq.")] = 0,
                       last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
                       seconds: Seconds = None) -> StreamingResponse:
         """New events of the run as server-sent events. The stream ends once the run has ended and every
