@@ -44,15 +44,17 @@ def task_command(store: Store, principal: Principal, verb: str, task_id: str, **
     """start, complete, decide, recommend or reassign a task the caller sees.
 
     A guest may only complete its task; the completion is recorded on behalf of the task's current assignee
-    (channel api), since the engine lets only the assignee complete a task.
+    (channel api), since the engine lets only the assignee complete a task, under the authority `guest`
+    that names the guest's address, its token and who invited it.
     """
     with store.read() as tx:
         task, _ = access.visible_task(tx, task_id, principal)
     if principal.is_guest:
         if verb != "complete" or task.assignee is None:
             raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")
+        guest = {"email": principal.email, "token": principal.token_id, "invited_by": principal.actor}
         return service.task_command(store, verb, task_id, service.Caller(actor=task.assignee, channel=CHANNEL),
-                                    **args)
+                                    guest=guest, **args)
     return service.task_command(store, verb, task_id, caller(principal), **args)
 
 

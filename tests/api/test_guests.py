@@ -48,6 +48,8 @@ def test_a_guest_reads_and_completes_its_task_and_reaches_nothing_else(client: T
     completed = next(e for e in events if e["type"] == "task.completed")
     assert (completed["actor"], completed["channel"]) == (prepare["assignee"], "api")
     created = next(e for e in events if e["type"] == "token.created")
+    assert completed["authority"] == {"kind": "guest", "detail": {
+        "email": "buyer@customer.example", "token": created["data"]["token_id"], "invited_by": created["actor"]}}
     assert created["task"] == prepare["task"] and created["data"]["email"] == "buyer@customer.example"
     assert invited["link"].rsplit("/", 1)[1] not in str(events)
 

@@ -488,7 +488,9 @@ def start_task(ctx: Context, run: RunState, *, task_id: str, actor: str) -> Buil
     return b
 
 
-def complete_task(ctx: Context, run: RunState, *, task_id: str, actor: str, output: Any = None) -> Builder:
+def complete_task(ctx: Context, run: RunState, *, task_id: str, actor: str, output: Any = None,
+                  guest: dict[str, Any] | None = None) -> Builder:
+    """Complete a task as its assignee; `guest` names the invited outsider who did it on the assignee's behalf."""
     task = _open_task(run, task_id, actor, ("task", "action"), "complete")
     step = ctx.playbook.step(task.step)
     if output is None:
@@ -498,8 +500,8 @@ def complete_task(ctx: Context, run: RunState, *, task_id: str, actor: str, outp
                               details={"violations": [{"path": "/", "message": "not an object"}]})
     validate(getattr(step, "validator", None), output, f"the output of step {step.id}")
     b = Builder(ctx, run)
-    b.emit("task.completed", actor=actor, task=task.id, step=task.step,
-           auth=_delegated(task, authority("assignee")), data={"output": output})
+    auth = authority("guest", guest) if guest is not None else _delegated(task, authority("assignee"))
+    b.emit("task.completed", actor=actor, task=task.id, step=task.step, auth=auth, data={"output": output})
     _Flow(b).advance()
     return b
 
