@@ -11,10 +11,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.figures import (
-    FLAG_EVENTS,
     Period,
     ranked_percentile,
-    run_flags,
     share,
 )
 from ledgerflow.storage import schema
@@ -57,12 +55,9 @@ _r, _e, _t = schema.runs, schema.events, schema.tasks
 _PLAYBOOK, _START, _END = (bindparam(name, type_=String) for name in ("playbook", "start", "end"))
 _ENDED = (_r.c.playbook == _PLAYBOOK, _r.c.ended_at >= _START, _r.c.ended_at < _END,
           _r.c.status.in_(["completed", "rejected"]))
-_RUN_COUNTS = select(func.count(), _count(_r.c.exception.is_(None)), _count(_r.c.exception.is_(True)),
-                     _count(and_(_r.c.exception.is_not(None), _r.c.status == "completed",
-                                 _r.c.reworked.is_not(True), _r.c.failed_check.is_not(True)))).where(*_ENDED)
-_UNFLAGGED = select(_r.c.id, _r.c.status).where(*_ENDED, _r.c.exception.is_(None))
-_FLAG_ROWS = select(_e.c.run, _e.c.type, _e.c.authority, _e.c.data).where(
-    _e.c.run.in_(bindparam("runs", expanding=True)), _e.c.type.in_(FLAG_EVENTS))
+_RUN_COUNTS = select(func.count(), _count(_r.c.exception.is_(True)),
+                     _count(and_(_r.c.status == "completed", _r.c.reworked.is_not(True),
+                                 _r.c.failed_check.is_not(True)))).where(*_ENDED)
 _REWORK = (select(func.count()).select_from(_e.join(_r, _r.c.id == _e.c.run))
            .where(_e.c.type == "task.sent_back", _e.c.at >= _START, _e.c.at < _END, _r.c.playbook == _PLAYBOOK))
 _DECIDED = (_t.c.playbook == _PLAYBOOK, _t.c.type == "decision", _t.c.outcome.is_not(None), _t.c.ended_at >= _START,
@@ -88,21 +83,11 @@ def _latency_percentile(tx: Tx, params: dict[str, Any], count: int, p: float) ->
 def _run_counts(tx: Tx, playbook: str, period: Period) -> tuple[int, int, int]:
     """(ended, with an exception, clean first pass) of the runs that ended in the period.
 
-    Counted in SQL from the flags stored when each run ended: risk triggers read these after every run end,
-    so they must not fetch a row per run. Runs ended before the flags were stored (null) are read one by one.
+    Counted in SQL from the flags stored when each run ended (migration 0010 filled in older runs'): risk
+    triggers read these after every run end, so they must not fetch a row per run.
     """
     start, end = period.bounds
-    params = {"playbook": playbook, "start": start, "end": end}
-    ended, missing, exceptions, clean = tx.conn.execute(_RUN_COUNTS, params).one()
-    if missing:
-        statuses = {row.id: row.status for row in tx.conn.execute(_UNFLAGGED, params)}
-        events: dict[str, list[tuple[str, Any, Any]]] = {run_id: [] for run_id in statuses}
-        for found in tx.conn.execute(_FLAG_ROWS, {"runs": list(statuses)}):
-            events[found.run].append((found.type, found.authority, found.data))
-        for run_id, rows in events.items():
-            exception, reworked, failed = run_flags(rows)
-            exceptions += exception
-            clean += statuses[run_id] == "completed" and not reworked and not failed
+    ended, exceptions, clean = tx.conn.execute(_RUN_COUNTS, {"playbook": playbook, "start": start, "end": end}).one()
     return int(ended), int(exceptions), int(clean)
 
 
