@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, and_, bindparam, case, cast, extract, func, select
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy import String, and_, bindparam, case, func, select
 
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.figures import (
     Period,
-    ranked_percentile,
+    hours_between,
+    percentile,
     share,
 )
 from ledgerflow.storage import schema
@@ -22,32 +20,6 @@ from ledgerflow.storage.store import Store, Tx
 def _count(condition: Any) -> Any:
     """How many rows meet `condition` (a portable conditional count)."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-class _EpochSeconds(FunctionElement[int]):
-    """Whole seconds since the epoch of `YYYY-MM-DDTHH:MM:SS` text, exactly, on each database."""
-
-    type = Integer()
-    name = "epoch_seconds"
-    inherit_cache = True
-
-
-@compiles(_EpochSeconds)
-def _epoch_seconds_default(element: _EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = element.clauses
-    return compiler.process(extract("epoch", cast(text, DateTime)), **kw)
-
-
-@compiles(_EpochSeconds, "sqlite")
-def _epoch_seconds_sqlite(element: _EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
-    (text,) = element.clauses  # SQLite reads the text as a time itself; a CAST would make it a number
-    return compiler.process(extract("epoch", text), **kw)
-
-
-def _micros(stored: Any) -> Any:
-    """Microseconds since the epoch of a stored time (`YYYY-MM-DDTHH:MM:SS.ffffffZ`): an exact integer."""
-    return (cast(_EpochSeconds(func.substr(stored, 1, 19)), BigInteger) * 1_000_000
-            + cast(func.substr(stored, 21, 6), Integer))
 
 
 # Built once: risk triggers run these after every run end, so each execution only looks up the compiled form.
@@ -60,24 +32,10 @@ _RUN_COUNTS = select(func.count(), _count(_r.c.exception.is_(True)),
                                  _r.c.failed_check.is_not(True)))).where(*_ENDED)
 _REWORK = (select(func.count()).select_from(_e.join(_r, _r.c.id == _e.c.run))
            .where(_e.c.type == "task.sent_back", _e.c.at >= _START, _e.c.at < _END, _r.c.playbook == _PLAYBOOK))
-_DECIDED = (_t.c.playbook == _PLAYBOOK, _t.c.type == "decision", _t.c.outcome.is_not(None), _t.c.ended_at >= _START,
-            _t.c.ended_at < _END)
-_LATENCY = _micros(_t.c.ended_at) - _micros(_t.c.ready_at)
-_DECIDED_COUNT = select(func.count()).where(*_DECIDED)
-_LATENCY_RANKS = (select(_LATENCY).where(*_DECIDED).order_by(_LATENCY)
-                  .offset(bindparam("low", type_=Integer)).limit(bindparam("span", type_=Integer)))
-_LATENCY_FIGURES = frozenset({"decision_latency_median_hours", "decision_latency_p90_hours"})
-
-
-def _latency_percentile(tx: Tx, params: dict[str, Any], count: int, p: float) -> float | None:
-    """A percentile of the decision latencies in hours: the database sorts, two values come back.
-
-    The same number `percentile` gives over `hours_between` of every row, as microseconds are exact integers.
-    """
-    def ranked(low: int, high: int) -> list[float]:
-        window = tx.conn.execute(_LATENCY_RANKS, {**params, "low": low, "span": high - low + 1}).scalars()
-        return [micros / 1_000_000 / 3600 for micros in window]  # as timedelta.total_seconds() / 3600
-    return ranked_percentile(count, p, ranked)
+_DECIDED = select(_t.c.ready_at, _t.c.ended_at).where(
+    _t.c.playbook == _PLAYBOOK, _t.c.type == "decision", _t.c.outcome.is_not(None), _t.c.ended_at >= _START,
+    _t.c.ended_at < _END)
+_LATENCY = frozenset({"decision_latency_median_hours", "decision_latency_p90_hours"})
 
 
 def _run_counts(tx: Tx, playbook: str, period: Period) -> tuple[int, int, int]:
@@ -111,13 +69,9 @@ def figures(tx: Tx, playbook: str, period: Period, *, need: frozenset[str] | Non
     rework = 0
     if need is None or "rework" in need:
         rework = int(tx.conn.execute(_REWORK, params).scalar_one())
-    median = p90 = None
-    if need is None or need & _LATENCY_FIGURES:
-        decided = int(tx.conn.execute(_DECIDED_COUNT, params).scalar_one())
-        if need is None or "decision_latency_median_hours" in need:
-            median = _latency_percentile(tx, params, decided, 50)
-        if need is None or "decision_latency_p90_hours" in need:
-            p90 = _latency_percentile(tx, params, decided, 90)
+    latencies: list[float] = []
+    if need is None or need & _LATENCY:
+        latencies = [hours_between(ready, ended_at) for ready, ended_at in tx.conn.execute(_DECIDED, params).all()]
     fpy = share(clean, ended)
     previous_fpy = None
     if need is None or "quality_trend" in need:
@@ -129,7 +83,7 @@ def figures(tx: Tx, playbook: str, period: Period, *, need: frozenset[str] | Non
         "throughput": ended,
         "exception_rate": share(exceptions, ended),
         "rework": rework,
-        "decision_latency": {"median_hours": median, "p90_hours": p90},
+        "decision_latency": {"median_hours": percentile(latencies, 50), "p90_hours": percentile(latencies, 90)},
         "first_pass_yield": fpy,
         "quality_trend": None if fpy is None or previous_fpy is None else fpy - previous_fpy,
     }

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledgerflow import service
 from ledgerflow.domain.figures import hours_between, parse_period, percentile, span
-from ledgerflow.domain.times import format_time
-from ledgerflow.scorecard import figures, scorecard
+from ledgerflow.domain.times import format_time, parse_time
+from ledgerflow.scorecard import scorecard
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, start
 
@@ -69,31 +73,14 @@ def test_percentiles_interpolate_like_numpy() -> None:
     assert percentile([4.0], 90) == 4.0 and percentile([], 50) is None
 
 
-def test_the_database_ranks_latencies_to_the_same_figures_as_python(store: Store) -> None:
-    import random
-    from datetime import timedelta
+_MOMENTS = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC))
 
-    from sqlalchemy import insert
 
-    from ledgerflow.storage import schema
-
-    rng, week = random.Random(5), parse_period("2026-W10")
-    rows, latencies = [], []
-    for index in range(41):
-        ended = week.start + timedelta(seconds=rng.randrange(7 * 86400), microseconds=rng.randrange(10**6))
-        ready = ended - timedelta(seconds=rng.choice([0, 1, 59, 3600 * rng.random(), 86400 * 9 * rng.random()]),
-                                  microseconds=rng.randrange(10**6) if index % 3 else 0)
-        rows.append({"id": f"t{index}", "ord": 0, "run": None, "playbook": "pricing-exception", "step": "approve",
-                     "type": "decision", "status": "decided", "assignee": "x", "attempt": 1, "seat": 0,
-                     "ready_at": format_time(ready), "ended_at": format_time(ended), "outcome": "approve",
-                     "escalated": False, "blocked": False})
-        latencies.append(hours_between(format_time(ready), format_time(ended)))
-        with store.engine.begin() as conn:
-            conn.execute(insert(schema.tasks), rows[-1:])
-        with store.read() as tx:
-            card = figures(tx, "pricing-exception", week)
-        assert card["decision_latency"] == {"median_hours": percentile(latencies, 50),
-                                            "p90_hours": percentile(latencies, 90)}
+@given(_MOMENTS, _MOMENTS)
+def test_hours_between_stored_times_match_parsing_them(start: datetime, end: datetime) -> None:
+    stored = format_time(start), format_time(end)
+    parsed = (parse_time(stored[1]) - parse_time(stored[0])).total_seconds() / 3600
+    assert hours_between(*stored) == parsed == (end - start).total_seconds() / 3600
 
 
 def test_flags_filled_in_from_the_events_give_the_same_figures_as_flags_stored_at_run_end(store: Store) -> None:

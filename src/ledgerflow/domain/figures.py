@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -13,6 +13,7 @@ from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.times import format_time, parse_time
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_STORED = len("2026-03-02T08:00:00.000000Z")
 EXCEPTION_EVENTS = frozenset({"check.failed", "sla.breached", "ownership.gap", "action.failed", "run.rejected"})
 
 
@@ -72,24 +73,17 @@ def span(since: str, until: str) -> Period:
 
 def percentile(values: Sequence[float], p: float) -> float | None:
     """Linear interpolation between closest ranks (numpy's default); None for no values."""
-    ordered = sorted(values)
-    return ranked_percentile(len(ordered), p, lambda low, high: ordered[low:high + 1])
-
-
-def ranked_percentile(count: int, p: float, ranked: Callable[[int, int], Sequence[float]]) -> float | None:
-    """`percentile` of `count` values that are sorted elsewhere: `ranked(low, high)` gives ranks low..high.
-
-    A database can sort and hand over the two values the result needs instead of all of them.
-    """
-    if not count:
+    if not values:
         return None
-    rank = (count - 1) * p / 100
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100
     low, high = math.floor(rank), math.ceil(rank)
-    window = ranked(low, high)
-    return window[0] + (window[-1] - window[0]) * (rank - low)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def hours_between(start: str, end: str) -> float:
+    if len(start) == len(end) == _STORED and start[-1] == end[-1] == "Z":  # the stored form; scorecards read many
+        return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 3600
     return (parse_time(end) - parse_time(start)).total_seconds() / 3600
 
 
