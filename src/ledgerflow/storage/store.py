@@ -321,10 +321,10 @@ class Tx:
         new_rows, changed_rows = [], []
         for index, task in enumerate(after.tasks):
             previous = old.get(task.id)
-            row = _task_row(task, index)
             if previous is None:
-                new_rows.append(row)
+                new_rows.append(_task_row(task, index))
             elif previous != task:
+                row = _task_row(task, index)
                 changed_rows.append({"task_id": task.id, **{f"v_{c}": row[c] for c in _MUTABLE}})
         if changed_rows:
             self.conn.execute(_UPDATE_TASK, changed_rows)
