@@ -175,13 +175,17 @@ def _on_run(tx: Tx, before: RunState, caller: Caller,
 
 def _write(tx: Tx, ctx: flow.Context, before: RunState | None, result: flow.Builder) -> None:
     """State, events and the timers they set: all in the caller's transaction."""
-    tx.save_run(before, result.state)
+    ended = result.state.status in (RunStatus.COMPLETED, RunStatus.REJECTED) and (
+        before is None or before.status == RunStatus.RUNNING)
+    flags = None
+    if ended:  # stored with the end: the flags of the run's earlier events and of this command's
+        flags = run_flags([*tx.run_flag_events(result.state.id),
+                           *((e.type, e.authority, e.data) for e in result.events)])
+    tx.save_run(before, result.state, flags)
     stored = tx.append(result.events)
     tx.add_timers(timers.timers_for(result.events, ctx))
     queue(tx, stored, ctx.playbook, ctx.directory)
-    ended = result.state.status in (RunStatus.COMPLETED, RunStatus.REJECTED)
-    if ended and (before is None or before.status == RunStatus.RUNNING):
-        tx.set_run_flags(result.state.id, run_flags(tx.run_flag_events(result.state.id)))
+    if ended:
         governance.check_triggers(tx, result.state.playbook)
 
 

@@ -96,7 +96,6 @@ _NOW = select(schema.meta.c.value).where(schema.meta.c.key == "now")
 _DIRECTORY_VERSION_AND_NOW = select(_DIRECTORY_VERSION.scalar_subquery(), _NOW.scalar_subquery())
 _LATEST_PLAYBOOK = select(func.max(schema.playbooks.c.version)).where(schema.playbooks.c.id == bindparam("playbook"))
 _GOVERNANCE = select(schema.governance).where(schema.governance.c.playbook == bindparam("playbook"))
-_SET_RUN_FLAGS = update(_r).where(_r.c.id == bindparam("run_id"))
 _EVENT_DATA = select(_e.c.data).where(_e.c.type == bindparam("type"), _e.c.at >= bindparam("start"),
                                      _e.c.at < bindparam("end"))
 _RUN_FLAG_EVENTS = select(_e.c.type, _e.c.authority, _e.c.data).where(_e.c.run == bindparam("run"),
@@ -340,11 +339,6 @@ class Tx:
                         started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at,
                         input=row.input, why=row.why, tasks=tasks, recommendations=recs)
 
-    def set_run_flags(self, run_id: str, flags: tuple[bool, bool, bool]) -> None:
-        exception, reworked, failed_check = flags
-        self.conn.execute(_SET_RUN_FLAGS, {"run_id": run_id, "exception": exception, "reworked": reworked,
-                                           "failed_check": failed_check})
-
     def run_flag_events(self, run_id: str) -> list[tuple[str, Any, Any]]:
         """(type, authority, data) of the run's events that the scorecard's flags read."""
         return [(row.type, row.authority, row.data) for row in self.conn.execute(_RUN_FLAG_EVENTS, {"run": run_id})]
@@ -360,23 +354,26 @@ class Tx:
             raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")
         return None if run[0] is None else str(run[0])
 
-    def save_run(self, before: RunState | None, after: RunState) -> None:
-        """Write what changed between two states of one run."""
-        run_values = {"status": str(after.status), "ended_at": after.ended_at}
+    def save_run(self, before: RunState | None, after: RunState,
+                 flags: tuple[bool, bool, bool] | None = None) -> None:
+        """Write what changed between two states of one run; `flags` are the scorecard's, for a run that ends."""
+        run_values: dict[str, Any] = {"status": str(after.status), "ended_at": after.ended_at}
+        if flags is not None:
+            run_values.update(zip(("exception", "reworked", "failed_check"), flags, strict=True))
         if before is None:
             self.conn.execute(_INSERT_RUN, [{"id": after.id, "playbook": after.playbook, "version": after.version,
                                              "started_by": after.started_by, "started_at": after.started_at,
                                              "input": after.input, "why": after.why, **run_values}])
-        elif (before.status, before.ended_at) != (after.status, after.ended_at):
+        elif (before.status, before.ended_at) != (after.status, after.ended_at) or flags is not None:
             self.conn.execute(_UPDATE_RUN, {"run_id": after.id, **run_values})
         old = {t.id: t for t in (before.tasks if before else ())}
         new_rows, changed_rows = [], []
         for index, task in enumerate(after.tasks):
             previous = old.get(task.id)
-            row = _task_row(task, index)
             if previous is None:
-                new_rows.append(row)
+                new_rows.append(_task_row(task, index))
             elif previous != task:
+                row = _task_row(task, index)
                 changed_rows.append({"task_id": task.id, **{f"v_{c}": row[c] for c in _MUTABLE}})
         if changed_rows:
             self.conn.execute(_UPDATE_TASK, changed_rows)
