@@ -508,7 +508,7 @@ def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, hi
 SIZES = {
     "quick": {"inbox_tasks": 100_000, "history_events": 200_000, "history_weeks": 8, "timer_decisions": 1_000,
               "scorecard_events": 0},
-    "full": {"inbox_tasks": 1_000_000, "history_events": 2_000_000, "history_weeks": 26, "timer_decisions": 10_000,
+    "full": {"inbox_tasks": 1_000_000, "history_events": 2_000_000, "history_weeks": 26, "timer_decisions": 100_000,
              "scorecard_events": 10_000_000},
 }
 

@@ -43,7 +43,7 @@ def router() -> APIRouter:
 
     @api.get("/{playbook_id}", response_model=PlaybookOut, responses=documented(404))
     def show_playbook(store: StoreDep, _who: Actor, playbook_id: str,
-                      version: Annotated[int | None, Query(ge=1)] = None) -> PlaybookOut:
+                      version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> PlaybookOut:
         """One published version (the newest unless `version` is given), with its YAML source."""
         return PlaybookOut(**views.playbook(store, playbook_id, version))
 
