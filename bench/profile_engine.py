@@ -31,7 +31,7 @@ KEY_FUNCTIONS = [
     ("scorecard.figures (the period's scorecard)", "ledgerflow/scorecard.py", "figures"),
     ("domain: flow commands (start/complete/decide)", "ledgerflow/domain/flow.py", None),
     ("routing.route", "ledgerflow/domain/routing.py", "route"),
-    ("store.load_run (read the run's rows)", "ledgerflow/storage/store.py", "load_run"),
+    ("store.load_task_run (read and lock the run of a task)", "ledgerflow/storage/store.py", "load_task_run"),
     ("store.save_run (write changed rows)", "ledgerflow/storage/store.py", "save_run"),
     ("store.append (hash chain + insert)", "ledgerflow/storage/store.py", "append"),
     ("store.event_hash (SHA-256 of canonical JSON)", "ledgerflow/storage/store.py", "event_hash"),

@@ -1,7 +1,7 @@
 """The benchmark suite (issue #10): one command, one JSON line per figure, bench/results/latest.json.
 
-    python bench/run.py --quick          # ~3 minutes on the 2-core machine (REST API load included)
-    python bench/run.py                  # the full suite (larger databases, 5 rounds, API load; ~20 min, ~10 GB peak)
+    python bench/run.py --quick          # ~4 minutes on the 2-core machine (REST API load included)
+    python bench/run.py                  # the full suite (larger databases, 5 rounds, workers, API load; ~30 min)
     python bench/run.py --no-postgres    # skip the PostgreSQL engine figure
 
 Options: --pg URL (default postgresql://postgres@127.0.0.1:5432/test; the suite creates its own schema there

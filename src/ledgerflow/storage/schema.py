@@ -115,7 +115,8 @@ SYSTEM_CHAIN = "system"
 """The chain of events that belong to no run: directory loads, publications, governance, reviews, tokens."""
 
 event_seq = Sequence("events_seq", metadata=metadata)
-"""PostgreSQL draws global seqs from this sequence (values may commit out of order); SQLite uses max + 1."""
+"""PostgreSQL draws global seqs from this sequence (CACHE 1: values rise in the order they are drawn, but may
+commit out of order and leave gaps); SQLite uses max + 1 under its one writer."""
 
 events = Table(
     "events", metadata,
