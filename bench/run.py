@@ -38,7 +38,11 @@ from common import PG_DEFAULT, ROOT, machine, median, pg_schema, source_state, s
 from profile_engine import profile_engine
 from raw_sqlite import run_raw, sample_events
 from scale import SIZES, run_scale
-from spiff_peer import run_spiff
+
+try:
+    from spiff_peer import run_spiff
+except ImportError as missing:  # SpiffWorkflow, the peer, is a benchmark-only extra
+    raise SystemExit(f"bench/run.py needs the benchmark extras: pip install -e '.[bench]' ({missing})") from None
 from workers import run_workers
 
 from engine import run_engine
