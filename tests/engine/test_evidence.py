@@ -108,3 +108,36 @@ def test_the_cli_exports_and_checks_a_pack(store: Store, tmp_path: Path, capsys:
     pack["events"][0]["actor"] = "mallory"
     out.write_text(json.dumps(pack))
     assert main(["audit", "check-pack", str(out), "--json"]) == 1
+
+
+def test_the_cli_signs_every_chain_head_and_verifies_against_it(store: Store, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    run_id = _finished_run(store)
+    key, _ = evidence.new_key()
+    monkeypatch.setenv("LEDGERFLOW_SIGNING_KEY", key)
+    saved = tmp_path / "checkpoint.json"
+    assert main(["audit", "checkpoint", "--out", str(saved), "--db", store.url, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    with store.read() as tx:
+        heads = tx.chain_heads()
+    assert summary["chains"] == len(heads) and summary["events"] == sum(n for n, _ in heads.values())
+    assert json.loads(saved.read_text())["heads"][run_id] == list(heads[run_id])
+    assert main(["audit", "verify", "--checkpoint", str(saved), "--db", store.url, "--json"]) == 0
+    capsys.readouterr()
+    with store.read() as tx:
+        rows = tx.events(run=run_id)
+    # the attacker rewrites the run's third event, re-hashes the rest of its chain and moves its head
+    with store.engine.begin() as conn:
+        prev = rows[1]["hash"]
+        for row in rows[2:]:
+            row = dict(row, prev_hash=prev, actor="mallory" if row["chain_seq"] == 3 else row["actor"])
+            row["hash"] = prev = event_hash({k: v for k, v in row.items() if k != "hash"})
+            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
+                         .values(actor=row["actor"], prev_hash=row["prev_hash"], hash=row["hash"]))
+        conn.execute(update(schema.chains).where(schema.chains.c.id == run_id).values(hash=prev))
+    assert main(["audit", "verify", "--db", store.url, "--json"]) == 0  # the database alone verifies
+    capsys.readouterr()
+    assert main(["audit", "verify", "--checkpoint", str(saved), "--db", store.url, "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["first_bad"] == {"seq": rows[-1]["seq"], "run": run_id,
+                                                               "reason": "altered"}
