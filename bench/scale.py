@@ -294,28 +294,19 @@ def build_history_template(path: Path, runs: int = 120, seed: int = 11) -> dict[
     return {"runs": runs, "events": head, "run_events": run_events, "span_hours": round(span, 1)}
 
 
-def build_history(directory: Path, events: int, weeks: int = 8) -> tuple[Store, dict[str, Any]]:
-    """A database whose log holds about `events` events, spread over `weeks` weeks; verifies clean."""
+def build_history(directory: Path, events: int, weeks: int = 8, *,
+                  chained: bool = True) -> tuple[Store, dict[str, Any]]:
+    """A database whose log holds about `events` events, spread over `weeks` weeks; verifies clean.
+
+    `chained=False` copies without re-hashing (see `Copier.copy_into`): a log for the scorecard alone.
+    """
     template = directory / "history-template.db"
-    info = build_history_template(template)
+    info = _template_info(template) if template.exists() else build_history_template(template)
     copies = max(math.ceil((events - info["events"]) / info["run_events"]), 0)
-    target = directory / "history.db"
+    target = directory / ("history.db" if chained else "large-history.db")
     shutil.copyfile(template, target)
     shift = timedelta(minutes=max(weeks * 7 * 24 * 60 // max(copies, 1), 1))
-    total = Copier(template).copy_into(target, copies, shift)
-    return Store(sqlite_url(directory, "history.db")), {**info, "copies": copies, "copy_shift_minutes":
-                                                       shift.total_seconds() / 60, "total_events": total}
-
-
-def build_large_history(directory: Path, events: int, weeks: int) -> tuple[Store, dict[str, Any]]:
-    """A log of about `events` events for the scorecard alone: copied without re-hashing (see copy_into)."""
-    template = directory / "history-template.db"
-    info = build_history_template(template) if not template.exists() else _template_info(template)
-    copies = max(math.ceil((events - info["events"]) / info["run_events"]), 0)
-    target = directory / "large-history.db"
-    shutil.copyfile(template, target)
-    shift = timedelta(minutes=max(weeks * 7 * 24 * 60 // max(copies, 1), 1))
-    total = Copier(template).copy_into(target, copies, shift, chained=False)
+    total = Copier(template).copy_into(target, copies, shift, chained=chained)
     return Store(sqlite_url(directory, target.name)), {**info, "copies": copies, "total_events": total,
                                                        "copy_shift_minutes": shift.total_seconds() / 60}
 
@@ -481,7 +472,7 @@ def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, hi
 
         if scorecard_events > history_events:
             started = time.perf_counter()
-            store, info = build_large_history(directory, scorecard_events, history_weeks)
+            store, info = build_history(directory, scorecard_events, history_weeks, chained=False)
             setup = round(time.perf_counter() - started, 1)
             note(f"scorecard-only history with {info['total_events']} events built in {setup}s")
             try:

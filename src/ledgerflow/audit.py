@@ -65,7 +65,7 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
     return None
 
 
-def _earliest(problems: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+def earliest(problems: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     """The problem earliest in the global order (unknown seqs last)."""
     return min(problems, key=lambda p: (p["seq"] is None, p["seq"] or 0), default=None)
 
@@ -94,7 +94,7 @@ def verify(store: Store, *, processes: int | None = None) -> dict[str, Any]:
     count = sum(part[0] for part in parts)
     broken = [problem for part in parts for problem in part[1]]
     mismatched = [problem for part in parts for problem in part[2]] + orphans
-    first_bad = _earliest(broken) or _earliest(mismatched)
+    first_bad = earliest(broken) or earliest(mismatched)
     return {"ok": first_bad is None, "events": count, "first_bad": first_bad}
 
 

@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledgerflow.audit import chain_problem, replay_run
+from ledgerflow.audit import chain_problem, earliest, replay_run
 from ledgerflow.domain.canonical import canonical_json, digest
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.source import parse_yaml
@@ -84,7 +84,7 @@ def checkpoint(store: Store, key_text: str | None) -> dict[str, Any]:
     key = load_key(key_text)
     with store.read(snapshot=True) as tx:
         heads = tx.chain_heads()
-        events = tx.event_count()
+    events = sum(length for length, _ in heads.values())
     return sign(key, {"format": CHECKPOINT_FORMAT, "at": format_time(datetime.now(UTC)), "events": events,
                       "heads": {chain: [length, hash_] for chain, (length, hash_) in sorted(heads.items())}})
 
@@ -112,7 +112,7 @@ def check_against(store: Store, saved: dict[str, Any]) -> dict[str, Any] | None:
                     problems.append({"seq": None, "run": run, "reason": "truncated"})
                 elif row[1] != hash_:
                     problems.append({"seq": row[0], "run": run, "reason": "altered"})
-    return min(problems, key=lambda p: (p["seq"] is None, p["seq"] or 0), default=None)
+    return earliest(problems)
 
 
 def export_run(store: Store, run_id: str, key_text: str | None) -> dict[str, Any]:

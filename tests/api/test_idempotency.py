@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from ledgerflow import idempotency
+from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 from tests.api.helpers import INPUT, PREPARED, Login, event_count, start, to_decision
 
@@ -68,3 +72,25 @@ def test_keys_belong_to_one_actor(client: TestClient, login: Login, store: Store
 def test_a_malformed_key_is_400(client: TestClient, login: Login) -> None:
     answer = client.post("/api/v1/runs", json=RUN, headers={**login("bob"), "Idempotency-Key": "x" * 300})
     assert answer.status_code == 400 and answer.json()["rule"] == "bad-idempotency-key"
+
+
+def test_a_command_that_dies_before_its_answer_is_kept_leaves_nothing_and_the_retry_runs(
+        client: TestClient, login: Login, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    headers = {**login("bob"), "Idempotency-Key": "start-crash"}
+    before = event_count(store)
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the process dies after the command, before its answer is recorded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(idempotency, "record", die)
+        with pytest.raises(RuntimeError):
+            client.post("/api/v1/runs", json=RUN, headers=headers)
+    assert event_count(store) == before  # the key, the run and its events went together
+    with store.read() as tx:
+        assert tx.runs() == []
+        assert tx.conn.execute(select(schema.idempotency_keys)).all() == []
+    retry = client.post("/api/v1/runs", json=RUN, headers=headers)
+    assert retry.status_code == 201 and "idempotent-replayed" not in retry.headers
+    with store.read() as tx:
+        assert len(tx.runs()) == 1

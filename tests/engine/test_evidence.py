@@ -6,6 +6,7 @@ import copy
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, update
@@ -23,6 +24,23 @@ def _finished_run(store: Store) -> str:
     apply = decide(store, decision, "approve")["opened"][0]
     act(store, "complete", apply, output={"quote_id": "Q"})
     return run.id
+
+
+def _rewrite_history(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The attacker rewrites the run's third event, re-hashes the rest of its chain and moves its head.
+
+    Returns the run's events as they were."""
+    with store.read() as tx:
+        rows = tx.events(run=run_id)
+    with store.engine.begin() as conn:
+        prev = rows[1]["hash"]
+        for row in rows[2:]:
+            row = dict(row, prev_hash=prev, actor="mallory" if row["chain_seq"] == 3 else row["actor"])
+            row["hash"] = prev = event_hash({k: v for k, v in row.items() if k != "hash"})
+            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
+                         .values(actor=row["actor"], prev_hash=row["prev_hash"], hash=row["hash"]))
+        conn.execute(update(schema.chains).where(schema.chains.c.id == run_id).values(hash=prev))
+    return rows
 
 
 def test_an_evidence_pack_verifies_offline_and_catches_any_edit(store: Store) -> None:
@@ -58,19 +76,8 @@ def test_a_signed_checkpoint_catches_history_rewritten_with_its_head(store: Stor
     key, _ = evidence.new_key()
     saved = evidence.checkpoint(store, key)
     assert evidence.check_against(store, saved) is None
-    with store.read() as tx:
-        rows = tx.events(run=run_id)
-    # the attacker rewrites the run's third event, every hash after it in the chain, and the stored head:
-    # the database alone verifies
-    with store.engine.begin() as conn:
-        prev = rows[1]["hash"]
-        for row in rows[2:]:
-            row = dict(row, prev_hash=prev, actor="mallory" if row["chain_seq"] == 3 else row["actor"])
-            row["hash"] = prev = event_hash({k: v for k, v in row.items() if k != "hash"})
-            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
-                         .values(actor=row["actor"], prev_hash=row["prev_hash"], hash=row["hash"]))
-        conn.execute(update(schema.chains).where(schema.chains.c.id == run_id).values(hash=prev))
-    assert audit.verify(store)["ok"]
+    rows = _rewrite_history(store, run_id)
+    assert audit.verify(store)["ok"]  # the database alone verifies
     assert evidence.check_against(store, saved) == {"seq": rows[-1]["seq"], "run": run_id, "reason": "altered"}
     with store.engine.begin() as conn:
         conn.execute(delete(schema.events).where(schema.events.c.chain == run_id, schema.events.c.chain_seq >= 3))
@@ -125,17 +132,7 @@ def test_the_cli_signs_every_chain_head_and_verifies_against_it(store: Store, tm
     assert json.loads(saved.read_text())["heads"][run_id] == list(heads[run_id])
     assert main(["audit", "verify", "--checkpoint", str(saved), "--db", store.url, "--json"]) == 0
     capsys.readouterr()
-    with store.read() as tx:
-        rows = tx.events(run=run_id)
-    # the attacker rewrites the run's third event, re-hashes the rest of its chain and moves its head
-    with store.engine.begin() as conn:
-        prev = rows[1]["hash"]
-        for row in rows[2:]:
-            row = dict(row, prev_hash=prev, actor="mallory" if row["chain_seq"] == 3 else row["actor"])
-            row["hash"] = prev = event_hash({k: v for k, v in row.items() if k != "hash"})
-            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
-                         .values(actor=row["actor"], prev_hash=row["prev_hash"], hash=row["hash"]))
-        conn.execute(update(schema.chains).where(schema.chains.c.id == run_id).values(hash=prev))
+    rows = _rewrite_history(store, run_id)
     assert main(["audit", "verify", "--db", store.url, "--json"]) == 0  # the database alone verifies
     capsys.readouterr()
     assert main(["audit", "verify", "--checkpoint", str(saved), "--db", store.url, "--json"]) == 1

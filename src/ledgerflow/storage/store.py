@@ -202,6 +202,17 @@ def _task_row(task: TaskState, ord_: int) -> dict[str, Any]:
     return row
 
 
+def _recommendation_from(x: Any) -> Recommendation:
+    return Recommendation(task=x.task, step=x.step, attempt=x.attempt, actor=x.actor, outcome=x.outcome,
+                          rationale=x.rationale, data_hash=x.data_hash, at=x.at)
+
+
+def _run_from(row: Any, tasks: Sequence[TaskState], recs: Sequence[Recommendation]) -> RunState:
+    return RunState(id=row.id, playbook=row.playbook, version=row.version, status=RunStatus(row.status),
+                    started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at, input=row.input,
+                    why=row.why, tasks=tuple(tasks), recommendations=tuple(recs))
+
+
 def _task_from(row: Any) -> TaskState:
     values = row._asdict()
     values.pop("ord", None)
@@ -329,15 +340,11 @@ class Tx:
         return self._run_state(row)
 
     def _run_state(self, row: Any) -> RunState:
-        tasks = tuple(_task_from(x) for x in self.conn.execute(_RUN_TASKS, {"run": row.id}))
-        recs: tuple[Recommendation, ...] = ()
+        tasks = [_task_from(x) for x in self.conn.execute(_RUN_TASKS, {"run": row.id})]
+        recs = []
         if any(t.type == "decision" for t in tasks):  # only decision tasks take recommendations
-            recs = tuple(Recommendation(task=x.task, step=x.step, attempt=x.attempt, actor=x.actor,
-                                        outcome=x.outcome, rationale=x.rationale, data_hash=x.data_hash, at=x.at)
-                         for x in self.conn.execute(_RUN_RECS, {"run": row.id}))
-        return RunState(id=row.id, playbook=row.playbook, version=row.version, status=RunStatus(row.status),
-                        started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at,
-                        input=row.input, why=row.why, tasks=tasks, recommendations=recs)
+            recs = [_recommendation_from(x) for x in self.conn.execute(_RUN_RECS, {"run": row.id})]
+        return _run_from(row, tasks, recs)
 
     def run_flag_events(self, run_id: str) -> list[tuple[str, Any, Any]]:
         """(type, authority, data) of the run's events that the scorecard's flags read."""
@@ -455,11 +462,9 @@ class Tx:
 
     def chain_links(self, positions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, str]]:
         """(seq, hash) of the event at each (chain, chain_seq) asked for that exists."""
-        wanted = set(positions)
         query = select(_e.c.chain, _e.c.chain_seq, _e.c.seq, _e.c.hash).where(
-            _e.c.chain.in_(sorted({chain for chain, _ in wanted})))
-        return {(row.chain, row.chain_seq): (row.seq, row.hash) for row in self.conn.execute(query)
-                if (row.chain, row.chain_seq) in wanted}
+            tuple_(_e.c.chain, _e.c.chain_seq).in_(list(positions)))
+        return {(row.chain, row.chain_seq): (row.seq, row.hash) for row in self.conn.execute(query)}
 
     def event_count(self) -> int:
         return int(self.conn.execute(select(func.count()).select_from(_e)).scalar() or 0)
@@ -633,13 +638,8 @@ class Tx:
             tasks.setdefault(x.run, []).append(_task_from(x))
         recs: dict[str, list[Recommendation]] = {}
         for x in self.conn.execute(select(_rec).where(_rec.c.run.in_(ids)).order_by(_rec.c.run, _rec.c.at)):
-            recs.setdefault(x.run, []).append(Recommendation(
-                task=x.task, step=x.step, attempt=x.attempt, actor=x.actor, outcome=x.outcome,
-                rationale=x.rationale, data_hash=x.data_hash, at=x.at))
-        return {row.id: RunState(id=row.id, playbook=row.playbook, version=row.version, status=RunStatus(row.status),
-                                 started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at,
-                                 input=row.input, why=row.why, tasks=tuple(tasks.get(row.id, ())),
-                                 recommendations=tuple(recs.get(row.id, ())))
+            recs.setdefault(x.run, []).append(_recommendation_from(x))
+        return {row.id: _run_from(row, tasks.get(row.id, []), recs.get(row.id, []))
                 for row in self.conn.execute(select(_r).where(_r.c.id.in_(ids)))}
 
     def runs_without_chain(self) -> list[str]:
