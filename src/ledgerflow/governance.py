@@ -9,13 +9,13 @@ from ledgerflow.domain import governance as rules
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.events import Event
-from ledgerflow.domain.figures import week_of
+from ledgerflow.domain.figures import LATENCY_PERCENTILES, week_of
 from ledgerflow.domain.playbook import Playbook
 from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.timers import Timer
 from ledgerflow.domain.times import format_time
 from ledgerflow.ids import new_id
-from ledgerflow.scorecard import figures
+from ledgerflow.scorecard import figures, latency_side
 from ledgerflow.storage.store import Store, Tx
 
 REVIEW = "review"
@@ -76,11 +76,16 @@ def check_triggers(tx: Tx, playbook_id: str) -> list[Event]:
     waiting = [t for t in playbook.governance.triggers if rules.trigger_key(t) not in fired]
     if not waiting:
         return []
-    card = figures(tx, playbook_id, period, need=frozenset(t.metric for t in waiting))
+    card = figures(tx, playbook_id, period, need=frozenset(t.metric for t in waiting) - LATENCY_PERCENTILES.keys())
     events: list[Event] = []
     for trigger in waiting:
         key = rules.trigger_key(trigger)
-        if key not in fired and rules.crossed(trigger, card):
+        bound = rules.threshold(trigger)
+        if trigger.metric in LATENCY_PERCENTILES:
+            side = latency_side(tx, playbook_id, period, bound, LATENCY_PERCENTILES[trigger.metric])
+        else:
+            side = rules.side(rules.metric_value(card, trigger.metric), bound)
+        if key not in fired and rules.crossed(trigger, card["throughput"], side):
             events += open_review(tx, playbook, reason=f"trigger crossed: {key}", trigger=key)
             fired.add(key)
     return events

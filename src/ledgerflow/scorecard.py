@@ -8,9 +8,12 @@ from sqlalchemy import String, and_, bindparam, case, func, select
 
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.figures import (
+    LATENCY_PERCENTILES,
+    Marks,
     Period,
     hours_between,
     percentile,
+    percentile_side,
     share,
 )
 from ledgerflow.storage import schema
@@ -35,18 +38,40 @@ _REWORK = (select(func.count()).select_from(_e.join(_r, _r.c.id == _e.c.run))
 _DECIDED = select(_t.c.ready_at, _t.c.ended_at).where(
     _t.c.playbook == _PLAYBOOK, _t.c.type == "decision", _t.c.outcome.is_not(None), _t.c.ended_at >= _START,
     _t.c.ended_at < _END)
-_LATENCY = frozenset({"decision_latency_median_hours", "decision_latency_p90_hours"})
 
 
-def _run_counts(tx: Tx, playbook: str, period: Period) -> tuple[int, int, int]:
-    """(ended, with an exception, clean first pass) of the runs that ended in the period.
+def _counts(tx: Tx, playbook: str, period: Period) -> dict[str, int]:
+    """Ended runs, those with an exception, clean first passes, and send-backs of the period.
 
-    Counted in SQL from the flags stored when each run ended (migration 0010 filled in older runs'): risk
-    triggers read these after every run end, so they must not fetch a row per run.
+    An ISO week reads its running counts (one row: risk triggers ask after every run end); any other span
+    counts in SQL, from the flags stored when each run ended (migration 0010 filled in older runs').
     """
+    if period.is_week:
+        return tx.period_counts(playbook, period.name)
     start, end = period.bounds
-    ended, exceptions, clean = tx.conn.execute(_RUN_COUNTS, {"playbook": playbook, "start": start, "end": end}).one()
-    return int(ended), int(exceptions), int(clean)
+    params = {"playbook": playbook, "start": start, "end": end}
+    ended, exceptions, clean = tx.conn.execute(_RUN_COUNTS, params).one()
+    rework = tx.conn.execute(_REWORK, params).scalar_one()
+    return {"ended": int(ended), "exceptions": int(exceptions), "clean": int(clean), "rework": int(rework)}
+
+
+def _latencies(tx: Tx, playbook: str, period: Period) -> list[float]:
+    start, end = period.bounds
+    rows = tx.conn.execute(_DECIDED, {"playbook": playbook, "start": start, "end": end})
+    return [hours_between(ready, ended_at) for ready, ended_at in rows]
+
+
+def latency_side(tx: Tx, playbook: str, period: Period, threshold: float, p: float) -> int | None:
+    """The sign of (the period's p-th decision latency percentile - threshold); None with no decisions.
+
+    A week's running marks answer in one row when they count every decision of the week; otherwise (another
+    span, or a trigger that arrived mid-week) the period's latencies are read and placed.
+    """
+    if period.is_week:
+        marks = tx.latency_marks(playbook, period.name, threshold)
+        if marks is not None and marks.decided == tx.period_counts(playbook, period.name)["decided"]:
+            return percentile_side(marks, threshold, p)
+    return percentile_side(Marks.of(_latencies(tx, playbook, period), threshold), threshold, p)
 
 
 def scorecard(store: Store, playbook: str, period: Period) -> dict[str, Any]:
@@ -63,26 +88,22 @@ def figures(tx: Tx, playbook: str, period: Period, *, need: frozenset[str] | Non
     `need` names the figures a caller reads (risk triggers read a few after every run end): the queries
     only those figures need are skipped otherwise, and the skipped figures are null.
     """
-    start, end = period.bounds
-    params = {"playbook": playbook, "start": start, "end": end}
-    ended, exceptions, clean = _run_counts(tx, playbook, period)
-    rework = 0
-    if need is None or "rework" in need:
-        rework = int(tx.conn.execute(_REWORK, params).scalar_one())
+    counts = _counts(tx, playbook, period)
     latencies: list[float] = []
-    if need is None or need & _LATENCY:
-        latencies = [hours_between(ready, ended_at) for ready, ended_at in tx.conn.execute(_DECIDED, params).all()]
-    fpy = share(clean, ended)
+    if need is None or need & LATENCY_PERCENTILES.keys():
+        latencies = _latencies(tx, playbook, period)
+    ended = counts["ended"]
+    fpy = share(counts["clean"], ended)
     previous_fpy = None
     if need is None or "quality_trend" in need:
-        before, _, previous_clean = _run_counts(tx, playbook, period.previous())
-        previous_fpy = share(previous_clean, before)
+        before = _counts(tx, playbook, period.previous())
+        previous_fpy = share(before["clean"], before["ended"])
     return {
         "playbook": playbook,
         "period": period.name,
         "throughput": ended,
-        "exception_rate": share(exceptions, ended),
-        "rework": rework,
+        "exception_rate": share(counts["exceptions"], ended),
+        "rework": counts["rework"],
         "decision_latency": {"median_hours": percentile(latencies, 50), "p90_hours": percentile(latencies, 90)},
         "first_pass_yield": fpy,
         "quality_trend": None if fpy is None or previous_fpy is None else fpy - previous_fpy,

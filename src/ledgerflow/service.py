@@ -15,8 +15,9 @@ from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound, SchemaViolation
 from ledgerflow.domain.events import Event, authority
-from ledgerflow.domain.figures import run_flags
+from ledgerflow.domain.figures import Marks, hours_between, run_flags, week_of
 from ledgerflow.domain.findings import ERROR, Finding
+from ledgerflow.domain.governance import latency_thresholds
 from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.playbook import Playbook, load_playbook
 from ledgerflow.domain.runs import RunState
@@ -182,11 +183,34 @@ def _write(tx: Tx, ctx: flow.Context, before: RunState | None, result: flow.Buil
         flags = run_flags([*tx.run_flag_events(result.state.id),
                            *((e.type, e.authority, e.data) for e in result.events)])
     tx.save_run(before, result.state, flags)
+    _count(tx, ctx.playbook, before, result, flags)
     stored = tx.append(result.events)
     tx.add_timers(timers.timers_for(result.events, ctx))
     queue(tx, stored, ctx.playbook, ctx.directory)
     if ended:
         governance.check_triggers(tx, result.state.playbook)
+
+
+def _count(tx: Tx, playbook: Playbook, before: RunState | None, result: flow.Builder,
+           flags: tuple[bool, bool, bool] | None) -> None:
+    """Move the week's running counts (and latency marks) that the scorecard and risk triggers read."""
+    counts = {"rework": sum(e.type == "task.sent_back" for e in result.events)}
+    if flags is not None:
+        exception, reworked, failed_check = flags
+        counts.update(ended=1, exceptions=int(exception),
+                      clean=int(result.state.status == RunStatus.COMPLETED and not reworked and not failed_check))
+    decided_before = {t.id for t in (before.tasks if before else ()) if t.outcome is not None}
+    latencies = [hours_between(t.ready_at, t.ended_at) for t in result.state.tasks
+                 if t.type == "decision" and t.outcome is not None and t.ended_at is not None
+                 and t.id not in decided_before]
+    counts["decided"] = len(latencies)
+    if not any(counts.values()):
+        return
+    week = week_of(tx.now()).name
+    tx.count_period(playbook.id, week, counts)
+    if latencies:
+        tx.add_marks(playbook.id, week, {threshold: Marks.of(latencies, threshold)
+                                         for threshold in latency_thresholds(playbook)})
 
 
 def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: Any) -> dict[str, Any]:

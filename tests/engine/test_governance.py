@@ -8,7 +8,7 @@ from ledgerflow import audit, governance, service
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput
 from ledgerflow.storage.store import Store
 from tests.conftest import PRICING
-from tests.engine.helpers import GOOD_OUTPUT, act, caller, only_open, snapshot, start
+from tests.engine.helpers import GOOD_OUTPUT, act, caller, decide, only_open, snapshot, start
 
 ADMIN = service.Caller()
 
@@ -110,3 +110,54 @@ def test_a_crossed_trigger_opens_one_review_with_the_figures_once_per_period(sto
     assert opened[0]["data"]["trigger"] == "exception_rate above 0.15"
     assert opened[0]["data"]["figures"]["throughput"] == 5
     assert audit.verify(store)["ok"]
+
+
+def _decided_after(store: Store, wait: str) -> None:
+    run = start(store)
+    act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)
+    service.advance_clock(store, wait, ADMIN)
+    result = decide(store, only_open(store, run.id), "approve", rationale="ok")
+    act(store, "complete", result["opened"][0], output={"quote_id": "Q"})
+
+
+def _latency_reviews(store: Store) -> list[dict[str, object]]:
+    with store.read() as tx:
+        return [e for e in tx.events() if e["type"] == "governance.review_opened"
+                and e["data"]["trigger"] == "decision_latency_p90_hours above 48"]
+
+
+def test_a_latency_trigger_opens_a_review_when_the_weeks_p90_decision_latency_crosses(store: Store) -> None:
+    for wait in ("1h", "1h", "1h", "50h", "1h"):  # p90 of [1, 1, 1, 1, 50] is 30.4 hours
+        _decided_after(store, wait)
+    assert _latency_reviews(store) == []
+    _decided_after(store, "50h")  # p90 of [1, 1, 1, 1, 50, 50] is 50 hours
+    opened = _latency_reviews(store)
+    assert len(opened) == 1
+    assert opened[0]["data"]["figures"]["decision_latency"]["p90_hours"] == pytest.approx(50)
+
+
+def test_a_weeks_latency_marks_place_every_decision_around_the_threshold(store: Store) -> None:
+    for wait in ("1h", "48h", "50h"):
+        _decided_after(store, wait)
+    with store.read() as tx:
+        marks = tx.latency_marks("pricing-exception", "2026-W10", 48.0)
+        decided = tx.period_counts("pricing-exception", "2026-W10")["decided"]
+    assert decided == 3
+    assert marks is not None and (marks.decided, marks.below, marks.above) == (3, 1, 1)
+    assert marks.max_below == pytest.approx(1) and marks.min_above == pytest.approx(50)
+
+
+def test_a_latency_trigger_without_complete_marks_reads_the_weeks_latencies(store: Store) -> None:
+    from sqlalchemy import delete
+
+    from ledgerflow.storage import schema
+
+    for wait in ("1h", "1h", "1h", "50h"):
+        _decided_after(store, wait)
+    with store.write() as tx:  # as when the trigger arrived mid-week with a new version
+        tx.conn.execute(delete(schema.latency_marks))
+    _decided_after(store, "50h")
+    with store.read() as tx:
+        marks = tx.latency_marks("pricing-exception", "2026-W10", 48.0)
+    assert marks is not None and marks.decided == 1  # incomplete: not used
+    assert len(_latency_reviews(store)) == 1

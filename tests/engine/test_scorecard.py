@@ -101,3 +101,41 @@ def test_flags_filled_in_from_the_events_give_the_same_figures_as_flags_stored_a
     migrate(store.engine, store.url)  # 0010 fills them in from the events
     assert scorecard(store, "pricing-exception", parse_period("2026-W10")) == stored
     assert stored["exception_rate"] == 0.75 and stored["first_pass_yield"] == 0.5  # a breach is no rework
+
+
+def _without_name(card: dict[str, object]) -> dict[str, object]:
+    return {key: value for key, value in card.items() if key != "period"}
+
+
+def test_a_weeks_running_counts_agree_with_counting_its_runs(store: Store) -> None:
+    _through(store, wait=None, sloppy=True)
+    service.advance_clock(store, "7d", ADMIN)
+    _through(store, wait="1h")
+    _through(store, wait="2h", sloppy=True)
+    _through(store, wait="30h")  # an SLA breach and an escalation
+    _through(store, wait="1h", outcome="reject")
+    for week, since, until in (("2026-W10", "2026-03-02", "2026-03-09"), ("2026-W11", "2026-03-09", "2026-03-16")):
+        counted = scorecard(store, "pricing-exception", parse_period(week))  # the week's running counts
+        assert _without_name(counted) == _without_name(scorecard(store, "pricing-exception", span(since, until)))
+        assert counted["throughput"] > 0
+
+
+def test_migration_fills_in_the_running_counts_of_weeks_recorded_before_it(store: Store) -> None:
+    from alembic import command
+    from sqlalchemy import select
+
+    from ledgerflow.storage import schema
+    from ledgerflow.storage.database import _alembic_config, migrate
+
+    _through(store, wait="1h", sloppy=True)
+    service.advance_clock(store, "7d", ADMIN)
+    _through(store, wait="2h", outcome="reject")
+    query = select(schema.period_counts).order_by(schema.period_counts.c.period)
+    with store.read() as tx:
+        counted = [tuple(row) for row in tx.conn.execute(query)]
+    assert [row[1] for row in counted] == ["2026-W10", "2026-W11"]
+    with store.engine.connect().execution_options(ledgerflow_write=True) as conn, conn.begin():
+        command.downgrade(_alembic_config(conn), "0010")
+    migrate(store.engine, store.url)
+    with store.read() as tx:
+        assert [tuple(row) for row in tx.conn.execute(query)] == counted

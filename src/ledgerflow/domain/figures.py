@@ -29,9 +29,13 @@ class Period:
     def bounds(self) -> tuple[str, str]:
         return format_time(self.start), format_time(self.end)
 
+    @property
+    def is_week(self) -> bool:
+        return _WEEK.match(self.name) is not None
+
     def previous(self) -> Period:
         span = self.end - self.start
-        if _WEEK.match(self.name):
+        if self.is_week:
             return week_of(self.start - timedelta(days=7))
         return Period(name=f"{format_time(self.start - span)}/{format_time(self.start)}", start=self.start - span,
                       end=self.start)
@@ -91,17 +95,6 @@ def share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EndedRun:
-    """What the scorecard needs of one run that ended in the period."""
-
-    id: str
-    status: str
-    exception: bool
-    reworked: bool
-    failed_check: bool
-
-
 FLAG_EVENTS = (*EXCEPTION_EVENTS, "task.sent_back", "assignment.changed", "task.ready")
 """The event types `run_flags` reads."""
 
@@ -128,7 +121,55 @@ def run_flags(events: Iterable[FlagEvent]) -> tuple[bool, bool, bool]:
     return exception, reworked, failed_check
 
 
-def first_pass_yield(runs: Iterable[EndedRun]) -> float | None:
-    ended = list(runs)
-    clean = sum(1 for r in ended if r.status == "completed" and not r.reworked and not r.failed_check)
-    return share(clean, len(ended))
+LATENCY_PERCENTILES = {"decision_latency_median_hours": 50.0, "decision_latency_p90_hours": 90.0}
+"""The risk-trigger metrics that are percentiles of decision latency, and which percentile each is."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Marks:
+    """Where a period's decision latencies fall around one threshold: enough to place any percentile.
+
+    Risk triggers ask after every run end whether a latency percentile is beyond a threshold; these
+    counts are kept running, so the answer costs one row instead of sorting the period's latencies.
+    """
+
+    decided: int
+    below: int  # latencies < threshold
+    above: int  # latencies > threshold
+    max_below: float | None
+    min_above: float | None
+
+    @classmethod
+    def of(cls, values: Sequence[float], threshold: float) -> Marks:
+        below = [v for v in values if v < threshold]
+        above = [v for v in values if v > threshold]
+        return cls(decided=len(values), below=len(below), above=len(above), max_below=max(below, default=None),
+                   min_above=min(above, default=None))
+
+
+def percentile_side(marks: Marks, threshold: float, p: float) -> int | None:
+    """The sign of (the p-th percentile - threshold), exactly as `percentile` over the values gives it.
+
+    Sorted, the values are `below` ones under the threshold, then ones equal to it, then `above` ones; the
+    value at a rank is known exactly at the edges of those runs and by its side elsewhere, and linear
+    interpolation between neighbours only needs exact values where they straddle the threshold.
+    """
+    n = marks.decided
+    if n == 0:
+        return None
+    rank = (n - 1) * p / 100
+    low, high = math.floor(rank), math.ceil(rank)
+
+    def at(index: int) -> tuple[int, float | None]:  # (side of the threshold, exact value if known)
+        if index < marks.below:
+            return -1, marks.max_below if index == marks.below - 1 else None
+        if index >= n - marks.above:
+            return 1, marks.min_above if index == n - marks.above else None
+        return 0, threshold
+
+    (low_side, low_value), (high_side, high_value) = at(low), at(high)
+    if low_side == high_side:
+        return low_side
+    assert low_value is not None and high_value is not None  # neighbours on two sides sit at the edges
+    value = low_value + (high_value - low_value) * (rank - low)
+    return (value > threshold) - (value < threshold)

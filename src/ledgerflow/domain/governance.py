@@ -13,6 +13,7 @@ from typing import Any
 
 from ledgerflow.domain.errors import Forbidden, InvalidInput
 from ledgerflow.domain.events import Event, authority
+from ledgerflow.domain.figures import LATENCY_PERCENTILES
 from ledgerflow.domain.playbook import Playbook, Trigger
 from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.states import TaskStatus
@@ -48,16 +49,28 @@ def metric_value(figures: Mapping[str, Any], metric: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def crossed(trigger: Trigger, figures: Mapping[str, Any]) -> bool:
-    """True when the period-to-date figure is beyond the threshold over at least `min_runs` ended runs."""
-    if int(figures.get("throughput") or 0) < trigger.min_runs:
+def threshold(trigger: Trigger) -> float:
+    return trigger.above if trigger.above is not None else float(trigger.below or 0)
+
+
+def side(value: float | None, bound: float) -> int | None:
+    """The sign of (value - bound); None for a null figure."""
+    return None if value is None else (value > bound) - (value < bound)
+
+
+def latency_thresholds(playbook: Playbook) -> frozenset[float]:
+    """The thresholds of the playbook's risk triggers on a decision latency percentile."""
+    return frozenset(threshold(t) for t in playbook.governance.triggers if t.metric in LATENCY_PERCENTILES)
+
+
+def crossed(trigger: Trigger, throughput: int, side: int | None) -> bool:
+    """True when the period-to-date figure is beyond the threshold over at least `min_runs` ended runs.
+
+    `side` is the sign of (figure - threshold), None when the figure is null.
+    """
+    if throughput < trigger.min_runs or side is None:
         return False
-    value = metric_value(figures, trigger.metric)
-    if value is None:
-        return False
-    if trigger.above is not None:
-        return value > trigger.above
-    return trigger.below is not None and value < trigger.below
+    return side > 0 if trigger.above is not None else side < 0
 
 
 def trigger_key(trigger: Trigger) -> str:

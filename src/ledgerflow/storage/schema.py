@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Index, Integer, MetaData, Sequence, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, Sequence, String, Table, Text
 
 metadata = MetaData()
 
@@ -61,6 +61,36 @@ runs = Table(
     Index("ix_runs_ended", "playbook", "ended_at"),
     Index("ix_runs_starter_status", "started_by", "status"),
 )
+
+period_counts = Table(
+    "period_counts", metadata,
+    Column("playbook", String(200), primary_key=True),
+    Column("period", String(10), primary_key=True),
+    Column("ended", Integer, nullable=False),
+    Column("exceptions", Integer, nullable=False),
+    Column("clean", Integer, nullable=False),
+    Column("rework", Integer, nullable=False),
+    Column("decided", Integer, nullable=False),
+)
+"""Running counts of each playbook's ISO weeks (`2026-W10`), moved by the command that ends a run, sends
+one back or decides: a week's scorecard, which risk triggers read after every run end, reads one row instead
+of counting the week's runs and send-backs. `clean` counts runs that ended completed, never sent back, no
+failed check (first-pass yield); `decided`, decision tasks decided (each quorum seat)."""
+
+latency_marks = Table(
+    "latency_marks", metadata,
+    Column("playbook", String(200), primary_key=True),
+    Column("period", String(10), primary_key=True),
+    Column("threshold", Float, primary_key=True),
+    Column("decided", Integer, nullable=False),
+    Column("below", Integer, nullable=False),
+    Column("above", Integer, nullable=False),
+    Column("max_below", Float, nullable=True),
+    Column("min_above", Float, nullable=True),
+)
+"""Where a week's decision latencies fall around each latency risk trigger's threshold (`domain.figures.Marks`),
+moved by every decision of a run whose playbook version has that trigger. A row counting fewer decisions
+than its week's `period_counts.decided` (the trigger arrived mid-week) is not used."""
 
 tasks = Table(
     "tasks", metadata,

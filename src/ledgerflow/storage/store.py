@@ -39,6 +39,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledgerflow.config import Settings
@@ -46,7 +47,7 @@ from ledgerflow.domain.canonical import ZERO_HASH, canonical_json
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, NotFound
 from ledgerflow.domain.events import Event, record
-from ledgerflow.domain.figures import FLAG_EVENTS
+from ledgerflow.domain.figures import FLAG_EVENTS, Marks
 from ledgerflow.domain.playbook import Playbook, load_playbook
 from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.source import Source
@@ -98,7 +99,8 @@ _LATEST_PLAYBOOK = select(func.max(schema.playbooks.c.version)).where(schema.pla
 _GOVERNANCE = select(schema.governance).where(schema.governance.c.playbook == bindparam("playbook"))
 _EVENT_DATA = select(_e.c.data).where(_e.c.type == bindparam("type"), _e.c.at >= bindparam("start"),
                                      _e.c.at < bindparam("end"))
-_RUN_FLAG_EVENTS = select(_e.c.type, _e.c.authority, _e.c.data).where(_e.c.run == bindparam("run"),
+# a run's events are its chain: read through the chain index, not a scan of every flag event in the log
+_RUN_FLAG_EVENTS = select(_e.c.type, _e.c.authority, _e.c.data).where(_e.c.chain == bindparam("run"),
                                                                       _e.c.type.in_(FLAG_EVENTS))
 # routing's two questions in one round trip, each branch on its own index: (actor, open count, null) rows and
 # (actor, null, last ready_at of this step) rows
@@ -110,6 +112,43 @@ _ASSIGNED = union_all(
     .where(_t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"),
            _t.c.assignee.in_(bindparam("actors", expanding=True)))
     .group_by(_t.c.assignee))
+_pc = schema.period_counts
+PERIOD_COUNTS = ("ended", "exceptions", "clean", "rework", "decided")
+_PERIOD_COUNTS = select(*(_pc.c[c] for c in PERIOD_COUNTS)).where(_pc.c.playbook == bindparam("playbook"),
+                                                                   _pc.c.period == bindparam("period"))
+
+
+def _add_counts(dialect: Any) -> Any:
+    """INSERT a week's counts, or add them to the row already there (both dialects spell upserts alike)."""
+    stmt = dialect.insert(_pc)
+    return stmt.on_conflict_do_update(index_elements=[_pc.c.playbook, _pc.c.period],
+                                      set_={c: _pc.c[c] + stmt.excluded[c] for c in PERIOD_COUNTS})
+
+
+_COUNT_PERIOD = {"sqlite": _add_counts(sqlite), "postgresql": _add_counts(postgresql)}
+_lm = schema.latency_marks
+_MARKS = select(_lm.c.decided, _lm.c.below, _lm.c.above, _lm.c.max_below, _lm.c.min_above).where(
+    _lm.c.playbook == bindparam("playbook"), _lm.c.period == bindparam("period"),
+    _lm.c.threshold == bindparam("threshold"))
+
+
+def _add_marks(dialect: Any, greatest: Any, least: Any) -> Any:
+    """INSERT a week's marks around a threshold, or fold them into the row already there."""
+    stmt = dialect.insert(_lm)
+    new = stmt.excluded
+
+    def either(fold: Any, column: str) -> Any:  # NULL means "no value on that side yet"
+        return fold(func.coalesce(_lm.c[column], new[column]), func.coalesce(new[column], _lm.c[column]))
+
+    return stmt.on_conflict_do_update(
+        index_elements=[_lm.c.playbook, _lm.c.period, _lm.c.threshold],
+        set_={"decided": _lm.c.decided + new.decided, "below": _lm.c.below + new.below,
+              "above": _lm.c.above + new.above, "max_below": either(greatest, "max_below"),
+              "min_above": either(least, "min_above")})
+
+
+_ADD_MARKS = {"sqlite": _add_marks(sqlite, func.max, func.min),
+              "postgresql": _add_marks(postgresql, func.greatest, func.least)}
 _PLAYBOOK_CACHE: dict[tuple[str, str, int], Playbook] = {}
 _DIRECTORY_CACHE: dict[tuple[str, int], Directory] = {}
 
@@ -395,6 +434,29 @@ class Tx:
             self.conn.execute(insert(rt).values(task=rec.task, actor=rec.actor, run=after.id, step=rec.step,
                                                 attempt=rec.attempt, outcome=rec.outcome, rationale=rec.rationale,
                                                 data_hash=rec.data_hash, at=rec.at))
+
+    def count_period(self, playbook: str, period: str, counts: Mapping[str, int]) -> None:
+        """Add to the running counts of one playbook's ISO week (see `schema.period_counts`)."""
+        self.conn.execute(_COUNT_PERIOD[self.conn.dialect.name],
+                          {"playbook": playbook, "period": period, **{c: counts.get(c, 0) for c in PERIOD_COUNTS}})
+
+    def period_counts(self, playbook: str, period: str) -> dict[str, int]:
+        """The running counts of one playbook's ISO week; zeros for a week with none."""
+        row = self.conn.execute(_PERIOD_COUNTS, {"playbook": playbook, "period": period}).one_or_none()
+        return dict.fromkeys(PERIOD_COUNTS, 0) if row is None else dict(zip(PERIOD_COUNTS, row, strict=True))
+
+    def add_marks(self, playbook: str, period: str, marks: Mapping[float, Marks]) -> None:
+        """Fold one command's decision latencies into a week's marks, one per threshold."""
+        if marks:
+            self.conn.execute(_ADD_MARKS[self.conn.dialect.name], [
+                {"playbook": playbook, "period": period, "threshold": threshold, "decided": m.decided,
+                 "below": m.below, "above": m.above, "max_below": m.max_below, "min_above": m.min_above}
+                for threshold, m in marks.items()])
+
+    def latency_marks(self, playbook: str, period: str, threshold: float) -> Marks | None:
+        row = self.conn.execute(_MARKS, {"playbook": playbook, "period": period, "threshold": threshold}).one_or_none()
+        return None if row is None else Marks(decided=row.decided, below=row.below, above=row.above,
+                                              max_below=row.max_below, min_above=row.min_above)
 
     # ------------------------------------------------------------------------------- events
 
