@@ -263,29 +263,55 @@ def cancel_run(store: Store, run_id: str, caller: Caller, reason: str) -> RunSta
 # ------------------------------------------------------------------------------------------ clock
 
 
+TIMER_BATCH = 500
+"""Due timers fired per transaction: `clock advance` and the worker commit every this many, so that a
+backlog of timers neither holds the write lock for minutes nor pays one commit per timer."""
+
+
 def advance_clock(store: Store, duration: str, caller: Caller) -> dict[str, Any]:
+    """Move a simulated clock, firing every timer due on the way in due order.
+
+    Timers fire in transactions of `TIMER_BATCH`; the last one moves the clock to the end and records
+    `clock.advanced`. Interrupted, the clock stays at the last fired timer's due time with everything
+    before it recorded, so nothing fires twice or is skipped.
+    """
     try:
         span = parse_duration(duration)
     except ValueError as exc:
         raise InvalidInput(str(exc), rule="bad-duration") from None
-    with store.write() as tx:
-        if not tx.simulated:
-            raise Conflict("clock advance works only on a database made with `init --simulated-clock`",
-                           rule="simulated-clock-only")
-        start: datetime = tx.now()
-        end = start + span
-        fired: list[dict[str, Any]] = []
-        while (timer := tx.next_timer(format_time(end))) is not None:
-            tx.set_clock(parse_time(timer.due_at))
-            fired.append(_fire(tx, timer))
-        tx.set_clock(end)
-        directory = tx.directory()
-        if directory is not None:
-            away = [a.id for a in directory.actors if not directory.is_available(a.id, end)]
-            _reconcile(tx, tx.runs_with_open_tasks(away) if away else [])
-        tx.append([_system_event(tx, "clock.advanced", caller,
-                                 {"from": format_time(start), "to": format_time(end), "fired": len(fired)})])
-    return {"from": display_time(format_time(start)), "to": display_time(format_time(end)), "fired": fired}
+    fired: list[dict[str, Any]] = []
+    start: datetime | None = None
+    while True:
+        with store.write() as tx:
+            if not tx.simulated:
+                raise Conflict("clock advance works only on a database made with `init --simulated-clock`",
+                               rule="simulated-clock-only")
+            start = start or tx.now()
+            end = start + span
+            batch = _fire_due(tx, format_time(end), TIMER_BATCH, move_clock=True)
+            fired.extend(batch)
+            if len(batch) == TIMER_BATCH:
+                continue  # commit this batch; the next transaction goes on from the clock it left
+            tx.set_clock(end)
+            directory = tx.directory()
+            if directory is not None:
+                away = [a.id for a in directory.actors if not directory.is_available(a.id, end)]
+                _reconcile(tx, tx.runs_with_open_tasks(away) if away else [])
+            tx.append([_system_event(tx, "clock.advanced", caller,
+                                     {"from": format_time(start), "to": format_time(end), "fired": len(fired)})])
+        return {"from": display_time(format_time(start)), "to": display_time(format_time(end)), "fired": fired}
+
+
+def _fire_due(tx: Tx, until: str, limit: int, *, move_clock: bool) -> list[dict[str, Any]]:
+    """Fire up to `limit` timers due at or before `until`, earliest first (timers they set included)."""
+    fired: list[dict[str, Any]] = []
+    while len(fired) < limit and (timer := tx.next_timer(until)) is not None:
+        if move_clock:
+            tx.move_clock(parse_time(timer.due_at))
+        fired.append(_fire(tx, timer))
+    if move_clock and fired:
+        tx.set_clock(tx.now())
+    return fired
 
 
 def queue(tx: Tx, stored: list[dict[str, Any]], playbook: Playbook | None, directory: Directory | None) -> None:
@@ -313,18 +339,15 @@ def queue(tx: Tx, stored: list[dict[str, Any]], playbook: Playbook | None, direc
                                "about_seq": r["event_seq"], "subject": r["subject"]}) for r in queued])
 
 
-def fire_due_timers(store: Store, limit: int = 100) -> list[dict[str, Any]]:
-    """The worker's timer pass on a real-clock database: each due timer fires once, in its own transaction."""
-    fired: list[dict[str, Any]] = []
-    for _ in range(limit):
-        with store.write() as tx:
-            if tx.simulated:
-                return fired  # a simulated clock moves only with `clock advance`
-            timer = tx.next_timer(format_time(tx.now()))
-            if timer is None:
-                return fired
-            fired.append(_fire(tx, timer))
-    return fired
+def fire_due_timers(store: Store, limit: int = TIMER_BATCH) -> list[dict[str, Any]]:
+    """The worker's timer pass on a real-clock database: up to `limit` due timers, in one transaction.
+
+    Each timer is claimed in that transaction (SKIP LOCKED on PostgreSQL), so it fires once across workers.
+    """
+    with store.write() as tx:
+        if tx.simulated:
+            return []  # a simulated clock moves only with `clock advance`
+        return _fire_due(tx, format_time(tx.now()), limit, move_clock=False)
 
 
 def settle_action(store: Store, message: Any, *, output: Any = None, error: str | None = None,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ledgerflow import service
 from ledgerflow.domain.figures import parse_period
+from ledgerflow.domain.times import format_time
 from ledgerflow.scorecard import scorecard
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, run_state, start
@@ -58,3 +61,38 @@ def test_a_breached_run_counts_as_an_exception_in_the_scorecard(store: Store) ->
     card = scorecard(store, "pricing-exception", parse_period("2026-W10"))
     assert card["throughput"] == 1 and card["exception_rate"] == 1.0
     assert card["decision_latency"]["median_hours"] == 25.0
+
+
+def test_a_backlog_of_timers_fires_in_batches_in_due_order(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "TIMER_BATCH", 3)
+    for _ in range(2):
+        _open_decision(store)  # four timers each: two nudges, the SLA, the escalation
+    result = service.advance_clock(store, "2d", ADMIN)
+    assert [f["kind"] for f in result["fired"]] == ["nudge"] * 4 + ["sla", "escalate"] * 2  # ties: set first
+    assert [f["due_at"] for f in result["fired"]] == sorted(f["due_at"] for f in result["fired"])
+    with store.read() as tx:
+        advanced = [e for e in tx.events() if e["type"] == "clock.advanced"]
+    assert [e["data"]["fired"] for e in advanced] == [8]  # one advance, recorded once, at its end
+
+
+def test_an_advance_cut_short_keeps_the_batches_it_committed_and_the_rest_fires_later(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "TIMER_BATCH", 2)
+    _open_decision(store)
+    real_fire, calls = service._fire, []
+
+    def failing(tx: object, timer: object) -> dict[str, object]:
+        calls.append(timer)
+        if len(calls) == 3:
+            raise RuntimeError("power cut")
+        return real_fire(tx, timer)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_fire", failing)
+    with pytest.raises(RuntimeError):
+        service.advance_clock(store, "2d", ADMIN)
+    with store.read() as tx:
+        assert format_time(tx.now()) == "2026-03-02T20:00:00.000000Z"  # the second nudge's due time (12h)
+        assert [e["type"] for e in tx.events() if e["type"] == "nudge.sent"] == ["nudge.sent"] * 2
+    monkeypatch.setattr(service, "_fire", real_fire)
+    rest = service.advance_clock(store, "1d", ADMIN)
+    assert [f["kind"] for f in rest["fired"]] == ["sla", "escalate"]

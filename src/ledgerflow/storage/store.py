@@ -94,6 +94,7 @@ _FIRE_TIMER = update(schema.timers).where(schema.timers.c.id == bindparam("timer
                                           schema.timers.c.fired_at.is_(None)).values(fired_at=bindparam("at"))
 _DIRECTORY_VERSION = select(func.max(schema.directory_versions.c.version))
 _NOW = select(schema.meta.c.value).where(schema.meta.c.key == "now")
+_SET_NOW = update(schema.meta).where(schema.meta.c.key == "now").values(value=bindparam("now"))
 _DIRECTORY_VERSION_AND_NOW = select(_DIRECTORY_VERSION.scalar_subquery(), _NOW.scalar_subquery())
 _LATEST_PLAYBOOK = select(func.max(schema.playbooks.c.version)).where(schema.playbooks.c.id == bindparam("playbook"))
 _GOVERNANCE = select(schema.governance).where(schema.governance.c.playbook == bindparam("playbook"))
@@ -284,8 +285,12 @@ class Tx:
                 self._now = datetime.now(UTC)
         return self._now
 
+    def move_clock(self, moment: datetime) -> None:
+        """The time this transaction's events carry from now on; `set_clock` stores it."""
+        self._now = moment
+
     def set_clock(self, moment: datetime) -> None:
-        self.conn.execute(update(schema.meta).where(schema.meta.c.key == "now").values(value=format_time(moment)))
+        self.conn.execute(_SET_NOW, {"now": format_time(moment)})
         self._now = moment
 
     # ---------------------------------------------------------------------------- directory
