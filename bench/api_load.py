@@ -41,7 +41,7 @@ from typing import Any
 
 from common import ADMIN, DIRECTORY, PRICING, is_postgres, percentile, pg_schema, scratch_dir, sqlite_url
 from ruamel.yaml import YAML
-from scale import Copier, _checkpoint
+from scale import Copier, _checkpoint, recount
 
 from engine import INPUT, OUTPUT, outcomes
 from ledgerflow import service, tokens
@@ -122,6 +122,7 @@ def prepare(url: str, work: Path, decisions: int, deciders: int) -> tuple[list[t
         Copier(template).copy_into(target, copies, timedelta(0))
         template.unlink()
         store = Store(url)
+        recount(store)
     try:
         with store.read() as tx:
             open_tasks = [(t.id, str(t.assignee)) for t in tx.tasks(status="open") if t.type == "decision"]

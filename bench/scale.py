@@ -87,7 +87,9 @@ def build_inbox(directory: Path, open_tasks: int, *, others: int = 10_000, mine:
     db.executemany(f"INSERT INTO tasks ({', '.join(_TASK_COLUMNS)}) VALUES ({placeholders})", rows())
     db.execute("COMMIT")
     db.close()
-    return Store(url), "dave", "erin"
+    store = Store(url)
+    recount(store)
+    return store, "dave", "erin"
 
 
 def measure_inbox(store: Store, assignee: str, queries: int, warmup: int = 5,
@@ -249,7 +251,8 @@ class Copier:
 
 
 def recount(store: Store) -> None:
-    """Rebuild the running week counts from the copied rows, with the migration that first filled them in."""
+    """Rebuild the running counts (weeks, open tasks per assignee) from rows loaded behind the engine's back,
+    with the migrations that first filled them in."""
     from alembic import command
 
     from ledgerflow.storage.database import _alembic_config, migrate
@@ -355,6 +358,7 @@ def build_timers(directory: Path, decisions: int, template_runs: int = 100) -> t
     copies = max(math.ceil(decisions / template_runs) - 1, 0)
     Copier(template).copy_into(target, copies, timedelta(0))
     store = Store(sqlite_url(directory, target.name))
+    recount(store)
     with store.read() as tx:
         open_decisions = len(tx.tasks(status="open"))
         pending = tx.conn.exec_driver_sql("SELECT kind, count(*) FROM timers WHERE fired_at IS NULL "

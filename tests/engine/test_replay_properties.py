@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
@@ -78,6 +79,12 @@ class Engine(RuleBasedStateMachine):
         with self.store.read() as tx:
             for task in tx.tasks(status="open"):
                 assert task.type == "action" or task.assignee is not None
+
+    @invariant()
+    def routing_counts_equal_each_assignees_open_tasks(self) -> None:
+        with self.store.read() as tx:
+            counted = Counter(t.assignee for t in tx.tasks(status="open") if t.assignee is not None)
+            assert tx.workload() == dict(counted)
 
     def teardown(self) -> None:
         service.new_id, governance.new_id = self._ids  # type: ignore[assignment]

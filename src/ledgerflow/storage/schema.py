@@ -77,6 +77,14 @@ one back or decides: a week's scorecard, which risk triggers read after every ru
 of counting the week's runs and send-backs. `clean` counts runs that ended completed, never sent back, no
 failed check (first-pass yield); `decided`, decision tasks decided (each quorum seat)."""
 
+workload = Table(
+    "workload", metadata,
+    Column("actor", String(200), primary_key=True),
+    Column("open", Integer, nullable=False),
+)
+"""Open tasks per assignee, moved with the task rows: least-loaded routing reads one row per candidate
+instead of counting their open tasks (a role holding a million open tasks made every routing count them)."""
+
 latency_marks = Table(
     "latency_marks", metadata,
     Column("playbook", String(200), primary_key=True),

@@ -15,8 +15,9 @@ is caught by a signed checkpoint, which covers every chain's head (see evidence.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import fields
@@ -26,14 +27,11 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
-    Integer,
     String,
     and_,
     bindparam,
-    cast,
     func,
     insert,
-    null,
     select,
     tuple_,
     union_all,
@@ -51,7 +49,7 @@ from ledgerflow.domain.figures import FLAG_EVENTS, Marks
 from ledgerflow.domain.playbook import Playbook, load_playbook
 from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.source import Source
-from ledgerflow.domain.states import RunStatus, TaskStatus
+from ledgerflow.domain.states import OPEN_TASK, RunStatus, TaskStatus
 from ledgerflow.domain.timers import Timer
 from ledgerflow.domain.times import format_time, parse_time
 from ledgerflow.storage import schema
@@ -103,16 +101,24 @@ _EVENT_DATA = select(_e.c.data).where(_e.c.type == bindparam("type"), _e.c.at >=
 # a run's events are its chain: read through the chain index, not a scan of every flag event in the log
 _RUN_FLAG_EVENTS = select(_e.c.type, _e.c.authority, _e.c.data).where(_e.c.chain == bindparam("run"),
                                                                       _e.c.type.in_(FLAG_EVENTS))
-# routing's two questions in one round trip, each branch on its own index: (actor, open count, null) rows and
-# (actor, null, last ready_at of this step) rows
-_ASSIGNED = union_all(
-    select(_t.c.assignee, func.count(), cast(null(), String))
-    .where(_t.c.assignee.in_(bindparam("actors", expanding=True)), _t.c.status.in_(_OPEN))
-    .group_by(_t.c.assignee),
-    select(_t.c.assignee, cast(null(), Integer), func.max(_t.c.ready_at))
-    .where(_t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"),
-           _t.c.assignee.in_(bindparam("actors", expanding=True)))
-    .group_by(_t.c.assignee))
+_w = schema.workload
+_CANDIDATES_PER_QUERY = 200  # below SQLite's limit of 500 terms in one compound SELECT
+
+
+@functools.cache  # built once per number of candidates, on first use
+def _assigned_query(candidates: int) -> Any:
+    """Routing's two questions for `candidates` actors (binds a0, a1, ...) in one round trip: per actor, its
+    running open-task count and when it was last given a task of this step. Each is an indexed lookup
+    (the max on `ix_tasks_step_assignee`'s last entry), so the cost does not grow with the open tasks."""
+    rows = []
+    for index in range(candidates):
+        actor = bindparam(f"a{index}", type_=String)
+        rows.append(select(actor, select(_w.c.open).where(_w.c.actor == actor).scalar_subquery(),
+                           select(func.max(_t.c.ready_at)).where(
+                               _t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"),
+                               _t.c.assignee == actor).scalar_subquery()))
+    return union_all(*rows) if candidates > 1 else rows[0]
+
 _pc = schema.period_counts
 PERIOD_COUNTS = ("ended", "exceptions", "clean", "rework", "decided")
 _PERIOD_COUNTS = select(*(_pc.c[c] for c in PERIOD_COUNTS)).where(_pc.c.playbook == bindparam("playbook"),
@@ -127,6 +133,14 @@ def _add_counts(dialect: Any) -> Any:
 
 
 _COUNT_PERIOD = {"sqlite": _add_counts(sqlite), "postgresql": _add_counts(postgresql)}
+
+
+def _add_load(dialect: Any) -> Any:
+    stmt = dialect.insert(_w)
+    return stmt.on_conflict_do_update(index_elements=[_w.c.actor], set_={"open": _w.c.open + stmt.excluded.open})
+
+
+_ADD_LOAD = {"sqlite": _add_load(sqlite), "postgresql": _add_load(postgresql)}
 _lm = schema.latency_marks
 _MARKS = select(_lm.c.decided, _lm.c.below, _lm.c.above, _lm.c.max_below, _lm.c.min_above).where(
     _lm.c.playbook == bindparam("playbook"), _lm.c.period == bindparam("period"),
@@ -198,6 +212,7 @@ class Store:
                         yield tx
                     finally:
                         self._active.reset(token)
+                    tx.flush()
         except IntegrityError as exc:
             raise Conflict(f"another command changed the same data first: {exc.orig}", rule="conflict") from None
         except OperationalError as exc:
@@ -273,6 +288,25 @@ class Tx:
         self.settings = settings or Settings()
         self.simulated = clock == "simulated"
         self._now: datetime | None = None
+        self._load: dict[str, int] = {}  # open tasks gained (+) or lost (-) per assignee, not yet stored
+
+    def flush(self) -> None:
+        """Store what the transaction kept in memory, just before it commits.
+
+        The open-task counts move last and in actor order: on PostgreSQL a count row stays locked from its
+        update to the commit, so commands that touch one assignee queue only for that moment.
+        """
+        moved = sorted((actor, delta) for actor, delta in self._load.items() if delta)
+        self._load = {}
+        if moved:
+            self.conn.execute(_ADD_LOAD[self.conn.dialect.name], [{"actor": a, "open": d} for a, d in moved])
+
+    def _track(self, before: Iterable[TaskState], after: Iterable[TaskState]) -> None:
+        """Count the open tasks each assignee gains and loses between two versions of some tasks."""
+        for tasks, sign in ((before, -1), (after, 1)):
+            for task in tasks:
+                if task.assignee is not None and task.status in OPEN_TASK:
+                    self._load[task.assignee] = self._load.get(task.assignee, 0) + sign
 
     # -------------------------------------------------------------------------------- clock
 
@@ -418,6 +452,7 @@ class Tx:
         elif (before.status, before.ended_at) != (after.status, after.ended_at) or flags is not None:
             self.conn.execute(_UPDATE_RUN, {"run_id": after.id, **run_values})
         old = {t.id: t for t in (before.tasks if before else ())}
+        self._track(old.values(), after.tasks)
         new_rows, changed_rows = [], []
         for index, task in enumerate(after.tasks):
             previous = old.get(task.id)
@@ -574,6 +609,7 @@ class Tx:
         return {row.id: _task_from(row) for row in self.conn.execute(query)}
 
     def save_standalone(self, before: dict[str, TaskState], after: dict[str, TaskState]) -> None:
+        self._track(before.values(), after.values())
         new_rows = [_task_row(task, 0) for task_id, task in after.items() if task_id not in before]
         changed = [{"task_id": task.id, **{f"v_{c}": _task_row(task, 0)[c] for c in _MUTABLE}}
                    for task_id, task in after.items() if task_id in before and before[task_id] != task]
@@ -638,13 +674,22 @@ class Tx:
                  actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, str]]:
         counts: dict[str, int] = {}
         last: dict[str, str] = {}
-        for actor, count, ready_at in self.conn.execute(_ASSIGNED, {"playbook": playbook, "step": step,
-                                                                    "actors": list(actors)}):
-            if count is not None:
-                counts[actor] = int(count)
-            else:
-                last[actor] = ready_at
+        for start in range(0, len(actors), _CANDIDATES_PER_QUERY):
+            chunk = actors[start:start + _CANDIDATES_PER_QUERY]
+            binds = {f"a{index}": actor for index, actor in enumerate(chunk)}
+            for actor, count, ready_at in self.conn.execute(_assigned_query(len(chunk)),
+                                                            {"playbook": playbook, "step": step, **binds}):
+                counts[actor] = int(count or 0)
+                if ready_at is not None:
+                    last[actor] = ready_at
+        for actor in actors:  # and what this transaction changed
+            if self._load.get(actor):
+                counts[actor] = counts.get(actor, 0) + self._load[actor]
         return counts, last
+
+    def workload(self) -> dict[str, int]:
+        """The stored open-task count of every assignee that has one."""
+        return {row.actor: int(row.open) for row in self.conn.execute(select(_w)) if row.open}
 
     def waiting_on_others(self, actor: str) -> list[TaskState]:
         """Open tasks, held by someone else, of the runs `actor` started (one indexed join)."""
