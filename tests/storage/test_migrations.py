@@ -93,3 +93,9 @@ def test_an_old_chain_that_does_not_verify_is_not_migrated(store: Store) -> None
     with store.engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0007"
         assert conn.execute(text("SELECT actor FROM events WHERE seq = 1")).scalar() == "mallory"
+
+
+def test_the_revision_every_command_checks_is_the_newest_migration() -> None:
+    from ledgerflow.storage.database import SCHEMA_REVISION, head_revision
+
+    assert SCHEMA_REVISION == head_revision()

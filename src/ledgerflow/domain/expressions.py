@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import cel
-
 from ledgerflow.domain.errors import LedgerflowError
 
 VARIABLES = frozenset({"input", "steps", "decision", "run"})
@@ -65,6 +63,8 @@ class Expression:
 @cache
 def compile_expression(source: str) -> Expression:
     """Compile a CEL expression. Compile errors are kept on the result, for lint to report."""
+    import cel  # the runtime loads a terminal UI toolkit with it: only for commands that compile expressions
+
     try:
         program = cel.compile(source)
     except Exception as exc:

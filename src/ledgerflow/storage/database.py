@@ -7,11 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, insert, inspect
+from sqlalchemy import Engine, create_engine, event, insert, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
@@ -21,6 +17,9 @@ from ledgerflow.storage import schema
 
 DEFAULT_URL = "sqlite:///ledgerflow.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
+SCHEMA_REVISION = "0012"
+"""The newest migration (a test holds it equal to Alembic's head): every command checks the database against
+it without loading Alembic, which only `init` and `migrate` need."""
 
 
 def normalize_url(url: str | None) -> str:
@@ -67,7 +66,9 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _alembic_config(connection: Any) -> Config:
+def _alembic_config(connection: Any) -> Any:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -75,12 +76,24 @@ def _alembic_config(connection: Any) -> Config:
 
 
 def head_revision() -> str:
+    """The newest migration, as Alembic reads it from the migrations folder."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
     if head is None:
         raise RuntimeError("no migrations")
     return head
+
+
+def _revision(conn: Any) -> str | None:
+    """The schema revision a database is at (Alembic's version table), None before any migration."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    value = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return None if value is None else str(value)
 
 
 def check_initialized(engine: Engine, url: str) -> None:
@@ -93,22 +106,24 @@ def check_initialized(engine: Engine, url: str) -> None:
             if not inspect(conn).has_table("meta"):
                 raise EnvironmentProblem(f"{url} is not a ledgerflow database; run `ledgerflow init` first",
                                          rule="not-initialized")
-            current = MigrationContext.configure(conn).get_current_revision()
+            current = _revision(conn)
     except OperationalError as exc:
         raise EnvironmentProblem(f"cannot open {url}: {exc.orig}", rule="database-unreachable") from None
-    if current != head_revision():
-        raise EnvironmentProblem(f"the database schema is at {current}, this ledgerflow needs {head_revision()}; "
+    if current != SCHEMA_REVISION:
+        raise EnvironmentProblem(f"the database schema is at {current}, this ledgerflow needs {SCHEMA_REVISION}; "
                                  "run `ledgerflow migrate`", rule="schema-mismatch")
 
 
 def migrate(engine: Engine, url: str) -> dict[str, Any]:
     """Bring an initialized database to the newest schema (Alembic upgrade, one transaction)."""
+    from alembic import command
+
     try:
         with engine.connect() as conn:
             if not inspect(conn).has_table("meta"):
                 raise EnvironmentProblem(f"{url} is not a ledgerflow database; run `ledgerflow init` first",
                                          rule="not-initialized")
-            before = MigrationContext.configure(conn).get_current_revision()
+            before = _revision(conn)
         with engine.connect().execution_options(ledgerflow_write=True) as conn:
             with conn.begin():
                 command.upgrade(_alembic_config(conn), "head")
@@ -119,6 +134,8 @@ def migrate(engine: Engine, url: str) -> dict[str, Any]:
 
 def initialize(engine: Engine, url: str, simulated_start: datetime | None) -> dict[str, Any]:
     """Create the schema; refuse (exit 3) an initialized database."""
+    from alembic import command
+
     try:
         with engine.connect() as conn:
             if inspect(conn).has_table("meta"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -37,7 +38,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledgerflow.config import Settings
@@ -132,15 +132,11 @@ def _add_counts(dialect: Any) -> Any:
                                       set_={c: _pc.c[c] + stmt.excluded[c] for c in PERIOD_COUNTS})
 
 
-_COUNT_PERIOD = {"sqlite": _add_counts(sqlite), "postgresql": _add_counts(postgresql)}
-
-
 def _add_load(dialect: Any) -> Any:
     stmt = dialect.insert(_w)
     return stmt.on_conflict_do_update(index_elements=[_w.c.actor], set_={"open": _w.c.open + stmt.excluded.open})
 
 
-_ADD_LOAD = {"sqlite": _add_load(sqlite), "postgresql": _add_load(postgresql)}
 _lm = schema.latency_marks
 _MARKS = select(_lm.c.decided, _lm.c.below, _lm.c.above, _lm.c.max_below, _lm.c.min_above).where(
     _lm.c.playbook == bindparam("playbook"), _lm.c.period == bindparam("period"),
@@ -162,8 +158,14 @@ def _add_marks(dialect: Any, greatest: Any, least: Any) -> Any:
               "min_above": either(least, "min_above")})
 
 
-_ADD_MARKS = {"sqlite": _add_marks(sqlite, func.max, func.min),
-              "postgresql": _add_marks(postgresql, func.greatest, func.least)}
+@functools.cache
+def _upserts(dialect_name: str) -> dict[str, Any]:
+    """The running-count upserts in one dialect's spelling, built on first use (INSERT ... ON CONFLICT)."""
+    dialect = importlib.import_module(f"sqlalchemy.dialects.{dialect_name}")
+    greatest, least = (func.max, func.min) if dialect_name == "sqlite" else (func.greatest, func.least)
+    return {"counts": _add_counts(dialect), "load": _add_load(dialect), "marks": _add_marks(dialect, greatest, least)}
+
+
 _PLAYBOOK_CACHE: dict[tuple[str, str, int], Playbook] = {}
 _DIRECTORY_CACHE: dict[tuple[str, int], Directory] = {}
 
@@ -299,7 +301,7 @@ class Tx:
         moved = sorted((actor, delta) for actor, delta in self._load.items() if delta)
         self._load = {}
         if moved:
-            self.conn.execute(_ADD_LOAD[self.conn.dialect.name], [{"actor": a, "open": d} for a, d in moved])
+            self.conn.execute(_upserts(self.conn.dialect.name)["load"], [{"actor": a, "open": d} for a, d in moved])
 
     def _track(self, before: Iterable[TaskState], after: Iterable[TaskState]) -> None:
         """Count the open tasks each assignee gains and loses between two versions of some tasks."""
@@ -477,7 +479,7 @@ class Tx:
 
     def count_period(self, playbook: str, period: str, counts: Mapping[str, int]) -> None:
         """Add to the running counts of one playbook's ISO week (see `schema.period_counts`)."""
-        self.conn.execute(_COUNT_PERIOD[self.conn.dialect.name],
+        self.conn.execute(_upserts(self.conn.dialect.name)["counts"],
                           {"playbook": playbook, "period": period, **{c: counts.get(c, 0) for c in PERIOD_COUNTS}})
 
     def period_counts(self, playbook: str, period: str) -> dict[str, int]:
@@ -488,7 +490,7 @@ class Tx:
     def add_marks(self, playbook: str, period: str, marks: Mapping[float, Marks]) -> None:
         """Fold one command's decision latencies into a week's marks, one per threshold."""
         if marks:
-            self.conn.execute(_ADD_MARKS[self.conn.dialect.name], [
+            self.conn.execute(_upserts(self.conn.dialect.name)["marks"], [
                 {"playbook": playbook, "period": period, "threshold": threshold, "decided": m.decided,
                  "below": m.below, "above": m.above, "max_below": m.max_below, "min_above": m.min_above}
                 for threshold, m in marks.items()])
