@@ -202,7 +202,11 @@ def scale_figures(report: Report, config: dict[str, Any]) -> list[dict[str, Any]
             report.figure("scale.timers", fired=result["fired"], open_decisions=result["open_decisions"],
                           pending_timers=result["pending_timers"], seconds=result["seconds"],
                           timers_per_s=result["timers_per_s"], ms_per_timer=result["ms_per_timer"],
-                          transactions=1, setup_seconds=result["setup_seconds"])
+                          transactions=result["commits"], setup_seconds=result["setup_seconds"])
+        elif kind == "routing":
+            report.figure("scale.routing", open_tasks_in_table=result["open_tasks"],
+                          role_open_tasks=result["role_open_tasks"], starts=result["starts"],
+                          p50_ms=result["p50_ms"], p99_ms=result["p99_ms"], durability=result["durability"])
     return results
 
 

@@ -111,6 +111,24 @@ def measure_inbox(store: Store, assignee: str, queries: int, warmup: int = 5,
             "p99_ms": round(percentile(latencies, 99), 3), "max_ms": round(max(latencies), 3)}
 
 
+def measure_routing(store: Store, starts: int = 50) -> dict[str, Any]:
+    """Starting a run routes its first task to the least-loaded account executive: with the inbox table's
+    bulk open tasks handed to that role's two members first, so that they hold (almost) all of them."""
+    with store.write() as tx:
+        tx.conn.exec_driver_sql("UPDATE tasks SET assignee = CASE WHEN rowid % 2 = 0 THEN 'alice' ELSE 'bob' END "
+                                "WHERE assignee LIKE 'user%'")
+    recount(store)
+    with store.read() as tx:
+        held = sum(tx.workload().get(actor, 0) for actor in ("alice", "bob"))
+    latencies = []
+    for index in range(starts):
+        started = time.perf_counter()
+        service.start_run(store, "pricing-exception", {"customer": f"r{index}", **INPUT}, service.Caller(actor="maria"))
+        latencies.append((time.perf_counter() - started) * 1000)
+    return {"role_open_tasks": held, "starts": starts, "p50_ms": round(percentile(latencies, 50), 3),
+            "p99_ms": round(percentile(latencies, 99), 3), "durability": "one commit per start (synchronous=FULL)"}
+
+
 # ------------------------------------------------------------------------------- copying a template
 
 
@@ -471,6 +489,7 @@ def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, hi
                 results.append(_attempt("inbox", lambda a=assignee, q=queries, p=page: {
                     "open_tasks": inbox_tasks, **measure_inbox(store, a, q, page=p), "setup_seconds": setup},
                     assignee=who))
+            results.append(_attempt("routing", lambda: {"open_tasks": inbox_tasks, **measure_routing(store)}))
         finally:
             store.close()
             (directory / "inbox.db").unlink(missing_ok=True)
