@@ -22,10 +22,6 @@ def test_marks_give_the_side_of_the_percentile_that_sorting_gives(values: list[f
 
 
 @given(_VALUES, _VALUES, _THRESHOLDS)
-def test_marks_of_two_batches_fold_into_the_marks_of_both(first: list[float], second: list[float],
-                                                         threshold: float) -> None:
-    a, b = Marks.of(first, threshold), Marks.of(second, threshold)
-    both = Marks.of(first + second, threshold)
-    assert (a.decided + b.decided, a.below + b.below, a.above + b.above) == (both.decided, both.below, both.above)
-    assert max((x for x in (a.max_below, b.max_below) if x is not None), default=None) == both.max_below
-    assert min((x for x in (a.min_above, b.min_above) if x is not None), default=None) == both.min_above
+def test_marks_of_two_batches_merge_into_the_marks_of_both(first: list[float], second: list[float],
+                                                          threshold: float) -> None:
+    assert Marks.of(first, threshold).merged(Marks.of(second, threshold)) == Marks.of(first + second, threshold)

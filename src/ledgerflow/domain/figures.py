@@ -146,6 +146,14 @@ class Marks:
         return cls(decided=len(values), below=len(below), above=len(above), max_below=max(below, default=None),
                    min_above=min(above, default=None))
 
+    def merged(self, other: Marks) -> Marks:
+        """The marks of both sets of latencies (around the same threshold)."""
+        below = [v for v in (self.max_below, other.max_below) if v is not None]
+        above = [v for v in (self.min_above, other.min_above) if v is not None]
+        return Marks(decided=self.decided + other.decided, below=self.below + other.below,
+                     above=self.above + other.above, max_below=max(below, default=None),
+                     min_above=min(above, default=None))
+
 
 def percentile_side(marks: Marks, threshold: float, p: float) -> int | None:
     """The sign of (the p-th percentile - threshold), exactly as `percentile` over the values gives it.

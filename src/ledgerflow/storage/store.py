@@ -290,18 +290,33 @@ class Tx:
         self.settings = settings or Settings()
         self.simulated = clock == "simulated"
         self._now: datetime | None = None
-        self._load: dict[str, int] = {}  # open tasks gained (+) or lost (-) per assignee, not yet stored
+        # running counts not yet stored (see `flush`): open tasks gained (+) or lost (-) per assignee, week counts
+        # per (playbook, week), latency marks per (playbook, week, threshold)
+        self._load: dict[str, int] = {}
+        self._counts: dict[tuple[str, str], dict[str, int]] = {}
+        self._marks: dict[tuple[str, str, float], Marks] = {}
 
     def flush(self) -> None:
-        """Store what the transaction kept in memory, just before it commits.
+        """Store the running counts the transaction kept in memory, just before it commits.
 
-        The open-task counts move last and in actor order: on PostgreSQL a count row stays locked from its
-        update to the commit, so commands that touch one assignee queue only for that moment.
+        On PostgreSQL a count row stays locked from its update to the commit: written last, each kind in key
+        order, commands that touch one week or one assignee queue only for that moment, and cannot deadlock
+        on the counts.
         """
-        moved = sorted((actor, delta) for actor, delta in self._load.items() if delta)
-        self._load = {}
+        upserts = _upserts(self.conn.dialect.name)
+        counts, marks, load = sorted(self._counts.items()), sorted(self._marks.items()), sorted(self._load.items())
+        self._counts, self._marks, self._load = {}, {}, {}
+        if counts:
+            self.conn.execute(upserts["counts"], [{"playbook": playbook, "period": period, **values}
+                                                  for (playbook, period), values in counts])
+        if marks:
+            self.conn.execute(upserts["marks"], [
+                {"playbook": playbook, "period": period, "threshold": threshold, "decided": m.decided,
+                 "below": m.below, "above": m.above, "max_below": m.max_below, "min_above": m.min_above}
+                for (playbook, period, threshold), m in marks])
+        moved = [{"actor": actor, "open": delta} for actor, delta in load if delta]
         if moved:
-            self.conn.execute(_upserts(self.conn.dialect.name)["load"], [{"actor": a, "open": d} for a, d in moved])
+            self.conn.execute(upserts["load"], moved)
 
     def _track(self, before: Iterable[TaskState], after: Iterable[TaskState]) -> None:
         """Count the open tasks each assignee gains and loses between two versions of some tasks."""
@@ -478,27 +493,31 @@ class Tx:
                                                 data_hash=rec.data_hash, at=rec.at))
 
     def count_period(self, playbook: str, period: str, counts: Mapping[str, int]) -> None:
-        """Add to the running counts of one playbook's ISO week (see `schema.period_counts`)."""
-        self.conn.execute(_upserts(self.conn.dialect.name)["counts"],
-                          {"playbook": playbook, "period": period, **{c: counts.get(c, 0) for c in PERIOD_COUNTS}})
+        """Add to the running counts of one playbook's ISO week (see `schema.period_counts`), at `flush`."""
+        pending = self._counts.setdefault((playbook, period), dict.fromkeys(PERIOD_COUNTS, 0))
+        for name in PERIOD_COUNTS:
+            pending[name] += counts.get(name, 0)
 
     def period_counts(self, playbook: str, period: str) -> dict[str, int]:
-        """The running counts of one playbook's ISO week; zeros for a week with none."""
+        """The running counts of one playbook's ISO week, with this transaction's; zeros for a week with none."""
         row = self.conn.execute(_PERIOD_COUNTS, {"playbook": playbook, "period": period}).one_or_none()
-        return dict.fromkeys(PERIOD_COUNTS, 0) if row is None else dict(zip(PERIOD_COUNTS, row, strict=True))
+        stored = dict.fromkeys(PERIOD_COUNTS, 0) if row is None else dict(zip(PERIOD_COUNTS, row, strict=True))
+        pending = self._counts.get((playbook, period), {})
+        return {name: stored[name] + pending.get(name, 0) for name in PERIOD_COUNTS}
 
     def add_marks(self, playbook: str, period: str, marks: Mapping[float, Marks]) -> None:
-        """Fold one command's decision latencies into a week's marks, one per threshold."""
-        if marks:
-            self.conn.execute(_upserts(self.conn.dialect.name)["marks"], [
-                {"playbook": playbook, "period": period, "threshold": threshold, "decided": m.decided,
-                 "below": m.below, "above": m.above, "max_below": m.max_below, "min_above": m.min_above}
-                for threshold, m in marks.items()])
+        """Fold one command's decision latencies into a week's marks, one per threshold, at `flush`."""
+        for threshold, found in marks.items():
+            key = (playbook, period, threshold)
+            self._marks[key] = self._marks[key].merged(found) if key in self._marks else found
 
     def latency_marks(self, playbook: str, period: str, threshold: float) -> Marks | None:
+        """A week's marks around one threshold, with this transaction's; None when there are none."""
         row = self.conn.execute(_MARKS, {"playbook": playbook, "period": period, "threshold": threshold}).one_or_none()
-        return None if row is None else Marks(decided=row.decided, below=row.below, above=row.above,
-                                              max_below=row.max_below, min_above=row.min_above)
+        stored = None if row is None else Marks(decided=row.decided, below=row.below, above=row.above,
+                                                max_below=row.max_below, min_above=row.min_above)
+        pending = self._marks.get((playbook, period, threshold))
+        return pending if stored is None else stored if pending is None else stored.merged(pending)
 
     # ------------------------------------------------------------------------------- events
 
