@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from ledgerflow import service
@@ -109,3 +110,25 @@ def test_the_dashboard_figures_match_the_scorecard_and_owners_can_decide(store: 
         "csrf_token": csrf_of(page), "decision": "pause", "rationale": "Too many rejections"})
     assert 'id="state">pause<' in response.text
     service.advance_clock(store, "1h", service.Caller())
+
+
+def test_a_long_inbox_comes_in_pages_nearest_deadline_first(store: Store, web: TestClient,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledgerflow.web import app as web_app
+
+    monkeypatch.setattr(web_app, "INBOX_PAGE", 2)
+    for index in range(6):  # prepare tasks alternate between alice and bob; each due a day after it opens
+        start(store, by="maria", customer=f"c{index}")
+        service.advance_clock(store, "1h", service.Caller())
+    service.advance_clock(store, "20h", service.Caller())  # the first ones are overdue now
+    with store.read() as tx:
+        alices = [t.id for t in sorted(tx.tasks(assignee="alice", status="open"), key=lambda t: t.due_at or "")]
+    sign_in(web, "alice")
+    first = web.get("/").text
+    assert 'id="waiting-on-you">3<' in first and "overdue" in first
+    assert first.index(alices[0]) < first.index(alices[1]) and alices[2] not in first
+    following = first.split('id="next-page" href="')[1].split('"')[0]
+    second = web.get(following).text
+    assert alices[2] in second and alices[0] not in second and 'id="next-page"' not in second
+    stale = web.get("/?after=t-nobody", follow_redirects=False)
+    assert stale.status_code == 303 and stale.headers["location"] == "/"

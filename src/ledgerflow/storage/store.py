@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     func,
     insert,
     select,
@@ -119,6 +120,9 @@ def _assigned_query(candidates: int) -> Any:
                                _t.c.assignee == actor).scalar_subquery()))
     return union_all(*rows) if candidates > 1 else rows[0]
 
+# a task's nearest deadline, due or SLA ('~' sorts after every time: no deadline comes last)
+_DUE, _SLA = func.coalesce(_t.c.due_at, "~"), func.coalesce(_t.c.sla_due_at, "~")
+_DEADLINE = case((_DUE < _SLA, _DUE), else_=_SLA)
 _pc = schema.period_counts
 PERIOD_COUNTS = ("ended", "exceptions", "clean", "rework", "decided")
 _PERIOD_COUNTS = select(*(_pc.c[c] for c in PERIOD_COUNTS)).where(_pc.c.playbook == bindparam("playbook"),
@@ -719,6 +723,25 @@ class Tx:
                         (_t.c.assignee.is_(None)) | (_t.c.assignee != actor))
                  .order_by(_t.c.ready_at, _t.c.id))
         return [_task_from(row) for row in self.conn.execute(query)]
+
+    def due_first(self, assignee: str, *, after: str | None = None, limit: int = 100) -> list[TaskState]:
+        """An actor's open tasks, nearest deadline first (so overdue ones lead): a page after task `after`.
+
+        Raises:
+            NotFound: `after` is not one of the actor's tasks.
+        """
+        conditions = [_t.c.assignee == assignee, _t.c.status.in_(_OPEN)]
+        if after is not None:
+            key = self.conn.execute(select(_DEADLINE).where(_t.c.id == after, _t.c.assignee == assignee)).scalar()
+            if key is None:
+                raise NotFound(f"{after!r} is not a task of {assignee}'s inbox", rule="bad-cursor")
+            conditions.append(tuple_(_DEADLINE, _t.c.id) > tuple_(key, after))
+        query = select(_t).where(*conditions).order_by(_DEADLINE, _t.c.id).limit(limit)
+        return [_task_from(row) for row in self.conn.execute(query)]
+
+    def open_count(self, assignee: str) -> int:
+        """How many open tasks an actor holds (the running count routing reads)."""
+        return int(self.conn.execute(select(_w.c.open).where(_w.c.actor == assignee)).scalar() or 0)
 
     def tasks(
         self, *, assignee: str | None = None, run: str | None = None, status: str | None = None,

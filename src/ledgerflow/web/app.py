@@ -34,6 +34,8 @@ from ledgerflow.timeline import describe
 from ledgerflow.web import svg
 
 HERE = Path(__file__).parent
+INBOX_PAGE = 100
+"""Tasks per inbox page: a person with thousands open still gets the page at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +131,16 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
         return who
 
     @app.get("/", response_class=HTMLResponse)
-    def inbox(request: Request) -> Response:
+    def inbox(request: Request, after: str | None = None) -> Response:
+        """The actor's open tasks, nearest deadline first (overdue ones lead), `INBOX_PAGE` at a time."""
         who = person(request)
         with store.read() as tx:
             now = tx.now()
-            mine = tx.tasks(assignee=who.actor, status="open")
+            try:
+                mine = tx.due_first(who.actor, after=after, limit=INBOX_PAGE + 1)
+            except NotFound:
+                return RedirectResponse("/", status_code=303)  # a stale "next" link: back to the first page
+            total = tx.open_count(who.actor)
             waiting_on_others = tx.waiting_on_others(who.actor)
         stamp = format_time(now)
 
@@ -141,8 +148,9 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
             deadlines = [d for d in (task.due_at, task.sla_due_at) if d]
             return bool(deadlines) and min(deadlines) < stamp
 
-        mine.sort(key=lambda t: (not overdue(t), min([d for d in (t.due_at, t.sla_due_at) if d] or ["~"])))
-        return page(request, "inbox.html", tasks=mine, overdue={t.id for t in mine if overdue(t)},
+        shown = mine[:INBOX_PAGE]
+        return page(request, "inbox.html", tasks=shown, total=total, overdue={t.id for t in shown if overdue(t)},
+                    following=shown[-1].id if len(mine) > INBOX_PAGE else None, paged=after is not None,
                     waiting_on_others=waiting_on_others, now=now)
 
     # -------------------------------------------------------------------------------------- tasks
