@@ -63,9 +63,15 @@ _TASK_COLUMNS = [f.name for f in fields(TaskState)]
 _t, _r, _rec, _e, _h = schema.tasks, schema.runs, schema.recommendations, schema.events, schema.chains
 _OPEN = ["ready", "in_progress"]
 _RUN_OF_TASK = select(_t.c.run).where(_t.c.id == bindparam("task"))
-_RUN = select(_r).where(_r.c.id == bindparam("run"))
+_DIRECTORY_VERSION = select(func.max(schema.directory_versions.c.version))
+_NOW = select(schema.meta.c.value).where(schema.meta.c.key == "now")
+# a command's run comes with what every command reads next, the directory version and the (simulated) clock:
+# one round trip instead of two
+_RUN_CONTEXT = (_DIRECTORY_VERSION.scalar_subquery().label("directory_version"),
+                _NOW.scalar_subquery().label("clock_now"))
+_RUN = select(_r, *_RUN_CONTEXT).where(_r.c.id == bindparam("run"))
 _RUN_LOCKED = _RUN.with_for_update()  # PostgreSQL: deciders racing on one run queue here; SQLite ignores it
-_TASK_RUN = select(_r).where(_r.c.id == _RUN_OF_TASK.scalar_subquery())  # a task's run in one round trip
+_TASK_RUN = select(_r, *_RUN_CONTEXT).where(_r.c.id == _RUN_OF_TASK.scalar_subquery())  # found through the task
 _TASK_RUN_LOCKED = _TASK_RUN.with_for_update()
 _RUN_TASKS = select(_t).where(_t.c.run == bindparam("run")).order_by(_t.c.ord)
 _RUN_RECS = select(_rec).where(_rec.c.run == bindparam("run")).order_by(_rec.c.at)
@@ -91,8 +97,6 @@ _NEXT_TIMER = (select(schema.timers).where(schema.timers.c.fired_at.is_(None),
                .with_for_update(skip_locked=True))  # several workers: each timer fires once
 _FIRE_TIMER = update(schema.timers).where(schema.timers.c.id == bindparam("timer_id"),
                                           schema.timers.c.fired_at.is_(None)).values(fired_at=bindparam("at"))
-_DIRECTORY_VERSION = select(func.max(schema.directory_versions.c.version))
-_NOW = select(schema.meta.c.value).where(schema.meta.c.key == "now")
 _SET_NOW = update(schema.meta).where(schema.meta.c.key == "now").values(value=bindparam("now"))
 _DIRECTORY_VERSION_AND_NOW = select(_DIRECTORY_VERSION.scalar_subquery(), _NOW.scalar_subquery())
 _LATEST_PLAYBOOK = select(func.max(schema.playbooks.c.version)).where(schema.playbooks.c.id == bindparam("playbook"))
@@ -294,6 +298,7 @@ class Tx:
         self.settings = settings or Settings()
         self.simulated = clock == "simulated"
         self._now: datetime | None = None
+        self._directory_version: int | None = None  # read once per transaction, with its first run
         # running counts not yet stored (see `flush`): open tasks gained (+) or lost (-) per assignee, week counts
         # per (playbook, week), latency marks per (playbook, week, threshold)
         self._load: dict[str, int] = {}
@@ -354,7 +359,9 @@ class Tx:
         return int(self.conn.execute(_DIRECTORY_VERSION).scalar() or 0)
 
     def directory(self) -> Directory | None:
-        if self.simulated and self._now is None:  # a command reads both: one round trip
+        if self._directory_version is not None:  # read with the command's run
+            version = self._directory_version
+        elif self.simulated and self._now is None:  # a command reads both: one round trip
             version, now = self.conn.execute(_DIRECTORY_VERSION_AND_NOW).one()
             version, self._now = int(version or 0), parse_time(str(now))
         else:
@@ -374,6 +381,7 @@ class Tx:
         return self.conn.execute(select(d).order_by(d.c.version.desc()).limit(1)).one_or_none()
 
     def save_directory(self, data: Any, digest: str, at: str) -> int:
+        self._directory_version = None
         version = self.directory_version() + 1
         self.conn.execute(insert(schema.directory_versions).values(version=version, digest=digest, data=data,
                                                                    loaded_at=at))
@@ -439,6 +447,11 @@ class Tx:
         return self._run_state(row)
 
     def _run_state(self, row: Any) -> RunState:
+        """A run from its row (read with the directory version and the clock, kept for this transaction)."""
+        if self._directory_version is None:
+            self._directory_version = int(row.directory_version or 0)
+        if self.simulated and self._now is None:
+            self._now = parse_time(str(row.clock_now))
         tasks = [_task_from(x) for x in self.conn.execute(_RUN_TASKS, {"run": row.id})]
         recs = []
         if any(t.type == "decision" for t in tasks):  # only decision tasks take recommendations
