@@ -81,11 +81,11 @@ def test_an_advance_cut_short_keeps_the_batches_it_committed_and_the_rest_fires_
     _open_decision(store)
     real_fire, calls = service._fire, []
 
-    def failing(tx: object, timer: object) -> dict[str, object]:
+    def failing(tx: object, timer: object, runs: object) -> dict[str, object]:
         calls.append(timer)
         if len(calls) == 3:
             raise RuntimeError("power cut")
-        return real_fire(tx, timer)  # type: ignore[arg-type]
+        return real_fire(tx, timer, runs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(service, "_fire", failing)
     with pytest.raises(RuntimeError):
@@ -96,3 +96,16 @@ def test_an_advance_cut_short_keeps_the_batches_it_committed_and_the_rest_fires_
     monkeypatch.setattr(service, "_fire", real_fire)
     rest = service.advance_clock(store, "1d", ADMIN)
     assert [f["kind"] for f in rest["fired"]] == ["sla", "escalate"]
+
+
+def test_a_timer_set_by_a_fired_timer_fires_in_its_turn_within_the_same_advance(store: Store) -> None:
+    from ledgerflow.domain.timers import Timer
+
+    _run_id, decision = _open_decision(store)
+    with store.write() as tx:  # a nudge due after the next two Mondays, set before the advance
+        tx.add_timers([Timer(due_at="2026-03-17T00:00:00.000000Z", kind="nudge", run=decision.run,  # type: ignore[attr-defined]
+                             task=decision.id, data={"index": 0})])  # type: ignore[attr-defined]
+    fired = service.advance_clock(store, "16d", ADMIN)["fired"]  # the 03-09 review sets the 03-16 one
+    due = [f["due_at"] for f in fired]
+    assert due == sorted(due)
+    assert [f["kind"] for f in fired][-3:] == ["review", "review", "nudge"]

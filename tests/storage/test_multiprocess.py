@@ -32,7 +32,7 @@ def _hammer(url: str, seed: int, deadline: float) -> int:
             service.fire_due_timers(store)
             with store.read() as tx:
                 open_decisions = [t for t in tx.tasks(status="open") if t.type == "decision"]
-                pending_timers = tx.next_timer(format_time(tx.now())) is not None
+                pending_timers = bool(tx.due_timers(format_time(tx.now()), 1))
             if not open_decisions and not pending_timers:
                 return done
             rng.shuffle(open_decisions)

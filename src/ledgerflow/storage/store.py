@@ -91,9 +91,9 @@ _LAST_SEQ = select(func.max(_e.c.seq))
 _NEXT_SEQS = select(schema.event_seq.next_value()).select_from(func.generate_series(1, bindparam("n")))
 _INSERT_EVENTS = insert(_e)
 _INSERT_TIMERS = insert(schema.timers)
-_NEXT_TIMER = (select(schema.timers).where(schema.timers.c.fired_at.is_(None),
+_DUE_TIMERS = (select(schema.timers).where(schema.timers.c.fired_at.is_(None),
                                            schema.timers.c.due_at <= bindparam("until"))
-               .order_by(schema.timers.c.due_at, schema.timers.c.id).limit(1)
+               .order_by(schema.timers.c.due_at, schema.timers.c.id)
                .with_for_update(skip_locked=True))  # several workers: each timer fires once
 _FIRE_TIMER = update(schema.timers).where(schema.timers.c.id == bindparam("timer_id"),
                                           schema.timers.c.fired_at.is_(None)).values(fired_at=bindparam("at"))
@@ -299,6 +299,7 @@ class Tx:
         self.simulated = clock == "simulated"
         self._now: datetime | None = None
         self._directory_version: int | None = None  # read once per transaction, with its first run
+        self.earliest_new_timer: str | None = None  # due time of the earliest timer this transaction set
         # running counts not yet stored (see `flush`): open tasks gained (+) or lost (-) per assignee, week counts
         # per (playbook, week), latency marks per (playbook, week, threshold)
         self._load: dict[str, int] = {}
@@ -697,10 +698,12 @@ class Tx:
         if timers:
             self.conn.execute(_INSERT_TIMERS, [{"due_at": t.due_at, "kind": t.kind, "run": t.run, "task": t.task,
                                                 "data": t.data} for t in timers])
+            earliest = min(t.due_at for t in timers)
+            self.earliest_new_timer = min(self.earliest_new_timer or earliest, earliest)
 
-    def next_timer(self, until: str) -> Any:
-        """The earliest unfired timer due at or before `until` (ties by creation order), or None."""
-        return self.conn.execute(_NEXT_TIMER, {"until": until}).one_or_none()
+    def due_timers(self, until: str, limit: int) -> list[Any]:
+        """The earliest `limit` unfired timers due at or before `until` (ties by creation order), claimed."""
+        return list(self.conn.execute(_DUE_TIMERS.limit(limit), {"until": until}))
 
     def mark_fired(self, timer_id: int, at: str) -> bool:
         """Claim a timer; False when another worker fired it first."""
@@ -798,10 +801,15 @@ class Tx:
         return int(self.conn.execute(select(func.count()).where(r.c.playbook == playbook,
                                                                 r.c.status == "running")).scalar() or 0)
 
-    def runs_by_id(self, ids: Sequence[str]) -> dict[str, RunState]:
-        """These runs with their tasks and recommendations, in three queries (for verification)."""
+    def runs_by_id(self, ids: Sequence[str], *, lock: bool = False) -> dict[str, RunState]:
+        """These runs with their tasks and recommendations, in three queries (verification, timer batches).
+
+        `lock` first locks the run rows in id order, as one command locks its run (PostgreSQL).
+        """
         if not ids:
             return {}
+        if lock:
+            self.conn.execute(select(_r.c.id).where(_r.c.id.in_(ids)).order_by(_r.c.id).with_for_update()).all()
         tasks: dict[str, list[TaskState]] = {}
         for x in self.conn.execute(select(_t).where(_t.c.run.in_(ids)).order_by(_t.c.run, _t.c.ord)):
             tasks.setdefault(x.run, []).append(_task_from(x))
