@@ -410,8 +410,7 @@ def _fire(tx: Tx, timer: Any, runs: dict[str, RunState]) -> dict[str, Any]:
 
     `runs` holds the runs of the timers being fired (read and locked with them) and is kept current.
     """
-    at = format_time(tx.now())
-    tx.mark_fired(timer.id, at)
+    tx.mark_fired(timer.id, format_time(tx.now()))
     events: list[str] = []
     if timer.kind == governance.REVIEW:
         events = [e.type for e in governance.fire_cadence(tx, timer.data["playbook"])]

@@ -300,6 +300,7 @@ class Tx:
         self._now: datetime | None = None
         self._directory_version: int | None = None  # read once per transaction, with its first run
         self.earliest_new_timer: str | None = None  # due time of the earliest timer this transaction set
+        self._last_seq: int | None = None  # SQLite: the last seq this transaction handed out
         # running counts not yet stored (see `flush`): open tasks gained (+) or lost (-) per assignee, week counts
         # per (playbook, week), latency marks per (playbook, week, threshold)
         self._load: dict[str, int] = {}
@@ -571,8 +572,10 @@ class Tx:
         """`n` fresh global seqs: drawn from a sequence on PostgreSQL, max + 1 under SQLite's one writer."""
         if self.conn.dialect.name == "postgresql":
             return [int(x) for x in self.conn.execute(_NEXT_SEQS, {"n": n}).scalars()]
-        last = int(self.conn.execute(_LAST_SEQ).scalar() or 0)
-        return list(range(last + 1, last + 1 + n))
+        if self._last_seq is None:  # read once per transaction: no other writer can append until it ends
+            self._last_seq = int(self.conn.execute(_LAST_SEQ).scalar() or 0)
+        self._last_seq += n
+        return list(range(self._last_seq - n + 1, self._last_seq + 1))
 
     def events_of_type(self, type_: str, start: str, end: str) -> list[dict[str, Any]]:
         e = schema.events
@@ -705,9 +708,9 @@ class Tx:
         """The earliest `limit` unfired timers due at or before `until` (ties by creation order), claimed."""
         return list(self.conn.execute(_DUE_TIMERS.limit(limit), {"until": until}))
 
-    def mark_fired(self, timer_id: int, at: str) -> bool:
-        """Claim a timer; False when another worker fired it first."""
-        return bool(self.conn.execute(_FIRE_TIMER, {"timer_id": timer_id, "at": at}).rowcount == 1)
+    def mark_fired(self, timer_id: int, at: str) -> None:
+        """Mark a claimed timer (read with `due_timers`) fired, before it fires: what it does sees it done."""
+        self.conn.execute(_FIRE_TIMER, {"timer_id": timer_id, "at": at})
 
     # ------------------------------------------------------------------------------ queries
 
