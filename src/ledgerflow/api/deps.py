@@ -26,7 +26,9 @@ bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
                     description="A token from `ledgerflow token create`, or the token of a guest link.")
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
+    """The app's store. `async` because it does no I/O: FastAPI runs plain `def` dependencies in the thread
+    pool, a hop per dependency per request; only those that touch the database should pay it."""
     store: Store = request.app.state.store
     return store
 
@@ -43,8 +45,8 @@ def principal(store: StoreDep,
     return tokens.authenticate(store, credentials.credentials)
 
 
-def actor(who: Annotated[Principal, Depends(principal)]) -> Principal:
-    """An actor of the directory; a guest token reaches nothing but its task."""
+async def actor(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    """An actor of the directory; a guest token reaches nothing but its task (no I/O: see `get_store`)."""
     if who.is_guest:
         raise NotFound("a guest link reaches its one task only", rule="guest-scope")
     return who
