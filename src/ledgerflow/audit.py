@@ -19,8 +19,10 @@ from typing import Any
 
 from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.events import Event
+from ledgerflow.domain.figures import run_flags
 from ledgerflow.domain.governance import evolve_standalone
 from ledgerflow.domain.runs import RunState, TaskState, evolve
+from ledgerflow.domain.states import RunStatus
 from ledgerflow.storage.schema import SYSTEM_CHAIN
 from ledgerflow.storage.store import Store, Tx, event_hash
 
@@ -87,6 +89,8 @@ def verify(store: Store, *, processes: int | None = None) -> dict[str, Any]:
         bounds = tx.chain_bounds(max(wanted, 1))
         parts = [_verify_range(tx, bounds[0], bounds[1])] if len(bounds) == 2 else None
         orphans = [_bad(None, run, "state-mismatch") for run in tx.runs_without_chain()]
+        if tx.workload() != tx.open_tasks_by_assignee():  # the open-task counts routing reads, against the tasks
+            orphans.append(_bad(None, None, "state-mismatch"))
     if parts is None:
         spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
         with ProcessPoolExecutor(max_workers=len(bounds) - 1, mp_context=spawn) as pool:
@@ -113,7 +117,7 @@ def _verify_range(tx: Tx, low: str | None, high: str | None) -> tuple[int, list[
     heads = tx.chain_heads(low, high)
     broken: list[dict[str, Any]] = []
     mismatched: list[dict[str, Any]] = []
-    pending: list[tuple[str, RunState | None, int]] = []
+    pending: list[Replayed] = []
     count = 0
     for chain, group in groupby(tx.chain_events(low, high), key=lambda row: str(row["chain"])):
         rows = list(group)
@@ -124,7 +128,7 @@ def _verify_range(tx: Tx, low: str | None, high: str | None) -> tuple[int, list[
         elif chain == SYSTEM_CHAIN:
             mismatched.extend(standalone_mismatch(rows, tx.standalone()))
         else:
-            pending.append((chain, replay_run(rows), rows[-1]["seq"]))
+            pending.append(_replayed(chain, rows))
             if len(pending) >= _BATCH:
                 mismatched.extend(_compare_runs(tx, pending))
                 pending = []
@@ -150,11 +154,25 @@ def _normal(run: RunState) -> tuple[Any, ...]:
             run.why, {t.id: t for t in run.tasks}, set(run.recommendations))
 
 
-def _compare_runs(tx: Tx, rebuilt: list[tuple[str, RunState | None, int]]) -> Iterator[dict[str, Any]]:
-    stored = tx.runs_by_id([run_id for run_id, _, _ in rebuilt])
-    for run_id, mine, last_seq in rebuilt:
+Flags = tuple[bool | None, bool | None, bool | None]
+Replayed = tuple[str, RunState | None, Flags, int]
+"""A run rebuilt from its chain: (id, state, the scorecard flags its events give, its last event's seq)."""
+
+
+def _replayed(chain: str, rows: list[dict[str, Any]]) -> Replayed:
+    state = replay_run(rows)
+    flags: Flags = (None, None, None)  # stored when a run ends completed or rejected (scorecard.py counts them)
+    if state is not None and state.status in (RunStatus.COMPLETED, RunStatus.REJECTED):
+        flags = run_flags((row["type"], row["authority"], row["data"]) for row in rows)
+    return chain, state, flags, rows[-1]["seq"]
+
+
+def _compare_runs(tx: Tx, rebuilt: list[Replayed]) -> Iterator[dict[str, Any]]:
+    ids = [run_id for run_id, _, _, _ in rebuilt]
+    stored, stored_flags = tx.runs_by_id(ids), tx.stored_flags(ids)
+    for run_id, mine, flags, last_seq in rebuilt:
         theirs = stored.get(run_id)
-        if mine is None or theirs is None or _normal(mine) != _normal(theirs):
+        if mine is None or theirs is None or _normal(mine) != _normal(theirs) or stored_flags.get(run_id) != flags:
             yield _bad(last_seq, run_id, "state-mismatch")
 
 

@@ -139,6 +139,23 @@ def test_state_changed_behind_the_log_is_a_state_mismatch(store: Store) -> None:
     assert audit.verify(store)["first_bad"]["reason"] == "state-mismatch"
 
 
+def test_a_scorecard_flag_changed_behind_the_log_names_its_run(store: Store) -> None:
+    _two_runs(store)
+    run = start(store)
+    decide(store, act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0], "reject")
+    with store.read() as tx:
+        assert tx.stored_flags([run.id]) == {run.id: (True, False, False)}  # a rejection is an exception
+        last_seq = tx.events(run=run.id)[-1]["seq"]
+    _raw(store, update(schema.runs).where(schema.runs.c.id == run.id).values(exception=False))  # flatters the rate
+    assert audit.verify(store)["first_bad"] == {"seq": last_seq, "run": run.id, "reason": "state-mismatch"}
+
+
+def test_open_task_counts_changed_behind_the_tasks_are_a_state_mismatch(store: Store) -> None:
+    start(store)
+    _raw(store, update(schema.workload).values(open=schema.workload.c.open + 1))  # skews least-loaded routing
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
+
+
 def test_a_process_killed_inside_a_command_leaves_the_database_as_it_was(store: Store) -> None:
     run = start(store)
     prepare = only_open(store, run.id)

@@ -731,6 +731,12 @@ class Tx:
                 counts[actor] = counts.get(actor, 0) + self._load[actor]
         return counts, last
 
+    def open_tasks_by_assignee(self) -> dict[str, int]:
+        """Open tasks per assignee, counted from the task rows (what `workload` must say)."""
+        query = (select(_t.c.assignee, func.count()).where(_t.c.status.in_(_OPEN), _t.c.assignee.is_not(None))
+                 .group_by(_t.c.assignee))
+        return {str(actor): int(n) for actor, n in self.conn.execute(query)}
+
     def workload(self) -> dict[str, int]:
         """The stored open-task count of every assignee that has one."""
         return {row.actor: int(row.open) for row in self.conn.execute(select(_w)) if row.open}
@@ -821,6 +827,16 @@ class Tx:
             recs.setdefault(x.run, []).append(_recommendation_from(x))
         return {row.id: _run_from(row, tasks.get(row.id, []), recs.get(row.id, []))
                 for row in self.conn.execute(select(_r).where(_r.c.id.in_(ids)))}
+
+    def stored_flags(self, ids: Sequence[str]) -> dict[str, tuple[bool | None, bool | None, bool | None]]:
+        """The scorecard flags (exception, reworked, failed_check) stored on these runs (null until they end)."""
+        query = select(_r.c.id, _r.c.exception, _r.c.reworked, _r.c.failed_check).where(_r.c.id.in_(ids))
+
+        def flag(value: Any) -> bool | None:
+            return None if value is None else bool(value)
+
+        return {row.id: (flag(row.exception), flag(row.reworked), flag(row.failed_check))
+                for row in self.conn.execute(query)} if ids else {}
 
     def runs_without_chain(self) -> list[str]:
         """Runs that have a row but no events: state the log cannot account for."""
