@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
 from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.events import Event
-from ledgerflow.domain.figures import run_flags
+from ledgerflow.domain.figures import run_flags, week_of
 from ledgerflow.domain.governance import evolve_standalone
 from ledgerflow.domain.runs import RunState, TaskState, evolve
 from ledgerflow.domain.states import RunStatus
+from ledgerflow.domain.times import parse_time
 from ledgerflow.storage.schema import SYSTEM_CHAIN
-from ledgerflow.storage.store import Store, Tx, event_hash
+from ledgerflow.storage.store import PERIOD_COUNTS, Store, Tx, event_hash
 
 _EVENT_FIELDS = ("type", "at", "actor", "channel", "run", "task", "step", "authority", "data")
 _BATCH = 500  # runs compared against their stored rows per round of queries
@@ -81,7 +84,7 @@ def verify(store: Store, *, processes: int | None = None) -> dict[str, Any]:
 
     Chains are independent, so a long log is split into ranges of chains verified side by side, each in
     a snapshot of its own (every chain is read whole with its head in one snapshot, which is all a chain's
-    verdict needs); the runs with no chain are found in one more.
+    verdict needs); the runs with no chain and the running counts are checked in one more.
     """
     with store.read(snapshot=True) as tx:
         events = tx.event_total()
@@ -91,18 +94,45 @@ def verify(store: Store, *, processes: int | None = None) -> dict[str, Any]:
         orphans = [_bad(None, run, "state-mismatch") for run in tx.runs_without_chain()]
         if tx.workload() != tx.open_tasks_by_assignee():  # the open-task counts routing reads, against the tasks
             orphans.append(_bad(None, None, "state-mismatch"))
+        stored_weeks = tx.all_period_counts()
     if parts is None:
         spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
         with ProcessPoolExecutor(max_workers=len(bounds) - 1, mp_context=spawn) as pool:
             parts = list(pool.map(_verify_part, [store.url] * (len(bounds) - 1), bounds[:-1], bounds[1:]))
-    count = sum(part[0] for part in parts)
-    broken = [problem for part in parts for problem in part[1]]
-    mismatched = [problem for part in parts for problem in part[2]] + orphans
+    count = sum(part.events for part in parts)
+    broken = [problem for part in parts for problem in part.broken]
+    mismatched = [problem for part in parts for problem in part.mismatched] + orphans
+    weeks: Counter[tuple[str, str, str]] = Counter()
+    for part in parts:
+        weeks.update(part.weeks)
+    # the week counts risk triggers read, against what the replayed runs add up to; comparable when the parts
+    # saw the log the counts were read with (the log only grows, and every change of state appends to it)
+    if count == events and stored_weeks != _week_table(weeks):
+        mismatched.append(_bad(None, None, "state-mismatch"))
     first_bad = earliest(broken) or earliest(mismatched)
     return {"ok": first_bad is None, "events": count, "first_bad": first_bad}
 
 
-def _verify_part(url: str, low: str | None, high: str | None) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
+@dataclass(frozen=True, slots=True)
+class Part:
+    """What one range of chains gave: events read, chain problems, state mismatches, and the week counts
+    its runs add up to, by (playbook, ISO week, count name)."""
+
+    events: int
+    broken: list[dict[str, Any]]
+    mismatched: list[dict[str, Any]]
+    weeks: Counter[tuple[str, str, str]]
+
+
+def _week_table(weeks: Counter[tuple[str, str, str]]) -> dict[tuple[str, str], dict[str, int]]:
+    table: dict[tuple[str, str], dict[str, int]] = {}
+    for (playbook, week, name), n in weeks.items():
+        if n:
+            table.setdefault((playbook, week), dict.fromkeys(PERIOD_COUNTS, 0))[name] = n
+    return table
+
+
+def _verify_part(url: str, low: str | None, high: str | None) -> Part:
     store = Store(url)
     try:
         with store.read(snapshot=True) as tx:
@@ -111,13 +141,13 @@ def _verify_part(url: str, low: str | None, high: str | None) -> tuple[int, list
         store.close()
 
 
-def _verify_range(tx: Tx, low: str | None, high: str | None) -> tuple[int, list[dict[str, Any]],
-                                                                      list[dict[str, Any]]]:
-    """Every chain with an id in [low, high): (events, chain problems, state mismatches)."""
+def _verify_range(tx: Tx, low: str | None, high: str | None) -> Part:
+    """Every chain with an id in [low, high)."""
     heads = tx.chain_heads(low, high)
     broken: list[dict[str, Any]] = []
     mismatched: list[dict[str, Any]] = []
     pending: list[Replayed] = []
+    weeks: Counter[tuple[str, str, str]] = Counter()
     count = 0
     for chain, group in groupby(tx.chain_events(low, high), key=lambda row: str(row["chain"])):
         rows = list(group)
@@ -128,13 +158,40 @@ def _verify_range(tx: Tx, low: str | None, high: str | None) -> tuple[int, list[
         elif chain == SYSTEM_CHAIN:
             mismatched.extend(standalone_mismatch(rows, tx.standalone()))
         else:
-            pending.append(_replayed(chain, rows))
+            replayed = _replayed(chain, rows)
+            weeks.update(_week_counts(replayed, rows))
+            pending.append(replayed)
             if len(pending) >= _BATCH:
                 mismatched.extend(_compare_runs(tx, pending))
                 pending = []
     mismatched.extend(_compare_runs(tx, pending))
     broken.extend(_bad(None, _chain_run(chain), "truncated") for chain in heads)
-    return count, broken, mismatched
+    return Part(count, broken, mismatched, weeks)
+
+
+def _week_counts(replayed: Replayed, rows: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
+    """What one run adds to its playbook's week counts (`schema.period_counts`), from its events."""
+    _, state, (exception, reworked, failed_check), _ = replayed
+    if state is None:
+        return
+    playbook = state.playbook
+
+    def week(at: str) -> str:
+        return week_of(parse_time(at)).name
+
+    if state.ended_at is not None and state.status in (RunStatus.COMPLETED, RunStatus.REJECTED):
+        ended = week(state.ended_at)
+        yield playbook, ended, "ended"
+        if exception:
+            yield playbook, ended, "exceptions"
+        if state.status == RunStatus.COMPLETED and not reworked and not failed_check:
+            yield playbook, ended, "clean"
+    for row in rows:
+        if row["type"] == "task.sent_back":
+            yield playbook, week(row["at"]), "rework"
+    for task in state.tasks:
+        if task.type == "decision" and task.outcome is not None and task.ended_at is not None:
+            yield playbook, week(task.ended_at), "decided"
 
 
 def _event(row: dict[str, Any]) -> Event:

@@ -156,6 +156,14 @@ def test_open_task_counts_changed_behind_the_tasks_are_a_state_mismatch(store: S
     assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
 
 
+def test_week_counts_changed_behind_the_runs_are_a_state_mismatch(store: Store) -> None:
+    _two_runs(store)
+    _raw(store, update(schema.period_counts).values(exceptions=schema.period_counts.c.exceptions + 1))  # a trigger
+    for processes in (1, 2):  # one snapshot, or chains split across processes
+        bad = audit.verify(store, processes=processes)["first_bad"]
+        assert bad == {"seq": None, "run": None, "reason": "state-mismatch"}
+
+
 def test_a_process_killed_inside_a_command_leaves_the_database_as_it_was(store: Store) -> None:
     run = start(store)
     prepare = only_open(store, run.id)

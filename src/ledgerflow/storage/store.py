@@ -737,6 +737,11 @@ class Tx:
                  .group_by(_t.c.assignee))
         return {str(actor): int(n) for actor, n in self.conn.execute(query)}
 
+    def all_period_counts(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Every stored week count by (playbook, ISO week), leaving out weeks that count nothing."""
+        rows = self.conn.execute(select(_pc.c.playbook, _pc.c.period, *(_pc.c[c] for c in PERIOD_COUNTS)))
+        return {(row[0], row[1]): dict(zip(PERIOD_COUNTS, row[2:], strict=True)) for row in rows if any(row[2:])}
+
     def workload(self) -> dict[str, int]:
         """The stored open-task count of every assignee that has one."""
         return {row.actor: int(row.open) for row in self.conn.execute(select(_w)) if row.open}
