@@ -21,7 +21,7 @@ from typing import Any
 
 from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.events import Event
-from ledgerflow.domain.figures import run_flags, week_of
+from ledgerflow.domain.figures import Marks, hours_between, run_flags, week_of
 from ledgerflow.domain.governance import evolve_standalone
 from ledgerflow.domain.runs import RunState, TaskState, evolve
 from ledgerflow.domain.states import RunStatus
@@ -94,7 +94,7 @@ def verify(store: Store, *, processes: int | None = None) -> dict[str, Any]:
         orphans = [_bad(None, run, "state-mismatch") for run in tx.runs_without_chain()]
         if tx.workload() != tx.open_tasks_by_assignee():  # the open-task counts routing reads, against the tasks
             orphans.append(_bad(None, None, "state-mismatch"))
-        stored_weeks = tx.all_period_counts()
+        stored_weeks, stored_marks = tx.all_period_counts(), tx.all_latency_marks()
     if parts is None:
         spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
         with ProcessPoolExecutor(max_workers=len(bounds) - 1, mp_context=spawn) as pool:
@@ -107,7 +107,7 @@ def verify(store: Store, *, processes: int | None = None) -> dict[str, Any]:
         weeks.update(part.weeks)
     # the week counts risk triggers read, against what the replayed runs add up to; comparable when the parts
     # saw the log the counts were read with (the log only grows, and every change of state appends to it)
-    if count == events and stored_weeks != _week_table(weeks):
+    if count == events and (stored_weeks != _week_table(weeks) or not _marks_agree(stored_marks, parts)):
         mismatched.append(_bad(None, None, "state-mismatch"))
     first_bad = earliest(broken) or earliest(mismatched)
     return {"ok": first_bad is None, "events": count, "first_bad": first_bad}
@@ -122,6 +122,21 @@ class Part:
     broken: list[dict[str, Any]]
     mismatched: list[dict[str, Any]]
     weeks: Counter[tuple[str, str, str]]
+    latencies: dict[tuple[str, str], list[float]]  # decision latencies in hours by (playbook, ISO week)
+
+
+def _marks_agree(stored: dict[tuple[str, str, float], Marks], parts: list[Part]) -> bool:
+    """Latency marks that count every decision of their week (the ones risk triggers use) must be exactly the
+    marks of those decisions; marks that count fewer (the trigger arrived mid-week) are never used."""
+    latencies: dict[tuple[str, str], list[float]] = {}
+    for part in parts:
+        for key, values in part.latencies.items():
+            latencies.setdefault(key, []).extend(values)
+    for (playbook, week, threshold), marks in stored.items():
+        values = latencies.get((playbook, week), [])
+        if marks.decided == len(values) and marks != Marks.of(values, threshold):
+            return False
+    return True
 
 
 def _week_table(weeks: Counter[tuple[str, str, str]]) -> dict[tuple[str, str], dict[str, int]]:
@@ -148,6 +163,7 @@ def _verify_range(tx: Tx, low: str | None, high: str | None) -> Part:
     mismatched: list[dict[str, Any]] = []
     pending: list[Replayed] = []
     weeks: Counter[tuple[str, str, str]] = Counter()
+    latencies: dict[tuple[str, str], list[float]] = {}
     count = 0
     for chain, group in groupby(tx.chain_events(low, high), key=lambda row: str(row["chain"])):
         rows = list(group)
@@ -160,13 +176,25 @@ def _verify_range(tx: Tx, low: str | None, high: str | None) -> Part:
         else:
             replayed = _replayed(chain, rows)
             weeks.update(_week_counts(replayed, rows))
+            for key, hours in _latencies(replayed):
+                latencies.setdefault(key, []).append(hours)
             pending.append(replayed)
             if len(pending) >= _BATCH:
                 mismatched.extend(_compare_runs(tx, pending))
                 pending = []
     mismatched.extend(_compare_runs(tx, pending))
     broken.extend(_bad(None, _chain_run(chain), "truncated") for chain in heads)
-    return Part(count, broken, mismatched, weeks)
+    return Part(count, broken, mismatched, weeks, latencies)
+
+
+def _latencies(replayed: Replayed) -> Iterator[tuple[tuple[str, str], float]]:
+    """((playbook, week decided), hours from ready to decided) of each decided decision task of a run."""
+    state = replayed[1]
+    if state is None:
+        return
+    for task in state.tasks:
+        if task.type == "decision" and task.outcome is not None and task.ended_at is not None:
+            yield (state.playbook, week_of(parse_time(task.ended_at)).name), hours_between(task.ready_at, task.ended_at)
 
 
 def _week_counts(replayed: Replayed, rows: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:

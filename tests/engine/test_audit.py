@@ -164,6 +164,13 @@ def test_week_counts_changed_behind_the_runs_are_a_state_mismatch(store: Store) 
         assert bad == {"seq": None, "run": None, "reason": "state-mismatch"}
 
 
+def test_latency_marks_changed_behind_the_decisions_are_a_state_mismatch(store: Store) -> None:
+    _two_runs(store)
+    assert audit.verify(store)["ok"]
+    _raw(store, update(schema.latency_marks).values(above=1, below=0))  # as if a decision took days
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
+
+
 def test_a_process_killed_inside_a_command_leaves_the_database_as_it_was(store: Store) -> None:
     run = start(store)
     prepare = only_open(store, run.id)

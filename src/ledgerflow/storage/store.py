@@ -742,6 +742,13 @@ class Tx:
         rows = self.conn.execute(select(_pc.c.playbook, _pc.c.period, *(_pc.c[c] for c in PERIOD_COUNTS)))
         return {(row[0], row[1]): dict(zip(PERIOD_COUNTS, row[2:], strict=True)) for row in rows if any(row[2:])}
 
+    def all_latency_marks(self) -> dict[tuple[str, str, float], Marks]:
+        """Every stored latency mark by (playbook, ISO week, threshold)."""
+        return {(row.playbook, row.period, row.threshold): Marks(decided=row.decided, below=row.below,
+                                                                   above=row.above, max_below=row.max_below,
+                                                                   min_above=row.min_above)
+                for row in self.conn.execute(select(_lm))}
+
     def workload(self) -> dict[str, int]:
         """The stored open-task count of every assignee that has one."""
         return {row.actor: int(row.open) for row in self.conn.execute(select(_w)) if row.open}
