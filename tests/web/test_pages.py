@@ -132,3 +132,18 @@ def test_a_long_inbox_comes_in_pages_nearest_deadline_first(store: Store, web: T
     assert alices[2] in second and alices[0] not in second and 'id="next-page"' not in second
     stale = web.get("/?after=t-nobody", follow_redirects=False)
     assert stale.status_code == 303 and stale.headers["location"] == "/"
+
+
+def test_what_the_actor_waits_on_shows_the_longest_waits_and_counts_them_all(store: Store, web: TestClient,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledgerflow.web import app as web_app
+
+    monkeypatch.setattr(web_app, "INBOX_PAGE", 2)
+    runs = []
+    for index in range(3):  # maria's runs wait on the account executives' prepare tasks
+        runs.append(start(store, by="maria", customer=f"c{index}").id)
+        service.advance_clock(store, "1h", service.Caller())
+    sign_in(web, "maria")
+    inbox = web.get("/").text
+    assert 'id="you-wait-on">3<' in inbox and "(the 2 waiting longest)" in inbox
+    assert runs[0] in inbox and runs[1] in inbox and runs[2] not in inbox

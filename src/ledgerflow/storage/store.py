@@ -753,13 +753,17 @@ class Tx:
         """The stored open-task count of every assignee that has one."""
         return {row.actor: int(row.open) for row in self.conn.execute(select(_w)) if row.open}
 
-    def waiting_on_others(self, actor: str) -> list[TaskState]:
-        """Open tasks, held by someone else, of the runs `actor` started (one indexed join)."""
-        query = (select(_t).join(_r, _r.c.id == _t.c.run)
-                 .where(_r.c.started_by == actor, _r.c.status == "running", _t.c.status.in_(_OPEN),
-                        (_t.c.assignee.is_(None)) | (_t.c.assignee != actor))
-                 .order_by(_t.c.ready_at, _t.c.id))
-        return [_task_from(row) for row in self.conn.execute(query)]
+    def waiting_on_others(self, actor: str, limit: int | None = None) -> tuple[list[TaskState], int]:
+        """Open tasks, held by someone else, of the runs `actor` started (one indexed join), oldest first:
+        the first `limit` of them, and how many there are."""
+        conditions = (_r.c.started_by == actor, _r.c.status == "running", _t.c.status.in_(_OPEN),
+                      (_t.c.assignee.is_(None)) | (_t.c.assignee != actor))
+        joined = _t.join(_r, _r.c.id == _t.c.run)
+        query = select(_t).select_from(joined).where(*conditions).order_by(_t.c.ready_at, _t.c.id).limit(limit)
+        tasks = [_task_from(row) for row in self.conn.execute(query)]
+        if limit is None or len(tasks) < limit:
+            return tasks, len(tasks)
+        return tasks, int(self.conn.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one())
 
     def due_first(self, assignee: str, *, after: str | None = None, limit: int = 100) -> list[TaskState]:
         """An actor's open tasks, nearest deadline first (so overdue ones lead): a page after task `after`.

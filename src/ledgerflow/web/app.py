@@ -141,7 +141,7 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
             except NotFound:
                 return RedirectResponse("/", status_code=303)  # a stale "next" link: back to the first page
             total = tx.open_count(who.actor)
-            waiting_on_others = tx.waiting_on_others(who.actor)
+            waiting_on_others, waiting_total = tx.waiting_on_others(who.actor, INBOX_PAGE)
         stamp = format_time(now)
 
         def overdue(task: TaskState) -> bool:
@@ -151,7 +151,7 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
         shown = mine[:INBOX_PAGE]
         return page(request, "inbox.html", tasks=shown, total=total, overdue={t.id for t in shown if overdue(t)},
                     following=shown[-1].id if len(mine) > INBOX_PAGE else None, paged=after is not None,
-                    waiting_on_others=waiting_on_others, now=now)
+                    waiting_on_others=waiting_on_others, waiting_total=waiting_total, now=now)
 
     # -------------------------------------------------------------------------------------- tasks
 
