@@ -21,7 +21,7 @@ from typing import Any
 
 from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.events import Event
-from ledgerflow.domain.figures import Marks, hours_between, run_flags, week_of
+from ledgerflow.domain.figures import Marks, decisions, ended_counts, run_flags, week_of
 from ledgerflow.domain.governance import evolve_standalone
 from ledgerflow.domain.runs import RunState, TaskState, evolve
 from ledgerflow.domain.states import RunStatus
@@ -187,39 +187,33 @@ def _verify_range(tx: Tx, low: str | None, high: str | None) -> Part:
     return Part(count, broken, mismatched, weeks, latencies)
 
 
+def _week(at: str) -> str:
+    return week_of(parse_time(at)).name
+
+
 def _latencies(replayed: Replayed) -> Iterator[tuple[tuple[str, str], float]]:
     """((playbook, week decided), hours from ready to decided) of each decided decision task of a run."""
     state = replayed[1]
     if state is None:
         return
-    for task in state.tasks:
-        if task.type == "decision" and task.outcome is not None and task.ended_at is not None:
-            yield (state.playbook, week_of(parse_time(task.ended_at)).name), hours_between(task.ready_at, task.ended_at)
+    for decided_at, hours in decisions(state.tasks):
+        yield (state.playbook, _week(decided_at)), hours
 
 
 def _week_counts(replayed: Replayed, rows: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
     """What one run adds to its playbook's week counts (`schema.period_counts`), from its events."""
-    _, state, (exception, reworked, failed_check), _ = replayed
+    _, state, flags, _ = replayed
     if state is None:
         return
-    playbook = state.playbook
-
-    def week(at: str) -> str:
-        return week_of(parse_time(at)).name
-
-    if state.ended_at is not None and state.status in (RunStatus.COMPLETED, RunStatus.REJECTED):
-        ended = week(state.ended_at)
-        yield playbook, ended, "ended"
-        if exception:
-            yield playbook, ended, "exceptions"
-        if state.status == RunStatus.COMPLETED and not reworked and not failed_check:
-            yield playbook, ended, "clean"
+    if flags is not None and state.ended_at is not None:
+        ended = _week(state.ended_at)
+        counts = ended_counts(state.status == RunStatus.COMPLETED, flags)
+        yield from ((state.playbook, ended, name) for name, n in counts.items() if n)
     for row in rows:
         if row["type"] == "task.sent_back":
-            yield playbook, week(row["at"]), "rework"
-    for task in state.tasks:
-        if task.type == "decision" and task.outcome is not None and task.ended_at is not None:
-            yield playbook, week(task.ended_at), "decided"
+            yield state.playbook, _week(row["at"]), "rework"
+    for decided_at, _ in decisions(state.tasks):
+        yield state.playbook, _week(decided_at), "decided"
 
 
 def _event(row: dict[str, Any]) -> Event:
@@ -239,14 +233,14 @@ def _normal(run: RunState) -> tuple[Any, ...]:
             run.why, {t.id: t for t in run.tasks}, set(run.recommendations))
 
 
-Flags = tuple[bool | None, bool | None, bool | None]
-Replayed = tuple[str, RunState | None, Flags, int]
-"""A run rebuilt from its chain: (id, state, the scorecard flags its events give, its last event's seq)."""
+Replayed = tuple[str, RunState | None, tuple[bool, bool, bool] | None, int]
+"""A run rebuilt from its chain: (id, state, the scorecard flags its events give if it ended completed or
+rejected, its last event's seq)."""
 
 
 def _replayed(chain: str, rows: list[dict[str, Any]]) -> Replayed:
     state = replay_run(rows)
-    flags: Flags = (None, None, None)  # stored when a run ends completed or rejected (scorecard.py counts them)
+    flags = None  # stored when a run ends completed or rejected (the scorecard counts them)
     if state is not None and state.status in (RunStatus.COMPLETED, RunStatus.REJECTED):
         flags = run_flags((row["type"], row["authority"], row["data"]) for row in rows)
     return chain, state, flags, rows[-1]["seq"]
@@ -257,7 +251,8 @@ def _compare_runs(tx: Tx, rebuilt: list[Replayed]) -> Iterator[dict[str, Any]]:
     stored, stored_flags = tx.runs_by_id(ids), tx.stored_flags(ids)
     for run_id, mine, flags, last_seq in rebuilt:
         theirs = stored.get(run_id)
-        if mine is None or theirs is None or _normal(mine) != _normal(theirs) or stored_flags.get(run_id) != flags:
+        expected = flags or (None, None, None)
+        if mine is None or theirs is None or _normal(mine) != _normal(theirs) or stored_flags.get(run_id) != expected:
             yield _bad(last_seq, run_id, "state-mismatch")
 
 

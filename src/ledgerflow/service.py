@@ -15,7 +15,7 @@ from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound, SchemaViolation
 from ledgerflow.domain.events import Event, authority
-from ledgerflow.domain.figures import Marks, hours_between, run_flags, week_of
+from ledgerflow.domain.figures import Marks, decisions, ended_counts, run_flags, week_of
 from ledgerflow.domain.findings import ERROR, Finding
 from ledgerflow.domain.governance import latency_thresholds
 from ledgerflow.domain.lint import lint_source
@@ -196,13 +196,9 @@ def _count(tx: Tx, playbook: Playbook, before: RunState | None, result: flow.Bui
     """Move the week's running counts (and latency marks) that the scorecard and risk triggers read."""
     counts = {"rework": sum(e.type == "task.sent_back" for e in result.events)}
     if flags is not None:
-        exception, reworked, failed_check = flags
-        counts.update(ended=1, exceptions=int(exception),
-                      clean=int(result.state.status == RunStatus.COMPLETED and not reworked and not failed_check))
+        counts.update(ended_counts(result.state.status == RunStatus.COMPLETED, flags))
     decided_before = {t.id for t in (before.tasks if before else ()) if t.outcome is not None}
-    latencies = [hours_between(t.ready_at, t.ended_at) for t in result.state.tasks
-                 if t.type == "decision" and t.outcome is not None and t.ended_at is not None
-                 and t.id not in decided_before]
+    latencies = [hours for _, hours in decisions(t for t in result.state.tasks if t.id not in decided_before)]
     counts["decided"] = len(latencies)
     if not any(counts.values()):
         return

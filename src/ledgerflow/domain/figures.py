@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from ledgerflow.domain.errors import InvalidInput
+from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.times import format_time, parse_time
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -181,3 +182,17 @@ def percentile_side(marks: Marks, threshold: float, p: float) -> int | None:
     assert low_value is not None and high_value is not None  # neighbours on two sides sit at the edges
     value = low_value + (high_value - low_value) * (rank - low)
     return (value > threshold) - (value < threshold)
+
+
+def ended_counts(completed: bool, flags: tuple[bool, bool, bool]) -> dict[str, int]:
+    """What a run that ends adds to its week's counts (`schema.period_counts`), from its flags."""
+    exception, reworked, failed_check = flags
+    return {"ended": 1, "exceptions": int(exception), "clean": int(completed and not reworked and not failed_check)}
+
+
+def decisions(tasks: Iterable[TaskState]) -> Iterator[tuple[str, float]]:
+    """(decided at, hours from ready) of each decided decision task: what decision latency counts (every
+    quorum seat; a reassignment, delegation or escalation keeps the task and its ready_at)."""
+    for task in tasks:
+        if task.type == "decision" and task.outcome is not None and task.ended_at is not None:
+            yield task.ended_at, hours_between(task.ready_at, task.ended_at)

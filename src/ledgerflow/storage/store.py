@@ -278,6 +278,11 @@ def _run_from(row: Any, tasks: Sequence[TaskState], recs: Sequence[Recommendatio
                     why=row.why, tasks=tuple(tasks), recommendations=tuple(recs))
 
 
+def _marks_from(row: Any) -> Marks:
+    return Marks(decided=row.decided, below=row.below, above=row.above, max_below=row.max_below,
+                 min_above=row.min_above)
+
+
 def _task_from(row: Any) -> TaskState:
     values = row._asdict()
     values.pop("ord", None)
@@ -533,8 +538,7 @@ class Tx:
     def latency_marks(self, playbook: str, period: str, threshold: float) -> Marks | None:
         """A week's marks around one threshold, with this transaction's; None when there are none."""
         row = self.conn.execute(_MARKS, {"playbook": playbook, "period": period, "threshold": threshold}).one_or_none()
-        stored = None if row is None else Marks(decided=row.decided, below=row.below, above=row.above,
-                                                max_below=row.max_below, min_above=row.min_above)
+        stored = None if row is None else _marks_from(row)
         pending = self._marks.get((playbook, period, threshold))
         return pending if stored is None else stored if pending is None else stored.merged(pending)
 
@@ -744,10 +748,7 @@ class Tx:
 
     def all_latency_marks(self) -> dict[tuple[str, str, float], Marks]:
         """Every stored latency mark by (playbook, ISO week, threshold)."""
-        return {(row.playbook, row.period, row.threshold): Marks(decided=row.decided, below=row.below,
-                                                                   above=row.above, max_below=row.max_below,
-                                                                   min_above=row.min_above)
-                for row in self.conn.execute(select(_lm))}
+        return {(row.playbook, row.period, row.threshold): _marks_from(row) for row in self.conn.execute(select(_lm))}
 
     def workload(self) -> dict[str, int]:
         """The stored open-task count of every assignee that has one."""
