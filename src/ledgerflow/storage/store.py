@@ -34,6 +34,7 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    or_,
     select,
     tuple_,
     union_all,
@@ -55,6 +56,8 @@ from ledgerflow.domain.timers import Timer
 from ledgerflow.domain.times import format_time, parse_time
 from ledgerflow.storage import schema
 from ledgerflow.storage.database import check_initialized, make_engine, normalize_url
+from ledgerflow.storage.group_commit import GroupCommit
+from ledgerflow.storage.hot import Hot
 
 _TASK_COLUMNS = [f.name for f in fields(TaskState)]
 
@@ -82,6 +85,7 @@ _MUTABLE = [c for c in _TASK_COLUMNS if c not in ("id", "run", "playbook", "step
 _UPDATE_TASK = update(_t).where(_t.c.id == bindparam("task_id")).values(
     {c: bindparam(f"v_{c}") for c in _MUTABLE})
 # a command locks the heads of its chains (sorted, so two multi-run commands cannot deadlock on them)
+_HEAD_LOCKED = select(_h.c.id, _h.c.length, _h.c.hash).where(_h.c.id == bindparam("chain")).with_for_update()
 _HEADS_LOCKED = (select(_h.c.id, _h.c.length, _h.c.hash).where(_h.c.id.in_(bindparam("chains", expanding=True)))
                  .order_by(_h.c.id).with_for_update())
 _NEW_HEADS = insert(_h)
@@ -104,14 +108,26 @@ _GOVERNANCE = select(schema.governance).where(schema.governance.c.playbook == bi
 _EVENT_DATA = select(_e.c.data).where(_e.c.type == bindparam("type"), _e.c.at >= bindparam("start"),
                                      _e.c.at < bindparam("end"))
 # a run's events are its chain: read through the chain index, not a scan of every flag event in the log
-_RUN_FLAG_EVENTS = select(_e.c.type, _e.c.authority, _e.c.data).where(_e.c.chain == bindparam("run"),
-                                                                      _e.c.type.in_(FLAG_EVENTS))
+_RUN_FLAG_EVENTS = select(_e.c.type, _e.c.authority, _e.c.data).where(  # (no IN: a hot statement binds a fixed list)
+    _e.c.chain == bindparam("run"), or_(*(_e.c.type == type_ for type_ in FLAG_EVENTS)))
 _w = schema.workload
 _CANDIDATES_PER_QUERY = 200  # below SQLite's limit of 500 terms in one compound SELECT
 
 
+# the hot path's statements, run on the driver's cursor (see hot.py)
+_HOT_RUN, _HOT_RUN_LOCKED = Hot(_RUN), Hot(_RUN_LOCKED)
+_HOT_TASK_RUN, _HOT_TASK_RUN_LOCKED = Hot(_TASK_RUN), Hot(_TASK_RUN_LOCKED)
+_HOT_RUN_TASKS, _HOT_RUN_RECS, _HOT_RUN_OF_TASK = Hot(_RUN_TASKS), Hot(_RUN_RECS), Hot(_RUN_OF_TASK)
+_HOT_INSERT_RUN, _HOT_UPDATE_RUN = Hot(_INSERT_RUN, by_columns=True), Hot(_UPDATE_RUN, by_columns=True)
+_HOT_INSERT_TASKS, _HOT_UPDATE_TASK = Hot(_INSERT_TASKS, by_columns=True), Hot(_UPDATE_TASK)
+_HOT_HEAD_LOCKED, _HOT_NEW_HEADS, _HOT_MOVE_HEAD = Hot(_HEAD_LOCKED), Hot(_NEW_HEADS, by_columns=True), Hot(_MOVE_HEAD)
+_HOT_LAST_SEQ, _HOT_NEXT_SEQS = Hot(_LAST_SEQ), Hot(_NEXT_SEQS)
+_HOT_INSERT_EVENTS, _HOT_INSERT_TIMERS = Hot(_INSERT_EVENTS, by_columns=True), Hot(_INSERT_TIMERS, by_columns=True)
+_HOT_NOW, _HOT_GOVERNANCE, _HOT_RUN_FLAG_EVENTS = Hot(_NOW), Hot(_GOVERNANCE), Hot(_RUN_FLAG_EVENTS)
+
+
 @functools.cache  # built once per number of candidates, on first use
-def _assigned_query(candidates: int) -> Any:
+def _assigned_query(candidates: int) -> Hot:
     """Routing's two questions for `candidates` actors (binds a0, a1, ...) in one round trip: per actor, its
     running open-task count and when it was last given a task of this step. Each is an indexed lookup
     (the max on `ix_tasks_step_assignee`'s last entry), so the cost does not grow with the open tasks."""
@@ -122,15 +138,15 @@ def _assigned_query(candidates: int) -> Any:
                            select(func.max(_t.c.ready_at)).where(
                                _t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"),
                                _t.c.assignee == actor).scalar_subquery()))
-    return union_all(*rows) if candidates > 1 else rows[0]
+    return Hot(union_all(*rows) if candidates > 1 else rows[0])
 
 # a task's nearest deadline, due or SLA ('~' sorts after every time: no deadline comes last)
 _DUE, _SLA = func.coalesce(_t.c.due_at, "~"), func.coalesce(_t.c.sla_due_at, "~")
 _DEADLINE = case((_DUE < _SLA, _DUE), else_=_SLA)
 _pc = schema.period_counts
 PERIOD_COUNTS = ("ended", "exceptions", "clean", "rework", "decided")
-_PERIOD_COUNTS = select(*(_pc.c[c] for c in PERIOD_COUNTS)).where(_pc.c.playbook == bindparam("playbook"),
-                                                                   _pc.c.period == bindparam("period"))
+_PERIOD_COUNTS = Hot(select(*(_pc.c[c] for c in PERIOD_COUNTS)).where(_pc.c.playbook == bindparam("playbook"),
+                                                                       _pc.c.period == bindparam("period")))
 
 
 def _add_counts(dialect: Any) -> Any:
@@ -146,9 +162,9 @@ def _add_load(dialect: Any) -> Any:
 
 
 _lm = schema.latency_marks
-_MARKS = select(_lm.c.decided, _lm.c.below, _lm.c.above, _lm.c.max_below, _lm.c.min_above).where(
+_MARKS = Hot(select(_lm.c.decided, _lm.c.below, _lm.c.above, _lm.c.max_below, _lm.c.min_above).where(
     _lm.c.playbook == bindparam("playbook"), _lm.c.period == bindparam("period"),
-    _lm.c.threshold == bindparam("threshold"))
+    _lm.c.threshold == bindparam("threshold")))
 
 
 def _add_marks(dialect: Any, greatest: Any, least: Any) -> Any:
@@ -167,11 +183,12 @@ def _add_marks(dialect: Any, greatest: Any, least: Any) -> Any:
 
 
 @functools.cache
-def _upserts(dialect_name: str) -> dict[str, Any]:
+def _upserts(dialect_name: str) -> dict[str, Hot]:
     """The running-count upserts in one dialect's spelling, built on first use (INSERT ... ON CONFLICT)."""
     dialect = importlib.import_module(f"sqlalchemy.dialects.{dialect_name}")
     greatest, least = (func.max, func.min) if dialect_name == "sqlite" else (func.greatest, func.least)
-    return {"counts": _add_counts(dialect), "load": _add_load(dialect), "marks": _add_marks(dialect, greatest, least)}
+    return {"counts": Hot(_add_counts(dialect), by_columns=True), "load": Hot(_add_load(dialect), by_columns=True),
+            "marks": Hot(_add_marks(dialect, greatest, least), by_columns=True)}
 
 
 _PLAYBOOK_CACHE: dict[tuple[str, str, int], Playbook] = {}
@@ -194,6 +211,7 @@ class Store:
             check_initialized(self.engine, self.url)
         self._clock: str | None = None
         self._active: ContextVar[Tx | None] = ContextVar(f"ledgerflow-write-{id(self)}", default=None)
+        self._writers = GroupCommit(self.engine) if self.engine.dialect.name == "sqlite" else None
 
     def clock_mode(self, conn: Connection) -> str:
         """`simulated` or `real`: fixed by `init`, so read once per store."""
@@ -214,19 +232,30 @@ class Store:
             yield active
             return
         try:
-            with self.engine.connect().execution_options(ledgerflow_write=True) as conn:
-                with conn.begin():
-                    tx = Tx(conn, self.url, self.clock_mode(conn), write=True, settings=self.settings)
-                    token = self._active.set(tx)
-                    try:
-                        yield tx
-                    finally:
-                        self._active.reset(token)
-                    tx.flush()
+            with self._transaction() as conn:
+                tx = Tx(conn, self.url, self.clock_mode(conn), write=True, settings=self.settings)
+                token = self._active.set(tx)
+                try:
+                    yield tx
+                finally:
+                    self._active.reset(token)
+                tx.flush()
         except IntegrityError as exc:
             raise Conflict(f"another command changed the same data first: {exc.orig}", rule="conflict") from None
         except OperationalError as exc:
             raise EnvironmentProblem(f"database error: {exc.orig}", rule="database-error") from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A write transaction's connection: SQLite's writers queue in-process and share commits (see
+        group_commit.py); PostgreSQL gives each its own transaction."""
+        if self._writers is not None:
+            with self._writers.transaction() as conn:
+                yield conn
+            return
+        with self.engine.connect().execution_options(ledgerflow_write=True) as conn:
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def read(self, *, snapshot: bool = False) -> Iterator[Tx]:
@@ -249,6 +278,8 @@ class Store:
             raise EnvironmentProblem(f"database error: {exc.orig}", rule="database-error") from None
 
     def close(self) -> None:
+        if self._writers is not None:
+            self._writers.close()
         self.engine.dispose()
 
 
@@ -323,16 +354,16 @@ class Tx:
         counts, marks, load = sorted(self._counts.items()), sorted(self._marks.items()), sorted(self._load.items())
         self._counts, self._marks, self._load = {}, {}, {}
         if counts:
-            self.conn.execute(upserts["counts"], [{"playbook": playbook, "period": period, **values}
+            upserts["counts"].run(self.conn, [{"playbook": playbook, "period": period, **values}
                                                   for (playbook, period), values in counts])
         if marks:
-            self.conn.execute(upserts["marks"], [
+            upserts["marks"].run(self.conn, [
                 {"playbook": playbook, "period": period, "threshold": threshold, "decided": m.decided,
                  "below": m.below, "above": m.above, "max_below": m.max_below, "min_above": m.min_above}
                 for (playbook, period, threshold), m in marks])
         moved = [{"actor": actor, "open": delta} for actor, delta in load if delta]
         if moved:
-            self.conn.execute(upserts["load"], moved)
+            upserts["load"].run(self.conn, moved)
 
     def _track(self, before: Iterable[TaskState], after: Iterable[TaskState]) -> None:
         """Count the open tasks each assignee gains and loses between two versions of some tasks."""
@@ -347,7 +378,7 @@ class Tx:
         """The database clock: the simulated time, or the real UTC time (fixed for the transaction)."""
         if self._now is None:
             if self.simulated:
-                self._now = parse_time(str(self.conn.execute(_NOW).scalar()))
+                self._now = parse_time(str(_HOT_NOW.scalar(self.conn)))
             else:
                 self._now = datetime.now(UTC)
         return self._now
@@ -425,7 +456,7 @@ class Tx:
         return list(self.conn.execute(latest.order_by(t.c.id)))
 
     def governance(self, playbook_id: str) -> Any:
-        return self.conn.execute(_GOVERNANCE, {"playbook": playbook_id}).one_or_none()
+        return _HOT_GOVERNANCE.first(self.conn, {"playbook": playbook_id})
 
     def set_governance(self, playbook_id: str, **values: Any) -> None:
         g = schema.governance
@@ -437,7 +468,7 @@ class Tx:
     # --------------------------------------------------------------------------------- runs
 
     def load_run(self, run_id: str) -> RunState:
-        row = self.conn.execute(_RUN_LOCKED if self.write else _RUN, {"run": run_id}).one_or_none()
+        row = (_HOT_RUN_LOCKED if self.write else _HOT_RUN).first(self.conn, {"run": run_id})
         if row is None:
             raise NotFound(f"unknown run {run_id!r}", rule="unknown-run")
         return self._run_state(row)
@@ -447,7 +478,7 @@ class Tx:
 
         The run row is found through the task in the same statement (and locked, in a write).
         """
-        row = self.conn.execute(_TASK_RUN_LOCKED if self.write else _TASK_RUN, {"task": task_id}).one_or_none()
+        row = (_HOT_TASK_RUN_LOCKED if self.write else _HOT_TASK_RUN).first(self.conn, {"task": task_id})
         if row is None:
             run_id = self.run_of_task(task_id)
             return None if run_id is None else self.load_run(run_id)
@@ -459,15 +490,15 @@ class Tx:
             self._directory_version = int(row.directory_version or 0)
         if self.simulated and self._now is None:
             self._now = parse_time(str(row.clock_now))
-        tasks = [_task_from(x) for x in self.conn.execute(_RUN_TASKS, {"run": row.id})]
+        tasks = [_task_from(x) for x in _HOT_RUN_TASKS.rows(self.conn, {"run": row.id})]
         recs = []
         if any(t.type == "decision" for t in tasks):  # only decision tasks take recommendations
-            recs = [_recommendation_from(x) for x in self.conn.execute(_RUN_RECS, {"run": row.id})]
+            recs = [_recommendation_from(x) for x in _HOT_RUN_RECS.rows(self.conn, {"run": row.id})]
         return _run_from(row, tasks, recs)
 
     def run_flag_events(self, run_id: str) -> list[tuple[str, Any, Any]]:
         """(type, authority, data) of the run's events that the scorecard's flags read."""
-        return [(row.type, row.authority, row.data) for row in self.conn.execute(_RUN_FLAG_EVENTS, {"run": run_id})]
+        return [(row.type, row.authority, row.data) for row in _HOT_RUN_FLAG_EVENTS.rows(self.conn, {"run": run_id})]
 
     def event_data(self, type_: str, start: str, end: str) -> list[Any]:
         """The `data` of the events of one type in [start, end): what risk triggers read after every run end."""
@@ -475,7 +506,7 @@ class Tx:
 
     def run_of_task(self, task_id: str) -> str | None:
         """The run a task belongs to; None for a task without a run (a review or follow-up)."""
-        run = self.conn.execute(_RUN_OF_TASK, {"task": task_id}).one_or_none()
+        run = _HOT_RUN_OF_TASK.first(self.conn, {"task": task_id})
         if run is None:
             raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")
         return None if run[0] is None else str(run[0])
@@ -487,11 +518,11 @@ class Tx:
         if flags is not None:
             run_values.update(zip(("exception", "reworked", "failed_check"), flags, strict=True))
         if before is None:
-            self.conn.execute(_INSERT_RUN, [{"id": after.id, "playbook": after.playbook, "version": after.version,
+            _HOT_INSERT_RUN.run(self.conn, {"id": after.id, "playbook": after.playbook, "version": after.version,
                                              "started_by": after.started_by, "started_at": after.started_at,
-                                             "input": after.input, "why": after.why, **run_values}])
+                                             "input": after.input, "why": after.why, **run_values})
         elif (before.status, before.ended_at) != (after.status, after.ended_at) or flags is not None:
-            self.conn.execute(_UPDATE_RUN, {"run_id": after.id, **run_values})
+            _HOT_UPDATE_RUN.run(self.conn, {"run_id": after.id, **run_values})
         old = {t.id: t for t in (before.tasks if before else ())}
         self._track(old.values(), after.tasks)
         new_rows, changed_rows = [], []
@@ -503,9 +534,9 @@ class Tx:
                 row = _task_row(task, index)
                 changed_rows.append({"task_id": task.id, **{f"v_{c}": row[c] for c in _MUTABLE}})
         if changed_rows:
-            self.conn.execute(_UPDATE_TASK, changed_rows)
+            _HOT_UPDATE_TASK.run(self.conn, changed_rows)
         if new_rows:
-            self.conn.execute(_INSERT_TASKS, new_rows)
+            _HOT_INSERT_TASKS.run(self.conn, new_rows)
         old_recs = set(before.recommendations if before else ())
         for rec in after.recommendations:
             if rec in old_recs:
@@ -524,7 +555,7 @@ class Tx:
 
     def period_counts(self, playbook: str, period: str) -> dict[str, int]:
         """The running counts of one playbook's ISO week, with this transaction's; zeros for a week with none."""
-        row = self.conn.execute(_PERIOD_COUNTS, {"playbook": playbook, "period": period}).one_or_none()
+        row = _PERIOD_COUNTS.first(self.conn, {"playbook": playbook, "period": period})
         stored = dict.fromkeys(PERIOD_COUNTS, 0) if row is None else dict(zip(PERIOD_COUNTS, row, strict=True))
         pending = self._counts.get((playbook, period), {})
         return {name: stored[name] + pending.get(name, 0) for name in PERIOD_COUNTS}
@@ -537,7 +568,7 @@ class Tx:
 
     def latency_marks(self, playbook: str, period: str, threshold: float) -> Marks | None:
         """A week's marks around one threshold, with this transaction's; None when there are none."""
-        row = self.conn.execute(_MARKS, {"playbook": playbook, "period": period, "threshold": threshold}).one_or_none()
+        row = _MARKS.first(self.conn, {"playbook": playbook, "period": period, "threshold": threshold})
         stored = None if row is None else _marks_from(row)
         pending = self._marks.get((playbook, period, threshold))
         return pending if stored is None else stored if pending is None else stored.merged(pending)
@@ -549,7 +580,9 @@ class Tx:
         if not events:
             return []
         names = sorted({event.run or schema.SYSTEM_CHAIN for event in events})
-        heads = {row.id: (row.length, row.hash) for row in self.conn.execute(_HEADS_LOCKED, {"chains": names})}
+        found = (_HOT_HEAD_LOCKED.rows(self.conn, {"chain": names[0]}) if len(names) == 1
+                 else self.conn.execute(_HEADS_LOCKED, {"chains": names}))
+        heads = {row.id: (row.length, row.hash) for row in found}
         before = dict(heads)
         seqs = iter(self._next_seqs(len(events)))
         rows = []
@@ -560,24 +593,24 @@ class Tx:
             stored["hash"] = digest = event_hash(stored)
             heads[chain] = (length + 1, digest)
             rows.append(stored)
-        self.conn.execute(_INSERT_EVENTS, rows)
+        _HOT_INSERT_EVENTS.run(self.conn, rows)
         new = [{"id": c, "length": n, "hash": h} for c, (n, h) in heads.items() if c not in before]
         if new:
-            self.conn.execute(_NEW_HEADS, new)
+            _HOT_NEW_HEADS.run(self.conn, new)
         for chain, (old_length, _) in before.items():
             length, digest = heads[chain]
-            moved = self.conn.execute(_MOVE_HEAD, {"chain": chain, "old_length": old_length, "new_length": length,
+            moved = _HOT_MOVE_HEAD.run(self.conn, {"chain": chain, "old_length": old_length, "new_length": length,
                                                    "new_hash": digest})
-            if moved.rowcount != 1:
+            if moved != 1:
                 raise Conflict("another command appended to the log first; try again", rule="conflict")
         return rows
 
     def _next_seqs(self, n: int) -> list[int]:
         """`n` fresh global seqs: drawn from a sequence on PostgreSQL, max + 1 under SQLite's one writer."""
         if self.conn.dialect.name == "postgresql":
-            return [int(x) for x in self.conn.execute(_NEXT_SEQS, {"n": n}).scalars()]
+            return [int(row[0]) for row in _HOT_NEXT_SEQS.rows(self.conn, {"n": n})]
         if self._last_seq is None:  # read once per transaction: no other writer can append until it ends
-            self._last_seq = int(self.conn.execute(_LAST_SEQ).scalar() or 0)
+            self._last_seq = int(_HOT_LAST_SEQ.scalar(self.conn) or 0)
         self._last_seq += n
         return list(range(self._last_seq - n + 1, self._last_seq + 1))
 
@@ -660,9 +693,9 @@ class Tx:
         changed = [{"task_id": task.id, **{f"v_{c}": _task_row(task, 0)[c] for c in _MUTABLE}}
                    for task_id, task in after.items() if task_id in before and before[task_id] != task]
         if changed:
-            self.conn.execute(_UPDATE_TASK, changed)
+            _HOT_UPDATE_TASK.run(self.conn, changed)
         if new_rows:
-            self.conn.execute(_INSERT_TASKS, new_rows)
+            _HOT_INSERT_TASKS.run(self.conn, new_rows)
 
     def pending_timer(self, kind: str, playbook: str) -> bool:
         tm = schema.timers
@@ -703,7 +736,7 @@ class Tx:
 
     def add_timers(self, timers: Sequence[Timer]) -> None:
         if timers:
-            self.conn.execute(_INSERT_TIMERS, [{"due_at": t.due_at, "kind": t.kind, "run": t.run, "task": t.task,
+            _HOT_INSERT_TIMERS.run(self.conn, [{"due_at": t.due_at, "kind": t.kind, "run": t.run, "task": t.task,
                                                 "data": t.data} for t in timers])
             earliest = min(t.due_at for t in timers)
             self.earliest_new_timer = min(self.earliest_new_timer or earliest, earliest)
@@ -725,8 +758,8 @@ class Tx:
         for start in range(0, len(actors), _CANDIDATES_PER_QUERY):
             chunk = actors[start:start + _CANDIDATES_PER_QUERY]
             binds = {f"a{index}": actor for index, actor in enumerate(chunk)}
-            for actor, count, ready_at in self.conn.execute(_assigned_query(len(chunk)),
-                                                            {"playbook": playbook, "step": step, **binds}):
+            query = _assigned_query(len(chunk))
+            for actor, count, ready_at in query.rows(self.conn, {"playbook": playbook, "step": step, **binds}):
                 counts[actor] = int(count or 0)
                 if ready_at is not None:
                     last[actor] = ready_at
