@@ -53,10 +53,10 @@ P99_LIMIT_MS = 50.0
 TEMPLATE_RUNS = 100
 MODES: dict[str, dict[str, Any]] = {
     # rates: the fixed ladder (comparable between runs); then up to `search_steps` more steps of the search
-    "quick": {"rates": [10, 25, 50], "seconds": 3.0, "search_steps": 4, "resolution": 0.15},
-    "full": {"rates": [5, 10, 20, 30, 40, 60], "seconds": 10.0, "search_steps": 5, "resolution": 0.1},
+    "quick": {"rates": [10, 50, 100], "seconds": 3.0, "search_steps": 4, "resolution": 0.15},
+    "full": {"rates": [10, 20, 40, 60, 80, 120], "seconds": 10.0, "search_steps": 5, "resolution": 0.1},
 }
-RATE_CAP_OVER_LADDER = 2.0
+RATE_CAP_OVER_LADDER = 2.5
 """The search goes no higher than this times the ladder's top rate (the open decisions are made up front)."""
 WARMUP = {"rate": 20.0, "seconds": 2.0}
 

@@ -43,15 +43,18 @@ def outcomes(seed: int) -> Iterator[str]:
         yield "approve" if roll < 0.8 else "reject" if roll < 0.9 else "send_back"
 
 
-def _in_threads(items: list[Any], callers: int, act: Callable[[Any], None]) -> None:
+def _in_threads(items: list[Any], callers: int, act: Callable[[Any], object]) -> None:
     """Act on every item: in this thread, or split among `callers` threads that call the engine at once."""
     if callers == 1:
         for item in items:
             act(item)
         return
-    shares = [items[k::callers] for k in range(callers)]
+    def act_on(share: list[Any]) -> None:
+        for item in share:
+            act(item)
+
     with ThreadPoolExecutor(callers) as pool:
-        for done in [pool.submit(lambda share=share: [act(item) for item in share]) for share in shares]:
+        for done in [pool.submit(act_on, items[k::callers]) for k in range(callers)]:
             done.result()
 
 

@@ -24,6 +24,10 @@ from typing import Any
 TIMEOUT_SECONDS = 30.0
 
 
+class StaleConnection(ConnectionError):
+    """The server closed the connection without answering (nothing of the request was processed)."""
+
+
 class Connection:
     """One keep-alive HTTP/1.1 connection."""
 
@@ -34,11 +38,14 @@ class Connection:
     async def post(self, host: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
         lines = [f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json",
                  f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in headers.items())]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        await self.writer.drain()
-        status_line = await self.reader.readline()
+        try:
+            self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+            await self.writer.drain()
+            status_line = await self.reader.readline()
+        except (ConnectionResetError, BrokenPipeError):
+            status_line = b""
         if not status_line:
-            raise ConnectionError("connection closed by the server")
+            raise StaleConnection("connection closed by the server before it answered")
         status = int(status_line.split()[1])
         length, close = 0, False
         while True:
@@ -71,9 +78,9 @@ class Pool:
         self.peak = 0
         self.slots = asyncio.Semaphore(max_connections)
 
-    async def acquire(self) -> Connection:
+    async def acquire(self, *, fresh: bool = False) -> Connection:
         await self.slots.acquire()
-        if self.idle:
+        if self.idle and not fresh:
             return self.idle.pop()
         try:
             reader, writer = await asyncio.open_connection(self.host, self.port)
@@ -117,9 +124,21 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
         body = json.dumps(request["body"]).encode("utf-8")
         connection: Connection | None = None
         try:
+            reused = bool(pool.idle)
             connection = await pool.acquire()
-            status, _ = await asyncio.wait_for(connection.post(authority, request["path"], headers, body),
-                                               TIMEOUT_SECONDS)
+            try:
+                status, _ = await asyncio.wait_for(connection.post(authority, request["path"], headers, body),
+                                                   TIMEOUT_SECONDS)
+            except StaleConnection:
+                if not reused:
+                    raise
+                # the server closed this idle keep-alive connection (its idle timeout) as we sent: the request
+                # was never read, so send it again on a new connection, as HTTP clients do
+                pool.release(connection, healthy=False)
+                connection = None
+                connection = await pool.acquire(fresh=True)
+                status, _ = await asyncio.wait_for(connection.post(authority, request["path"], headers, body),
+                                                   TIMEOUT_SECONDS)
         except Exception as exc:  # every failure is counted, none ends the run
             if connection is not None:
                 pool.release(connection, healthy=False)

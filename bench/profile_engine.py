@@ -102,11 +102,14 @@ def profile_engine(runs: int, out: Path | None = None, top: int = 25, *, trigger
         playbook = PRICING if triggers else playbook_without_triggers(directory)
         store = new_store(sqlite_url(directory), playbook=playbook)
         try:
+            # SQLite reports every statement it runs (a batch's rows each count, BEGIN and COMMIT too), also
+            # those the hot path sends past SQLAlchemy: trace the driver's connections, opened afresh
+            statements: list[str] = []
+            store.close()
+            event.listen(store.engine, "connect", lambda dbapi, _record: dbapi.set_trace_callback(
+                lambda sql: statements.append(sql.split(None, 1)[0].upper())))
             with store.read() as tx:  # warm the playbook and directory caches, as `work` does
                 tx.playbook("pricing-exception")
-            statements: list[str] = []
-            event.listen(store.engine, "before_cursor_execute",
-                         lambda _c, _cur, sql, _p, _ctx, _many: statements.append(sql.split(None, 1)[0].upper()))
             profiler = cProfile.Profile()
             profiler.enable()
             result = work(store, runs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,4 +53,10 @@ def create_server_app(store: Store, *, worker: bool = True, session_secret: str 
 def serve(store: Store, host: str, port: int, **options: Any) -> None:
     import uvicorn
 
-    uvicorn.run(create_server_app(store, **options), host=host, port=port, log_level="info")
+    app = create_server_app(store, **options)
+    # What start-up built (modules, the app's routes and models) lives as long as the process: frozen out of
+    # the collector, a full collection walks only what requests made since, not the whole heap (those walks
+    # were 40-90 ms pauses in the middle of requests, the slowest 1% of decisions under load).
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host=host, port=port, log_level="info")
