@@ -15,3 +15,10 @@ def test_the_simulated_month_has_four_scored_weeks_governance_and_a_clean_audit(
     decisions = [d["decision"] for d in result["governance"]]
     assert "stabilize" in decisions and decisions.count("continue") >= 3
     assert any("playbook-stabilizing" in line for line in result["log"])
+
+
+def test_the_same_seed_plays_the_same_month(tmp_path: Path) -> None:
+    first, second = (run_demo(f"sqlite:///{tmp_path}/{name}.db", seed=11) for name in ("a", "b"))
+    assert first["audit"]["events"] == second["audit"]["events"]
+    assert first["weeks"] == second["weeks"]
+    assert [d["decision"] for d in first["governance"]] == [d["decision"] for d in second["governance"]]

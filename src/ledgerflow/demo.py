@@ -34,6 +34,7 @@ class Demo:
     rng: random.Random
     log: list[str] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    started: dict[str, int] = field(default_factory=dict)  # run id -> order started: ids are random, this is not
 
     def say(self, text: str) -> None:
         with self.store.read() as tx:
@@ -50,18 +51,21 @@ class Demo:
             value = self.rng.choice([8000, 20000, 35000, 48000, 75000, 120000])
             starter = self.rng.choice(["alice", "bob"])
             try:
-                service.start_run(self.store, PLAYBOOK, {"customer": self.rng.choice(CUSTOMERS), "deal_value": value,
-                                                         "discount_pct": pct}, service.Caller(actor=starter),
-                                  why="customer asked for a better price")
+                request = {"customer": self.rng.choice(CUSTOMERS), "deal_value": value, "discount_pct": pct}
+                run, _ = service.start_run(self.store, PLAYBOOK, request, service.Caller(actor=starter),
+                                           why="customer asked for a better price")
             except Conflict as refused:
                 self.say(f"request held back: {refused.rule} (the engine enforces the governance decision)")
                 return
+            self.started[run.id] = len(self.started)
 
     def work(self, *, slow_decider: str | None = None) -> int:
         """Every assignee works their open tasks once; a slow decider leaves theirs waiting."""
         done = 0
         with self.store.read() as tx:
             tasks = [t for t in tx.tasks(status="open") if t.run is not None]
+        # in the order the work arrived, ties by run: the same seed plays the same month (ids are random)
+        tasks.sort(key=lambda t: (t.ready_at, self.started[str(t.run)], t.step, t.attempt))
         for task in tasks:
             who = service.Caller(actor=str(task.assignee))
             if task.type == "decision":

@@ -124,6 +124,7 @@ _HOT_HEAD_LOCKED, _HOT_NEW_HEADS, _HOT_MOVE_HEAD = Hot(_HEAD_LOCKED), Hot(_NEW_H
 _HOT_LAST_SEQ, _HOT_NEXT_SEQS = Hot(_LAST_SEQ), Hot(_NEXT_SEQS)
 _HOT_INSERT_EVENTS, _HOT_INSERT_TIMERS = Hot(_INSERT_EVENTS, by_columns=True), Hot(_INSERT_TIMERS, by_columns=True)
 _HOT_NOW, _HOT_GOVERNANCE, _HOT_RUN_FLAG_EVENTS = Hot(_NOW), Hot(_GOVERNANCE), Hot(_RUN_FLAG_EVENTS)
+_HOT_FIRE_TIMER, _HOT_INSERT_OUTBOX = Hot(_FIRE_TIMER), Hot(insert(schema.outbox), by_columns=True)
 
 
 @functools.cache  # built once per number of candidates, on first use
@@ -139,6 +140,23 @@ def _assigned_query(candidates: int) -> Hot:
                                _t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"),
                                _t.c.assignee == actor).scalar_subquery()))
     return Hot(union_all(*rows) if candidates > 1 else rows[0])
+
+_IDS_PER_QUERY = 512
+
+
+@functools.cache
+def _runs_by_ids(what: str, size: int) -> Hot:
+    """Runs (or their tasks, recommendations, row locks) by `size` ids bound as i0, i1, ... (a fixed list, so
+    the statement is compiled once per size)."""
+    ids = [bindparam(f"i{k}", type_=String) for k in range(size)]
+    if what == "lock":
+        return Hot(select(_r.c.id).where(_r.c.id.in_(ids)).order_by(_r.c.id).with_for_update())
+    if what == "tasks":
+        return Hot(select(_t).where(_t.c.run.in_(ids)).order_by(_t.c.run, _t.c.ord))
+    if what == "recommendations":
+        return Hot(select(_rec).where(_rec.c.run.in_(ids)).order_by(_rec.c.run, _rec.c.at))
+    return Hot(select(_r).where(_r.c.id.in_(ids)))
+
 
 # a task's nearest deadline, due or SLA ('~' sorts after every time: no deadline comes last)
 _DUE, _SLA = func.coalesce(_t.c.due_at, "~"), func.coalesce(_t.c.sla_due_at, "~")
@@ -337,6 +355,10 @@ class Tx:
         self._directory_version: int | None = None  # read once per transaction, with its first run
         self.earliest_new_timer: str | None = None  # due time of the earliest timer this transaction set
         self._last_seq: int | None = None  # SQLite: the last seq this transaction handed out
+        # chain heads this transaction read (and locked) and moved: {chain: (length, hash)}, with the length each
+        # had in the database (None: no head row yet); stored by `flush`, or before a read of the heads
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._stored_length: dict[str, int | None] = {}
         # running counts not yet stored (see `flush`): open tasks gained (+) or lost (-) per assignee, week counts
         # per (playbook, week), latency marks per (playbook, week, threshold)
         self._load: dict[str, int] = {}
@@ -350,6 +372,7 @@ class Tx:
         order, commands that touch one week or one assignee queue only for that moment, and cannot deadlock
         on the counts.
         """
+        self._store_heads()
         upserts = _upserts(self.conn.dialect.name)
         counts, marks, load = sorted(self._counts.items()), sorted(self._marks.items()), sorted(self._load.items())
         self._counts, self._marks, self._load = {}, {}, {}
@@ -404,6 +427,7 @@ class Tx:
             version, self._now = int(version or 0), parse_time(str(now))
         else:
             version = self.directory_version()
+        self._directory_version = version  # read once per transaction
         if not version:
             return None
         key = (self.url, version)
@@ -419,10 +443,10 @@ class Tx:
         return self.conn.execute(select(d).order_by(d.c.version.desc()).limit(1)).one_or_none()
 
     def save_directory(self, data: Any, digest: str, at: str) -> int:
-        self._directory_version = None
         version = self.directory_version() + 1
         self.conn.execute(insert(schema.directory_versions).values(version=version, digest=digest, data=data,
                                                                    loaded_at=at))
+        self._directory_version = version
         return version
 
     # ---------------------------------------------------------------------------- playbooks
@@ -576,14 +600,23 @@ class Tx:
     # ------------------------------------------------------------------------------- events
 
     def append(self, events: Sequence[Event]) -> list[dict[str, Any]]:
-        """Append events to their chains (the run's, or `system`) and move the heads, in this transaction."""
+        """Append events to their chains (the run's, or `system`) and move the heads, in this transaction.
+
+        A chain's head is read and locked at the transaction's first append to it, kept here while later
+        appends move it, and written once, just before the commit (`flush`).
+        """
         if not events:
             return []
-        names = sorted({event.run or schema.SYSTEM_CHAIN for event in events})
-        found = (_HOT_HEAD_LOCKED.rows(self.conn, {"chain": names[0]}) if len(names) == 1
-                 else self.conn.execute(_HEADS_LOCKED, {"chains": names}))
-        heads = {row.id: (row.length, row.hash) for row in found}
-        before = dict(heads)
+        heads = self._heads
+        missing = sorted({event.run or schema.SYSTEM_CHAIN for event in events} - heads.keys())
+        if missing:
+            found = (_HOT_HEAD_LOCKED.rows(self.conn, {"chain": missing[0]}) if len(missing) == 1
+                     else self.conn.execute(_HEADS_LOCKED, {"chains": missing}))
+            for row in found:
+                heads[row.id] = (row.length, row.hash)
+                self._stored_length[row.id] = row.length
+            for chain in missing:
+                self._stored_length.setdefault(chain, None)
         seqs = iter(self._next_seqs(len(events)))
         rows = []
         for event in events:
@@ -594,16 +627,24 @@ class Tx:
             heads[chain] = (length + 1, digest)
             rows.append(stored)
         _HOT_INSERT_EVENTS.run(self.conn, rows)
-        new = [{"id": c, "length": n, "hash": h} for c, (n, h) in heads.items() if c not in before]
+        return rows
+
+    def _store_heads(self) -> None:
+        """Write the heads this transaction moved: new chains' rows, and each moved head from the length read."""
+        moved = [(chain, head) for chain, head in sorted(self._heads.items())
+                 if self._stored_length[chain] != head[0]]
+        new = [{"id": c, "length": n, "hash": h} for c, (n, h) in moved if self._stored_length[c] is None]
         if new:
             _HOT_NEW_HEADS.run(self.conn, new)
-        for chain, (old_length, _) in before.items():
-            length, digest = heads[chain]
-            moved = _HOT_MOVE_HEAD.run(self.conn, {"chain": chain, "old_length": old_length, "new_length": length,
-                                                   "new_hash": digest})
-            if moved != 1:
+        for chain, (length, digest) in moved:
+            old_length = self._stored_length[chain]
+            if old_length is None:
+                continue
+            if _HOT_MOVE_HEAD.run(self.conn, {"chain": chain, "old_length": old_length, "new_length": length,
+                                              "new_hash": digest}) != 1:
                 raise Conflict("another command appended to the log first; try again", rule="conflict")
-        return rows
+        for chain, (length, _) in moved:
+            self._stored_length[chain] = length
 
     def _next_seqs(self, n: int) -> list[int]:
         """`n` fresh global seqs: drawn from a sequence on PostgreSQL, max + 1 under SQLite's one writer."""
@@ -621,10 +662,12 @@ class Tx:
 
     def chain_heads(self, low: str | None = None, high: str | None = None) -> dict[str, tuple[int, str]]:
         """Every chain's head, {chain: (length, hash)}; only chains with ids in [low, high) when given."""
+        self._store_heads()
         return {row.id: (row.length, row.hash) for row in self.conn.execute(_in_range(select(_h), _h.c.id, low, high))}
 
     def chain_bounds(self, parts: int) -> list[str | None]:
         """Chain ids that cut the chains into `parts` ranges of about equal count: [None, id, ..., None]."""
+        self._store_heads()
         total = int(self.conn.execute(select(func.count()).select_from(_h)).scalar() or 0)
         if parts <= 1 or total < parts:
             return [None, None]
@@ -634,10 +677,12 @@ class Tx:
 
     def event_total(self) -> int:
         """The events the chain heads account for (one row per chain, not a scan of the log)."""
+        self._store_heads()
         return int(self.conn.execute(select(func.coalesce(func.sum(_h.c.length), 0))).scalar() or 0)
 
     def chain_head(self, chain: str) -> tuple[int, str]:
         """One chain's head (length, hash); (0, zeros) for a chain with no events."""
+        self._store_heads()
         row = self.conn.execute(select(_h.c.length, _h.c.hash).where(_h.c.id == chain)).one_or_none()
         return (0, ZERO_HASH) if row is None else (int(row.length), str(row.hash))
 
@@ -706,7 +751,7 @@ class Tx:
 
     def add_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            self.conn.execute(insert(schema.outbox), list(rows))
+            _HOT_INSERT_OUTBOX.run(self.conn, list(rows))
 
     def claim_outbox(self, now: str, lease_until: str, limit: int = 20) -> list[Any]:
         """Lease due messages to this worker; others skip them until the lease ends (SKIP LOCKED on PostgreSQL)."""
@@ -747,7 +792,7 @@ class Tx:
 
     def mark_fired(self, timer_id: int, at: str) -> None:
         """Mark a claimed timer (read with `due_timers`) fired, before it fires: what it does sees it done."""
-        self.conn.execute(_FIRE_TIMER, {"timer_id": timer_id, "at": at})
+        _HOT_FIRE_TIMER.run(self.conn, {"timer_id": timer_id, "at": at})
 
     # ------------------------------------------------------------------------------ queries
 
@@ -861,22 +906,27 @@ class Tx:
                                                                 r.c.status == "running")).scalar() or 0)
 
     def runs_by_id(self, ids: Sequence[str], *, lock: bool = False) -> dict[str, RunState]:
-        """These runs with their tasks and recommendations, in three queries (verification, timer batches).
+        """These runs with their tasks and recommendations, three queries per 512 runs (verification, timer
+        batches).
 
         `lock` first locks the run rows in id order, as one command locks its run (PostgreSQL).
         """
-        if not ids:
-            return {}
-        if lock:
-            self.conn.execute(select(_r.c.id).where(_r.c.id.in_(ids)).order_by(_r.c.id).with_for_update()).all()
-        tasks: dict[str, list[TaskState]] = {}
-        for x in self.conn.execute(select(_t).where(_t.c.run.in_(ids)).order_by(_t.c.run, _t.c.ord)):
-            tasks.setdefault(x.run, []).append(_task_from(x))
-        recs: dict[str, list[Recommendation]] = {}
-        for x in self.conn.execute(select(_rec).where(_rec.c.run.in_(ids)).order_by(_rec.c.run, _rec.c.at)):
-            recs.setdefault(x.run, []).append(_recommendation_from(x))
-        return {row.id: _run_from(row, tasks.get(row.id, []), recs.get(row.id, []))
-                for row in self.conn.execute(select(_r).where(_r.c.id.in_(ids)))}
+        found: dict[str, RunState] = {}
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = list(ids[start:start + _IDS_PER_QUERY])
+            size = max(8, 1 << (len(chunk) - 1).bit_length())  # a few statement shapes, padded with the last id
+            binds = {f"i{k}": chunk[min(k, len(chunk) - 1)] for k in range(size)}
+            if lock:
+                _runs_by_ids("lock", size).rows(self.conn, binds)
+            tasks: dict[str, list[TaskState]] = {}
+            for x in _runs_by_ids("tasks", size).rows(self.conn, binds):
+                tasks.setdefault(x.run, []).append(_task_from(x))
+            recs: dict[str, list[Recommendation]] = {}
+            for x in _runs_by_ids("recommendations", size).rows(self.conn, binds):
+                recs.setdefault(x.run, []).append(_recommendation_from(x))
+            found.update({row.id: _run_from(row, tasks.get(row.id, []), recs.get(row.id, []))
+                          for row in _runs_by_ids("runs", size).rows(self.conn, binds)})
+        return found
 
     def stored_flags(self, ids: Sequence[str]) -> dict[str, tuple[bool | None, bool | None, bool | None]]:
         """The scorecard flags (exception, reworked, failed_check) stored on these runs (null until they end)."""

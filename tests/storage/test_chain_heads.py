@@ -1,0 +1,62 @@
+"""A transaction keeps the chain heads it moves and stores each once before it commits."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledgerflow import audit
+from ledgerflow.domain.errors import Conflict
+from ledgerflow.domain.events import Event
+from ledgerflow.domain.times import format_time
+from ledgerflow.storage.store import Store
+from tests.engine.helpers import start
+
+
+def _nudge(run: str, at: str) -> Event:
+    return Event(type="nudge.sent", at=at, actor="system", run=run)
+
+
+def test_appends_in_one_transaction_link_up_and_reads_of_the_head_see_them(store: Store) -> None:
+    run = start(store)
+    with store.read() as tx:
+        length, _ = tx.chain_head(run.id)
+    with store.write() as tx:
+        at = format_time(tx.now())
+        first = tx.append([_nudge(run.id, at)])
+        second = tx.append([_nudge(run.id, at), _nudge(run.id, at)])
+        assert second[0]["prev_hash"] == first[0]["hash"]  # the second append continues from the first
+        assert tx.chain_head(run.id) == (length + 3, second[-1]["hash"])  # a read in the transaction sees them
+    with store.read() as tx:
+        assert tx.chain_head(run.id) == (length + 3, second[-1]["hash"])
+    assert audit.verify(store)["ok"]
+
+
+def test_a_transaction_writes_each_moved_head_once(store: Store) -> None:
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("counts the statements SQLite runs (its trace callback)")
+    run = start(store)
+    statements: list[str] = []
+    with store.write() as tx:
+        driver = tx.conn.connection.driver_connection
+        driver.set_trace_callback(statements.append)  # type: ignore[union-attr]
+        at = format_time(tx.now())
+        for _ in range(3):
+            tx.append([_nudge(run.id, at)])
+        tx.flush()
+        driver.set_trace_callback(None)  # type: ignore[union-attr]
+    head_reads = [s for s in statements if s.startswith("SELECT") and "FROM chains" in s]
+    head_writes = [s for s in statements if s.startswith("UPDATE chains")]
+    assert (len(head_reads), len(head_writes)) == (1, 1), statements
+    assert audit.verify(store)["ok"]
+
+
+def test_a_head_moved_by_someone_else_meanwhile_fails_the_command_and_keeps_nothing(store: Store) -> None:
+    run = start(store)
+    with store.read() as tx:
+        before = tx.chain_head(run.id)
+    with pytest.raises(Conflict), store.write() as tx:
+        tx.append([_nudge(run.id, format_time(tx.now()))])
+        tx._stored_length[run.id] = before[0] - 1  # as if the head had been read before another append
+    with store.read() as tx:
+        assert tx.chain_head(run.id) == before
+    assert audit.verify(store)["ok"]
