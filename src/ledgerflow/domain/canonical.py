@@ -21,26 +21,30 @@ _encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", 
 
 
 def _plain(value: Any) -> bool:
-    """True when the standard encoder's output is already RFC 8785 canonical (iterative: it is on the hot path)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if item is None or isinstance(item, str | bool):
-            continue
-        if isinstance(item, int):
-            if not -_SAFE_INT <= item <= _SAFE_INT:
+    """True when the standard encoder's output is already RFC 8785 canonical. On every command's path and
+    every event `audit verify` reads: exact-type tests first (much faster than isinstance with unions)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is dict:
+        for key, child in value.items():
+            if not isinstance(key, str) or not (key.isascii() or max(key) <= _BMP_MAX):
                 return False
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if not isinstance(key, str) or not (key.isascii() or max(key) <= _BMP_MAX):
-                    return False
-                if not isinstance(child, str):
-                    stack.append(child)
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        else:
-            return False  # floats, and anything the standard encoder would not write canonically
-    return True
+            if type(child) is not str and not _plain(child):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for child in value:
+            if type(child) is not str and not _plain(child):
+                return False
+        return True
+    if kind is int:
+        return bool(-_SAFE_INT <= value <= _SAFE_INT)
+    if isinstance(value, str):
+        return True  # a str subclass (an enum's value) encodes as its text
+    if isinstance(value, int):
+        return -_SAFE_INT <= value <= _SAFE_INT  # an int subclass (an IntEnum) encodes as its number
+    return False  # floats, and anything the standard encoder would not write canonically
 
 
 def canonical_json(value: Any) -> bytes:

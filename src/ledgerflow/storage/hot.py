@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -32,6 +33,8 @@ class _Compiled:
     order: tuple[str, ...] | None  # bind names in position order (qmark); None: the driver takes a mapping
     defaults: dict[str, Any]  # values bound in the statement itself
     binds: tuple[tuple[str, Callable[[Any], Any]], ...]  # type processors (JSON to text, bool to int ...)
+    pick: Callable[[Params], Any] | None  # positional: the parameters in order, as a tuple
+    at: tuple[tuple[int, Callable[[Any], Any]], ...]  # positional: the type processors by position
     row: Any  # a namedtuple class for the selected columns, None for statements that return no rows
     types: tuple[Any, ...]  # the selected columns' types
     results: tuple[Callable[[Any], Any] | None, ...] | None = None  # their result processors, from the first run
@@ -78,13 +81,21 @@ class Hot:
         cursor = self._run(conn, compiled, compiled.sql, args if many else args[0], many=many)
         return int(cursor.rowcount)
 
-    def _args(self, compiled: _Compiled, params: Params) -> Any:
-        values = {**compiled.defaults, **params} if compiled.defaults else dict(params)
-        for name, process in compiled.binds:
-            values[name] = process(values[name])
-        if compiled.order is None:
+    @staticmethod
+    def _args(compiled: _Compiled, params: Params) -> Any:
+        if compiled.defaults:
+            params = {**compiled.defaults, **params}
+        if compiled.pick is None:  # the driver takes a mapping
+            values = dict(params)
+            for name, process in compiled.binds:
+                values[name] = process(values[name])
             return values
-        return tuple(values[name] for name in compiled.order)
+        if not compiled.at:
+            return compiled.pick(params)
+        ordered = list(compiled.pick(params))
+        for index, process in compiled.at:
+            ordered[index] = process(ordered[index])
+        return ordered
 
     @staticmethod
     def _run(conn: Connection, compiled: _Compiled, sql: str, args: Any, *, many: bool) -> Any:
@@ -101,7 +112,7 @@ class Hot:
         return cursor
 
     def _get(self, dialect: Dialect, params: Params) -> _Compiled:
-        key = (dialect.name, tuple(sorted(params)) if self.by_columns else ())
+        key = (dialect.name, tuple(params) if self.by_columns else ())  # callers build their rows alike
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = self._compile(dialect, key[1])
@@ -121,6 +132,23 @@ class Hot:
         selected = list(getattr(self.statement, "selected_columns", ()))
         if selected:
             row = namedtuple("Row", [c.key or f"c{i}" for i, c in enumerate(selected)], rename=True)  # type: ignore[misc,no-redef]
-        return _Compiled(sql=sql, order=tuple(compiled.positiontup) if compiled.positional else None,
+        order = tuple(compiled.positiontup) if compiled.positional else None
+        pick: Callable[[Params], Any] | None = None
+        at: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
+        if order is not None:
+            pick = _picker(order)
+            processors = dict(binds)
+            at = tuple((index, processors[name]) for index, name in enumerate(order) if name in processors)
+        return _Compiled(sql=sql, order=order, pick=pick, at=at,
                          defaults={name: value for name, value in compiled.params.items() if value is not None},
                          binds=tuple(binds), row=row, types=tuple(c.type for c in selected))
+
+
+def _picker(order: tuple[str, ...]) -> Callable[[Params], tuple[Any, ...]]:
+    """A function giving a mapping's values in `order`, as a tuple (itemgetter, in C)."""
+    if not order:
+        return lambda _params: ()
+    get = itemgetter(*order)
+    if len(order) == 1:
+        return lambda params: (get(params),)
+    return get
