@@ -86,12 +86,17 @@ def _ratio(numerators: list[dict[str, Any]], denominators: list[dict[str, Any]],
     return {"median": round(median(per_round), 4), "per_round": [round(r, 4) for r in per_round]}
 
 
+CALLERS = 4
+"""Threads calling the engine at once in the group-commit figure (a service's request handlers)."""
+
+
 def throughput_rounds(report: Report, config: dict[str, Any], pg_url: str | None) -> dict[str, Any]:
     runs, repeats = config["runs"], config["repeats"]
     log("sampling real event bodies for the raw append loop")
     samples = sample_events()
     rounds: dict[str, list[dict[str, Any]]] = {"lf_sqlite": [], "lf_sqlite_no_triggers": [], "spiff_reload": [],
-                                               "spiff_cached": [], "raw": [], "lf_postgresql": []}
+                                               "spiff_cached": [], "raw": [], "lf_postgresql": [],
+                                               "lf_sqlite_callers": []}
     for index in range(repeats):
         log(f"round {index + 1}/{repeats}: {runs} runs each")
         steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
@@ -103,6 +108,7 @@ def throughput_rounds(report: Report, config: dict[str, Any], pg_url: str | None
         ]
         if index % 2 == 1:  # alternate who goes first, so a load spike does not always hit the same side
             steps = [steps[1], steps[0], steps[3], steps[2], steps[4]]
+        steps.append(("lf_sqlite_callers", lambda: run_engine(None, runs, callers=CALLERS)))
         if pg_url is not None:
             steps.append(("lf_postgresql", lambda: run_engine(pg_url, runs)))
         for key, step in steps:
@@ -110,12 +116,17 @@ def throughput_rounds(report: Report, config: dict[str, Any], pg_url: str | None
     keys = ("runs_per_s", "human_steps_per_s", "events_per_s", "commands_per_s", "ms_per_human_step")
     lf = rounds["lf_sqlite"]
     for name, key in (("engine.sqlite", "lf_sqlite"), ("engine.sqlite.no_risk_triggers", "lf_sqlite_no_triggers"),
-                      ("engine.postgresql", "lf_postgresql")):
+                      ("engine.postgresql", "lf_postgresql"),
+                      (f"engine.sqlite.callers_{CALLERS}", "lf_sqlite_callers")):
         if rounds[key]:
             first = rounds[key][0]
             report.figure(name, runs=runs, human_steps=first["human_steps"], events=first["events"],
                           events_per_command=first["events_per_command"], repeats=len(rounds[key]),
                           **_throughput(rounds[key], keys), durability=first["durability"])
+    report.figure(f"engine.sqlite.callers_{CALLERS}.ratio",
+                  callers_over_one_caller=_ratio(rounds["lf_sqlite_callers"], lf, "human_steps_per_s",
+                                                 "human_steps_per_s"),
+                  note=f"{CALLERS} threads sharing the work (commands that queue share a commit) / one caller")
     spiff_keys = ("runs_per_s", "human_steps_per_s", "commands_per_s", "ms_per_human_step")
     for mode in ("reload", "cached"):
         results = rounds[f"spiff_{mode}"]
