@@ -16,14 +16,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from ledgerflow.domain.errors import Conflict, InvalidInput
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage import schema
+from ledgerflow.storage.hot import Hot
 from ledgerflow.storage.store import Store
 
 MAX_KEY = 255
+_k = schema.idempotency_keys
+# every keyed request runs these: built once, run on the driver (see storage/hot.py)
+_FIND = Hot(select(_k).where(_k.c.actor == bindparam("actor"), _k.c.key == bindparam("key")))
+_CLAIM = Hot(insert(_k), by_columns=True)
+_RECORD = Hot(update(_k).where(_k.c.actor == bindparam("for_actor"), _k.c.key == bindparam("for_key"))
+              .values(status=bindparam("status"), response=bindparam("response")))
 
 
 class KeyReused(InvalidInput):
@@ -64,14 +71,13 @@ def claim(store: Store, *, actor: str, key: str, method: str, path: str, fingerp
         KeyReused: the key was used for a different request.
         Conflict: the first request with this key has not answered yet (rule `idempotency-key-in-flight`).
     """
-    k = schema.idempotency_keys
     try:
         with store.write() as tx:
-            row = tx.conn.execute(select(k).where(k.c.actor == actor, k.c.key == key)).one_or_none()
+            row = _FIND.first(tx.conn, {"actor": actor, "key": key})
             if row is None:
-                tx.conn.execute(insert(k).values(actor=actor, key=key, method=method, path=path,
-                                                 request_hash=fingerprint, status=None, response=None,
-                                                 created_at=format_time(datetime.now(UTC))))
+                _CLAIM.run(tx.conn, {"actor": actor, "key": key, "method": method, "path": path,
+                                     "request_hash": fingerprint, "status": None, "response": None,
+                                     "created_at": format_time(datetime.now(UTC))})
                 return None
     except Conflict:  # another request inserted the same key between our read and our insert
         raise _in_flight(key) from None
@@ -90,7 +96,5 @@ def _in_flight(key: str) -> Conflict:
 
 def record(store: Store, *, actor: str, key: str, answer: Answer) -> None:
     """Keep the first answer for replays."""
-    k = schema.idempotency_keys
     with store.write() as tx:
-        tx.conn.execute(update(k).where(k.c.actor == actor, k.c.key == key)
-                        .values(status=answer.status, response=answer.body))
+        _RECORD.run(tx.conn, {"for_actor": actor, "for_key": key, "status": answer.status, "response": answer.body})

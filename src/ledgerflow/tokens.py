@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
@@ -27,6 +27,7 @@ from ledgerflow.domain.times import display_time, format_time
 from ledgerflow.ids import new_id
 from ledgerflow.service import Caller
 from ledgerflow.storage import schema
+from ledgerflow.storage.hot import Hot
 from ledgerflow.storage.store import Store, Tx
 
 PREFIX = "lf_"
@@ -36,6 +37,7 @@ GUEST_TTL = timedelta(days=14)
 """How long a guest link works unless `--expires` says otherwise."""
 GUEST_TYPES = ("task", "action", "follow_up")
 """Task types a guest may be invited to: work that produces data, never a decision or a review."""
+_BY_HASH = Hot(select(schema.tokens).where(schema.tokens.c.hash == bindparam("hash")))  # every request
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -219,9 +221,8 @@ def authenticate(store: Store, token: str) -> Principal:
     """
     if not token.startswith(PREFIX):
         raise AuthenticationFailed("the bearer token is not a ledgerflow token", rule="token-invalid")
-    t = schema.tokens
     with store.read() as tx:
-        row = tx.conn.execute(select(t).where(t.c.hash == hash_token(token))).one_or_none()
+        row = _BY_HASH.first(tx.conn, {"hash": hash_token(token)})
         if row is None:
             raise AuthenticationFailed("the bearer token is unknown", rule="token-invalid")
         if row.revoked_at is not None:

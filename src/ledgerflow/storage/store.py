@@ -358,6 +358,7 @@ class Tx:
         # chain heads this transaction read (and locked) and moved: {chain: (length, hash)}, with the length each
         # had in the database (None: no head row yet); stored by `flush`, or before a read of the heads
         self._heads: dict[str, tuple[int, str]] = {}
+        self._runs: dict[str, RunState] = {}  # runs read (and locked, in a write) or saved in this transaction
         self._stored_length: dict[str, int | None] = {}
         # running counts not yet stored (see `flush`): open tasks gained (+) or lost (-) per assignee, week counts
         # per (playbook, week), latency marks per (playbook, week, threshold)
@@ -492,6 +493,8 @@ class Tx:
     # --------------------------------------------------------------------------------- runs
 
     def load_run(self, run_id: str) -> RunState:
+        if run_id in self._runs:  # read already in this transaction (an access check, then the command)
+            return self._runs[run_id]
         row = (_HOT_RUN_LOCKED if self.write else _HOT_RUN).first(self.conn, {"run": run_id})
         if row is None:
             raise NotFound(f"unknown run {run_id!r}", rule="unknown-run")
@@ -502,6 +505,9 @@ class Tx:
 
         The run row is found through the task in the same statement (and locked, in a write).
         """
+        for run in self._runs.values():
+            if run.task(task_id) is not None:
+                return run
         row = (_HOT_TASK_RUN_LOCKED if self.write else _HOT_TASK_RUN).first(self.conn, {"task": task_id})
         if row is None:
             run_id = self.run_of_task(task_id)
@@ -518,7 +524,8 @@ class Tx:
         recs = []
         if any(t.type == "decision" for t in tasks):  # only decision tasks take recommendations
             recs = [_recommendation_from(x) for x in _HOT_RUN_RECS.rows(self.conn, {"run": row.id})]
-        return _run_from(row, tasks, recs)
+        run = self._runs[row.id] = _run_from(row, tasks, recs)
+        return run
 
     def run_flag_events(self, run_id: str) -> list[tuple[str, Any, Any]]:
         """(type, authority, data) of the run's events that the scorecard's flags read."""
@@ -538,6 +545,7 @@ class Tx:
     def save_run(self, before: RunState | None, after: RunState,
                  flags: tuple[bool, bool, bool] | None = None) -> None:
         """Write what changed between two states of one run; `flags` are the scorecard's, for a run that ends."""
+        self._runs[after.id] = after
         run_values: dict[str, Any] = {"status": str(after.status), "ended_at": after.ended_at}
         if flags is not None:
             run_values.update(zip(("exception", "reworked", "failed_check"), flags, strict=True))
