@@ -167,3 +167,30 @@ def test_many_threads_writing_at_once_all_land_with_fewer_commits_than_commands(
     assert 1 <= len(commits) <= len(tasks)
     assert {_status(sqlite_store, t) for t in tasks} == {"completed"}
     assert audit.verify(sqlite_store)["ok"]
+
+
+def test_a_group_left_without_its_committer_is_committed_by_a_writer_in_it(sqlite_store: Store) -> None:
+    task = _open_tasks(sqlite_store, 1)[0]
+    writers = sqlite_store._writers
+    assert writers is not None
+    result: list[Any] = []
+
+    def leader() -> None:
+        with sqlite_store.write():
+            answer = _complete(sqlite_store, task)()
+            with writers._counter:  # a writer queues behind ...
+                writers._waiting += 1
+        result.append(answer)
+
+    thread = threading.Thread(target=leader)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while writers._group is None or writers._turn.locked():  # ... the turn is handed to it ...
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    with writers._counter:  # ... and it gives up (its busy timeout) without taking the turn
+        writers._waiting -= 1
+    thread.join(timeout=10)
+    assert result and isinstance(result[0], dict)
+    assert _status(sqlite_store, task) == "completed"
+    assert audit.verify(sqlite_store)["ok"]

@@ -27,6 +27,8 @@ T = TypeVar("T")
 
 MAX_GROUP = 16
 """Commands per commit at most: bounds how long the first of a group waits for the ones behind it."""
+ORPHAN_CHECK_S = 0.1
+"""How often a writer waiting for its group's commit checks that someone is still there to make it."""
 QUEUE_TIMEOUT_S = 10.0
 """How long a writer waits for its turn before giving up (SQLite's own busy timeout is the same)."""
 
@@ -82,10 +84,21 @@ class GroupCommit:
             self._end_turn(group)
             raise
         if not self._end_turn(group):
-            group.committed.wait()  # a writer queued behind commits the group
+            self._await_commit(group)
         if group.error is not None:
             raise EnvironmentProblem(f"database error: the commit failed: {group.error}",
                                      rule="database-error") from None
+
+    def _await_commit(self, group: _Group) -> None:
+        """Wait for a writer queued behind to commit the group. Should that writer give up waiting for its
+        turn (the busy timeout) just as the turn was handed to it, nobody would: then a member commits it."""
+        while not group.committed.wait(ORPHAN_CHECK_S):
+            if self._turn.acquire(blocking=False):
+                try:
+                    if self._group is group:
+                        self._finish(group)
+                finally:
+                    self._turn.release()
 
     def close(self) -> None:
         with self._turn:
