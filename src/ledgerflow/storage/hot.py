@@ -56,6 +56,7 @@ class Hot:
         if compiled.results is None:  # a type's processor may depend on what the driver says it returns
             compiled.results = tuple(t.dialect_impl(conn.dialect).result_processor(conn.dialect, d[1])
                                      for t, d in zip(compiled.types, cursor.description, strict=True))
+        cursor.close()
         if any(compiled.results):
             procs = compiled.results
             fetched = [[v if p is None else p(v) for p, v in zip(procs, r, strict=True)] for r in fetched]
@@ -79,7 +80,9 @@ class Hot:
         compiled = self._get(conn.dialect, batch[0])
         args = [self._args(compiled, p) for p in batch]
         cursor = self._run(conn, compiled, compiled.sql, args if many else args[0], many=many)
-        return int(cursor.rowcount)
+        touched = int(cursor.rowcount)
+        cursor.close()
+        return touched
 
     @staticmethod
     def _args(compiled: _Compiled, params: Params) -> Any:
