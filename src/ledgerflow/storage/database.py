@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, InvalidInput
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage import schema
+from ledgerflow.storage.hot import Hot
 
 DEFAULT_URL = "sqlite:///ledgerflow.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,6 +40,9 @@ def _sqlite_path(url: str) -> str | None:
     return parsed.database or ":memory:"
 
 
+_BEGIN_WRITE, _BEGIN_READ = Hot(text("BEGIN IMMEDIATE")), Hot(text("BEGIN DEFERRED"))  # on every transaction
+
+
 def make_engine(url: str) -> Engine:
     """An engine with one connection setup for every use: WAL, synchronous=FULL, BEGIN IMMEDIATE for writes."""
     try:
@@ -60,8 +64,7 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            mode = "IMMEDIATE" if conn.get_execution_options().get("ledgerflow_write") else "DEFERRED"
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            (_BEGIN_WRITE if conn.get_execution_options().get("ledgerflow_write") else _BEGIN_READ).run(conn, {})
 
     return engine
 

@@ -125,6 +125,8 @@ _HOT_LAST_SEQ, _HOT_NEXT_SEQS = Hot(_LAST_SEQ), Hot(_NEXT_SEQS)
 _HOT_INSERT_EVENTS, _HOT_INSERT_TIMERS = Hot(_INSERT_EVENTS, by_columns=True), Hot(_INSERT_TIMERS, by_columns=True)
 _HOT_NOW, _HOT_GOVERNANCE, _HOT_RUN_FLAG_EVENTS = Hot(_NOW), Hot(_GOVERNANCE), Hot(_RUN_FLAG_EVENTS)
 _HOT_FIRE_TIMER, _HOT_INSERT_OUTBOX = Hot(_FIRE_TIMER), Hot(insert(schema.outbox), by_columns=True)
+_HOT_LATEST_PLAYBOOK, _HOT_EVENT_DATA = Hot(_LATEST_PLAYBOOK), Hot(_EVENT_DATA)
+_HOT_DIRECTORY_VERSION_AND_NOW = Hot(_DIRECTORY_VERSION_AND_NOW)
 
 
 @functools.cache  # built once per number of candidates, on first use
@@ -424,7 +426,7 @@ class Tx:
         if self._directory_version is not None:  # read with the command's run
             version = self._directory_version
         elif self.simulated and self._now is None:  # a command reads both: one round trip
-            version, now = self.conn.execute(_DIRECTORY_VERSION_AND_NOW).one()
+            version, now = _HOT_DIRECTORY_VERSION_AND_NOW.first(self.conn)
             version, self._now = int(version or 0), parse_time(str(now))
         else:
             version = self.directory_version()
@@ -456,7 +458,7 @@ class Tx:
         """A published playbook (the newest version unless one is named), parsed once per process."""
         t = schema.playbooks
         if version is None:
-            version = self.conn.execute(_LATEST_PLAYBOOK, {"playbook": playbook_id}).scalar()
+            version = _HOT_LATEST_PLAYBOOK.scalar(self.conn, {"playbook": playbook_id})
             if version is None:
                 raise NotFound(f"no published playbook {playbook_id!r}", rule="unknown-playbook")
         key = (self.url, playbook_id, version)
@@ -533,7 +535,7 @@ class Tx:
 
     def event_data(self, type_: str, start: str, end: str) -> list[Any]:
         """The `data` of the events of one type in [start, end): what risk triggers read after every run end."""
-        return list(self.conn.execute(_EVENT_DATA, {"type": type_, "start": start, "end": end}).scalars())
+        return [row.data for row in _HOT_EVENT_DATA.rows(self.conn, {"type": type_, "start": start, "end": end})]
 
     def run_of_task(self, task_id: str) -> str | None:
         """The run a task belongs to; None for a task without a run (a review or follow-up)."""
