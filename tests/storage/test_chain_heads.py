@@ -1,6 +1,8 @@
-"""A transaction keeps the chain heads it moves and stores each once before it commits."""
+"""A transaction keeps the chain heads it moves (stored once, before it commits) and the runs it read."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -60,3 +62,18 @@ def test_a_head_moved_by_someone_else_meanwhile_fails_the_command_and_keeps_noth
     with store.read() as tx:
         assert tx.chain_head(run.id) == before
     assert audit.verify(store)["ok"]
+
+
+def test_a_transaction_reads_a_run_once_and_later_reads_see_what_it_saved(store: Store) -> None:
+    run = start(store)
+    with store.read() as tx:
+        (task,) = tx.tasks(run=run.id, status="open")
+    with store.write() as tx:
+        first = tx.load_run(run.id)
+        assert tx.load_task_run(task.id) is first  # the run of the task, already read in this transaction
+        changed = replace(first, why="changed in this transaction")
+        tx.save_run(first, changed)
+        assert tx.load_run(run.id) is changed
+    with store.read() as tx:  # another transaction reads the rows afresh
+        again = tx.load_run(run.id)
+    assert again is not first and again == first
