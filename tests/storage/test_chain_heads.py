@@ -77,3 +77,13 @@ def test_a_transaction_reads_a_run_once_and_later_reads_see_what_it_saved(store:
     with store.read() as tx:  # another transaction reads the rows afresh
         again = tx.load_run(run.id)
     assert again is not first and again == first
+
+
+def test_a_transaction_over_many_runs_keeps_only_the_last_few_in_memory(store: Store) -> None:
+    runs = [start(store) for _ in range(20)]
+    with store.read() as tx:
+        for run in runs:
+            tx.load_run(run.id)
+        kept = list(tx._runs)
+        assert len(kept) < len(runs) and kept == [run.id for run in runs][-len(kept):]
+        assert tx.load_run(runs[0].id) == runs[0]  # read again when no longer kept

@@ -7,8 +7,8 @@ UPDATE) with SQLAlchemy's own compiler and type processors; executing it is then
 tuple of parameters. It runs on the SQLAlchemy connection's own driver connection, inside its transaction,
 and driver errors are wrapped as SQLAlchemy's, so callers see the same exceptions as before.
 
-Only plain statements qualify: no expanding IN (bind a fixed number of parameters instead) and no
-server-side defaults computed by SQLAlchemy.
+Only plain statements qualify: no expanding IN (bind a fixed number of parameters instead) and no column
+defaults that SQLAlchemy would compute in Python (the schema has none).
 """
 
 from __future__ import annotations

@@ -144,6 +144,7 @@ def _assigned_query(candidates: int) -> Hot:
     return Hot(union_all(*rows) if candidates > 1 else rows[0])
 
 _IDS_PER_QUERY = 512
+_RUNS_KEPT = 16
 
 
 @functools.cache
@@ -360,7 +361,7 @@ class Tx:
         # chain heads this transaction read (and locked) and moved: {chain: (length, hash)}, with the length each
         # had in the database (None: no head row yet); stored by `flush`, or before a read of the heads
         self._heads: dict[str, tuple[int, str]] = {}
-        self._runs: dict[str, RunState] = {}  # runs read (and locked, in a write) or saved in this transaction
+        self._runs: dict[str, RunState] = {}  # the last runs read (locked, in a write) or saved: see `_keep`
         self._stored_length: dict[str, int | None] = {}
         # running counts not yet stored (see `flush`): open tasks gained (+) or lost (-) per assignee, week counts
         # per (playbook, week), latency marks per (playbook, week, threshold)
@@ -526,8 +527,18 @@ class Tx:
         recs = []
         if any(t.type == "decision" for t in tasks):  # only decision tasks take recommendations
             recs = [_recommendation_from(x) for x in _HOT_RUN_RECS.rows(self.conn, {"run": row.id})]
-        run = self._runs[row.id] = _run_from(row, tasks, recs)
+        run = _run_from(row, tasks, recs)
+        self._keep(run)
         return run
+
+    def _keep(self, run: RunState) -> None:
+        """Remember a run for the rest of the transaction (a command reads the run its access check read). Only
+        the last few: a transaction over many runs (a directory reload) must not hold them all in memory; a
+        run no longer kept is read again, with what this transaction wrote."""
+        self._runs.pop(run.id, None)
+        self._runs[run.id] = run
+        if len(self._runs) > _RUNS_KEPT:
+            del self._runs[next(iter(self._runs))]
 
     def run_flag_events(self, run_id: str) -> list[tuple[str, Any, Any]]:
         """(type, authority, data) of the run's events that the scorecard's flags read."""
@@ -547,7 +558,7 @@ class Tx:
     def save_run(self, before: RunState | None, after: RunState,
                  flags: tuple[bool, bool, bool] | None = None) -> None:
         """Write what changed between two states of one run; `flags` are the scorecard's, for a run that ends."""
-        self._runs[after.id] = after
+        self._keep(after)
         run_values: dict[str, Any] = {"status": str(after.status), "ended_at": after.ended_at}
         if flags is not None:
             run_values.update(zip(("exception", "reworked", "failed_check"), flags, strict=True))
