@@ -310,12 +310,13 @@ def _fire_due(tx: Tx, until: str, limit: int, *, move_clock: bool) -> list[dict[
         if not page:
             break
         runs = tx.runs_by_id(sorted({str(t.run) for t in page if t.run is not None}), lock=True)
-        tx.earliest_new_timer = None
+        tx.take_earliest_new_timer()  # those set before this page are in it already
         for timer in page:
             if move_clock:
                 tx.move_clock(parse_time(timer.due_at))
             fired.append(_fire(tx, timer, runs))
-            if tx.earliest_new_timer is not None and tx.earliest_new_timer <= until:
+            due = tx.take_earliest_new_timer()
+            if due is not None and due <= until:
                 break
     if move_clock and fired:
         tx.set_clock(tx.now())

@@ -148,7 +148,7 @@ def test_a_failed_group_commit_fails_every_command_in_it_and_loses_nothing_recor
     assert audit.verify(sqlite_store)["ok"]
 
 
-def test_many_threads_writing_at_once_all_land_with_fewer_commits_than_commands(sqlite_store: Store) -> None:
+def test_many_threads_writing_at_once_all_land_and_the_log_verifies(sqlite_store: Store) -> None:
     tasks = _open_tasks(sqlite_store, 24)
     commits = _commits(sqlite_store)
     barrier = threading.Barrier(len(tasks))

@@ -69,7 +69,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _alembic_config(connection: Any) -> Any:
+def _alembic_config(connection: Any = None) -> Any:
     from alembic.config import Config
 
     config = Config()
@@ -80,12 +80,9 @@ def _alembic_config(connection: Any) -> Any:
 
 def head_revision() -> str:
     """The newest migration, as Alembic reads it from the migrations folder."""
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     if head is None:
         raise RuntimeError("no migrations")
     return head

@@ -84,10 +84,6 @@ _INSERT_TASKS = insert(_t)
 _MUTABLE = [c for c in _TASK_COLUMNS if c not in ("id", "run", "playbook", "step", "type")]
 _UPDATE_TASK = update(_t).where(_t.c.id == bindparam("task_id")).values(
     {c: bindparam(f"v_{c}") for c in _MUTABLE})
-# a command locks the heads of its chains (sorted, so two multi-run commands cannot deadlock on them)
-_HEAD_LOCKED = select(_h.c.id, _h.c.length, _h.c.hash).where(_h.c.id == bindparam("chain")).with_for_update()
-_HEADS_LOCKED = (select(_h.c.id, _h.c.length, _h.c.hash).where(_h.c.id.in_(bindparam("chains", expanding=True)))
-                 .order_by(_h.c.id).with_for_update())
 _NEW_HEADS = insert(_h)
 _MOVE_HEAD = update(_h).where(_h.c.id == bindparam("chain"), _h.c.length == bindparam("old_length")).values(
     length=bindparam("new_length"), hash=bindparam("new_hash"))
@@ -120,7 +116,7 @@ _HOT_TASK_RUN, _HOT_TASK_RUN_LOCKED = Hot(_TASK_RUN), Hot(_TASK_RUN_LOCKED)
 _HOT_RUN_TASKS, _HOT_RUN_RECS, _HOT_RUN_OF_TASK = Hot(_RUN_TASKS), Hot(_RUN_RECS), Hot(_RUN_OF_TASK)
 _HOT_INSERT_RUN, _HOT_UPDATE_RUN = Hot(_INSERT_RUN, by_columns=True), Hot(_UPDATE_RUN, by_columns=True)
 _HOT_INSERT_TASKS, _HOT_UPDATE_TASK = Hot(_INSERT_TASKS, by_columns=True), Hot(_UPDATE_TASK)
-_HOT_HEAD_LOCKED, _HOT_NEW_HEADS, _HOT_MOVE_HEAD = Hot(_HEAD_LOCKED), Hot(_NEW_HEADS, by_columns=True), Hot(_MOVE_HEAD)
+_HOT_NEW_HEADS, _HOT_MOVE_HEAD = Hot(_NEW_HEADS, by_columns=True), Hot(_MOVE_HEAD)
 _HOT_LAST_SEQ, _HOT_NEXT_SEQS = Hot(_LAST_SEQ), Hot(_NEXT_SEQS)
 _HOT_INSERT_EVENTS, _HOT_INSERT_TIMERS = Hot(_INSERT_EVENTS, by_columns=True), Hot(_INSERT_TIMERS, by_columns=True)
 _HOT_NOW, _HOT_GOVERNANCE, _HOT_RUN_FLAG_EVENTS = Hot(_NOW), Hot(_GOVERNANCE), Hot(_RUN_FLAG_EVENTS)
@@ -147,11 +143,23 @@ _IDS_PER_QUERY = 512
 _RUNS_KEPT = 16
 
 
+def _id_lists(ids: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Ids as binds i0, i1, ... for `_by_ids`: in lists of at most 512, each padded to a power of two by
+    repeating its last id, so that a few statement shapes serve every count."""
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = ids[start:start + _IDS_PER_QUERY]
+        size = 1 << (len(chunk) - 1).bit_length()
+        yield size, {f"i{k}": chunk[min(k, len(chunk) - 1)] for k in range(size)}
+
+
 @functools.cache
-def _runs_by_ids(what: str, size: int) -> Hot:
-    """Runs (or their tasks, recommendations, row locks) by `size` ids bound as i0, i1, ... (a fixed list, so
-    the statement is compiled once per size)."""
+def _by_ids(what: str, size: int) -> Hot:
+    """Chain heads (locked), runs, their tasks, recommendations or row locks by `size` ids bound as i0, i1, ...
+    (a fixed list, so the statement is compiled once per size)."""
     ids = [bindparam(f"i{k}", type_=String) for k in range(size)]
+    if what == "heads":  # locked in id order: two commands appending to several chains cannot deadlock
+        return Hot(select(_h.c.id, _h.c.length, _h.c.hash).where(_h.c.id.in_(ids)).order_by(_h.c.id)
+                   .with_for_update())
     if what == "lock":
         return Hot(select(_r.c.id).where(_r.c.id.in_(ids)).order_by(_r.c.id).with_for_update())
     if what == "tasks":
@@ -356,7 +364,7 @@ class Tx:
         self.simulated = clock == "simulated"
         self._now: datetime | None = None
         self._directory_version: int | None = None  # read once per transaction, with its first run
-        self.earliest_new_timer: str | None = None  # due time of the earliest timer this transaction set
+        self._earliest_new_timer: str | None = None  # due time of the earliest timer set since last taken
         self._last_seq: int | None = None  # SQLite: the last seq this transaction handed out
         # chain heads this transaction read (and locked) and moved: {chain: (length, hash)}, with the length each
         # had in the database (None: no head row yet); stored by `flush`, or before a read of the heads
@@ -630,14 +638,12 @@ class Tx:
             return []
         heads = self._heads
         missing = sorted({event.run or schema.SYSTEM_CHAIN for event in events} - heads.keys())
-        if missing:
-            found = (_HOT_HEAD_LOCKED.rows(self.conn, {"chain": missing[0]}) if len(missing) == 1
-                     else self.conn.execute(_HEADS_LOCKED, {"chains": missing}))
-            for row in found:
+        for size, binds in _id_lists(missing):
+            for row in _by_ids("heads", size).rows(self.conn, binds):
                 heads[row.id] = (row.length, row.hash)
                 self._stored_length[row.id] = row.length
-            for chain in missing:
-                self._stored_length.setdefault(chain, None)
+        for chain in missing:
+            self._stored_length.setdefault(chain, None)
         seqs = iter(self._next_seqs(len(events)))
         rows = []
         for event in events:
@@ -659,12 +665,9 @@ class Tx:
             _HOT_NEW_HEADS.run(self.conn, new)
         for chain, (length, digest) in moved:
             old_length = self._stored_length[chain]
-            if old_length is None:
-                continue
-            if _HOT_MOVE_HEAD.run(self.conn, {"chain": chain, "old_length": old_length, "new_length": length,
-                                              "new_hash": digest}) != 1:
+            if old_length is not None and _HOT_MOVE_HEAD.run(self.conn, {
+                    "chain": chain, "old_length": old_length, "new_length": length, "new_hash": digest}) != 1:
                 raise Conflict("another command appended to the log first; try again", rule="conflict")
-        for chain, (length, _) in moved:
             self._stored_length[chain] = length
 
     def _next_seqs(self, n: int) -> list[int]:
@@ -805,7 +808,13 @@ class Tx:
             _HOT_INSERT_TIMERS.run(self.conn, [{"due_at": t.due_at, "kind": t.kind, "run": t.run, "task": t.task,
                                                 "data": t.data} for t in timers])
             earliest = min(t.due_at for t in timers)
-            self.earliest_new_timer = min(self.earliest_new_timer or earliest, earliest)
+            self._earliest_new_timer = min(self._earliest_new_timer or earliest, earliest)
+
+    def take_earliest_new_timer(self) -> str | None:
+        """The due time of the earliest timer set since the last call, by any command in this transaction (a
+        fired timer that sets another one due within the same advance: it must fire in its turn)."""
+        earliest, self._earliest_new_timer = self._earliest_new_timer, None
+        return earliest
 
     def due_timers(self, until: str, limit: int) -> list[Any]:
         """The earliest `limit` unfired timers due at or before `until` (ties by creation order), claimed."""
@@ -933,20 +942,17 @@ class Tx:
         `lock` first locks the run rows in id order, as one command locks its run (PostgreSQL).
         """
         found: dict[str, RunState] = {}
-        for start in range(0, len(ids), _IDS_PER_QUERY):
-            chunk = list(ids[start:start + _IDS_PER_QUERY])
-            size = max(8, 1 << (len(chunk) - 1).bit_length())  # a few statement shapes, padded with the last id
-            binds = {f"i{k}": chunk[min(k, len(chunk) - 1)] for k in range(size)}
+        for size, binds in _id_lists(ids):
             if lock:
-                _runs_by_ids("lock", size).rows(self.conn, binds)
+                _by_ids("lock", size).rows(self.conn, binds)
             tasks: dict[str, list[TaskState]] = {}
-            for x in _runs_by_ids("tasks", size).rows(self.conn, binds):
+            for x in _by_ids("tasks", size).rows(self.conn, binds):
                 tasks.setdefault(x.run, []).append(_task_from(x))
             recs: dict[str, list[Recommendation]] = {}
-            for x in _runs_by_ids("recommendations", size).rows(self.conn, binds):
+            for x in _by_ids("recommendations", size).rows(self.conn, binds):
                 recs.setdefault(x.run, []).append(_recommendation_from(x))
             found.update({row.id: _run_from(row, tasks.get(row.id, []), recs.get(row.id, []))
-                          for row in _runs_by_ids("runs", size).rows(self.conn, binds)})
+                          for row in _by_ids("runs", size).rows(self.conn, binds)})
         return found
 
     def stored_flags(self, ids: Sequence[str]) -> dict[str, tuple[bool | None, bool | None, bool | None]]:
