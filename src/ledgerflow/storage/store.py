@@ -58,6 +58,7 @@ from ledgerflow.storage import schema
 from ledgerflow.storage.database import check_initialized, make_engine, normalize_url
 from ledgerflow.storage.group_commit import GroupCommit
 from ledgerflow.storage.hot import Hot
+from ledgerflow.storage.run_cache import RunCache
 
 _TASK_COLUMNS = [f.name for f in fields(TaskState)]
 
@@ -68,10 +69,14 @@ _OPEN = ["ready", "in_progress"]
 _RUN_OF_TASK = select(_t.c.run).where(_t.c.id == bindparam("task"))
 _DIRECTORY_VERSION = select(func.max(schema.directory_versions.c.version))
 _NOW = select(schema.meta.c.value).where(schema.meta.c.key == "now")
-# a command's run comes with what every command reads next, the directory version and the (simulated) clock:
-# one round trip instead of two
+_LAST_SEQ = select(func.max(_e.c.seq))
+# a command's run comes with what every command reads next, the directory version, the (simulated) clock and
+# the run's chain head (see run_cache.py) and SQLite's last seq: one round trip instead of several
 _RUN_CONTEXT = (_DIRECTORY_VERSION.scalar_subquery().label("directory_version"),
-                _NOW.scalar_subquery().label("clock_now"))
+                _NOW.scalar_subquery().label("clock_now"),
+                select(_h.c.length).where(_h.c.id == _r.c.id).scalar_subquery().label("head_length"),
+                select(_h.c.hash).where(_h.c.id == _r.c.id).scalar_subquery().label("head_hash"),
+                _LAST_SEQ.scalar_subquery().label("last_seq"))
 _RUN = select(_r, *_RUN_CONTEXT).where(_r.c.id == bindparam("run"))
 _RUN_LOCKED = _RUN.with_for_update()  # PostgreSQL: deciders racing on one run queue here; SQLite ignores it
 _TASK_RUN = select(_r, *_RUN_CONTEXT).where(_r.c.id == _RUN_OF_TASK.scalar_subquery())  # found through the task
@@ -87,7 +92,6 @@ _UPDATE_TASK = update(_t).where(_t.c.id == bindparam("task_id")).values(
 _NEW_HEADS = insert(_h)
 _MOVE_HEAD = update(_h).where(_h.c.id == bindparam("chain"), _h.c.length == bindparam("old_length")).values(
     length=bindparam("new_length"), hash=bindparam("new_hash"))
-_LAST_SEQ = select(func.max(_e.c.seq))
 _NEXT_SEQS = select(schema.event_seq.next_value()).select_from(func.generate_series(1, bindparam("n")))
 _INSERT_EVENTS = insert(_e)
 _INSERT_TIMERS = insert(schema.timers)
@@ -240,7 +244,9 @@ class Store:
             check_initialized(self.engine, self.url)
         self._clock: str | None = None
         self._active: ContextVar[Tx | None] = ContextVar(f"ledgerflow-write-{id(self)}", default=None)
-        self._writers = GroupCommit(self.engine) if self.engine.dialect.name == "sqlite" else None
+        sqlite = self.engine.dialect.name == "sqlite"
+        self._writers = GroupCommit(self.engine) if sqlite else None
+        self._cache = RunCache() if sqlite else None
 
     def clock_mode(self, conn: Connection) -> str:
         """`simulated` or `real`: fixed by `init`, so read once per store."""
@@ -262,13 +268,14 @@ class Store:
             return
         try:
             with self._transaction() as conn:
-                tx = Tx(conn, self.url, self.clock_mode(conn), write=True, settings=self.settings)
+                tx = Tx(conn, self.url, self.clock_mode(conn), write=True, settings=self.settings, cache=self._cache)
                 token = self._active.set(tx)
                 try:
                     yield tx
                 finally:
                     self._active.reset(token)
                 tx.flush()
+            tx.committed()
         except IntegrityError as exc:
             raise Conflict(f"another command changed the same data first: {exc.orig}", rule="conflict") from None
         except OperationalError as exc:
@@ -302,7 +309,7 @@ class Store:
                 if snapshot and conn.dialect.name == "postgresql":
                     conn = conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
-                    yield Tx(conn, self.url, self.clock_mode(conn))
+                    yield Tx(conn, self.url, self.clock_mode(conn), cache=self._cache)
         except OperationalError as exc:
             raise EnvironmentProblem(f"database error: {exc.orig}", rule="database-error") from None
 
@@ -356,8 +363,9 @@ class Tx:
     """Operations inside one transaction. Implements the routing `Workload` view."""
 
     def __init__(self, conn: Connection, url: str, clock: str = "real", *, write: bool = False,
-                 settings: Settings | None = None):
+                 settings: Settings | None = None, cache: RunCache | None = None):
         self.conn = conn
+        self._cache = cache
         self.url = url
         self.write = write
         self.settings = settings or Settings()
@@ -370,6 +378,8 @@ class Tx:
         # had in the database (None: no head row yet); stored by `flush`, or before a read of the heads
         self._heads: dict[str, tuple[int, str]] = {}
         self._runs: dict[str, RunState] = {}  # the last runs read (locked, in a write) or saved: see `_keep`
+        self._saved: set[str] = set()  # runs saved and chains appended to: what `committed` keeps
+        self._moved: set[str] = set()
         self._stored_length: dict[str, int | None] = {}
         # running counts not yet stored (see `flush`): open tasks gained (+) or lost (-) per assignee, week counts
         # per (playbook, week), latency marks per (playbook, week, threshold)
@@ -519,6 +529,9 @@ class Tx:
         for run in self._runs.values():
             if run.task(task_id) is not None:
                 return run
+        run_id = None if self._cache is None else self._cache.run_of_task(task_id)
+        if run_id is not None:
+            return self.load_run(run_id)
         row = (_HOT_TASK_RUN_LOCKED if self.write else _HOT_TASK_RUN).first(self.conn, {"task": task_id})
         if row is None:
             run_id = self.run_of_task(task_id)
@@ -531,13 +544,42 @@ class Tx:
             self._directory_version = int(row.directory_version or 0)
         if self.simulated and self._now is None:
             self._now = parse_time(str(row.clock_now))
+        if self.write and self._last_seq is None and self.conn.dialect.name == "sqlite":
+            self._last_seq = int(row.last_seq or 0)
+        # the kept run serves while its stored head is the one it was kept for; not for a run this transaction
+        # has saved or whose head it has read or moved (its rows may hold its writes, its stored head not yet)
+        head = None
+        if (self._cache is not None and row.head_hash is not None and row.id not in self._heads
+                and row.id not in self._saved):
+            head = str(row.head_hash)
+            if self.write:  # the head `append` would read next (SQLite: the whole database is locked already)
+                self._heads[row.id] = (row.head_length, head)
+                self._stored_length[row.id] = row.head_length
+            kept = self._cache.get(row.id, head)
+            if kept is not None:
+                self._keep(kept)
+                return kept
         tasks = [_task_from(x) for x in _HOT_RUN_TASKS.rows(self.conn, {"run": row.id})]
         recs = []
         if any(t.type == "decision" for t in tasks):  # only decision tasks take recommendations
             recs = [_recommendation_from(x) for x in _HOT_RUN_RECS.rows(self.conn, {"run": row.id})]
         run = _run_from(row, tasks, recs)
         self._keep(run)
+        if head is not None and self._cache is not None:
+            self._cache.put(head, run)
         return run
+
+    def committed(self) -> None:
+        """After the commit: keep the runs this transaction saved under the heads it moved them to. A run saved
+        without an event of its own (or no longer in memory) is dropped: its head would not tell it changed."""
+        if self._cache is None:
+            return
+        for run_id in self._saved:
+            run = self._runs.get(run_id)
+            if run is not None and run_id in self._moved:
+                self._cache.put(self._heads[run_id][1], run)
+            else:
+                self._cache.drop(run_id)
 
     def _keep(self, run: RunState) -> None:
         """Remember a run for the rest of the transaction (a command reads the run its access check read). Only
@@ -567,6 +609,7 @@ class Tx:
                  flags: tuple[bool, bool, bool] | None = None) -> None:
         """Write what changed between two states of one run; `flags` are the scorecard's, for a run that ends."""
         self._keep(after)
+        self._saved.add(after.id)
         run_values: dict[str, Any] = {"status": str(after.status), "ended_at": after.ended_at}
         if flags is not None:
             run_values.update(zip(("exception", "reworked", "failed_check"), flags, strict=True))
@@ -652,6 +695,7 @@ class Tx:
             stored = record(event, next(seqs), chain, length + 1, prev)
             stored["hash"] = digest = event_hash(stored)
             heads[chain] = (length + 1, digest)
+            self._moved.add(chain)
             rows.append(stored)
         _HOT_INSERT_EVENTS.run(self.conn, rows)
         return rows
