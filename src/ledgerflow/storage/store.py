@@ -87,8 +87,8 @@ _INSERT_RUN = insert(_r)
 _UPDATE_RUN = update(_r).where(_r.c.id == bindparam("run_id"))
 _INSERT_TASKS = insert(_t)
 _MUTABLE = [c for c in _TASK_COLUMNS if c not in ("id", "run", "playbook", "step", "type")]
-_UPDATE_TASK = update(_t).where(_t.c.id == bindparam("task_id")).values(
-    {c: bindparam(f"v_{c}") for c in _MUTABLE})
+_UPDATE_TASK = update(_t).where(_t.c.id == bindparam("task_id"))  # SET only what changed: SQLite then leaves
+# alone the indexes over columns it does not assign (an UPDATE of every column rewrote all five)
 _NEW_HEADS = insert(_h)
 _MOVE_HEAD = update(_h).where(_h.c.id == bindparam("chain"), _h.c.length == bindparam("old_length")).values(
     length=bindparam("new_length"), hash=bindparam("new_hash"))
@@ -119,7 +119,7 @@ _HOT_RUN, _HOT_RUN_LOCKED = Hot(_RUN), Hot(_RUN_LOCKED)
 _HOT_TASK_RUN, _HOT_TASK_RUN_LOCKED = Hot(_TASK_RUN), Hot(_TASK_RUN_LOCKED)
 _HOT_RUN_TASKS, _HOT_RUN_RECS, _HOT_RUN_OF_TASK = Hot(_RUN_TASKS), Hot(_RUN_RECS), Hot(_RUN_OF_TASK)
 _HOT_INSERT_RUN, _HOT_UPDATE_RUN = Hot(_INSERT_RUN, by_columns=True), Hot(_UPDATE_RUN, by_columns=True)
-_HOT_INSERT_TASKS, _HOT_UPDATE_TASK = Hot(_INSERT_TASKS, by_columns=True), Hot(_UPDATE_TASK)
+_HOT_INSERT_TASKS, _HOT_UPDATE_TASK = Hot(_INSERT_TASKS, by_columns=True), Hot(_UPDATE_TASK, by_columns=True)
 _HOT_NEW_HEADS, _HOT_MOVE_HEAD = Hot(_NEW_HEADS, by_columns=True), Hot(_MOVE_HEAD)
 _HOT_LAST_SEQ, _HOT_NEXT_SEQS = Hot(_LAST_SEQ), Hot(_NEXT_SEQS)
 _HOT_INSERT_EVENTS, _HOT_INSERT_TIMERS = Hot(_INSERT_EVENTS, by_columns=True), Hot(_INSERT_TIMERS, by_columns=True)
@@ -621,16 +621,11 @@ class Tx:
             _HOT_UPDATE_RUN.run(self.conn, {"run_id": after.id, **run_values})
         old = {t.id: t for t in (before.tasks if before else ())}
         self._track(old.values(), after.tasks)
-        new_rows, changed_rows = [], []
+        new_rows = []
         for index, task in enumerate(after.tasks):
-            previous = old.get(task.id)
-            if previous is None:
+            if task.id not in old:
                 new_rows.append(_task_row(task, index))
-            elif previous != task:
-                row = _task_row(task, index)
-                changed_rows.append({"task_id": task.id, **{f"v_{c}": row[c] for c in _MUTABLE}})
-        if changed_rows:
-            _HOT_UPDATE_TASK.run(self.conn, changed_rows)
+        self._update_tasks((old[t.id], t) for t in after.tasks if t.id in old and old[t.id] != t)
         if new_rows:
             _HOT_INSERT_TASKS.run(self.conn, new_rows)
         old_recs = set(before.recommendations if before else ())
@@ -642,6 +637,17 @@ class Tx:
             self.conn.execute(insert(rt).values(task=rec.task, actor=rec.actor, run=after.id, step=rec.step,
                                                 attempt=rec.attempt, outcome=rec.outcome, rationale=rec.rationale,
                                                 data_hash=rec.data_hash, at=rec.at))
+
+    def _update_tasks(self, changes: Iterable[tuple[TaskState, TaskState]]) -> None:
+        """Write each changed task's changed columns: one batch per set of columns."""
+        batches: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for previous, task in changes:
+            changed = {c: getattr(task, c) for c in _MUTABLE if getattr(previous, c) != getattr(task, c)}
+            if "status" in changed:
+                changed["status"] = str(task.status)
+            batches.setdefault(tuple(changed), []).append({**changed, "task_id": task.id})
+        for rows in batches.values():
+            _HOT_UPDATE_TASK.run(self.conn, rows)
 
     def count_period(self, playbook: str, period: str, counts: Mapping[str, int]) -> None:
         """Add to the running counts of one playbook's ISO week (see `schema.period_counts`), at `flush`."""
@@ -803,10 +809,8 @@ class Tx:
     def save_standalone(self, before: dict[str, TaskState], after: dict[str, TaskState]) -> None:
         self._track(before.values(), after.values())
         new_rows = [_task_row(task, 0) for task_id, task in after.items() if task_id not in before]
-        changed = [{"task_id": task.id, **{f"v_{c}": _task_row(task, 0)[c] for c in _MUTABLE}}
-                   for task_id, task in after.items() if task_id in before and before[task_id] != task]
-        if changed:
-            _HOT_UPDATE_TASK.run(self.conn, changed)
+        self._update_tasks((before[task_id], task) for task_id, task in after.items()
+                           if task_id in before and before[task_id] != task)
         if new_rows:
             _HOT_INSERT_TASKS.run(self.conn, new_rows)
 
