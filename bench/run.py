@@ -38,6 +38,7 @@ from common import PG_DEFAULT, ROOT, machine, median, pg_schema, source_state, s
 from profile_engine import profile_engine
 from raw_sqlite import run_raw, sample_events
 from scale import SIZES, run_scale
+from sql_floor import run_sql_floor
 
 try:
     from spiff_peer import run_spiff
@@ -96,7 +97,7 @@ def throughput_rounds(report: Report, config: dict[str, Any], pg_url: str | None
     samples = sample_events()
     rounds: dict[str, list[dict[str, Any]]] = {"lf_sqlite": [], "lf_sqlite_no_triggers": [], "spiff_reload": [],
                                                "spiff_cached": [], "raw": [], "lf_postgresql": [],
-                                               "lf_sqlite_callers": []}
+                                               "lf_sqlite_callers": [], "sql_floor": []}
     for index in range(repeats):
         log(f"round {index + 1}/{repeats}: {runs} runs each")
         steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
@@ -109,6 +110,7 @@ def throughput_rounds(report: Report, config: dict[str, Any], pg_url: str | None
         if index % 2 == 1:  # alternate who goes first, so a load spike does not always hit the same side
             steps = [steps[1], steps[0], steps[3], steps[2], steps[4]]
         steps.append(("lf_sqlite_callers", lambda: run_engine(None, runs, callers=CALLERS)))
+        steps.append(("sql_floor", lambda: run_sql_floor(runs)))
         if pg_url is not None:
             steps.append(("lf_postgresql", lambda: run_engine(pg_url, runs)))
         for key, step in steps:
@@ -155,6 +157,17 @@ def throughput_rounds(report: Report, config: dict[str, Any], pg_url: str | None
         ledgerflow_no_risk_triggers_events_per_s_over_raw=_ratio(rounds["lf_sqlite_no_triggers"], raw,
                                                                   "events_per_s", "events_per_s"),
         note="share of the disk+SQLite limit for a durable, hash-chained log that ledgerflow reaches")
+    floor = rounds["sql_floor"]
+    report.figure("raw.engine_statements_replayed", runs=runs, commands=floor[0]["commands"],
+                  statements_per_command=floor[0]["statements_per_command"], repeats=len(floor),
+                  **_throughput(floor, ("replay_durable_commands_per_s", "replay_durable_ms_per_command",
+                                        "replay_cpu_ms_per_command")),
+                  cpu_statement_us_per_command=floor[0]["replay_cpu_statement_us_per_command"],
+                  ledgerflow_commands_per_s_over_replay=_ratio(lf, floor, "commands_per_s",
+                                                               "replay_durable_commands_per_s"),
+                  durability=floor[0]["durability"],
+                  note="the engine's own write statements replayed with no Python: its ceiling on this disk, "
+                       "and (synchronous=OFF) the CPU SQLite spends per command")
     return rounds
 
 

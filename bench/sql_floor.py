@@ -1,0 +1,123 @@
+"""The engine's own SQL without the engine: what its statements cost SQLite when replayed with no Python around them.
+
+    python bench/sql_floor.py [--runs 300]
+
+Records every statement of the engine's write transactions (SQL, parameters, single or batched, exactly as
+the hot path hands them to the driver) during an engine run (bench/engine.py's workload), then replays them
+on a copy of the database as it was before the run, in the same transactions:
+
+- durably (WAL, synchronous=FULL, one commit per command, as the engine): the most commands/s this schema's
+  statements allow on this disk, the raw limit for *this* workload (raw_sqlite.py's is for the log alone);
+- with synchronous=OFF: the CPU SQLite itself spends per command (statement execution, B-tree and index
+  updates, foreign-key checks), the floor under the engine's CPU cost per command.
+
+Prints one JSON object. Only the write transactions are replayed (the benchmark loop's reads are not part
+of a command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from common import new_store, scratch_dir, sqlite_url
+
+from engine import summarize, work
+from ledgerflow.storage import hot
+from ledgerflow.storage.store import Store
+
+Statement = tuple[str, Any, bool]  # (sql, parameters, executemany)
+
+
+def record(runs: int, directory: Path) -> tuple[dict[str, Any], list[list[Statement]]]:
+    """Run the engine workload on a new database in `directory`, keeping a copy of it from before the run
+    (`start.db`); returns the run's summary and its write transactions' statements."""
+    url = sqlite_url(directory)
+    store = new_store(url)
+    with store.read() as tx:
+        tx.playbook("pricing-exception")
+        tx.directory()
+    store.close()
+    shutil.copy(directory / "bench.db", directory / "start.db")
+    transactions: list[list[Statement]] = []
+    original = hot.Hot._run
+
+    def recording(conn: Any, compiled: Any, sql: str, args: Any, *, many: bool) -> Any:
+        if sql == "BEGIN IMMEDIATE":
+            transactions.append([])
+        elif conn.get_execution_options().get("ledgerflow_write") and transactions:
+            transactions[-1].append((sql, args, many))
+        return original(conn, compiled, sql, args, many=many)
+
+    hot.Hot._run = staticmethod(recording)  # type: ignore[method-assign]
+    try:
+        store = Store(url)
+        try:
+            result = work(store, runs)
+        finally:
+            store.close()
+    finally:
+        hot.Hot._run = staticmethod(original)  # type: ignore[method-assign]
+    return summarize(result, "sqlite"), transactions
+
+
+def replay(transactions: list[list[Statement]], path: Path, synchronous: str) -> dict[str, Any]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", f"synchronous={synchronous}", "foreign_keys=ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    by_kind: Counter[str] = Counter()
+    started = time.perf_counter()
+    for statements in transactions:
+        conn.execute("BEGIN IMMEDIATE")
+        for sql, args, many in statements:
+            at = time.perf_counter()
+            if many:
+                conn.executemany(sql, args)
+            else:
+                conn.execute(sql, args).fetchall()
+            by_kind[" ".join(sql.split()[:3])] += time.perf_counter() - at
+        conn.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    conn.close()
+    n = len(transactions)
+    return {"commands_per_s": round(n / seconds, 1), "ms_per_command": round(1000 * seconds / n, 4),
+            "statement_us_per_command": {kind: round(1e6 * s / n, 1) for kind, s in by_kind.most_common(8)}}
+
+
+def run_sql_floor(runs: int) -> dict[str, Any]:
+    directory = scratch_dir("lf-sql-floor-")
+    try:
+        engine, transactions = record(runs, directory)
+        results = {}
+        for synchronous in ("FULL", "OFF"):
+            copy = directory / f"replay-{synchronous.lower()}.db"
+            shutil.copy(directory / "start.db", copy)
+            results[synchronous] = replay(transactions, copy, synchronous)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    durable, cpu = results["FULL"], results["OFF"]
+    return {"benchmark": "sql_floor", "runs": runs, "commands": len(transactions),
+            "statements_per_command": round(sum(len(t) for t in transactions) / len(transactions), 2),
+            "engine_commands_per_s": engine["commands_per_s"],
+            "replay_durable_commands_per_s": durable["commands_per_s"],
+            "replay_durable_ms_per_command": durable["ms_per_command"],
+            "replay_cpu_ms_per_command": cpu["ms_per_command"],
+            "replay_cpu_statement_us_per_command": cpu["statement_us_per_command"],
+            "durability": "replay: sqlite WAL, synchronous=FULL, one commit per command (and OFF for SQLite's CPU)"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=300)
+    args = parser.parse_args()
+    print(json.dumps(run_sql_floor(args.runs)))
+
+
+if __name__ == "__main__":
+    main()
