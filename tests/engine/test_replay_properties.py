@@ -36,6 +36,7 @@ class Engine(RuleBasedStateMachine):
         self.store: Store = make_store(Path(tempfile.mkdtemp(prefix="lf-prop-")))
         service.load_directory_file(self.store, str(DIRECTORY), ADMIN)
         service.publish(self.store, str(PRICING), ADMIN)
+        self.other = Store(self.store.url)  # a second process's handle: each keeps runs of its own (SQLite)
         self.last_seq = 0
 
     @rule(by=st.sampled_from(ACTORS), value=st.sampled_from([1000, 60000]), pct=st.sampled_from([5, 18, 45]))
@@ -45,8 +46,10 @@ class Engine(RuleBasedStateMachine):
 
     @rule(pick=st.integers(0, 50), output=st.sampled_from(OUTPUTS), by_assignee=st.booleans(),
           outcome=st.sampled_from(["approve", "reject", "send_back"]), verb=st.sampled_from(
-              ["complete", "decide", "start", "recommend", "reassign"]), other=st.sampled_from(ACTORS))
-    def act(self, pick: int, output: dict[str, str], by_assignee: bool, outcome: str, verb: str, other: str) -> None:
+              ["complete", "decide", "start", "recommend", "reassign"]), other=st.sampled_from(ACTORS),
+          elsewhere=st.booleans())
+    def act(self, pick: int, output: dict[str, str], by_assignee: bool, outcome: str, verb: str, other: str,
+            elsewhere: bool) -> None:
         with self.store.read() as tx:
             open_tasks = tx.tasks(status="open")
         if not open_tasks:
@@ -63,7 +66,8 @@ class Engine(RuleBasedStateMachine):
         elif verb == "reassign":
             actor, args = ("sam" if by_assignee else "maria"), {"to": other, "reason": "load"}
         try:
-            service.task_command(self.store, verb, task.id, service.Caller(actor=str(actor)), **args)
+            service.task_command(self.other if elsewhere else self.store, verb, task.id,
+                                 service.Caller(actor=str(actor)), **args)
         except LedgerflowError as exc:
             assert exc.exit_code in (2, 3), exc
 
@@ -73,6 +77,15 @@ class Engine(RuleBasedStateMachine):
         assert result["ok"], result
         assert result["events"] >= self.last_seq  # the log only grows
         self.last_seq = result["events"]
+
+    @invariant()
+    def both_handles_read_every_run_as_its_rows(self) -> None:
+        with self.store.read() as tx:
+            ids = [row.id for row in tx.runs()]
+            stored = tx.runs_by_id(ids)
+        for handle in (self.store, self.other):
+            with handle.read() as tx:
+                assert all(tx.load_run(run_id) == stored[run_id] for run_id in ids)
 
     @invariant()
     def every_open_task_has_exactly_one_assignee(self) -> None:
@@ -87,6 +100,7 @@ class Engine(RuleBasedStateMachine):
             assert tx.workload() == dict(counted)
 
     def teardown(self) -> None:
+        self.other.close()
         service.new_id, governance.new_id = self._ids  # type: ignore[assignment]
         self.store.close()
 
