@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from ledgerflow import audit
+from ledgerflow import audit, service
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.states import RunStatus, TaskStatus
 from ledgerflow.storage.run_cache import RunCache
 from ledgerflow.storage.store import Store
+from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, run_state, start
 
 
 @pytest.fixture
-def sqlite_store(store: Store) -> Store:
-    if store.engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL reads every run (see run_cache.py)")
-    return store
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """The shared directory and pricing-exception on SQLite (PostgreSQL reads every run: see run_cache.py)."""
+    store = make_store(tmp_path)
+    service.load_directory_file(store, str(DIRECTORY), ADMIN)
+    service.publish(store, str(PRICING), ADMIN)
+    yield store
+    store.close()
 
 
 def _fresh(store: Store, run_id: str) -> RunState:
