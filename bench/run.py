@@ -38,7 +38,7 @@ from common import PG_DEFAULT, ROOT, machine, median, pg_schema, source_state, s
 from profile_engine import profile_engine
 from raw_sqlite import run_raw, sample_events
 from scale import SIZES, run_scale
-from sql_floor import run_sql_floor
+from sql_floor import run_sql_floor, run_timer_floor
 
 try:
     from spiff_peer import run_spiff
@@ -202,6 +202,8 @@ def scale_figures(report: Report, config: dict[str, Any]) -> list[dict[str, Any]
                         scorecard_events=config["scorecard_events"],
                         inbox_queries=config["inbox_queries"], scorecard_repeats=config["scorecard_repeats"],
                         log=log)
+    log(f"timers' own statements replayed: {config['timer_decisions']} due nudges")
+    results.append(run_timer_floor(config["timer_decisions"]))
     for result in results:
         kind = result["benchmark"]
         if "error" in result:  # reported as found: a failure at scale is a result too
@@ -227,6 +229,13 @@ def scale_figures(report: Report, config: dict[str, Any]) -> list[dict[str, Any]
                           pending_timers=result["pending_timers"], seconds=result["seconds"],
                           timers_per_s=result["timers_per_s"], ms_per_timer=result["ms_per_timer"],
                           transactions=result["commits"], setup_seconds=result["setup_seconds"])
+        elif kind == "timer_floor":
+            report.figure("scale.timers.sql_floor", fired=result["fired"], transactions=result["transactions"],
+                          engine_seconds=result["engine_seconds"], engine_ms_per_timer=result["engine_ms_per_timer"],
+                          replay_durable_seconds=result["replay_durable_seconds"],
+                          replay_durable_ms_per_timer=result["replay_durable_ms_per_timer"],
+                          replay_cpu_ms_per_timer=result["replay_cpu_ms_per_timer"], durability=result["durability"],
+                          note="the timer pass's own statements replayed with no Python (bench/sql_floor.py)")
         elif kind == "routing":
             report.figure("scale.routing", open_tasks_in_table=result["open_tasks"],
                           role_open_tasks=result["role_open_tasks"], starts=result["starts"],

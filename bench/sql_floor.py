@@ -1,6 +1,7 @@
 """The engine's own SQL without the engine: what its statements cost SQLite when replayed with no Python around them.
 
     python bench/sql_floor.py [--runs 300]
+    python bench/sql_floor.py --timers 20000     # clock advance firing that many due nudges instead
 
 Records every statement of the engine's write transactions (SQL, parameters, single or batched, exactly as
 the hot path hands them to the driver) during an engine run (bench/engine.py's workload), then replays them
@@ -23,10 +24,12 @@ import shutil
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from common import new_store, scratch_dir, sqlite_url
+from scale import build_timers, measure_timers
 
 from engine import summarize, work
 from ledgerflow.storage import hot
@@ -35,16 +38,9 @@ from ledgerflow.storage.store import Store
 Statement = tuple[str, Any, bool]  # (sql, parameters, executemany)
 
 
-def record(runs: int, directory: Path) -> tuple[dict[str, Any], list[list[Statement]]]:
-    """Run the engine workload on a new database in `directory`, keeping a copy of it from before the run
-    (`start.db`); returns the run's summary and its write transactions' statements."""
-    url = sqlite_url(directory)
-    store = new_store(url)
-    with store.read() as tx:
-        tx.playbook("pricing-exception")
-        tx.directory()
-    store.close()
-    shutil.copy(directory / "bench.db", directory / "start.db")
+def recorded(act: Callable[[], Any]) -> tuple[Any, list[list[Statement]]]:
+    """What `act` returns, and the statements of the write transactions it ran, as the hot path handed
+    them to the driver."""
     transactions: list[list[Statement]] = []
     original = hot.Hot._run
 
@@ -57,13 +53,26 @@ def record(runs: int, directory: Path) -> tuple[dict[str, Any], list[list[Statem
 
     hot.Hot._run = staticmethod(recording)  # type: ignore[method-assign]
     try:
-        store = Store(url)
-        try:
-            result = work(store, runs)
-        finally:
-            store.close()
+        return act(), transactions
     finally:
         hot.Hot._run = staticmethod(original)  # type: ignore[method-assign]
+
+
+def record(runs: int, directory: Path) -> tuple[dict[str, Any], list[list[Statement]]]:
+    """Run the engine workload on a new database in `directory`, keeping a copy of it from before the run
+    (`start.db`); returns the run's summary and its write transactions' statements."""
+    url = sqlite_url(directory)
+    store = new_store(url)
+    with store.read() as tx:
+        tx.playbook("pricing-exception")
+        tx.directory()
+    store.close()
+    shutil.copy(directory / "bench.db", directory / "start.db")
+    store = Store(url)
+    try:
+        result, transactions = recorded(lambda: work(store, runs))
+    finally:
+        store.close()
     return summarize(result, "sqlite"), transactions
 
 
@@ -112,11 +121,45 @@ def run_sql_floor(runs: int) -> dict[str, Any]:
             "durability": "replay: sqlite WAL, synchronous=FULL, one commit per command (and OFF for SQLite's CPU)"}
 
 
+def run_timer_floor(decisions: int) -> dict[str, Any]:
+    """The same for `clock advance` firing one due nudge on each of `decisions` open decisions
+    (bench/scale.py's timers workload): the engine's time, and its statements replayed."""
+    directory = scratch_dir("lf-timer-floor-")
+    try:
+        store, _ = build_timers(directory, decisions)
+        store.close()
+        shutil.copy(directory / "timers.db", directory / "start.db")
+        store = Store(sqlite_url(directory, "timers.db"))
+        try:
+            engine, transactions = recorded(lambda: measure_timers(store))
+        finally:
+            store.close()
+        results = {}
+        for synchronous in ("FULL", "OFF"):
+            copy = directory / f"replay-{synchronous.lower()}.db"
+            shutil.copy(directory / "start.db", copy)
+            results[synchronous] = replay(transactions, copy, synchronous)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    fired, n = engine["fired"], len(transactions)
+
+    def per_timer(result: dict[str, Any]) -> float:
+        return round(result["ms_per_command"] * n / fired, 4)
+
+    return {"benchmark": "timer_floor", "fired": fired, "transactions": n,
+            "engine_seconds": engine["seconds"], "engine_ms_per_timer": engine["ms_per_timer"],
+            "replay_durable_seconds": round(results["FULL"]["ms_per_command"] * n / 1000, 3),
+            "replay_durable_ms_per_timer": per_timer(results["FULL"]),
+            "replay_cpu_ms_per_timer": per_timer(results["OFF"]),
+            "durability": "replay: sqlite WAL, synchronous=FULL, the engine's transactions (and OFF for SQLite's CPU)"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--timers", type=int, default=0, help="instead: clock advance firing this many due nudges")
     args = parser.parse_args()
-    print(json.dumps(run_sql_floor(args.runs)))
+    print(json.dumps(run_timer_floor(args.timers) if args.timers else run_sql_floor(args.runs)))
 
 
 if __name__ == "__main__":
