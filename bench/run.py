@@ -223,7 +223,9 @@ def scale_figures(report: Report, config: dict[str, Any]) -> list[dict[str, Any]
                           setup_seconds=result["setup_seconds"])
         elif kind == "audit_verify":
             report.figure("scale.audit_verify", events=result["events"], ok=result["ok"],
-                          seconds=result["seconds"], events_per_s=result["events_per_s"])
+                          seconds=result["seconds"], events_per_s=result["events_per_s"],
+                          hash_only_us_per_event=result["hash_only_us_per_event"],
+                          hash_only_events_per_s_all_cores=result["hash_only_events_per_s_all_cores"])
         elif kind == "timers":
             report.figure("scale.timers", fired=result["fired"], open_decisions=result["open_decisions"],
                           pending_timers=result["pending_timers"], seconds=result["seconds"],
