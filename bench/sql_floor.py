@@ -99,18 +99,23 @@ def replay(transactions: list[list[Statement]], path: Path, synchronous: str) ->
             "statement_us_per_command": {kind: round(1e6 * s / n, 1) for kind, s in by_kind.most_common(8)}}
 
 
+def replays(transactions: list[list[Statement]], directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The transactions replayed durably and with synchronous=OFF, each on its own copy of `start.db`."""
+    results = []
+    for synchronous in ("FULL", "OFF"):
+        copy = directory / f"replay-{synchronous.lower()}.db"
+        shutil.copy(directory / "start.db", copy)
+        results.append(replay(transactions, copy, synchronous))
+    return results[0], results[1]
+
+
 def run_sql_floor(runs: int) -> dict[str, Any]:
     directory = scratch_dir("lf-sql-floor-")
     try:
         engine, transactions = record(runs, directory)
-        results = {}
-        for synchronous in ("FULL", "OFF"):
-            copy = directory / f"replay-{synchronous.lower()}.db"
-            shutil.copy(directory / "start.db", copy)
-            results[synchronous] = replay(transactions, copy, synchronous)
+        durable, cpu = replays(transactions, directory)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    durable, cpu = results["FULL"], results["OFF"]
     return {"benchmark": "sql_floor", "runs": runs, "commands": len(transactions),
             "statements_per_command": round(sum(len(t) for t in transactions) / len(transactions), 2),
             "engine_commands_per_s": engine["commands_per_s"],
@@ -134,11 +139,7 @@ def run_timer_floor(decisions: int) -> dict[str, Any]:
             engine, transactions = recorded(lambda: measure_timers(store))
         finally:
             store.close()
-        results = {}
-        for synchronous in ("FULL", "OFF"):
-            copy = directory / f"replay-{synchronous.lower()}.db"
-            shutil.copy(directory / "start.db", copy)
-            results[synchronous] = replay(transactions, copy, synchronous)
+        durable, cpu = replays(transactions, directory)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     fired, n = engine["fired"], len(transactions)
@@ -148,9 +149,9 @@ def run_timer_floor(decisions: int) -> dict[str, Any]:
 
     return {"benchmark": "timer_floor", "fired": fired, "transactions": n,
             "engine_seconds": engine["seconds"], "engine_ms_per_timer": engine["ms_per_timer"],
-            "replay_durable_seconds": round(results["FULL"]["ms_per_command"] * n / 1000, 3),
-            "replay_durable_ms_per_timer": per_timer(results["FULL"]),
-            "replay_cpu_ms_per_timer": per_timer(results["OFF"]),
+            "replay_durable_seconds": round(durable["ms_per_command"] * n / 1000, 3),
+            "replay_durable_ms_per_timer": per_timer(durable),
+            "replay_cpu_ms_per_timer": per_timer(cpu),
             "durability": "replay: sqlite WAL, synchronous=FULL, the engine's transactions (and OFF for SQLite's CPU)"}
 
 

@@ -378,8 +378,8 @@ class Tx:
         # had in the database (None: no head row yet); stored by `flush`, or before a read of the heads
         self._heads: dict[str, tuple[int, str]] = {}
         self._runs: dict[str, RunState] = {}  # the last runs read (locked, in a write) or saved: see `_keep`
-        self._saved: set[str] = set()  # runs saved and chains appended to: what `committed` keeps
-        self._moved: set[str] = set()
+        self._saved: set[str] = set()  # runs this transaction saved, and chains it appended to: `committed` keeps
+        self._moved: set[str] = set()  # a saved run whose chain moved, and drops the others
         self._stored_length: dict[str, int | None] = {}
         # running counts not yet stored (see `flush`): open tasks gained (+) or lost (-) per assignee, week counts
         # per (playbook, week), latency marks per (playbook, week, threshold)
