@@ -16,11 +16,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from typer.exceptions import TyperException
 
 from ledgerflow import audit, evidence, exports, governance, reports, service, tokens
 from ledgerflow import scorecard as scorecards
-from ledgerflow.cli.render import err, out, print_json, run_json, task_json, tasks_table, timeline_entry
+from ledgerflow.cli.render import err, finding_line, out, print_json, run_json, task_json, tasks_table, timeline_entry
 from ledgerflow.config import load_settings
 from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError
 from ledgerflow.domain.figures import Period, parse_period, span, week_of
@@ -170,9 +171,7 @@ def playbook_lint(
         print_json([f.to_dict() for f in findings])
     else:
         for f in findings:
-            colour = "red" if f.severity == ERROR else "yellow"
-            out.print(f"{f.where()}: [{colour}]{f.severity}[/{colour}] [bold]{f.rule}[/bold] {f.message}",
-                      highlight=False)
+            out.print(finding_line(f.where(), f.severity, f.rule, f.message), highlight=False)
         if not findings:
             out.print("no findings")
     failing = {ERROR, WARNING} if strict else {ERROR}
@@ -212,7 +211,7 @@ def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option(
         row = next(r for r in tx.playbook_versions(playbook_id) if r.version == number)
     result = {"playbook": playbook.id, "version": number, "title": playbook.title, "content_hash": row.content_hash,
               "published_at": row.published_at, "published_by": row.published_by, "definition": playbook.data}
-    emit(result, f"[bold]{playbook.id}[/bold] v{number}: {playbook.title}\n\n{row.source}")
+    emit(result, Text.assemble((playbook.id, "bold"), f" v{number}: {playbook.title}\n\n{row.source}"))
 
 
 @run_app.command("start")
@@ -237,7 +236,7 @@ def run_show(run_id: str) -> None:
     if settings.json:
         print_json(result)
         return
-    out.print(f"[bold]run {run.id}[/bold] {run.playbook} v{run.version}: {run.status}")
+    out.print(Text.assemble((f"run {run.id}", "bold"), f" {run.playbook} v{run.version}: {run.status}"))
     out.print(tasks_table(run.tasks))
     for entry in result["timeline"]:
         out.print(f"{entry['seq']:>6}  {entry['at']}  {entry['text']}", highlight=False)
@@ -619,9 +618,8 @@ def report_clarity() -> None:
         print_json(result)
         return
     for f in result["findings"]:
-        colour = "red" if f["severity"] == ERROR else "yellow"
-        out.print(f"{f['playbook']} v{f['version']} {f['path']}: [{colour}]{f['severity']}[/{colour}] "
-                  f"[bold]{f['rule']}[/bold] {f['message']}", highlight=False)
+        out.print(finding_line(f"{f['playbook']} v{f['version']} {f['path']}", f["severity"], f["rule"], f["message"]),
+                  highlight=False)
     if not result["findings"]:
         out.print("no findings")
     out.print(_table("Open ownership gaps", ("task", "playbook", "step", "assignee", "ready_at"), result["gaps"]))

@@ -9,13 +9,22 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from ledgerflow.domain.findings import ERROR
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.times import display_time
 from ledgerflow.timeline import describe
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# Markup is off: recorded text like "[section 4.2]" must print as recorded (SPEC §6); styles go in Text objects.
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)
+
+
+def finding_line(where: str, severity: str, rule: str, message: str) -> Text:
+    """One lint finding, the severity coloured, every part printed as written."""
+    colour = "red" if severity == ERROR else "yellow"
+    return Text.assemble(f"{where}: ", (severity, colour), " ", (rule, "bold"), f" {message}")
 
 
 def task_json(task: TaskState, *, full: bool = False) -> dict[str, Any]:

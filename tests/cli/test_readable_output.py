@@ -1,0 +1,63 @@
+"""Human-readable output for a person at a terminal: recorded text as recorded, figures and ids people can use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ledgerflow.cli.main import main
+from tests.conftest import DIRECTORY, PRICING, START
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> object:
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture
+def db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    for args in (("init", "--simulated-clock", START), ("directory", "load", str(DIRECTORY)),
+                 ("playbook", "publish", str(PRICING))):
+        assert run(capsys, *args, "--db", url)[0] == 0
+    return url
+
+
+def started(capsys: pytest.CaptureFixture[str], db: str, why: str | None = None) -> tuple[str, str]:
+    """A run of pricing-exception waiting on its decision: (run id, decision task id)."""
+    extra = ("--why", why) if why is not None else ()
+    result = run_json(capsys, "run", "start", "pricing-exception", "--as", "bob", "--db", db, *extra,
+                      "--input", '{"customer": "Acme", "deal_value": 12000, "discount_pct": 18}')
+    assert isinstance(result, dict)
+    run_id, task = result["run"], result["tasks"][0]
+    done = run_json(capsys, "task", "complete", task["task"], "--as", task["assignee"], "--db", db, "--output",
+                    '{"deal_sheet_url": "https://docs/1", "justification": "Competitor offered 20% on renewal"}')
+    assert isinstance(done, dict)
+    return run_id, done["opened"][0]["task"]
+
+
+def test_recorded_text_in_brackets_prints_as_recorded(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    run_id, decision = started(capsys, db, why="[urgent] renewal at risk")
+    code, _, err = run(capsys, "task", "decide", decision, "--as", "dave", "--outcome", "approve", "--db", db,
+                       "--rationale", "OK per policy [section 4.2] of the vendor manual")
+    assert code == 0, err
+    code, out, _ = run(capsys, "run", "show", run_id, "--db", db)
+    assert code == 0
+    assert "OK per policy [section 4.2] of the vendor manual" in out
+    assert "[urgent] renewal at risk" in out
+
+
+def test_playbook_show_keeps_the_lists_of_the_source(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    code, out, _ = run(capsys, "playbook", "show", "pricing-exception", "--db", db)
+    assert code == 0
+    assert "required: [customer, deal_value, discount_pct]" in out
+    assert "options: [approve, reject, send_back]" in out
