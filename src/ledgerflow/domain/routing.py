@@ -9,13 +9,17 @@ from typing import Protocol
 
 from ledgerflow.domain.directory import Directory
 
+Last = tuple[str, int]
+"""When an actor was last given a task of a step (RFC 3339), and how many of them at that same instant."""
+
 
 class Workload(Protocol):
     """What routing needs to know about work already assigned, across all playbooks."""
 
     def assigned(self, playbook: str, step: str,
-                 actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, str]]:
-        """Open tasks per actor, and when each was last given a task of this step (absent: never).
+                 actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, Last]]:
+        """Open tasks per actor, and when each was last given a task of this step (absent: never) with how
+        many tasks of this step it was given at that instant.
 
         One question, so that a store answers both in one round trip.
         """
@@ -39,12 +43,27 @@ def choose(candidates: Sequence[str], *, workload: Workload, pending: Mapping[st
         return candidates[0]
     counts, last = workload.assigned(playbook, step, candidates)
     if strategy == "round-robin":
-        if not last:
-            return candidates[0]
-        previous = max(last, key=lambda actor: last[actor])
-        return candidates[(candidates.index(previous) + 1) % len(candidates)]
+        return _next_in_rotation(candidates, last)
     order = {actor: index for index, actor in enumerate(candidates)}
-    return min(candidates, key=lambda a: (counts.get(a, 0) + pending.get(a, 0), last.get(a, ""), order[a]))
+    return min(candidates, key=lambda a: (counts.get(a, 0) + pending.get(a, 0), last.get(a, ("", 0)), order[a]))
+
+
+def _next_in_rotation(candidates: Sequence[str], last: Mapping[str, Last]) -> str:
+    """The member after the one given this step last, in directory order (SPEC §3.2).
+
+    Tasks routed at the same instant tie on the time, so the count at that instant breaks the tie: within
+    one instant the rotation gives a contiguous (cyclic) arc of members one task more than the rest, and the
+    last one given a task is the end of that arc. When every member is on it, the rotation starts over.
+    """
+    if not last:
+        return candidates[0]
+    latest = max(last.values())
+    arc = {actor for actor in candidates if last.get(actor) == latest}
+    size = len(candidates)
+    if len(arc) == size:
+        return candidates[0]
+    ends = [i for i, actor in enumerate(candidates) if actor in arc and candidates[(i + 1) % size] not in arc]
+    return candidates[(ends[0] + 1) % size]
 
 
 def stand_in(

@@ -49,6 +49,7 @@ from ledgerflow.domain.errors import Conflict, EnvironmentProblem, NotFound
 from ledgerflow.domain.events import Event, record
 from ledgerflow.domain.figures import FLAG_EVENTS, Marks
 from ledgerflow.domain.playbook import Playbook, load_playbook
+from ledgerflow.domain.routing import Last
 from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.source import Source
 from ledgerflow.domain.states import OPEN_TASK, RunStatus, TaskStatus
@@ -132,15 +133,16 @@ _HOT_DIRECTORY_VERSION_AND_NOW = Hot(_DIRECTORY_VERSION_AND_NOW)
 @functools.cache  # built once per number of candidates, on first use
 def _assigned_query(candidates: int) -> Hot:
     """Routing's two questions for `candidates` actors (binds a0, a1, ...) in one round trip: per actor, its
-    running open-task count and when it was last given a task of this step. Each is an indexed lookup
-    (the max on `ix_tasks_step_assignee`'s last entry), so the cost does not grow with the open tasks."""
+    running open-task count, when it was last given a task of this step and how many at that instant. Each
+    is an indexed lookup (the max on `ix_tasks_step_assignee`'s last entry, then the entries equal to it), so
+    the cost does not grow with the open tasks."""
     rows = []
     for index in range(candidates):
         actor = bindparam(f"a{index}", type_=String)
-        rows.append(select(actor, select(_w.c.open).where(_w.c.actor == actor).scalar_subquery(),
-                           select(func.max(_t.c.ready_at)).where(
-                               _t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"),
-                               _t.c.assignee == actor).scalar_subquery()))
+        mine = (_t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"), _t.c.assignee == actor)
+        latest = select(func.max(_t.c.ready_at)).where(*mine).scalar_subquery()
+        rows.append(select(actor, select(_w.c.open).where(_w.c.actor == actor).scalar_subquery(), latest,
+                           select(func.count()).where(*mine, _t.c.ready_at == latest).scalar_subquery()))
     return Hot(union_all(*rows) if candidates > 1 else rows[0])
 
 _IDS_PER_QUERY = 512
@@ -875,17 +877,18 @@ class Tx:
     # ------------------------------------------------------------------------------ queries
 
     def assigned(self, playbook: str, step: str,
-                 actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, str]]:
+                 actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, Last]]:
         counts: dict[str, int] = {}
-        last: dict[str, str] = {}
+        last: dict[str, Last] = {}
         for start in range(0, len(actors), _CANDIDATES_PER_QUERY):
             chunk = actors[start:start + _CANDIDATES_PER_QUERY]
             binds = {f"a{index}": actor for index, actor in enumerate(chunk)}
             query = _assigned_query(len(chunk))
-            for actor, count, ready_at in query.rows(self.conn, {"playbook": playbook, "step": step, **binds}):
+            for actor, count, ready_at, at_once in query.rows(self.conn,
+                                                              {"playbook": playbook, "step": step, **binds}):
                 counts[actor] = int(count or 0)
                 if ready_at is not None:
-                    last[actor] = ready_at
+                    last[actor] = (ready_at, int(at_once))
         for actor in actors:  # and what this transaction changed
             if self._load.get(actor):
                 counts[actor] = counts.get(actor, 0) + self._load[actor]
