@@ -23,6 +23,7 @@ from ledgerflow.domain.playbook import Playbook, load_playbook
 from ledgerflow.domain.runs import RunState
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.states import RunStatus, TaskStatus
+from ledgerflow.domain.timers import AWAY, Timer
 from ledgerflow.domain.times import display_time, format_time, parse_time
 from ledgerflow.ids import new_id
 from ledgerflow.storage.store import Store, Tx
@@ -62,6 +63,9 @@ def load_directory_file(store: Store, path: str, caller: Caller) -> dict[str, An
         tx.append([_system_event(tx, "directory.loaded", caller,
                                  {"version": version, "digest": content, "actors": len(directory.actors)})])
         _reconcile(tx, tx.runs_with_open_tasks())
+        tx.add_timers([Timer(due_at=format_time(begins), kind=AWAY, run=None, task=None,
+                             data={"actor": actor, "directory": version})
+                       for begins, actor in directory.away_starts(tx.now())])
     return {"version": version, "digest": content, "people": sum(1 for a in directory.actors if not a.is_agent),
             "agents": sum(1 for a in directory.actors if a.is_agent), "roles": len(directory.roles)}
 
@@ -289,10 +293,6 @@ def advance_clock(store: Store, duration: str, caller: Caller) -> dict[str, Any]
             if len(batch) == TIMER_BATCH:
                 continue  # commit this batch; the next transaction goes on from the clock it left
             tx.set_clock(end)
-            directory = tx.directory()
-            if directory is not None:
-                away = [a.id for a in directory.actors if not directory.is_available(a.id, end)]
-                _reconcile(tx, tx.runs_with_open_tasks(away) if away else [])
             tx.append([_system_event(tx, "clock.advanced", caller,
                                      {"from": format_time(start), "to": format_time(end), "fired": len(fired)})])
         return {"from": display_time(format_time(start)), "to": display_time(format_time(end)), "fired": fired}
@@ -392,14 +392,18 @@ def settle_action(store: Store, message: Any, *, output: Any = None, error: str 
         return "failed"
 
 
-def _reconcile(tx: Tx, run_ids: list[str]) -> None:
-    """Re-route open tasks whose assignee left, lost the role or is away (SPEC §2), in this transaction."""
+def _reconcile(tx: Tx, run_ids: list[str]) -> list[str]:
+    """Re-route open tasks whose assignee left, lost the role or is away (SPEC §2), in this transaction;
+    returns the types of the events it caused."""
+    caused: list[str] = []
     for run_id in run_ids:
         before = tx.load_run(run_id)
         ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="system"))
         result = assignments.reconcile(ctx, before)
         if result.events:
             _write(tx, ctx, before, result)
+            caused.extend(e.type for e in result.events)
+    return caused
 
 
 def _fire(tx: Tx, timer: Any, runs: dict[str, RunState]) -> dict[str, Any]:
@@ -411,6 +415,12 @@ def _fire(tx: Tx, timer: Any, runs: dict[str, RunState]) -> dict[str, Any]:
     events: list[str] = []
     if timer.kind == governance.REVIEW:
         events = [e.type for e in governance.fire_cadence(tx, timer.data["playbook"])]
+    elif timer.kind == AWAY:  # set by the directory version that is still current, else a newer one set its own
+        if timer.data["directory"] == tx.directory_version():
+            moved = tx.runs_with_open_tasks([timer.data["actor"]])
+            events = _reconcile(tx, moved)
+            for run_id in moved:  # the page's copies are stale now
+                runs.pop(run_id, None)
     elif timer.run is not None and timer.task is not None:
         before = runs.get(timer.run) or tx.load_run(timer.run)
         ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="system"))

@@ -25,10 +25,13 @@ class Away:
     until: date
     delegate: str | None = None
 
+    @property
+    def begins(self) -> datetime:
+        return datetime.combine(self.start, time(0), tzinfo=UTC)
+
     def covers(self, moment: datetime) -> bool:
-        begin = datetime.combine(self.start, time(0), tzinfo=UTC)
         end = datetime.combine(self.until, time(0), tzinfo=UTC) + timedelta(days=1)
-        return begin <= moment < end
+        return self.begins <= moment < end
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +106,11 @@ class Directory:
 
     def is_available(self, actor_id: str, moment: datetime) -> bool:
         return self.is_actor(actor_id) and self.away_period(actor_id, moment) is None
+
+    def away_starts(self, after: datetime) -> list[tuple[datetime, str]]:
+        """(when, who) for every away period that begins after `after`: each is a timer (SPEC §2)."""
+        return sorted((period.begins, actor.id) for actor in self.actors for period in actor.away
+                      if period.begins > after)
 
     def delegate_of(self, actor_id: str, moment: datetime) -> str | None:
         """Who stands in for an away actor now: the period's delegate, else the standing one."""

@@ -19,6 +19,8 @@ from ledgerflow.domain.states import RunStatus
 from ledgerflow.domain.times import format_time, parse_time
 
 NUDGE, SLA, ESCALATE = "nudge", "sla", "escalate"
+AWAY = "away"
+"""An away period begins: the person's open tasks move to their delegate at that instant (SPEC §2)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
