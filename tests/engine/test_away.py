@@ -45,3 +45,30 @@ def test_an_away_start_set_by_a_replaced_directory_does_nothing(store: Store, tm
     load(store, tmp_path, DIRECTORY.read_text())  # dave's holiday is called off
     service.advance_clock(store, "20h", service.Caller())
     assert only_open(store, run.id).assignee == "dave"
+
+
+def both(store: Store, tmp_path: Path, dave: str, erin: str) -> None:
+    """dave and erin back each other up; each with the given away period (a YAML flow mapping, or "")."""
+    text = DIRECTORY.read_text()
+    for who, away in (("dave", dave), ("erin", erin)):
+        other = "erin" if who == "dave" else "dave"
+        extra = f", delegate: {other}" + (f", away: {away}" if away else "")
+        text = text.replace(f"{who}@example.com, roles: [finance]}}", f"{who}@example.com, roles: [finance]{extra}}}")
+    load(store, tmp_path, text)
+
+
+def test_two_people_backing_each_other_up_is_a_directory_that_loads(store: Store, tmp_path: Path) -> None:
+    run = start(store)
+    act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)
+    both(store, tmp_path, dave="{from: 2026-03-02, until: 2026-03-05}", erin="")
+    moved = only_open(store, run.id)
+    assert (moved.assignee, moved.on_behalf_of) == ("erin", "dave")
+
+
+def test_a_loop_with_everyone_on_it_away_leaves_the_decision_to_the_escalation_path(store: Store,
+                                                                                     tmp_path: Path) -> None:
+    away = "{from: 2026-03-02, until: 2026-03-05}"
+    both(store, tmp_path, dave=away, erin=away)
+    run = start(store)
+    decision = act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0]
+    assert (decision.assignee, decision.on_behalf_of) == ("maria", None)  # SPEC §3.4: escalates at once
