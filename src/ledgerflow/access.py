@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, String, and_, cast, or_, select
 
 from ledgerflow.domain.directory import Directory
 from ledgerflow.domain.errors import NotFound
@@ -47,8 +47,9 @@ def readers(playbook: Playbook, directory: Directory | None) -> frozenset[str]:
 
 
 def takes_part(run: RunState, actor: str) -> bool:
-    """Started it, holds (or is represented on) one of its tasks, or recommended on it."""
-    return (actor == run.started_by or any(actor in (t.assignee, t.on_behalf_of) for t in run.tasks)
+    """Started it, holds (or is represented on, or was pulled in on) one of its tasks, or recommended on it."""
+    return (actor == run.started_by
+            or any(actor in (t.assignee, t.on_behalf_of) or actor in t.pulled_in for t in run.tasks)
             or any(rec.actor == actor for rec in run.recommendations))
 
 
@@ -125,8 +126,9 @@ def visible_runs_clause(tx: Tx, actor: str) -> ColumnElement[bool]:
                 if actor in readers(tx.playbook(pid, version)[0], directory)]
     return or_(
         r.c.started_by == actor,
-        r.c.id.in_(select(t.c.run).where(t.c.run.is_not(None), or_(t.c.assignee == actor,
-                                                                   t.c.on_behalf_of == actor))),
+        r.c.id.in_(select(t.c.run).where(t.c.run.is_not(None), or_(
+            t.c.assignee == actor, t.c.on_behalf_of == actor,
+            cast(t.c.pulled_in, String).contains(f'"{actor}"', autoescape=True)))),
         r.c.id.in_(select(rec.c.run).where(rec.c.actor == actor)),
         *readable,
     )

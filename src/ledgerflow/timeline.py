@@ -43,5 +43,8 @@ def describe(row: dict[str, Any]) -> str:
             return f"nobody in {d.get('role')} can take {step}; it goes to {d.get('resolved_to')}"
         case "decision.informed":
             return f"{', '.join(d.get('to', []))} informed of {d.get('outcome')} on {step}"
+        case "escalation.pulled_in":
+            return (f"{', '.join(d.get('to', []))} pulled in on {step} (it stays with {d.get('assignee')}): "
+                    f"{d.get('reason')}")
         case _:
             return f"{row['type']} by {who}"

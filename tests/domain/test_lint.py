@@ -309,6 +309,13 @@ def test_escalation_to_the_only_approver_gives_escalation_to_approver() -> None:
                    "escalation-to-approver")
     assert finding.path == "steps[2].sla.escalate[0].to"
     assert finding.line == 65
+    assert "outcome owner" not in finding.message  # maria is the outcome owner: no advice to escalate to her
+
+
+def test_escalation_to_someone_who_cannot_approve_under_every_row_gives_escalation_below_authority() -> None:
+    finding = only(lint(edit(EXAMPLE, ("          to: maria", "          to: dave"))), "escalation-below-authority")
+    assert finding.path == "steps[2].sla.escalate[0].to" and finding.severity == WARNING
+    assert "'vp-sales'" in finding.message and "'finance'" not in finding.message
 
 
 # ----------------------------------------------------------------------------------- expressions

@@ -62,7 +62,7 @@ def _check(b: Builder, task: TaskState) -> None:
         pick = route(directory, owner, ctx.now, workload=ctx.workload, pending=b.pending, playbook=ctx.playbook.id,
                      step=task.step, strategy="least-loaded", eligible=eligible)
         if pick is None and isinstance(step, DecisionStep):
-            pick = _Flow(b).escalate_now(step, eligible)
+            pick = _Flow(b).escalate_now(step, eligible, task.approver)
         if pick is not None:
             _move(b, task, pick, "directory", f"{assignee} can no longer hold this task after a directory change")
         else:

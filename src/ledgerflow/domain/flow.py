@@ -27,7 +27,7 @@ from ledgerflow.domain.playbook import (
     Step,
     TaskStep,
 )
-from ledgerflow.domain.rights import agent_may_approve, approving_authority, delegate_exclusion
+from ledgerflow.domain.rights import agent_may_approve, approves_under, approving_authority, delegate_exclusion
 from ledgerflow.domain.routing import Pick, Workload, route, stand_in
 from ledgerflow.domain.runs import RunState, TaskState, evolve
 from ledgerflow.domain.states import OPEN_TASK, RunStatus, TaskStatus, check_run_move
@@ -355,7 +355,7 @@ class _Flow:
                 seat_auth = authority("delegation", pick.on_behalf_of) if pick.on_behalf_of else auth
                 self._ready(step, attempt, pick, seat_auth, seat=seat, extra=extra)
                 continue
-            pick = self.escalate_now(step, eligible)
+            pick = self.escalate_now(step, eligible, approver)
             if pick is not None:
                 taken.add(pick.assignee)
                 self._ready(step, attempt, pick, authority("escalation", pick.assignee), seat=seat,
@@ -363,15 +363,19 @@ class _Flow:
                 continue
             self.gap(step, attempt, approver or "", blocked=True, seat=seat, extra=extra)
 
-    def escalate_now(self, step: DecisionStep, eligible: Callable[[str, str | None], bool]) -> Pick | None:
-        """Nobody eligible can decide: go through the escalation map, then the outcome owner."""
+    def escalate_now(self, step: DecisionStep, eligible: Callable[[str, str | None], bool],
+                     approver: str | None) -> Pick | None:
+        """Nobody eligible can decide: go through the escalation map, then the outcome owner, each only to
+        someone who may approve under the matched row or is the outcome owner (SPEC §3.3)."""
         targets = [e.to for e in (step.sla.escalate if step.sla else ())]
         if self.pb.outcome.owner:
             targets.append(self.pb.outcome.owner)
+        may_approve = approves_under(self.dir, self.pb, approver)
 
         def person_ok(actor: str, on_behalf_of: str | None) -> bool:
             entry = self.dir.get(actor)
-            return entry is not None and not entry.is_agent and eligible(actor, on_behalf_of)
+            return (entry is not None and not entry.is_agent and may_approve(on_behalf_of or actor)
+                    and eligible(actor, on_behalf_of))
 
         for target in targets:
             pick = route(self.dir, target, self.b.ctx.now, workload=self.b.ctx.workload, pending=self.b.pending,
@@ -633,6 +637,9 @@ def reassign(ctx: Context, run: RunState, *, task_id: str, actor: str, to: str, 
         raise InvalidInput(f"task {task_id} is a {task.type} and has no assignee", rule="wrong-task-type")
     roles = {"workflow owner": pb.workflow_owner, "outcome owner": pb.outcome.owner}
     held = next((name for name, who in roles.items() if who == actor), None)
+    auth = authority("owner", held)
+    if held is None and actor in task.pulled_in:  # SPEC §3.3: pulled in by an escalation, may hand it on
+        held, auth = "pulled in", authority("escalation", "pulled in")
     if held is None:
         raise Forbidden(f"only the workflow owner ({pb.workflow_owner}) or the outcome owner ({pb.outcome.owner}) "
                         f"may reassign task {task_id}", rule="reassign-not-owner")
@@ -660,7 +667,7 @@ def reassign(ctx: Context, run: RunState, *, task_id: str, actor: str, to: str, 
         if to not in members and not (has_gap and directory.is_person(to)):
             raise Forbidden(f"{to} is not a member of {owner}, which has available members", rule="not-a-member")
     b = Builder(ctx, run)
-    b.emit("assignment.changed", actor=actor, task=task.id, step=task.step, auth=authority("owner", held),
+    b.emit("assignment.changed", actor=actor, task=task.id, step=task.step, auth=auth,
            data={"from": task.assignee, "to": to, "kind": "reassignment", "reason": reason, "blocked": False})
     return b
 

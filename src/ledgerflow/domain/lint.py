@@ -334,12 +334,26 @@ class _Linter:
                      "larger role", step)
         if step.sla is not None:
             singles = {directory.members(a.name) for a in approvers if len(directory.members(a.name)) == 1}
+            owner = self.pb.outcome.owner
             for number, escalation in enumerate(step.sla.escalate):
                 target = directory.members(escalation.to)
+                path = _escalation_path(step, number)
                 if len(target) == 1 and target in singles:
-                    self.warn("escalation-to-approver", _escalation_path(step, number),
+                    instead = "someone else who may approve it" + ("" if target[0] == owner else
+                                                                    f", or the outcome owner ({owner})")
+                    self.warn("escalation-to-approver", path,
                               f"escalating {step.id!r} to {escalation.to!r} reaches {target[0]}, already its "
-                              "only approver; escalate to someone else (a manager, the outcome owner)", step)
+                              f"only approver, so the escalation cannot move the decision; escalate to {instead}, "
+                              f"or give {target[0]} a delegate", step)
+                if escalation.to == owner or not target or not directory.is_person(owner or ""):
+                    continue  # without a valid outcome owner, its own error comes first
+                below = [a for a in approvers if not set(target) <= set(directory.members(a.name))]
+                if below:
+                    self.warn("escalation-below-authority", path,
+                              f"escalating {step.id!r} to {escalation.to!r} cannot hand it the decision under "
+                              f"{', '.join(repr(a.name) + ' at ' + a.path for a in below)}: there it only "
+                              "pulls them in; escalate to a role or person who may approve under every row, or "
+                              f"to the outcome owner ({owner})", step)
 
     def references(self) -> Iterator[tuple[Step, str, str, bool]]:
         """(step, name, path, receives work) for every role or person a step names."""

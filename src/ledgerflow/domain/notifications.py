@@ -13,7 +13,8 @@ from typing import Any
 from ledgerflow.domain.directory import Directory
 from ledgerflow.domain.playbook import Playbook
 
-NOTIFYING = frozenset({"task.ready", "assignment.changed", "nudge.sent", "decision.informed", "sla.breached"})
+NOTIFYING = frozenset({"task.ready", "assignment.changed", "nudge.sent", "decision.informed", "sla.breached",
+                       "escalation.pulled_in"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,7 +38,7 @@ def _who(event: dict[str, Any], playbook: Playbook | None) -> list[str]:
             return [data.get("assignee") or data.get("to")] if (data.get("assignee") or data.get("to")) else []
         case "assignment.changed":
             return [data["to"]]
-        case "decision.informed":
+        case "decision.informed" | "escalation.pulled_in":
             return list(data.get("to", []))
         case "sla.breached":
             owner = playbook.workflow_owner if playbook else None
@@ -69,6 +70,10 @@ def _text(event: dict[str, Any], playbook: Playbook | None, base_url: str) -> tu
             subject = f"Reminder — {title} is waiting on you"
         case "decision.informed":
             subject = f"Decided: {data.get('outcome')} — {title}"
+        case "escalation.pulled_in":
+            subject = f"Escalated to you for attention — {title}"
+            lines.append(f"{data.get('reason')}. You may read the run and reassign the decision to an eligible "
+                         f"approver (assignee now: {data.get('assignee')}).")
         case _:
             subject = f"SLA breached — {title}"
     lines += ["", f"Open it: {link}", f"Run: {event['run'] or '-'}  Task: {event['task'] or '-'}"]

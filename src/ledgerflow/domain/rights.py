@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ledgerflow.domain.directory import Directory
@@ -30,6 +30,22 @@ def approving_authority(step: DecisionStep, context: Mapping[str, Any]) -> tuple
         except ExpressionError as exc:
             error = f"authority row {index}: {exc.message}"
     return step.rights.approve, None, error
+
+
+def approves_under(directory: Directory, playbook: Playbook, approver: str | None) -> Callable[[str], bool]:
+    """Whether a person may be handed a decision by an escalation (SPEC §3.3): they may approve under the
+    authority row matched when it became ready (its `approver`), or they are the outcome owner."""
+    approvers = frozenset(directory.members(approver or ""))
+    return lambda actor: actor in approvers or actor == playbook.outcome.owner
+
+
+def describe_authority(step: DecisionStep, row_index: int | None) -> str:
+    """An authority row as people read it: its condition, not its position."""
+    if row_index is None:
+        return f"rights.approve ({step.rights.approve})"
+    row = step.authority[row_index]
+    condition = f"when {row.when.source}" if row.when is not None else "otherwise"
+    return f"the authority row {condition} ({row.approve})"
 
 
 def exclusion(run: RunState, playbook: Playbook, step: DecisionStep, actor: str) -> str | None:

@@ -43,6 +43,8 @@ class TaskState:
     error: str | None = None
     note: str | None = None
     """What a follow-up asks for (tasks without a step definition carry their own text)."""
+    pulled_in: tuple[str, ...] = ()
+    """Escalation targets without authority to approve (SPEC §3.3): they read the run and may reassign."""
 
     @property
     def is_open(self) -> bool:
@@ -148,6 +150,9 @@ def evolve(run: RunState | None, event: Event) -> RunState | None:
             return _with_task(run, str(event.task), assignee=data["to"], on_behalf_of=data.get("on_behalf_of"),
                               escalated=data.get("kind") == "escalation" or _current(run, event).escalated,
                               blocked=bool(data.get("blocked", False)))
+        case "escalation.pulled_in":
+            pulled = _current(run, event).pulled_in
+            return _with_task(run, str(event.task), pulled_in=(*pulled, *(a for a in data["to"] if a not in pulled)))
         case "recommendation.recorded":
             kept = tuple(r for r in run.recommendations if not (r.task == event.task and r.actor == event.actor))
             rec = Recommendation(task=str(event.task), step=str(event.step), attempt=data["attempt"],

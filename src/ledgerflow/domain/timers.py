@@ -12,7 +12,7 @@ from typing import Any
 from ledgerflow.domain.events import Event, authority
 from ledgerflow.domain.flow import Builder, Context
 from ledgerflow.domain.playbook import DecisionStep
-from ledgerflow.domain.rights import agent_may_approve, delegate_exclusion
+from ledgerflow.domain.rights import agent_may_approve, approves_under, delegate_exclusion, describe_authority
 from ledgerflow.domain.routing import route
 from ledgerflow.domain.runs import RunState
 from ledgerflow.domain.states import RunStatus
@@ -70,15 +70,24 @@ def fire(ctx: Context, run: RunState, *, kind: str, task_id: str, data: dict[str
                data={"assignee": task.assignee, "sla_due_at": task.sla_due_at})
     elif kind == ESCALATE and isinstance(step, DecisionStep):
         taken = {t.assignee for t in run.latest(step.id) if t.is_open and t.assignee}
+        target = str(data["to"])
+        may_approve = approves_under(ctx.directory, ctx.playbook, task.approver)
 
         def eligible(actor: str, on_behalf_of: str | None) -> bool:
             entry = ctx.directory.get(actor)
             return (entry is not None and not entry.is_agent and actor not in taken
+                    and may_approve(on_behalf_of or actor)
                     and agent_may_approve(ctx.directory, step, None, actor)
                     and delegate_exclusion(run, ctx.playbook, step, actor, on_behalf_of) is None)
 
-        pick = route(ctx.directory, str(data["to"]), ctx.now, workload=ctx.workload, pending={},
+        pick = route(ctx.directory, target, ctx.now, workload=ctx.workload, pending={},
                      playbook=ctx.playbook.id, step=step.id, strategy="least-loaded", eligible=eligible)
+        unauthorized = [m for m in ctx.directory.members(target) if ctx.directory.is_person(m) and not may_approve(m)]
+        if pick is None and unauthorized:
+            b.emit("escalation.pulled_in", task=task.id, step=task.step, auth=authority("escalation", target),
+                   data={"to": unauthorized, "assignee": task.assignee, "reason":
+                         f"escalation {data.get('index', 0) + 1} of step {step.id} names {target}, who may not "
+                         f"approve it under {describe_authority(step, task.authority_row)}"})
         if pick is not None:
             b.emit("assignment.changed", task=task.id, step=task.step,
                    auth=authority("escalation", data["to"]),

@@ -128,6 +128,7 @@ tasks = Table(
     Column("blocked", Boolean, nullable=False),
     Column("error", Text, nullable=True),
     Column("note", Text, nullable=True),
+    Column("pulled_in", JSON, nullable=True),
     Index("ix_tasks_run", "run", "ord"),
     Index("ix_tasks_inbox", "assignee", "status", "ready_at", "id"),
     Index("ix_tasks_step_assignee", "playbook", "step", "assignee", "ready_at"),

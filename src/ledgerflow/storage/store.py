@@ -332,6 +332,7 @@ def _in_range(query: Any, column: Any, low: str | None, high: str | None) -> Any
 def _task_row(task: TaskState, ord_: int) -> dict[str, Any]:
     row = {name: getattr(task, name) for name in _TASK_COLUMNS}
     row["status"] = str(task.status)
+    row["pulled_in"] = list(task.pulled_in) or None
     row["ord"] = ord_
     return row
 
@@ -358,6 +359,7 @@ def _task_from(row: Any) -> TaskState:
     values["status"] = TaskStatus(values["status"])
     values["escalated"] = bool(values["escalated"])
     values["blocked"] = bool(values["blocked"])
+    values["pulled_in"] = tuple(values["pulled_in"] or ())
     return TaskState(**values)
 
 
@@ -647,6 +649,8 @@ class Tx:
             changed = {c: getattr(task, c) for c in _MUTABLE if getattr(previous, c) != getattr(task, c)}
             if "status" in changed:
                 changed["status"] = str(task.status)
+            if "pulled_in" in changed:
+                changed["pulled_in"] = list(task.pulled_in)
             batches.setdefault(tuple(changed), []).append({**changed, "task_id": task.id})
         for rows in batches.values():
             _HOT_UPDATE_TASK.run(self.conn, rows)
