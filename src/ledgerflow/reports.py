@@ -153,7 +153,8 @@ def waits(store: Store, playbook: str, period: Period) -> dict[str, Any]:
     """
     t, e, r = schema.tasks, schema.events, schema.runs
     start, end = period.bounds
-    cohort = and_(t.c.playbook == playbook, t.c.type.in_(HUMAN_TYPES), t.c.ready_at >= start, t.c.ready_at < end)
+    cohort = and_(t.c.playbook == playbook, t.c.type.in_(HUMAN_TYPES), t.c.status != "skipped",  # never waited
+                  t.c.ready_at >= start, t.c.ready_at < end)
     with store.read() as tx:
         definition, _ = tx.playbook(playbook)
         tasks = tx.conn.execute(

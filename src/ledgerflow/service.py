@@ -295,7 +295,8 @@ def advance_clock(store: Store, duration: str, caller: Caller) -> dict[str, Any]
             tx.set_clock(end)
             tx.append([_system_event(tx, "clock.advanced", caller,
                                      {"from": format_time(start), "to": format_time(end), "fired": len(fired)})])
-        return {"from": display_time(format_time(start)), "to": display_time(format_time(end)), "fired": fired}
+        acted = [timer for timer in fired if timer["events"]]  # a timer whose task moved on did nothing: not news
+        return {"from": display_time(format_time(start)), "to": display_time(format_time(end)), "fired": acted}
 
 
 def _fire_due(tx: Tx, until: str, limit: int, *, move_clock: bool) -> list[dict[str, Any]]:

@@ -200,7 +200,7 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
                       "execute": step.rights.execute, "inform": step.rights.inform, "options": step.options,
                       "rationale_required": step.rationale_required}
         sla_left = None
-        if task.sla_due_at:
+        if task.sla_due_at and task.is_open:  # a decided task has no time left to count
             sla_left = (parse_time(task.sla_due_at) - now) / timedelta(hours=1)
         may_recommend = bool(isinstance(step, DecisionStep) and directory and task.is_open and any(
             who.actor in directory.members(name) for name in step.rights.recommend))
