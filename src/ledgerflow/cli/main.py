@@ -2,36 +2,76 @@
 
 `--db URL` and `--json` are taken from anywhere on the line before Typer parses the rest, so that every
 command accepts them before or after its arguments.
-"""
 
-from __future__ import annotations
+Start-up time matters here (every command is a new process): modules load lazily, and annotations are
+evaluated at definition (no `from __future__ import annotations`), because Typer reads every command's
+signature on each start and evaluating string annotations was a third of `--help`.
+"""
 
 import base64
 import getpass
+import importlib.util
 import json
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
-from rich.text import Text
 from typer.exceptions import TyperException
 
-from ledgerflow import audit, checkpoints, evidence, exports, governance, jsonfiles, reports, service, tokens
-from ledgerflow import scorecard as scorecards
-from ledgerflow.cli.render import err, finding_line, out, print_json, run_json, task_json, tasks_table, timeline_entry
-from ledgerflow.config import load_settings
-from ledgerflow.domain import notes
 from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError
-from ledgerflow.domain.figures import Period, parse_period, span, week_of
-from ledgerflow.domain.findings import ERROR, WARNING
-from ledgerflow.domain.times import parse_time
-from ledgerflow.storage.database import initialize, make_engine, normalize_url
-from ledgerflow.storage.database import migrate as migrate_database
-from ledgerflow.storage.store import Store
+
+
+def _lazy(name: str) -> ModuleType:
+    """A module that loads on first use: `--help` and `--version` import neither SQLAlchemy, jsonschema nor Rich,
+    and each command pays only for what it uses."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    from rich import table as rich_table
+    from rich import text as rich_text
+
+    from ledgerflow import (
+        audit,
+        checkpoints,
+        config,
+        evidence,
+        exports,
+        governance,
+        jsonfiles,
+        reports,
+        service,
+        tokens,
+    )
+    from ledgerflow import scorecard as scorecards
+    from ledgerflow.cli import render
+    from ledgerflow.domain import figures, notes, times
+    from ledgerflow.domain import findings as severity
+    from ledgerflow.storage import database
+    from ledgerflow.storage.store import Store
+else:
+    audit, checkpoints, config, evidence, exports, governance, jsonfiles, reports, service, tokens, scorecards = (
+        _lazy(f"ledgerflow.{name}") for name in ("audit", "checkpoints", "config", "evidence", "exports",
+                                                 "governance", "jsonfiles", "reports", "service", "tokens",
+                                                 "scorecard"))
+    render = _lazy("ledgerflow.cli.render")
+    figures, severity, notes, times = (_lazy(f"ledgerflow.domain.{name}")
+                                       for name in ("figures", "findings", "notes", "times"))
+    database = _lazy("ledgerflow.storage.database")
+    rich_table, rich_text = _lazy("rich.table"), _lazy("rich.text")
 
 
 @dataclass
@@ -40,31 +80,60 @@ class Settings:
     json: bool = False
 
 
+def _group(help: str) -> typer.Typer:
+    """A command group; plain help text, so that `--help` does not import Rich's help renderer."""
+    return typer.Typer(no_args_is_help=True, rich_markup_mode=None, help=help)
+
+
 settings = Settings()
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="ledgerflow: an auditable execution layer for operations work.")
-clock_app = typer.Typer(no_args_is_help=True, help="The simulated clock.")
-directory_app = typer.Typer(no_args_is_help=True, help="The directory of people, agents and roles.")
-playbook_app = typer.Typer(no_args_is_help=True, help="Lint, publish and read playbooks.")
-run_app = typer.Typer(no_args_is_help=True, help="Start, read and cancel runs.")
-task_app = typer.Typer(no_args_is_help=True, help="Work on tasks: start, complete, decide, recommend, reassign.")
-audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident history.")
-export_app = typer.Typer(no_args_is_help=True, help="Process-mining exports: OCEL 2.0 and XES.")
-governance_app = typer.Typer(no_args_is_help=True, help="Governance decisions: continue, stabilize, pause, stop.")
-report_app = typer.Typer(no_args_is_help=True, help="Reports: ownership, stalled work, waits, clarity.")
-token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for the REST API (and LEDGERFLOW_TOKEN).")
-guest_app = typer.Typer(no_args_is_help=True, help="Invite an external guest to one task by a scoped link.")
-witness_app = typer.Typer(no_args_is_help=True, help="Cosign another party's checkpoints (run by someone else).")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None)
+clock_app = _group("The simulated clock.")
+directory_app = _group("The directory of people, agents and roles.")
+playbook_app = _group("Lint, publish and read playbooks.")
+run_app = _group("Start, read and cancel runs.")
+task_app = _group("Work on tasks: start, complete, decide, recommend, reassign.")
+audit_app = _group("The tamper-evident history.")
+export_app = _group("Process-mining exports: OCEL 2.0 and XES.")
+governance_app = _group("Governance decisions: continue, stabilize, pause, stop.")
+report_app = _group("Reports: ownership, stalled work, waits, clarity.")
+token_app = _group("Bearer tokens for the REST API (and LEDGERFLOW_TOKEN).")
+guest_app = _group("Invite an external guest to one task by a scoped link.")
+witness_app = _group("Cosign another party's checkpoints (run by someone else).")
 for sub, name in ((clock_app, "clock"), (directory_app, "directory"), (playbook_app, "playbook"),
                   (run_app, "run"), (task_app, "task"), (audit_app, "audit"), (report_app, "report"),
                   (governance_app, "governance"), (export_app, "export"), (token_app, "token"),
                   (guest_app, "guest"), (witness_app, "witness")):
     app.add_typer(sub, name=name)
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"ledgerflow {version('ledgerflow')}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global_options(
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Database URL (sqlite:///file.db, a path, or postgresql://...); default LEDGERFLOW_DB, else "
+        "sqlite:///ledgerflow.db. Accepted by every command, anywhere on the line.")] = None,
+    json_: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON document on stdout (also for errors). Accepted by every command.")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """ledgerflow: an auditable execution layer for operations work.
+
+    Exit codes: 0 ok, 1 lint or verify found problems, 2 bad input, 3 refused by the rules or the state,
+    4 environment.
+    """
+
 As = Annotated[str | None, typer.Option("--as", help="The actor doing this (recorded in the history).")]
 
 
-def caller(actor: str | None) -> service.Caller:
+def caller(actor: str | None) -> "service.Caller":
     """Who acts: `--as`, else `admin`; with LEDGERFLOW_TOKEN set, that token's actor, and no other (SPEC §6)."""
     try:
         os_user = getpass.getuser()
@@ -83,12 +152,14 @@ def caller(actor: str | None) -> service.Caller:
     return service.Caller(actor=actor or "admin", channel="cli", os_user=os_user)
 
 
-_opened: list[Store] = []
+_opened: "list[Store]" = []
 
 
-def store() -> Store:
+def store() -> "Store":
     """The command's database; `main` closes it, so no pooled connection outlives the command."""
-    db = Store(settings.db, settings=load_settings())
+    from ledgerflow.storage.store import Store
+
+    db = Store(settings.db, settings=config.load_settings())
     _opened.append(db)
     return db
 
@@ -107,11 +178,11 @@ def parse_json(value: str, what: str) -> Any:
 def emit(value: Any, human: Any = None) -> None:
     """Print JSON with --json, else the human form (a Rich renderable or text)."""
     if settings.json:
-        print_json(value)
+        render.print_json(value)
     elif human is not None:
-        out.print(human)
+        render.out.print(human)
     else:
-        out.print_json(json.dumps(value, default=str))
+        render.out.print_json(json.dumps(value, default=str))
 
 
 # ----------------------------------------------------------------------------------------- commands
@@ -125,19 +196,19 @@ def init(
     start = None
     if simulated_clock is not None:
         try:
-            start = parse_time(simulated_clock)
+            start = times.parse_time(simulated_clock)
         except ValueError as exc:
             raise InvalidInput(str(exc), rule="bad-time") from None
-    url = normalize_url(settings.db)
-    result = initialize(make_engine(url), url, start)
+    url = database.normalize_url(settings.db)
+    result = database.initialize(database.make_engine(url), url, start)
     emit(result, f"initialized {result['db']} ({result['clock']} clock)")
 
 
 @app.command()
 def migrate() -> None:
     """Upgrade an initialized database to this version's schema."""
-    url = normalize_url(settings.db)
-    result = migrate_database(make_engine(url), url)
+    url = database.normalize_url(settings.db)
+    result = database.migrate(database.make_engine(url), url)
     emit(result, f"{url}: schema {result['from']} -> {result['to']}")
 
 
@@ -171,15 +242,15 @@ def playbook_lint(
             db = None
     findings = service.lint_files(db, files, directory)
     if settings.json:
-        print_json([f.to_dict() for f in findings])
+        render.print_json([f.to_dict() for f in findings])
     else:
         for f in findings:
-            out.print(finding_line(f.where(), f.severity, f.rule, f.message), highlight=False)
+            render.out.print(render.finding_line(f.where(), f.severity, f.rule, f.message), highlight=False)
         if not findings:
-            out.print("no findings")
-    failing = {ERROR, WARNING} if strict else {ERROR}
+            render.out.print("no findings")
+    failing = {severity.ERROR, severity.WARNING} if strict else {severity.ERROR}
     if any(f.severity in failing for f in findings):
-        err.print(f"{sum(1 for f in findings if f.severity in failing)} finding(s) fail the lint")
+        render.err.print(f"{sum(1 for f in findings if f.severity in failing)} finding(s) fail the lint")
         raise typer.Exit(1)
 
 
@@ -198,7 +269,7 @@ def playbook_list() -> None:
         rows = [{"playbook": r.id, "version": r.version, "versions": r.versions,
                  "governance": (tx.governance(r.id).state if tx.governance(r.id) else "continue")}
                 for r in tx.list_playbooks()]
-    table = Table(title="Playbooks")
+    table = rich_table.Table(title="Playbooks")
     for column in ("playbook", "version", "versions", "governance"):
         table.add_column(column)
     for row in rows:
@@ -214,7 +285,7 @@ def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option(
         row = next(r for r in tx.playbook_versions(playbook_id) if r.version == number)
     result = {"playbook": playbook.id, "version": number, "title": playbook.title, "content_hash": row.content_hash,
               "published_at": row.published_at, "published_by": row.published_by, "definition": playbook.data}
-    emit(result, Text.assemble((playbook.id, "bold"), f" v{number}: {playbook.title}\n\n{row.source}"))
+    emit(result, rich_text.Text.assemble((playbook.id, "bold"), f" v{number}: {playbook.title}\n\n{row.source}"))
 
 
 @run_app.command("start")
@@ -224,8 +295,8 @@ def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", he
     """Start a run of a published playbook."""
     data = parse_json(input, "--input")
     run, opened = service.start_run(store(), playbook_id, data, caller(as_), why=why, version=version)
-    result = {"run": run.id, "status": str(run.status), "tasks": [task_json(t) for t in opened]}
-    emit(result, tasks_table(opened, title=f"run {run.id} ({run.status})"))
+    result = {"run": run.id, "status": str(run.status), "tasks": [render.task_json(t) for t in opened]}
+    emit(result, render.tasks_table(opened, title=f"run {run.id} ({run.status})"))
 
 
 @run_app.command("show")
@@ -234,15 +305,17 @@ def run_show(run_id: str) -> None:
     with store().read() as tx:
         run = tx.load_run(run_id)
         events = tx.events(run=run_id)
-    result = {**run_json(run), "input": run.input, "why": run.why,
-              "tasks": [task_json(t, full=True) for t in run.tasks], "timeline": [timeline_entry(e) for e in events]}
+    result = {**render.run_json(run), "input": run.input, "why": run.why,
+              "tasks": [render.task_json(t, full=True) for t in run.tasks],
+              "timeline": [render.timeline_entry(e) for e in events]}
     if settings.json:
-        print_json(result)
+        render.print_json(result)
         return
-    out.print(Text.assemble((f"run {run.id}", "bold"), f" {run.playbook} v{run.version}: {run.status}"))
-    out.print(tasks_table(run.tasks))
+    title = rich_text.Text.assemble((f"run {run.id}", "bold"), f" {run.playbook} v{run.version}: {run.status}")
+    render.out.print(title)
+    render.out.print(render.tasks_table(run.tasks))
     for entry in result["timeline"]:
-        out.print(f"{entry['seq']:>6}  {entry['at']}  {entry['text']}", highlight=False)
+        render.out.print(f"{entry['seq']:>6}  {entry['at']}  {entry['text']}", highlight=False)
 
 
 @run_app.command("list")
@@ -250,8 +323,8 @@ def run_list(playbook: Annotated[str | None, typer.Option()] = None,
              status: Annotated[str | None, typer.Option()] = None) -> None:
     """Runs, oldest first."""
     with store().read() as tx:
-        rows = [run_json(r) for r in tx.runs(playbook=playbook, status=status)]
-    table = Table(title="Runs")
+        rows = [render.run_json(r) for r in tx.runs(playbook=playbook, status=status)]
+    table = rich_table.Table(title="Runs")
     for column in ("run", "playbook", "version", "status", "started_by", "started_at", "ended_at"):
         table.add_column(column)
     for row in rows:
@@ -273,17 +346,17 @@ def task_list(assignee: Annotated[str | None, typer.Option()] = None, run: Annot
     """Tasks ordered by ready time."""
     with store().read() as tx:
         tasks = tx.tasks(assignee=assignee, run=run, status=status)
-    emit([task_json(t) for t in tasks], tasks_table(tasks))
+    emit([render.task_json(t) for t in tasks], render.tasks_table(tasks))
 
 
 def _task_result(result: dict[str, Any]) -> None:
     run = result["run"]
-    value = {"task": task_json(result["task"], full=True),
+    value = {"task": render.task_json(result["task"], full=True),
              "run": {"run": run.id, "status": str(run.status)} if run is not None else None,
-             "opened": [task_json(t) for t in result["opened"]]}
+             "opened": [render.task_json(t) for t in result["opened"]]}
     task = result["task"]
     where = f"; run {run.id}: {run.status}" if run is not None else ""
-    emit(value, tasks_table([task, *result["opened"]], title=f"task {task.id}: {task.status}{where}"))
+    emit(value, render.tasks_table([task, *result["opened"]], title=f"task {task.id}: {task.status}{where}"))
 
 
 @task_app.command("start")
@@ -334,7 +407,7 @@ Cosignatures = Annotated[int | None, typer.Option(
     "--witnesses, else 0).")]
 
 
-def _anchors(value: str | None, where: str) -> notes.Anchors:
+def _anchors(value: str | None, where: str) -> "notes.Anchors":
     if not value:
         return notes.Anchors()
     path = Path(value)
@@ -343,9 +416,9 @@ def _anchors(value: str | None, where: str) -> notes.Anchors:
     return notes.anchors([value], where)
 
 
-def _trust(trust: str | None, witnesses: str | None, cosignatures: int | None) -> checkpoints.Trust:
+def _trust(trust: str | None, witnesses: str | None, cosignatures: int | None) -> "checkpoints.Trust":
     """The verifier's own anchors; with none at all the command refuses (exit 2): no key from the evidence."""
-    env = load_settings()
+    env = config.load_settings()
     found = checkpoints.Trust(_anchors(trust or env.trusted_keys, "--trust"),
                               _anchors(witnesses or env.witness_keys, "--witnesses"),
                               cosignatures if cosignatures is not None else 1 if (witnesses or env.witness_keys) else 0)
@@ -396,7 +469,7 @@ def _verdict(result: dict[str, Any]) -> None:
         "the end of the system chain" if bad["reason"] in ("truncated", "rolled-back") else "the checkpoint")
     detail = f" ({bad['detail']})" if bad.get("detail") else ""
     emit(result, f"FAILED at {where}: {bad['reason']}{detail}")
-    err.print(f"audit: {bad['reason']} at {where}{detail}", markup=False, highlight=False)
+    render.err.print(f"audit: {bad['reason']} at {where}{detail}", markup=False, highlight=False)
     raise typer.Exit(1)
 
 
@@ -520,7 +593,7 @@ def serve_command(
     from ledgerflow.server import serve
 
     db = store()
-    err.print(f"serving http://{host}:{port}/ (web UI), /api/v1 (REST API), /openapi.json; "
+    render.err.print(f"serving http://{host}:{port}/ (web UI), /api/v1 (REST API), /openapi.json; "
               f"worker {'on' if worker else 'off'}; Ctrl-C to stop")
     serve(db, host, port, worker=worker, session_secret=db.settings.session_secret)
 
@@ -532,11 +605,11 @@ def demo_command(seed: Annotated[int, typer.Option(help="Seed of the simulated m
 
     result = run_demo(settings.db, seed=seed)
     if settings.json:
-        print_json({k: v for k, v in result.items() if k != "log"})
+        render.print_json({k: v for k, v in result.items() if k != "log"})
         return
     for line in result["log"]:
-        out.print(line, highlight=False)
-    table = Table(title=f"pricing-exception, a simulated month ({result['db']})")
+        render.out.print(line, highlight=False)
+    table = rich_table.Table(title=f"pricing-exception, a simulated month ({result['db']})")
     for column in ("week", "runs", "exceptions", "rework", "latency p50 h", "p90 h", "first pass", "trend"):
         table.add_column(column)
 
@@ -547,9 +620,9 @@ def demo_command(seed: Annotated[int, typer.Option(help="Seed of the simulated m
         table.add_row(card["period"], show(card["throughput"]), show(card["exception_rate"]), show(card["rework"]),
                       show(card["decision_latency"]["median_hours"]), show(card["decision_latency"]["p90_hours"]),
                       show(card["first_pass_yield"]), show(card["quality_trend"]))
-    out.print(table)
+    render.out.print(table)
     check = result["audit"]
-    out.print(f"audit verify: {'ok' if check['ok'] else 'FAILED'}, {check['events']} events; "
+    render.out.print(f"audit verify: {'ok' if check['ok'] else 'FAILED'}, {check['events']} events; "
               f"try: ledgerflow report stalled --db {result['db']}", highlight=False)
 
 
@@ -570,7 +643,7 @@ def worker_command(
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    err.print("worker running; Ctrl-C to stop")
+    render.err.print("worker running; Ctrl-C to stop")
     try:
         worker.run(stop, max_seconds=max_seconds)
     except KeyboardInterrupt:
@@ -592,7 +665,7 @@ def witness_serve(
     from ledgerflow.witness import Witness
     from ledgerflow.witness import app as witness_app_for
 
-    logs = _anchors(trust or load_settings().trusted_keys, "--trust")
+    logs = _anchors(trust or config.load_settings().trusted_keys, "--trust")
     if not logs:
         raise InvalidInput("name the log keys this witness accepts: --trust KEY|FILE", rule="trust-anchor-missing")
     key_text = os.environ.get("LEDGERFLOW_WITNESS_SIGNING_KEY")
@@ -600,7 +673,7 @@ def witness_serve(
         raise InvalidInput("set LEDGERFLOW_WITNESS_SIGNING_KEY (see `ledgerflow audit keygen`)", rule="no-signing-key")
     witness = Witness(evidence.load_key(key_text), name, logs, state)
     public = base64.b64encode(witness.public_key).decode()
-    err.print(f"witness {name} (public key {public}) on http://{host}:{port}/add-checkpoint; Ctrl-C to stop",
+    render.err.print(f"witness {name} (public key {public}) on http://{host}:{port}/add-checkpoint; Ctrl-C to stop",
               markup=False, highlight=False)
     uvicorn.run(witness_app_for(witness), host=host, port=port, log_level="warning")
 
@@ -613,7 +686,7 @@ def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Opti
     db = store()
     chosen = _period(db, period, since, until)
     result = scorecards.scorecard(db, playbook_id, chosen)
-    table = Table(title=f"{playbook_id} {chosen.name}")
+    table = rich_table.Table(title=f"{playbook_id} {chosen.name}")
     table.add_column("figure")
     table.add_column("value")
     for key, value in result.items():
@@ -629,20 +702,20 @@ SinceOption = Annotated[str | None, typer.Option(help="Start of the period (date
 UntilOption = Annotated[str | None, typer.Option(help="End of the period (exclusive), with --since.")]
 
 
-def _period(db: Store, period: str | None, since: str | None, until: str | None) -> Period:
+def _period(db: "Store", period: str | None, since: str | None, until: str | None) -> "figures.Period":
     """--period, or --since with --until, else the current ISO week by the database clock."""
     if since or until:
         if not (since and until) or period:
             raise InvalidInput("give --period, or both --since and --until", rule="bad-period")
-        return span(since, until)
+        return figures.span(since, until)
     if period:
-        return parse_period(period)
+        return figures.parse_period(period)
     with db.read() as tx:
-        return week_of(tx.now())
+        return figures.week_of(tx.now())
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=title)
+def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> "rich_table.Table":
+    table = rich_table.Table(title=title)
     for column in columns:
         table.add_column(column)
     for row in rows:
@@ -659,13 +732,13 @@ def report_ownership(playbook_id: str, period: PeriodOption = None, since: Since
     chosen = _period(db, period, since, until)
     result = reports.ownership(db, playbook_id, chosen)
     if settings.json:
-        print_json(result)
+        render.print_json(result)
         return
     changes = [{**c, "authority": (c["authority"] or {}).get("kind"), "flagged": "FLAGGED" if c["flagged"] else ""}
                for c in result["changes"]]
-    out.print(_table(f"{playbook_id} {chosen.name}: changes of assignee",
+    render.out.print(_table(f"{playbook_id} {chosen.name}: changes of assignee",
                      ("at", "task", "step", "from", "to", "kind", "authority", "reason", "flagged"), changes))
-    out.print(_table(f"{playbook_id} {chosen.name}: ownership gaps",
+    render.out.print(_table(f"{playbook_id} {chosen.name}: ownership gaps",
                      ("at", "task", "step", "role", "resolved_to", "blocked"), result["gaps"]))
 
 
@@ -700,14 +773,15 @@ def report_clarity() -> None:
     db = store()
     result = reports.clarity(db)
     if settings.json:
-        print_json(result)
+        render.print_json(result)
         return
     for f in result["findings"]:
-        out.print(finding_line(f"{f['playbook']} v{f['version']} {f['path']}", f["severity"], f["rule"], f["message"]),
-                  highlight=False)
+        where = f"{f['playbook']} v{f['version']} {f['path']}"
+        render.out.print(render.finding_line(where, f["severity"], f["rule"], f["message"]), highlight=False)
     if not result["findings"]:
-        out.print("no findings")
-    out.print(_table("Open ownership gaps", ("task", "playbook", "step", "assignee", "ready_at"), result["gaps"]))
+        render.out.print("no findings")
+    render.out.print(_table("Open ownership gaps", ("task", "playbook", "step", "assignee", "ready_at"),
+                            result["gaps"]))
 
 
 # ------------------------------------------------------------------------------------------- entry
@@ -731,9 +805,9 @@ def _split_globals(argv: list[str]) -> list[str]:
 
 
 def _fail(code: int, rule: str, message: str, details: dict[str, Any] | None = None) -> int:
-    err.print(f"error [{rule}]: {message}", highlight=False, markup=False)
+    render.err.print(f"error [{rule}]: {message}", highlight=False, markup=False)
     if settings.json:
-        print_json({"error": {"code": code, "rule": rule, "message": message, "details": details or {}}})
+        render.print_json({"error": {"code": code, "rule": rule, "message": message, "details": details or {}}})
     return code
 
 
