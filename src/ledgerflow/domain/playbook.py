@@ -12,9 +12,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import SchemaError
-
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import LoadError
@@ -311,6 +308,9 @@ class _Reader:
             return None, None
         if not isinstance(value, dict):
             raise self.fail(path, "a JSON Schema (draft 2020-12) mapping is expected")
+        from jsonschema import Draft202012Validator, FormatChecker  # a third of a second: only when a playbook loads
+        from jsonschema.exceptions import SchemaError
+
         try:
             Draft202012Validator.check_schema(value)
         except SchemaError as exc:
