@@ -826,6 +826,10 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         return _fail(4, "aborted", "aborted")
     except TyperException as exc:  # usage errors: unknown option, missing argument
+        negative = next((a for a in args if a[:1] == "-" and a[1:2].isdigit()), None)
+        if negative is not None:  # `clock advance -1d` reads as an option named -1
+            return _fail(2, "bad-duration", f"{negative} is not a duration: a duration is a positive whole number "
+                                            "with m, h, d or w, like 1d")
         return _fail(2, "usage", exc.format_message())
     except Exception as exc:  # an unexpected failure still answers with exit 4 and one line
         if os.environ.get("LEDGERFLOW_DEBUG"):

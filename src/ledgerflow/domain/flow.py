@@ -468,6 +468,11 @@ def _open_task(run: RunState, task_id: str, actor: str, types: tuple[str, ...], 
     if task.type not in types:
         raise InvalidInput(f"task {task_id} is a {task.type}; `{verb}` applies to {' or '.join(types)} tasks",
                            rule="wrong-task-type")
+    if task.status == TaskStatus.DECIDED:
+        raise InvalidTransition(f"task {task_id} was already decided: {task.outcome} by {task.assignee} at "
+                                f"{task.ended_at}", rule="task-state",
+                                details={"status": task.status, "outcome": task.outcome, "by": task.assignee,
+                                         "at": task.ended_at})
     if run.status != RunStatus.RUNNING:
         raise InvalidTransition(f"run {run.id} is {run.status}", rule="run-state")
     if not task.is_open:
@@ -529,7 +534,8 @@ def decide(ctx: Context, run: RunState, *, task_id: str, actor: str, outcome: st
         raise Forbidden(f"outcome {outcome!r} is not allowed at step {step.id}; options: {', '.join(step.options)}",
                         rule="outcome-not-allowed")
     if step.rationale_required and not (rationale or "").strip():
-        raise Forbidden(f"step {step.id} requires a rationale", rule="rationale-required")
+        raise Forbidden(f"step {step.id} requires a rationale: say why, with --rationale TEXT (the API's "
+                        "`rationale`)", rule="rationale-required")
     reason = delegate_exclusion(run, ctx.playbook, step, actor, task.on_behalf_of)
     if reason:
         raise Forbidden(f"separation of duties at step {step.id}: {reason}", rule="separation-of-duties")
@@ -593,8 +599,10 @@ def _send_back_target(playbook: Playbook, step: Step, to: str | None) -> Step:
                            rule="bad-to")
     target = playbook.by_id.get(to)
     if target is None or target not in earlier or not isinstance(target, TaskStep | DecisionStep):
+        valid = [s.id for s in earlier if isinstance(s, TaskStep | DecisionStep)]
         raise InvalidInput(f"--to {to}: the target must be an earlier task or decision on the path of step "
-                           f"{step.id}", rule="bad-to")
+                           f"{step.id}: {', '.join(valid) or 'there is none'}", rule="bad-to",
+                           details={"valid": valid})
     return target
 
 

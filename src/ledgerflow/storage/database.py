@@ -49,8 +49,8 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(url)
     except (ArgumentError, ImportError) as exc:
-        raise InvalidInput(f"--db {url!r} is not a database URL this build can open: {exc}",
-                           rule="bad-db-url") from None
+        raise InvalidInput(f"--db {url!r} is not a database ledgerflow can open: give sqlite:///FILE, a path, or "
+                           "postgresql://...", rule="bad-db-url", details={"cause": str(exc)}) from None
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
