@@ -33,6 +33,8 @@ from ledgerflow.storage.store import Store, Tx
 PREFIX = "lf_"
 ACTOR = "actor"
 GUEST = "guest"
+ADMIN = "admin"
+"""The CLI without `--as`: a trusted local channel that reads every run (SPEC §6); no token has this kind."""
 GUEST_TTL = timedelta(days=14)
 """How long a guest link works unless `--expires` says otherwise."""
 GUEST_TYPES = ("task", "action", "follow_up")

@@ -133,6 +133,8 @@ class TaskContext:
     task: TaskState
     run: RunState | None
     guest: bool
+    why: str | None = None
+    """The run's `--why`: what its starter said it is for."""
     input: dict[str, Any] | None = None
     earlier_outputs: list[dict[str, Any]] = field(default_factory=list)
     recommendations: list[dict[str, Any]] = field(default_factory=list)
@@ -183,7 +185,8 @@ def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
     elif step is not None:
         rights = {"owner": getattr(step, "owner", None)}
     return TaskContext(
-        task=found, run=parent, guest=False, input=parent.input if parent is not None else None,
+        task=found, run=parent, guest=False, why=parent.why if parent is not None else None,
+        input=parent.input if parent is not None else None,
         earlier_outputs=_earlier_outputs(parent, playbook, step), clarity=clarity, rights=rights, produces=produces,
         recommendations=_recommendations(parent, found, data_hash), decisions=_decisions(parent, data_hash),
         sla=sla, data_hash=data_hash,

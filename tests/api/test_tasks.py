@@ -129,3 +129,16 @@ def test_a_long_inbox_comes_a_page_at_a_time_in_order(client: TestClient, login:
     assert all(len(page) == 2 for page in pages[:-1]) and len(pages[-1]) <= 2
     stranger = client.get(f"/api/v1/tasks?after={everything[0]['task']}", headers=login("dave"))
     assert stranger.status_code == 400 and stranger.json()["rule"] == "bad-cursor"
+
+
+def test_the_task_view_carries_the_runs_why(store: Store) -> None:
+    from ledgerflow import service, views
+    from ledgerflow.api.models import TaskContextOut
+    from ledgerflow.tokens import Principal
+    from tests.engine.helpers import GOOD_OUTPUT, act, caller, only_open
+
+    run, _ = service.start_run(store, "pricing-exception", {"customer": "Acme", "deal_value": 12000,
+                                                            "discount_pct": 18}, caller("bob"), why="renewal")
+    decision = act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0]
+    view = TaskContextOut.of(views.task(store, Principal(token_id="t", actor="dave"), decision.id))
+    assert view.why == "renewal"

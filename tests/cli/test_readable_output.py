@@ -61,3 +61,18 @@ def test_playbook_show_keeps_the_lists_of_the_source(capsys: pytest.CaptureFixtu
     assert code == 0
     assert "required: [customer, deal_value, discount_pct]" in out
     assert "options: [approve, reject, send_back]" in out
+
+
+def test_task_show_gives_the_runs_why_and_what_the_decision_reads(capsys: pytest.CaptureFixture[str],
+                                                                  db: str) -> None:
+    _, decision = started(capsys, db, why="Renewal at risk [Q3]")
+    shown = run_json(capsys, "task", "show", decision, "--db", db)
+    assert isinstance(shown, dict)
+    assert (shown["task"], shown["why"], shown["step"]) == (decision, "Renewal at risk [Q3]", "approve")
+    assert shown["context"]["input"]["customer"] == "Acme"
+    assert [o["step"] for o in shown["context"]["outputs"]] == ["prepare"]
+    assert shown["summary"] == "customer=Acme, deal_value=12000, discount_pct=18"
+    code, out, _ = run(capsys, "task", "show", decision, "--as", "dave", "--db", db)
+    assert code == 0 and "why this run: Renewal at risk [Q3]" in out and "you may: start, decide" in out
+    code, _, err = run(capsys, "task", "show", decision, "--as", "lena", "--db", db)
+    assert code == 2 and "unknown-task" in err  # lena takes no part in the run: it is hidden, as in the API

@@ -218,6 +218,7 @@ class TaskContextOut(BaseModel):
     task: TaskOut
     run: RunOut | None
     guest: bool
+    why: str | None = Field(None, description="The run's `why`: what its starter said it is for.")
     input: dict[str, Any] | None
     earlier_outputs: list[dict[str, Any]]
     recommendations: list[dict[str, Any]]
@@ -233,7 +234,7 @@ class TaskContextOut(BaseModel):
     @classmethod
     def of(cls, c: TaskContext) -> TaskContextOut:
         return cls(task=TaskOut.of(c.task), run=RunOut.of(c.run) if c.run is not None else None, guest=c.guest,
-                   input=c.input, earlier_outputs=c.earlier_outputs, recommendations=c.recommendations,
+                   why=c.why, input=c.input, earlier_outputs=c.earlier_outputs, recommendations=c.recommendations,
                    decisions=c.decisions, clarity=Clarity(**c.clarity), rights=c.rights, produces=c.produces,
                    sla=SlaClock(**c.sla), data_hash=c.data_hash, you_may=c.you_may)
 

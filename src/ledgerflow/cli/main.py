@@ -340,6 +340,49 @@ def run_cancel(run_id: str, reason: Annotated[str, typer.Option()], as_: As = No
     emit({"run": run.id, "status": str(run.status)}, f"run {run.id} {run.status}")
 
 
+@task_app.command("show")
+def task_show(task_id: str, as_: As = None) -> None:
+    """One task with what a person needs to act on it: the run's why, clarity, rights, data, recommendations."""
+    from ledgerflow import views
+
+    db = store()
+    principal = tokens.Principal(token_id="cli", actor=caller(as_).actor,
+                                 kind=tokens.ACTOR if as_ or os.environ.get("LEDGERFLOW_TOKEN") else tokens.ADMIN)
+    seen = views.task(db, principal, task_id)
+    context = {"input": seen.input, "outputs": seen.earlier_outputs}
+    result = {**render.task_json(seen.task, full=True), "why": seen.why, "summary": _summary(seen.input),
+              "clarity": seen.clarity, "rights": seen.rights, "context": context,
+              "recommendations": seen.recommendations, "you_may": seen.you_may}
+    if settings.json:
+        render.print_json(result)
+        return
+    task = seen.task
+    lines = [f"task {task.id}  {task.playbook} / {task.step} ({task.type})  {task.status}, "
+             f"assignee {task.assignee or '-'}  run {task.run or '-'}"]
+    lines += [f"{label}: {value}" for label, value in (
+        ("why this run", seen.why), ("what", seen.clarity.get("what")), ("why", seen.clarity.get("why")),
+        ("done when", seen.clarity.get("success")), ("due", times.display_time(task.due_at)),
+        ("outcome", task.outcome), ("rationale", task.rationale), ("input", _summary(seen.input)),
+    ) if value]
+    for output in seen.earlier_outputs:
+        lines.append(f"output of {output.get('step')}: {json.dumps(output.get('output'), ensure_ascii=False)}")
+    if seen.rights:
+        lines.append("rights: " + ", ".join(f"{k} {v}" for k, v in seen.rights.items() if v not in (None, [], False)))
+    for rec in seen.recommendations:
+        lines.append(f"recommendation by {rec.get('actor')}: {rec.get('outcome')}: {rec.get('rationale')}")
+    if seen.you_may:
+        lines.append("you may: " + ", ".join(seen.you_may))
+    render.out.print("\n".join(lines), highlight=False)
+
+
+def _summary(data: dict[str, Any] | None, width: int = 80) -> str | None:
+    """A run's input on one line, as `key=value` pairs cut to `width` characters."""
+    if not data:
+        return None
+    text = ", ".join(f"{key}={value}" for key, value in data.items() if not isinstance(value, dict | list))
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 @task_app.command("list")
 def task_list(assignee: Annotated[str | None, typer.Option()] = None, run: Annotated[str | None, typer.Option()] = None,
               status: Annotated[str | None, typer.Option(help="A status, or `open`.")] = None) -> None:
