@@ -27,6 +27,7 @@ from ledgerflow.domain.timers import AWAY, Timer
 from ledgerflow.domain.times import display_time, format_time, parse_time
 from ledgerflow.ids import new_id
 from ledgerflow.storage.store import Store, Tx
+from ledgerflow.timeline import describe
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -393,17 +394,17 @@ def settle_action(store: Store, message: Any, *, output: Any = None, error: str 
         return "failed"
 
 
-def _reconcile(tx: Tx, run_ids: list[str]) -> list[str]:
+def _reconcile(tx: Tx, run_ids: list[str]) -> list[Event]:
     """Re-route open tasks whose assignee left, lost the role or is away (SPEC §2), in this transaction;
-    returns the types of the events it caused."""
-    caused: list[str] = []
+    returns the events it caused."""
+    caused: list[Event] = []
     for run_id in run_ids:
         before = tx.load_run(run_id)
         ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="system"))
         result = assignments.reconcile(ctx, before)
         if result.events:
             _write(tx, ctx, before, result)
-            caused.extend(e.type for e in result.events)
+            caused.extend(result.events)
     return caused
 
 
@@ -413,9 +414,9 @@ def _fire(tx: Tx, timer: Any, runs: dict[str, RunState]) -> dict[str, Any]:
     `runs` holds the runs of the timers being fired (read and locked with them) and is kept current.
     """
     tx.mark_fired(timer.id, format_time(tx.now()))
-    events: list[str] = []
+    events: list[Event] = []
     if timer.kind == governance.REVIEW:
-        events = [e.type for e in governance.fire_cadence(tx, timer.data["playbook"])]
+        events = governance.fire_cadence(tx, timer.data["playbook"])
     elif timer.kind == AWAY:  # set by the directory version that is still current, else a newer one set its own
         if timer.data["directory"] == tx.directory_version():
             moved = tx.runs_with_open_tasks([timer.data["actor"]])
@@ -428,6 +429,8 @@ def _fire(tx: Tx, timer: Any, runs: dict[str, RunState]) -> dict[str, Any]:
         result = timers.fire(ctx, before, kind=timer.kind, task_id=timer.task, data=timer.data)
         _write(tx, ctx, before, result)
         runs[timer.run] = result.state
-        events = [e.type for e in result.events]
+        events = list(result.events)
     return {"timer": timer.id, "kind": timer.kind, "due_at": display_time(timer.due_at), "run": timer.run,
-            "task": timer.task, "events": events}
+            "task": timer.task, "events": [e.type for e in events],
+            "said": [describe({"type": e.type, "actor": e.actor, "data": e.data, "step": e.step,
+                               "authority": e.authority}) for e in events]}

@@ -43,6 +43,12 @@ def describe(row: dict[str, Any]) -> str:
             return f"nobody in {d.get('role')} can take {step}; it goes to {d.get('resolved_to')}"
         case "decision.informed":
             return f"{', '.join(d.get('to', []))} informed of {d.get('outcome')} on {step}"
+        case "nudge.sent":
+            return f"{d.get('to')} nudged on {step}" + (f" (SLA due {d['due_at']})" if d.get("due_at") else "")
+        case "sla.breached":
+            return f"{step} breached its SLA ({d.get('sla_due_at')}) with {d.get('assignee')}"
+        case "governance.review_opened":
+            return f"a review of {d.get('playbook')} opened: {d.get('reason')}"
         case "escalation.pulled_in":
             return (f"{', '.join(d.get('to', []))} pulled in on {step} (it stays with {d.get('assignee')}): "
                     f"{d.get('reason')}")

@@ -76,3 +76,10 @@ def test_task_show_gives_the_runs_why_and_what_the_decision_reads(capsys: pytest
     assert code == 0 and "why this run: Renewal at risk [Q3]" in out and "you may: start, decide" in out
     code, _, err = run(capsys, "task", "show", decision, "--as", "lena", "--db", db)
     assert code == 2 and "unknown-task" in err  # lena takes no part in the run: it is hidden, as in the API
+
+
+def test_clock_advance_says_what_fired_and_for_whom(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    started(capsys, db)
+    code, out, _ = run(capsys, "clock", "advance", "5h", "--db", db)
+    assert code == 0
+    assert "2026-03-02T12:00:00Z  dave nudged on approve" in out and "timer(s)" not in out

@@ -216,7 +216,11 @@ def migrate() -> None:
 def clock_advance(duration: str, as_: As = None) -> None:
     """Move a simulated clock forward, firing every timer due on the way."""
     result = service.advance_clock(store(), duration, caller(as_))
-    emit(result, f"clock {result['from']} -> {result['to']}, {len(result['fired'])} timer(s) fired")
+    lines = [f"clock {result['from']} -> {result['to']}"]
+    lines += [f"  {fired['due_at']}  {sentence}" for fired in result["fired"] for sentence in fired["said"]]
+    if not result["fired"]:
+        lines.append("  nothing came due")
+    emit(result, "\n".join(lines))
 
 
 @directory_app.command("load")
