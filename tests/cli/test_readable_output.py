@@ -83,3 +83,33 @@ def test_clock_advance_says_what_fired_and_for_whom(capsys: pytest.CaptureFixtur
     code, out, _ = run(capsys, "clock", "advance", "5h", "--db", db)
     assert code == 0
     assert "2026-03-02T12:00:00Z  dave nudged on approve" in out and "timer(s)" not in out
+
+
+def test_ids_print_whole_in_an_80_column_table(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    run_id, decision = started(capsys, db)
+    code, out, _ = run(capsys, "task", "list", "--db", db)
+    assert code == 0 and decision in out
+    code, out, _ = run(capsys, "run", "list", "--db", db)
+    assert code == 0 and run_id in out
+
+
+def test_report_figures_read_as_people_read_them(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    _, decision = started(capsys, db)
+    run(capsys, "task", "decide", decision, "--as", "dave", "--outcome", "reject", "--rationale", "no", "--db", db)
+    code, out, _ = run(capsys, "scorecard", "pricing-exception", "--period", "2026-W10", "--db", db)
+    assert code == 0 and "100%" in out and "1.0" not in out.split("exception_rate")[1].split("\n")[0]
+
+
+def test_a_stalled_task_that_is_not_blocked_shows_no_false(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    _, decision = started(capsys, db)
+    run(capsys, "clock", "advance", "3d", "--db", db)
+    code, out, _ = run(capsys, "report", "stalled", "--db", db)
+    assert code == 0 and decision in out and "False" not in out
+
+
+def test_publish_shows_the_warnings_it_let_through(capsys: pytest.CaptureFixture[str], db: str,
+                                                   tmp_path: Path) -> None:
+    warned = tmp_path / "warned.yaml"
+    warned.write_text(PRICING.read_text().replace("          to: maria", "          to: dave"))
+    code, out, _ = run(capsys, "playbook", "publish", str(warned), "--db", db)
+    assert code == 0 and "escalation-below-authority" in out

@@ -262,8 +262,10 @@ def playbook_lint(
 def playbook_publish(file: str, as_: As = None) -> None:
     """Publish a playbook as a new version (refused on lint errors)."""
     result = service.publish(store(), file, caller(as_))
-    emit(result, f"{result['playbook']} v{result['version']} " + ("published" if result["created"] else
-                                                                   "unchanged (identical content)"))
+    lines = [f"{result['playbook']} v{result['version']} "
+             + ("published" if result["created"] else "unchanged (identical content)")]
+    lines += [f"{f['path']}: {f['severity']} {f['rule']} {f['message']}" for f in result["findings"]]
+    emit(result, "\n".join(lines))
 
 
 @playbook_app.command("list")
@@ -328,13 +330,8 @@ def run_list(playbook: Annotated[str | None, typer.Option()] = None,
     """Runs, oldest first."""
     with store().read() as tx:
         rows = [render.run_json(r) for r in tx.runs(playbook=playbook, status=status)]
-    table = rich_table.Table(title="Runs")
-    for column in ("run", "playbook", "version", "status", "started_by", "started_at", "ended_at"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(row[c] or "") for c in ("run", "playbook", "version", "status", "started_by",
-                                                     "started_at", "ended_at")))
-    emit(rows, table)
+    emit(rows, render.table("Runs", ("run", "playbook", "version", "status", "started_by", "started_at", "ended_at"),
+                            rows))
 
 
 @run_app.command("cancel")
@@ -733,13 +730,9 @@ def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Opti
     db = store()
     chosen = _period(db, period, since, until)
     result = scorecards.scorecard(db, playbook_id, chosen)
-    table = rich_table.Table(title=f"{playbook_id} {chosen.name}")
-    table.add_column("figure")
-    table.add_column("value")
-    for key, value in result.items():
-        if key not in ("playbook", "period"):
-            table.add_row(key, json.dumps(value))
-    emit(result, table)
+    figures = [{"figure": key, "value": render.cell(key, value)} for key, value in result.items()
+               if key not in ("playbook", "period")]
+    emit(result, render.table(f"{playbook_id} {chosen.name}", ("figure", "value"), figures))
 
 
 # ------------------------------------------------------------------------------------------ reports
@@ -761,16 +754,6 @@ def _period(db: "Store", period: str | None, since: str | None, until: str | Non
         return figures.week_of(tx.now())
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> "rich_table.Table":
-    table = rich_table.Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("-" if row[c] is None else f"{row[c]:.1f}" if isinstance(row[c], float) else str(row[c])
-                        for c in columns))
-    return table
-
-
 @report_app.command("ownership")
 def report_ownership(playbook_id: str, period: PeriodOption = None, since: SinceOption = None,
                      until: UntilOption = None) -> None:
@@ -783,9 +766,9 @@ def report_ownership(playbook_id: str, period: PeriodOption = None, since: Since
         return
     changes = [{**c, "authority": (c["authority"] or {}).get("kind"), "flagged": "FLAGGED" if c["flagged"] else ""}
                for c in result["changes"]]
-    render.out.print(_table(f"{playbook_id} {chosen.name}: changes of assignee",
+    render.out.print(render.table(f"{playbook_id} {chosen.name}: changes of assignee",
                      ("at", "task", "step", "from", "to", "kind", "authority", "reason", "flagged"), changes))
-    render.out.print(_table(f"{playbook_id} {chosen.name}: ownership gaps",
+    render.out.print(render.table(f"{playbook_id} {chosen.name}: ownership gaps",
                      ("at", "task", "step", "role", "resolved_to", "blocked"), result["gaps"]))
 
 
@@ -794,7 +777,7 @@ def report_stalled() -> None:
     """Open tasks past their due time, and ownership gaps blocked with the workflow owner."""
     db = store()
     result = reports.stalled(db)
-    emit(result, _table("Stalled tasks", ("task", "playbook", "step", "assignee", "due_at", "overdue_hours",
+    emit(result, render.table("Stalled tasks", ("task", "playbook", "step", "assignee", "due_at", "overdue_hours",
                                           "blocked"), result))
 
 
@@ -809,7 +792,7 @@ def report_waits(playbook_id: str, period: PeriodOption = None, since: SinceOpti
     for step in result["steps"]:
         rows.append({**step, "assignee": "(all)"})
         rows.extend({**mine, "step": ""} for mine in step["assignees"])
-    emit(result, _table(f"{playbook_id} {chosen.name}: waits (hours)",
+    emit(result, render.table(f"{playbook_id} {chosen.name}: waits (hours)",
                         ("step", "assignee", "tasks", "wait_median_hours", "wait_p90_hours",
                          "in_progress_median_hours", "nudges", "reassignments", "send_backs"), rows))
 
@@ -827,7 +810,7 @@ def report_clarity() -> None:
         render.out.print(render.finding_line(where, f["severity"], f["rule"], f["message"]), highlight=False)
     if not result["findings"]:
         render.out.print("no findings")
-    render.out.print(_table("Open ownership gaps", ("task", "playbook", "step", "assignee", "ready_at"),
+    render.out.print(render.table("Open ownership gaps", ("task", "playbook", "step", "assignee", "ready_at"),
                             result["gaps"]))
 
 

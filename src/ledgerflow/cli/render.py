@@ -60,8 +60,43 @@ def print_json(value: Any) -> None:
 def tasks_table(tasks: Iterable[TaskState], title: str = "Tasks") -> Table:
     table = Table(title=title)
     for column in ("task", "step", "type", "status", "assignee", "ready", "due"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in IDS, min_width=10 if column in IDS else None)
     for task in tasks:
         table.add_row(task.id, task.step, task.type, str(task.status), task.assignee or "-",
                       display_time(task.ready_at) or "", display_time(task.due_at) or "")
     return table
+
+
+SHARES = frozenset({"exception_rate", "first_pass_yield"})
+"""Figures that are shares: people read them as percentages (JSON keeps the unrounded number)."""
+IDS = frozenset({"task", "run"})
+"""Columns of ids, printed whole however narrow the terminal: a cut id cannot be copied."""
+
+
+def cell(column: str, value: Any) -> str:
+    """A figure as a person reads it: 58% for a share, +6 pts for a trend, "blocked" for a true flag."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return column if value else ""
+    if isinstance(value, float):
+        if column in SHARES:
+            return f"{value:.0%}"
+        if column == "quality_trend":
+            return f"{value * 100:+.0f} pts"
+        return f"{value:.1f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{key.removesuffix('_hours')} {cell(key, item)} h" for key, item in value.items())
+    return str(value)
+
+
+def table(title: str, columns: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> Table:
+    result = Table(title=title)
+    for column in columns:
+        if column in IDS:
+            result.add_column(column, no_wrap=True, min_width=10)
+        else:
+            result.add_column(column)
+    for row in rows:
+        result.add_row(*(cell(c, row[c]) for c in columns))
+    return result
