@@ -44,11 +44,11 @@ def _chain_run(chain: str) -> str | None:
 def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] | None) -> dict[str, Any] | None:
     """The first problem in one chain's events (in `chain_seq` order), judged against its stored head."""
     position = {row["hash"]: index for index, row in enumerate(rows)}
+    for row in rows:  # first, since a forged chain_seq moves the altered row away from the gap it leaves
+        if event_hash({k: v for k, v in row.items() if k != "hash"}) != row["hash"] or row["chain"] != chain:
+            return _bad(row["seq"], row["run"], "altered")
     prev, prev_seq = ZERO_HASH, 0
     for index, row in enumerate(rows):
-        body = {k: v for k, v in row.items() if k != "hash"}
-        if event_hash(body) != row["hash"] or row["chain"] != chain:
-            return _bad(row["seq"], row["run"], "altered")
         if row["chain_seq"] != index + 1:
             return _bad(row["seq"], row["run"], "removed" if row["chain_seq"] > index + 1 else "inserted")
         if row["seq"] <= prev_seq:  # seq rises along a chain: each append draws a larger one under the chain's lock

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from ledgerflow import service
 from ledgerflow.domain.runs import RunState, TaskState
+from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 
 GOOD_OUTPUT = {"deal_sheet_url": "https://docs.example.com/d/1",
@@ -49,13 +52,14 @@ def run_state(store: Store, run_id: str) -> RunState:
         return tx.load_run(run_id)
 
 
-def snapshot(store: Store) -> tuple[int, list[Any], list[Any]]:
-    """Event count, runs and tasks: what a refused command must leave as it was."""
-    with store.read() as tx:
-        events = len(tx.events())
-        runs = [tuple(r) for r in tx.runs()]
-        tasks = tx.tasks()
-    return events, runs, tasks
+def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, by primary key: what a refused command must leave as it was.
+
+    The tables come from the schema's metadata, so a table added later is covered without touching this.
+    """
+    with store.engine.connect() as conn:
+        return {table.name: [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key))]
+                for table in schema.metadata.sorted_tables}
 
 
 def publish_text(store: Store, tmp_path: Path, text: str, name: str = "pb.yaml") -> dict[str, Any]:
