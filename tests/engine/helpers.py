@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,23 @@ def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     with store.engine.connect() as conn:
         return {table.name: [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key))]
                 for table in schema.metadata.sorted_tables}
+
+
+def tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """`snapshot` of the database at `url`, for tests that drive the command line."""
+    store = Store(url)
+    try:
+        return snapshot(store)
+    finally:
+        store.close()
+
+
+@contextmanager
+def changes_nothing(store: Store) -> Iterator[None]:
+    """Asserts that the block leaves every table as it was: a refused command writes nothing."""
+    before = snapshot(store)
+    yield
+    assert snapshot(store) == before
 
 
 def publish_text(store: Store, tmp_path: Path, text: str, name: str = "pb.yaml") -> dict[str, Any]:

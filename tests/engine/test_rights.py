@@ -10,7 +10,18 @@ from ledgerflow import audit, service
 from ledgerflow.domain.errors import Forbidden
 from ledgerflow.storage.store import Store
 from tests.conftest import PRICING
-from tests.engine.helpers import GOOD_OUTPUT, act, caller, decide, only_open, publish_text, run_state, snapshot, start
+from tests.engine.helpers import (
+    GOOD_OUTPUT,
+    act,
+    caller,
+    changes_nothing,
+    decide,
+    only_open,
+    publish_text,
+    run_state,
+    snapshot,
+    start,
+)
 
 
 def _decision(store: Store, **input: object) -> tuple[str, object]:
@@ -37,10 +48,11 @@ def test_reassigning_a_decision_to_an_excluded_actor_is_refused(store: Store) ->
 
 def test_only_owners_reassign_and_always_with_a_reason(store: Store) -> None:
     _, decision = _decision(store)
-    with pytest.raises(Forbidden, match="workflow owner"):
-        act(store, "reassign", decision, actor="bob", to="erin", reason="x")  # type: ignore[arg-type]
-    with pytest.raises(Forbidden):
-        act(store, "reassign", decision, actor="sam", to="erin", reason="  ")  # type: ignore[arg-type]
+    with changes_nothing(store):
+        with pytest.raises(Forbidden, match="workflow owner"):
+            act(store, "reassign", decision, actor="bob", to="erin", reason="x")  # type: ignore[arg-type]
+        with pytest.raises(Forbidden):
+            act(store, "reassign", decision, actor="sam", to="erin", reason="  ")  # type: ignore[arg-type]
     result = act(store, "reassign", decision, actor="sam", to="erin", reason="dave is swamped")  # type: ignore[arg-type]
     assert result["task"].assignee == "erin"
 
@@ -50,7 +62,7 @@ def test_a_recommender_cannot_decide_and_recommendations_are_recorded(store: Sto
     act(store, "recommend", decision, actor="carol", outcome="approve", rationale="fine")  # type: ignore[arg-type]
     state = run_state(store, run_id)
     assert [(r.actor, r.outcome) for r in state.recommendations] == [("carol", "approve")]
-    with pytest.raises(Forbidden):
+    with changes_nothing(store), pytest.raises(Forbidden):
         act(store, "recommend", decision, actor="alice", outcome="approve", rationale="me too")  # type: ignore[arg-type]
 
 
