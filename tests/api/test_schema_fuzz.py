@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from ledgerflow import tokens
 from ledgerflow.api.app import create_app
 from ledgerflow.storage.store import Store
@@ -20,7 +18,6 @@ from tests.servers import serving
 ST = shutil.which("st") or str(Path(sys.executable).parent / "st")
 
 
-@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_no_generated_request_makes_a_5xx_or_an_answer_off_the_schema(store: Store) -> None:
     run = start(store)
     act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)
