@@ -22,6 +22,7 @@ from ledgerflow import audit, evidence, exports, governance, reports, service, t
 from ledgerflow import scorecard as scorecards
 from ledgerflow.cli.render import err, out, print_json, run_json, task_json, tasks_table, timeline_entry
 from ledgerflow.config import load_settings
+from ledgerflow.domain import limits
 from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError
 from ledgerflow.domain.figures import Period, parse_period, span, week_of
 from ledgerflow.domain.findings import ERROR, WARNING
@@ -90,14 +91,11 @@ def store() -> Store:
 
 
 def parse_json(value: str, what: str) -> Any:
-    text = value
+    """JSON text or @FILE through the input gate (SPEC §10)."""
+    gate = load_settings().limits
     if value.startswith("@"):
-        text = service.read_text(value[1:])
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                           rule="malformed-json") from None
+        return limits.parse_json(service.read_text(value[1:], gate), value[1:], gate)
+    return limits.parse_json(value, what, gate)
 
 
 def emit(value: Any, human: Any = None) -> None:
@@ -125,7 +123,11 @@ def init(
         except ValueError as exc:
             raise InvalidInput(str(exc), rule="bad-time") from None
     url = normalize_url(settings.db)
-    result = initialize(make_engine(url), url, start)
+    engine = make_engine(url)
+    try:
+        result = initialize(engine, url, start)
+    finally:
+        engine.dispose()
     emit(result, f"initialized {result['db']} ({result['clock']} clock)")
 
 
@@ -133,7 +135,11 @@ def init(
 def migrate() -> None:
     """Upgrade an initialized database to this version's schema."""
     url = normalize_url(settings.db)
-    result = migrate_database(make_engine(url), url)
+    engine = make_engine(url)
+    try:
+        result = migrate_database(engine, url)
+    finally:
+        engine.dispose()
     emit(result, f"{url}: schema {result['from']} -> {result['to']}")
 
 
@@ -658,7 +664,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code of SPEC §6."""
     settings.db, settings.json = None, False
     try:
-        args = _split_globals(list(sys.argv[1:] if argv is None else argv))
+        raw = list(sys.argv[1:] if argv is None else argv)
+        args = _split_globals(raw)
+        limits.check_value(raw, "the command line")  # bytes that are not UTF-8 arrive as lone surrogates
         code = app(args=args, prog_name="ledgerflow", standalone_mode=False)
         if isinstance(code, int):  # typer.Exit comes back as a return value outside standalone mode
             return code
