@@ -22,7 +22,8 @@ def refused(call: Any, *args: Any) -> LimitExceeded:
 
 @pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "[1, NaN]",
                                   '{"a": {"b": Infinity}}', "1" * 30, str(SAFE_INTEGER + 1),
-                                  '"\\ud800"', '{"\\udfff": 1}', '["ok", "\\ud83d"]'])
+                                  '"\\ud800"', '{"\\udfff": 1}', '["ok", "\\ud83d"]', '"nul \\u0000"',
+                                  '{"\\u0000": 1}'])
 def test_numbers_and_text_without_a_canonical_form_are_refused(text: str) -> None:
     assert refused(parse_json, text, "--input").rule == "not-canonical"
 

@@ -2,8 +2,9 @@
 
 JSON arrives as text (the CLI's `--input`, an API body, a web form) or as a value (a service call's
 arguments); both end in `check_value`, so that what follows — canonical hashing, the database — only ever
-sees finite numbers in double range, integers RFC 8785 can write, valid Unicode and bounded nesting. Text is
-measured in bytes before it is parsed, so an oversized document costs nothing but its reading.
+sees finite numbers in double range, integers RFC 8785 can write, valid Unicode without NUL characters
+(PostgreSQL stores none) and bounded nesting. Text is measured in bytes before it is parsed, so an
+oversized document costs nothing but its reading.
 """
 
 from __future__ import annotations
@@ -100,8 +101,7 @@ def check_value(value: Any, what: str, limits: Limits = DEFAULT) -> None:
         item, depth, where = stack.pop()
         kind = type(item)
         if kind is str or isinstance(item, str):
-            if not item.isascii() and SURROGATE.search(item):
-                raise _not_canonical(what, where, "a lone surrogate, which is not valid Unicode")
+            _check_text(item, what, where, "")
         elif kind is dict or kind is list or kind is tuple:
             if depth >= limits.max_depth:
                 raise _too_deep(what, _pointer(where), limits)
@@ -109,8 +109,7 @@ def check_value(value: Any, what: str, limits: Limits = DEFAULT) -> None:
                 for key, child in item.items():
                     if not isinstance(key, str):
                         raise _not_canonical(what, where, f"a key that is not a string ({key!r})")
-                    if not key.isascii() and SURROGATE.search(key):
-                        raise _not_canonical(what, where, "a key with a lone surrogate, which is not valid Unicode")
+                    _check_text(key, what, where, "a key with ")
                     stack.append((child, depth + 1, (where, key)))
             else:
                 stack.extend((child, depth + 1, (where, index)) for index, child in enumerate(item))
@@ -125,6 +124,27 @@ def check_value(value: Any, what: str, limits: Limits = DEFAULT) -> None:
                 raise _not_canonical(what, where, f"{item}; numbers must be finite")
         else:
             raise _not_canonical(what, where, f"a {kind.__name__}, which is not a JSON value")
+
+
+def _check_text(text: str, what: str, where: Any, part: str) -> None:
+    if "\x00" in text:
+        raise _not_canonical(what, where, f"{part or 'text with '}a NUL character (U+0000), which the database "
+                                          "cannot store")
+    if not text.isascii() and SURROGATE.search(text):
+        raise _not_canonical(what, where, f"{part}a lone surrogate, which is not valid Unicode")
+
+
+def check_location(path: str, query: bytes) -> None:
+    """An HTTP request's path and query: no NUL character (`%00`) and no lone surrogate.
+
+    Raises:
+        LimitExceeded: `not-canonical`.
+    """
+    if "\x00" in path or b"%00" in query or b"\x00" in query:
+        raise LimitExceeded("the request's path or query holds a NUL character (%00)", rule="not-canonical")
+    if not path.isascii() and SURROGATE.search(path):
+        raise LimitExceeded("the request's path holds a lone surrogate, which is not valid Unicode",
+                            rule="not-canonical")
 
 
 def _constant(name: str) -> Any:
