@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ledgerflow.cli.main import main
-from tests.conftest import BACKENDS, DIRECTORY, PRICING, drop_schema, fresh_url
+from tests.conftest import PRICING
 
 INPUT = '{"customer": "Acme", "deal_value": 12000, "discount_pct": 18}'
 BOMB = ("a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
         "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n")
 
 
-@pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[str]:
-    url = fresh_url(request.param, tmp_path)
-    for args in (("init", "--simulated-clock", "2026-03-02T08:00:00Z"), ("directory", "load", str(DIRECTORY)),
-                 ("playbook", "publish", str(PRICING))):
-        assert main([*args, "--db", url]) == 0
-    capsys.readouterr()
-    yield url
-    drop_schema(url)
-
-
-def state(db: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, object]:
+def state(cli_db: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, object]:
     """How many events the audit verified, and the runs: what a refused command must leave as it was."""
-    assert main(["audit", "verify", "--json", "--db", db]) == 0
+    assert main(["audit", "verify", "--json", "--db", cli_db]) == 0
     verified = json.loads(capsys.readouterr().out)
-    assert main(["run", "list", "--json", "--db", db]) == 0
+    assert main(["run", "list", "--json", "--db", cli_db]) == 0
     return verified["events"], json.loads(capsys.readouterr().out)
 
 
@@ -49,7 +37,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_every_hostile_command_exits_2_with_its_rule_and_writes_nothing(
-        db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        cli_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     made = files(tmp_path)
     start = ["run", "start", "pricing-exception", "--as", "bob", "--input"]
     catalogue: list[tuple[list[str], str]] = [
@@ -70,20 +58,20 @@ def test_every_hostile_command_exits_2_with_its_rule_and_writes_nothing(
         (["clock", "advance", "99999999999w"], "duration-too-large"),
         (["clock", "advance", "522w"], "duration-too-large"),
     ]
-    before = state(db, capsys)
+    before = state(cli_db, capsys)
     for args, rule in catalogue:
-        code = main([*args, "--json", "--db", db])
+        code = main([*args, "--json", "--db", cli_db])
         captured = capsys.readouterr()
         assert (code, json.loads(captured.out)["error"]["rule"]) == (2, rule), args[:4]
-    assert state(db, capsys) == before
+    assert state(cli_db, capsys) == before
 
 
-def test_input_limits_follow_the_environment(db: str, capsys: pytest.CaptureFixture[str],
+def test_input_limits_follow_the_environment(cli_db: str, capsys: pytest.CaptureFixture[str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGERFLOW_MAX_INPUT_DEPTH", "1")
     code = main(["run", "start", "pricing-exception", "--as", "bob", "--input", '{"customer": {"name": "Acme"}}',
-                 "--db", db])
+                 "--db", cli_db])
     assert code == 2 and "input-too-deep" in capsys.readouterr().err
     monkeypatch.setenv("LEDGERFLOW_MAX_INPUT_BYTES", "10")
-    assert main(["run", "start", "pricing-exception", "--as", "bob", "--input", INPUT, "--db", db]) == 2
+    assert main(["run", "start", "pricing-exception", "--as", "bob", "--input", INPUT, "--db", cli_db]) == 2
     assert "input-too-large" in capsys.readouterr().err

@@ -18,11 +18,12 @@ import typer
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from ledgerflow import audit, evidence, exports, governance, reports, service, tokens
+from ledgerflow import audit, evidence, exports, governance, idempotency, reports, service, tokens
 from ledgerflow import scorecard as scorecards
 from ledgerflow.cli.render import err, out, print_json, run_json, task_json, tasks_table, timeline_entry
 from ledgerflow.config import load_settings
 from ledgerflow.domain import limits
+from ledgerflow.domain.canonical import canonical_json
 from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError
 from ledgerflow.domain.figures import Period, parse_period, span, week_of
 from ledgerflow.domain.findings import ERROR, WARNING
@@ -224,12 +225,32 @@ def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option(
 @run_app.command("start")
 def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", help="JSON or @FILE.")],
               as_: As = None, why: Annotated[str | None, typer.Option()] = None,
-              version: Annotated[int | None, typer.Option()] = None) -> None:
+              version: Annotated[int | None, typer.Option()] = None,
+              idempotency_key: Annotated[str | None, typer.Option(
+                  help="Makes a retry safe: the same key and request return the first run, even from another "
+                       "process; the same key with another request exits 2.")] = None) -> None:
     """Start a run of a published playbook."""
     data = parse_json(input, "--input")
-    run, opened = service.start_run(store(), playbook_id, data, caller(as_), why=why, version=version)
-    result = {"run": run.id, "status": str(run.status), "tasks": [task_json(t) for t in opened]}
-    emit(result, tasks_table(opened, title=f"run {run.id} ({run.status})"))
+    db, who = store(), caller(as_)
+    opened: list[Any] = []
+
+    def start() -> dict[str, Any]:
+        run, tasks = service.start_run(db, playbook_id, data, who, why=why, version=version)
+        opened.extend(tasks)
+        return {"run": run.id, "status": str(run.status), "tasks": [task_json(t) for t in tasks]}
+
+    if idempotency_key is None:
+        result, replayed = start(), False
+    else:
+        request = {"playbook": playbook_id, "input": data, "why": why, "version": version}
+        result, replayed = idempotency.once(
+            db, actor=who.actor, key=idempotency.check_key(idempotency_key), method="CLI",
+            path=f"run start {playbook_id}", fingerprint=idempotency.request_hash("CLI", "run start",
+                                                                                  canonical_json(request)),
+            call=start)
+    title = f"run {result['run']} ({result['status']})"
+    emit(result, f"{title}: started earlier with this --idempotency-key; nothing new was written" if replayed
+         else tasks_table(opened, title=title))
 
 
 @run_app.command("show")
