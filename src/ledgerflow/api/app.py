@@ -22,6 +22,7 @@ from ledgerflow import tokens, views
 from ledgerflow.api import errors
 from ledgerflow.api.deps import StoreDep
 from ledgerflow.api.expensive import Expensive
+from ledgerflow.api.links import add_links
 from ledgerflow.api.models import TaskContextOut
 from ledgerflow.api.routes import oversight, playbooks, runs, tasks
 from ledgerflow.domain import limits
@@ -165,7 +166,7 @@ def _guest_router() -> APIRouter:
 
 
 def _problem_media_types(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """OpenAPI: error responses are `application/problem+json`."""
+    """OpenAPI: error responses are `application/problem+json`; answers link to the operations they feed."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -179,6 +180,7 @@ def _problem_media_types(app: FastAPI) -> Callable[[], dict[str, Any]]:
                             response["content"] = {errors.PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
                         elif code.isdigit() and int(code) >= 400 and "application/json" in content:
                             response["content"] = {errors.PROBLEM: content["application/json"]}
+            add_links(schema)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.setdefault("Problem", errors.Problem.model_json_schema())
             for unused in ("HTTPValidationError", "ValidationError"):
