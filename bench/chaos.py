@@ -228,7 +228,7 @@ def timers(backend: str, runs: int, workers: int) -> dict[str, Any]:
 
 def matrix() -> dict[str, Any]:
     """The authorization matrix tests: every command by every kind of actor, on both databases."""
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",  # -q is in the addopts
                            "tests/engine/test_authorization_matrix.py", "tests/api/test_authorization_matrix.py"],
                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=1800, check=False)
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|error)", done.stdout)}
@@ -304,7 +304,7 @@ def timed(name: str, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--backends", default="sqlite,postgresql", help='"" for none (the matrix alone)')
     parser.add_argument("--kills", type=int, default=20, help="kill -9s per database (half right after a commit)")
     parser.add_argument("--races", type=int, default=50, help="approve/reject races per database")
     parser.add_argument("--timer-runs", type=int, default=20, help="runs whose timers fire all at once")
@@ -314,7 +314,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     figures: dict[str, Any] = {"seed": args.seed}
-    for backend in args.backends.split(","):
+    for backend in filter(None, args.backends.split(",")):
         figures[backend] = {
             "kill": timed(f"{backend} kill", lambda b=backend: kills(b, args.kills, rng)),
             "races": timed(f"{backend} races", lambda b=backend: races(b, args.races)),
