@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from ledgerflow import audit
 from ledgerflow.cli.main import main
 from ledgerflow.storage.store import Store
-from tests.api.helpers import INPUT, PREPARED, Login, event_count
+from tests.api.helpers import INPUT, PREPARED, Login
+from tests.engine.helpers import snapshot
 
 BOUNDARY = settings(max_examples=25, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -48,15 +49,16 @@ def test_any_run_start_body_is_started_and_verified_or_refused_with_nothing_writ
         client: TestClient, login: Login, store: Store, payload: bytes, why: str) -> None:
     body = (b'{"playbook": "pricing-exception", "why": ' + json.dumps(why).encode() + b', "input": ' + payload
             + b"}")
-    before = event_count(store)
-    answer = client.post("/api/v1/runs", content=body, headers={**login("bob"), "Content-Type": "application/json"})
+    headers = {**login("bob"), "Content-Type": "application/json"}
+    before = snapshot(store)
+    answer = client.post("/api/v1/runs", content=body, headers=headers)
     assert answer.status_code in (201, 400, 404, 409, 413, 422), answer.text[:300]
     event(f"{answer.status_code} {answer.json().get('rule', '')}")
     if answer.status_code == 201:
         assert verified(store)
     else:
         assert answer.headers["content-type"] == "application/problem+json"
-        assert event_count(store) == before
+        assert snapshot(store) == before
 
 
 @BOUNDARY
@@ -66,22 +68,23 @@ def test_any_task_output_is_completed_and_verified_or_refused_with_nothing_writt
     started = client.post("/api/v1/runs", json={"playbook": "pricing-exception", "input": INPUT},
                           headers=login("bob")).json()
     prepare = started["tasks"][0]
-    before = event_count(store)
+    headers = {**login(prepare["assignee"]), "Content-Type": "application/json"}
+    before = snapshot(store)
     answer = client.post(f"/api/v1/tasks/{prepare['task']}/complete", content=b'{"output": ' + payload + b"}",
-                         headers={**login(prepare["assignee"]), "Content-Type": "application/json"})
+                         headers=headers)
     assert answer.status_code in (200, 400, 409, 413, 422), answer.text[:300]
     event(f"{answer.status_code} {answer.json().get('rule', '')}")
     if answer.status_code == 200:
         assert verified(store)
     else:
-        assert event_count(store) == before
+        assert snapshot(store) == before
 
 
 @settings(BOUNDARY, max_examples=15)
 @given(payload=documents(INPUT))
 def test_any_cli_input_is_started_and_verified_or_exits_2_with_nothing_written(
         store: Store, payload: bytes) -> None:
-    before = event_count(store)
+    before = snapshot(store)
     text = payload.decode("utf-8", "surrogateescape")  # as Python reads bytes from argv
     code = main(["run", "start", "pricing-exception", "--as", "bob", "--input", text, "--db", store.url])
     assert code in (0, 2)
@@ -89,4 +92,4 @@ def test_any_cli_input_is_started_and_verified_or_exits_2_with_nothing_written(
     if code == 0:
         assert verified(store)
     else:
-        assert event_count(store) == before
+        assert snapshot(store) == before

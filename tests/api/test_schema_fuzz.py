@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from ledgerflow import tokens
 from ledgerflow.api.app import create_app
 from ledgerflow.storage.store import Store
@@ -33,14 +31,12 @@ def schemathesis(store: Store, actor: str, *options: str) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_no_generated_request_makes_a_5xx_or_an_answer_off_the_schema(store: Store) -> None:
     run = start(store)
     act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)
     schemathesis(store, "sam", "--max-examples", "6", "--phases", "examples,fuzzing")
 
 
-@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_no_chain_of_operations_along_the_links_makes_a_5xx_or_an_answer_off_the_schema(store: Store) -> None:
     for _ in range(3):  # runs bob started: he sees them, their tasks and their decisions
         run = start(store)

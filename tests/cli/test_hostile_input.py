@@ -9,18 +9,11 @@ import pytest
 
 from ledgerflow.cli.main import main
 from tests.conftest import PRICING
+from tests.engine.helpers import tables
 
 INPUT = '{"customer": "Acme", "deal_value": 12000, "discount_pct": 18}'
 BOMB = ("a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
         "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n")
-
-
-def state(cli_db: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, object]:
-    """How many events the audit verified, and the runs: what a refused command must leave as it was."""
-    assert main(["audit", "verify", "--json", "--db", cli_db]) == 0
-    verified = json.loads(capsys.readouterr().out)
-    assert main(["run", "list", "--json", "--db", cli_db]) == 0
-    return verified["events"], json.loads(capsys.readouterr().out)
 
 
 def files(tmp_path: Path) -> dict[str, Path]:
@@ -58,12 +51,12 @@ def test_every_hostile_command_exits_2_with_its_rule_and_writes_nothing(
         (["clock", "advance", "99999999999w"], "duration-too-large"),
         (["clock", "advance", "522w"], "duration-too-large"),
     ]
-    before = state(cli_db, capsys)
+    before = tables(cli_db)
     for args, rule in catalogue:
         code = main([*args, "--json", "--db", cli_db])
         captured = capsys.readouterr()
         assert (code, json.loads(captured.out)["error"]["rule"]) == (2, rule), args[:4]
-    assert state(cli_db, capsys) == before
+    assert tables(cli_db) == before
 
 
 def test_input_limits_follow_the_environment(cli_db: str, capsys: pytest.CaptureFixture[str],
