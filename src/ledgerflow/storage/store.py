@@ -47,7 +47,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from ledgerflow.config import Settings
 from ledgerflow.domain.canonical import ZERO_HASH, canonical_json
 from ledgerflow.domain.directory import Directory, load_directory
-from ledgerflow.domain.errors import Conflict, EnvironmentProblem, NotFound
+from ledgerflow.domain.errors import Conflict, EnvironmentProblem, LimitExceeded, NotFound
 from ledgerflow.domain.events import Event, record
 from ledgerflow.domain.figures import FLAG_EVENTS, Marks
 from ledgerflow.domain.playbook import Playbook, load_playbook
@@ -734,7 +734,11 @@ class Tx:
             chain = event.run or schema.SYSTEM_CHAIN
             length, prev = heads.get(chain, (0, ZERO_HASH))
             stored = record(event, next(seqs), chain, length + 1, prev)
-            stored["hash"] = digest = event_hash(stored)
+            try:
+                stored["hash"] = digest = event_hash(stored)
+            except ValueError as exc:  # the input gate lets nothing through that has no canonical form
+                raise LimitExceeded(f"event {event.type} has no canonical form: {exc}", rule="not-canonical",
+                                    details={"event": event.type}) from exc
             heads[chain] = (length + 1, digest)
             self._moved.add(chain)
             rows.append(stored)
