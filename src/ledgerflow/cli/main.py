@@ -51,6 +51,7 @@ if TYPE_CHECKING:
         evidence,
         exports,
         governance,
+        idempotency,
         jsonfiles,
         reports,
         service,
@@ -58,18 +59,19 @@ if TYPE_CHECKING:
     )
     from ledgerflow import scorecard as scorecards
     from ledgerflow.cli import render
-    from ledgerflow.domain import figures, notes, times
+    from ledgerflow.domain import canonical, figures, limits, notes, times
     from ledgerflow.domain import findings as severity
     from ledgerflow.storage import database
     from ledgerflow.storage.store import Store
 else:
-    audit, checkpoints, config, evidence, exports, governance, jsonfiles, reports, service, tokens, scorecards = (
+    audit, checkpoints, config, evidence, exports, governance, idempotency, jsonfiles, reports, service, tokens = (
         _lazy(f"ledgerflow.{name}") for name in ("audit", "checkpoints", "config", "evidence", "exports",
-                                                 "governance", "jsonfiles", "reports", "service", "tokens",
-                                                 "scorecard"))
+                                                 "governance", "idempotency", "jsonfiles", "reports", "service",
+                                                 "tokens"))
+    scorecards = _lazy("ledgerflow.scorecard")
     render = _lazy("ledgerflow.cli.render")
-    figures, severity, notes, times = (_lazy(f"ledgerflow.domain.{name}")
-                                       for name in ("figures", "findings", "notes", "times"))
+    canonical, figures, limits, severity, notes, times = (
+        _lazy(f"ledgerflow.domain.{name}") for name in ("canonical", "figures", "limits", "findings", "notes", "times"))
     database = _lazy("ledgerflow.storage.database")
     rich_table, rich_text = _lazy("rich.table"), _lazy("rich.text")
 
@@ -165,14 +167,11 @@ def store() -> "Store":
 
 
 def parse_json(value: str, what: str) -> Any:
-    text = value
+    """JSON text or @FILE through the input gate (SPEC §10)."""
+    gate = config.load_settings().limits
     if value.startswith("@"):
-        text = service.read_text(value[1:])
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                           rule="malformed-json") from None
+        return limits.parse_json(service.read_text(value[1:], gate), value[1:], gate)
+    return limits.parse_json(value, what, gate)
 
 
 def emit(value: Any, human: Any = None) -> None:
@@ -200,7 +199,11 @@ def init(
         except ValueError as exc:
             raise InvalidInput(str(exc), rule="bad-time") from None
     url = database.normalize_url(settings.db)
-    result = database.initialize(database.make_engine(url), url, start)
+    engine = database.make_engine(url)
+    try:
+        result = database.initialize(engine, url, start)
+    finally:
+        engine.dispose()
     emit(result, f"initialized {result['db']} ({result['clock']} clock)")
 
 
@@ -208,7 +211,11 @@ def init(
 def migrate() -> None:
     """Upgrade an initialized database to this version's schema."""
     url = database.normalize_url(settings.db)
-    result = database.migrate(database.make_engine(url), url)
+    engine = database.make_engine(url)
+    try:
+        result = database.migrate(engine, url)
+    finally:
+        engine.dispose()
     emit(result, f"{url}: schema {result['from']} -> {result['to']}")
 
 
@@ -297,12 +304,32 @@ def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option(
 @run_app.command("start")
 def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", help="JSON or @FILE.")],
               as_: As = None, why: Annotated[str | None, typer.Option()] = None,
-              version: Annotated[int | None, typer.Option()] = None) -> None:
+              version: Annotated[int | None, typer.Option()] = None,
+              idempotency_key: Annotated[str | None, typer.Option(
+                  help="Makes a retry safe: the same key and request return the first run, even from another "
+                       "process; the same key with another request exits 2.")] = None) -> None:
     """Start a run of a published playbook."""
     data = parse_json(input, "--input")
-    run, opened = service.start_run(store(), playbook_id, data, caller(as_), why=why, version=version)
-    result = {"run": run.id, "status": str(run.status), "tasks": [render.task_json(t) for t in opened]}
-    emit(result, render.tasks_table(opened, title=f"run {run.id} ({run.status})"))
+    db, who = store(), caller(as_)
+    opened: list[Any] = []
+
+    def start() -> dict[str, Any]:
+        run, tasks = service.start_run(db, playbook_id, data, who, why=why, version=version)
+        opened.extend(tasks)
+        return {"run": run.id, "status": str(run.status), "tasks": [render.task_json(t) for t in tasks]}
+
+    if idempotency_key is None:
+        result, replayed = start(), False
+    else:
+        request = {"playbook": playbook_id, "input": data, "why": why, "version": version}
+        result, replayed = idempotency.once(
+            db, actor=who.actor, key=idempotency.check_key(idempotency_key), method="CLI",
+            path=f"run start {playbook_id}", fingerprint=idempotency.request_hash("CLI", "run start",
+                                                                                  canonical.canonical_json(request)),
+            call=start)
+    title = f"run {result['run']} ({result['status']})"
+    emit(result, f"{title}: started earlier with this --idempotency-key; nothing new was written" if replayed
+         else render.tasks_table(opened, title=title))
 
 
 @run_app.command("show")
@@ -845,7 +872,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code of SPEC §6."""
     settings.db, settings.json = None, False
     try:
-        args = _split_globals(list(sys.argv[1:] if argv is None else argv))
+        raw = list(sys.argv[1:] if argv is None else argv)
+        args = _split_globals(raw)
+        limits.check_value(raw, "the command line")  # bytes that are not UTF-8 arrive as lone surrogates
         code = app(args=args, prog_name="ledgerflow", standalone_mode=False)
         if isinstance(code, int):  # typer.Exit comes back as a return value outside standalone mode
             return code
