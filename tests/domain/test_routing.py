@@ -23,9 +23,11 @@ NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 class Load:
     def __init__(self, counts: Mapping[str, int], last: Mapping[str, str]):
         self.counts, self.last = counts, last
+        self.asked: list[tuple[str, str, tuple[str, ...]]] = []
 
     def assigned(self, playbook: str, step: str,
                  actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, str]]:
+        self.asked.append((playbook, step, tuple(actors)))
         return ({a: self.counts[a] for a in actors if a in self.counts},
                 {a: self.last[a] for a in actors if a in self.last})
 
@@ -46,6 +48,17 @@ def test_ties_go_to_the_member_given_this_step_longest_ago_then_directory_order(
     every = {"ann": "2026-03-02", "cat": "2026-03-01", "dan": "2026-03-02"}
     assert pick({"ann": 1, "cat": 1, "dan": 1}, every) == "cat"
     assert pick({}, {}) == "ann"
+
+
+def test_the_workload_is_asked_about_this_playbook_step_and_the_available_members() -> None:
+    load = Load({}, {})
+    route(DIRECTORY, "ops", NOW, workload=load, pending={}, playbook="p", step="s", strategy="least-loaded",
+          eligible=lambda actor, on_behalf_of: True)
+    assert load.asked == [("p", "s", ("ann", "cat", "dan"))]
+
+
+def test_round_robin_starts_at_the_first_member_when_nobody_had_the_step() -> None:
+    assert pick({}, {}, strategy="round-robin") == "ann"
 
 
 def test_round_robin_rotates_in_directory_order_skipping_the_away() -> None:
