@@ -57,6 +57,20 @@ def test_the_workload_is_asked_about_this_playbook_step_and_the_available_member
     assert load.asked == [("p", "s", ("ann", "cat", "dan"))]
 
 
+def test_tasks_given_earlier_in_the_same_command_count_as_load() -> None:
+    result = route(DIRECTORY, "ops", NOW, workload=Load({"ann": 0, "cat": 1, "dan": 1}, {}), pending={"ann": 2},
+                   playbook="p", step="s", strategy="least-loaded", eligible=lambda actor, on_behalf_of: True)
+    assert result == Pick(assignee="cat")
+
+
+def test_a_member_the_workload_does_not_mention_has_no_open_tasks() -> None:
+    assert pick({"cat": 0}, {}) == "ann"
+
+
+def test_round_robin_follows_whoever_had_the_step_last_not_the_last_name() -> None:
+    assert pick({}, {"ann": "2026-03-02", "dan": "2026-03-01"}, strategy="round-robin") == "cat"
+
+
 def test_round_robin_starts_at_the_first_member_when_nobody_had_the_step() -> None:
     assert pick({}, {}, strategy="round-robin") == "ann"
 
