@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
+import rfc8785
+
 from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.figures import Marks, decisions, ended_counts, run_flags, week_of
@@ -41,33 +43,65 @@ def _chain_run(chain: str) -> str | None:
     return None if chain == SYSTEM_CHAIN else chain
 
 
-def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] | None) -> dict[str, Any] | None:
-    """The first problem in one chain's events (in `chain_seq` order), judged against its stored head."""
-    position = {row["hash"]: index for index, row in enumerate(rows)}
-    for row in rows:  # first, since a forged chain_seq moves the altered row away from the gap it leaves
-        if event_hash({k: v for k, v in row.items() if k != "hash"}) != row["hash"] or row["chain"] != chain:
+def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] | None, *,
+                  start: tuple[int, str] = (0, ZERO_HASH)) -> dict[str, Any] | None:
+    """The first problem in one chain's events (in `chain_seq` order), judged against its stored head.
+
+    `start` is the (length, hash) the rows follow on from: the chain's beginning, or a trusted checkpoint's
+    head when only what was appended after it is checked. Each problem is placed at the event it is in:
+    an event slipped in between two linked ones, an event rewritten and re-hashed (the next one still
+    names its old hash), a gap where events were removed.
+    """
+    base, prev = start
+    position = {prev: -1} | {row["hash"]: index for index, row in enumerate(rows)}
+    prev_seq = -1
+    short = head is not None and head[0] > base + len(rows)  # the head counts more events than there are
+    for row in rows:  # first: a forged chain_seq moves an altered event away from the gap it leaves
+        if _rehashed({k: v for k, v in row.items() if k != "hash"}) != row["hash"] or row["chain"] != chain:
             return _bad(row["seq"], row["run"], "altered")
-    prev, prev_seq = ZERO_HASH, 0
     for index, row in enumerate(rows):
-        if row["chain_seq"] != index + 1:
-            return _bad(row["seq"], row["run"], "removed" if row["chain_seq"] > index + 1 else "inserted")
-        if row["seq"] <= prev_seq:  # seq rises along a chain: each append draws a larger one under the chain's lock
-            return _bad(row["seq"], row["run"], "reordered")
+        want = base + index + 1
         if row["prev_hash"] != prev:
             earlier = position.get(row["prev_hash"])
-            reason = "removed" if earlier is None else "inserted" if earlier == index - 2 else "reordered"
-            return _bad(row["seq"], row["run"], reason)
+            if earlier is not None and earlier == index - 2:
+                # the event before links nowhere in between: slipped in, unless it is this one's twin moved
+                # ahead of it (a swap), which its seq gives away: lower than an event after it, yet before this
+                between = rows[index - 1]
+                if between["seq"] < row["seq"] or between["seq"] > max(r["seq"] for r in rows[index:]):
+                    return _bad(between["seq"], between["run"], "inserted")
+                return _bad(row["seq"], row["run"], "reordered")
+            if earlier is not None:
+                return _bad(row["seq"], row["run"], "reordered")
+            if row["chain_seq"] > want or short:  # a gap, or later events renumbered over it
+                return _bad(row["seq"], row["run"], "removed")
+            if index > 0:  # linked to a hash no event has: the one before it was rewritten and re-hashed
+                return _bad(rows[index - 1]["seq"], rows[index - 1]["run"], "altered")
+            return _bad(row["seq"], row["run"], "altered")
+        if row["chain_seq"] != want:
+            return _bad(row["seq"], row["run"], "removed" if row["chain_seq"] > want else "inserted")
+        if row["seq"] <= prev_seq:  # seq rises along a chain: each append draws a larger one under the chain's lock
+            return _bad(row["seq"], row["run"], "reordered")
         prev, prev_seq = row["hash"], row["seq"]
     if head is None:
         return _bad(rows[0]["seq"], rows[0]["run"], "inserted") if rows else None
     length, head_hash = head
-    if length > len(rows):
+    if length > base + len(rows):
         return _bad(None, _chain_run(chain), "truncated")
-    if length < len(rows):
-        return _bad(rows[length]["seq"], rows[length]["run"], "inserted")
+    if length < base + len(rows):
+        extra = rows[length - base] if length >= base else rows[0]
+        return _bad(extra["seq"], extra["run"], "inserted")
     if rows and head_hash != prev:
         return _bad(rows[-1]["seq"], rows[-1]["run"], "altered")
     return None
+
+
+def _rehashed(body: dict[str, Any]) -> str | None:
+    """The event's hash, or None when its stored body is not JSON any more (a NaN or a lone surrogate put
+    into a row by hand): that is an altered event, not a crash of the verifier."""
+    try:
+        return event_hash(body)
+    except (ValueError, TypeError, UnicodeError, rfc8785.CanonicalizationError):
+        return None
 
 
 def earliest(problems: Iterable[dict[str, Any]]) -> dict[str, Any] | None:

@@ -9,13 +9,17 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
+from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import InvalidInput
 
 KEYS = ("LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_MAIL_FROM", "LEDGERFLOW_SLACK_WEBHOOK_URL",
         "LEDGERFLOW_BASE_URL", "LEDGERFLOW_SIGNING_KEY", "LEDGERFLOW_RETRY_MAX", "LEDGERFLOW_LLM_BASE_URL",
-        "LEDGERFLOW_LLM_MODEL", "LEDGERFLOW_WEBHOOK_URL", "LEDGERFLOW_WEBHOOK_SECRET", "LEDGERFLOW_SESSION_SECRET")
+        "LEDGERFLOW_LLM_MODEL", "LEDGERFLOW_WEBHOOK_URL", "LEDGERFLOW_WEBHOOK_SECRET", "LEDGERFLOW_SESSION_SECRET",
+        "LEDGERFLOW_CHECKPOINT_EVERY", "LEDGERFLOW_CHECKPOINT_DIR", "LEDGERFLOW_WITNESS_URLS",
+        "LEDGERFLOW_TRUSTED_KEYS", "LEDGERFLOW_WITNESS_KEYS")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +39,14 @@ class Settings:
     llm_model: str | None = None
     session_secret: str | None = None
     """Signs the web UI's session cookies; set the same value on every `serve` process (else one per process)."""
+    checkpoint_every: timedelta | None = None
+    """How often the worker signs and publishes a checkpoint (needs `signing_key`)."""
+    checkpoint_dir: str | None = None
+    """Where published checkpoints are kept, one append-only file each."""
+    witness_urls: tuple[str, ...] = ()
+    trusted_keys: str | None = None
+    """Trust anchors for `audit verify` and `check-pack` when `--trust` is not given: a key or a file of keys."""
+    witness_keys: str | None = None
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -78,4 +90,20 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         signing_key=values.get("LEDGERFLOW_SIGNING_KEY"), retry_max=retry_max,
         llm_base_url=values.get("LEDGERFLOW_LLM_BASE_URL"), llm_model=values.get("LEDGERFLOW_LLM_MODEL"),
         session_secret=values.get("LEDGERFLOW_SESSION_SECRET"),
+        checkpoint_every=_every(values.get("LEDGERFLOW_CHECKPOINT_EVERY")),
+        checkpoint_dir=values.get("LEDGERFLOW_CHECKPOINT_DIR"),
+        witness_urls=tuple(u.rstrip("/") for u in values.get("LEDGERFLOW_WITNESS_URLS", "").replace(",", " ").split()),
+        trusted_keys=values.get("LEDGERFLOW_TRUSTED_KEYS"), witness_keys=values.get("LEDGERFLOW_WITNESS_KEYS"),
     )
+
+
+def _every(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    try:
+        every = parse_duration(text)
+    except (ValueError, OverflowError) as exc:
+        raise InvalidInput(f"LEDGERFLOW_CHECKPOINT_EVERY: {exc}", rule="bad-config") from None
+    if every <= timedelta(0):
+        raise InvalidInput("LEDGERFLOW_CHECKPOINT_EVERY must be a positive duration, e.g. 15m", rule="bad-config")
+    return every

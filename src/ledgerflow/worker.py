@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from ledgerflow import delivery, service
+from ledgerflow import checkpoints, delivery, evidence, service
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage.store import Store
@@ -41,10 +41,22 @@ class Worker:
         self.settings = store.settings
         self.client = client or httpx.Client()
         self.clock = clock
+        self._next_checkpoint: datetime | None = None  # the first pass signs one when checkpoints are on
+
+    def checkpoint_if_due(self) -> int:
+        """Sign, have cosigned, keep and record a checkpoint every LEDGERFLOW_CHECKPOINT_EVERY."""
+        every, key = self.settings.checkpoint_every, self.settings.signing_key
+        now = self.clock()
+        if every is None or not key or (self._next_checkpoint is not None and now < self._next_checkpoint):
+            return 0
+        checkpoints.publish(self.store, evidence.load_key(key), actor="system", channel="worker", client=self.client)
+        self._next_checkpoint = now + every
+        return 1
 
     def tick(self) -> dict[str, int]:
         fired = service.fire_due_timers(self.store)
-        counts = {"timers": len(fired), "delivered": 0, "retried": 0, "failed": 0}
+        counts = {"timers": len(fired), "delivered": 0, "retried": 0, "failed": 0,
+                  "checkpoints": self.checkpoint_if_due()}
         now = self.clock()
         with self.store.write() as tx:
             rows = tx.claim_outbox(format_time(now), format_time(now + LEASE))

@@ -8,15 +8,11 @@ import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.strategies import json_documents
 
-from ledgerflow.domain.canonical import _plain, canonical_json
+from ledgerflow.domain.canonical import _plain, canonical_json, exact_json
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**60), max_value=2**60)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
-    max_leaves=20,
-)
+json_values = json_documents()
 
 
 @given(json_values)
@@ -36,6 +32,45 @@ def test_keys_sort_by_utf16_code_units_outside_the_fast_path() -> None:
 
 def test_floats_take_the_ecmascript_form() -> None:
     assert canonical_json({"a": 1.0, "b": 1e21, "c": 1e-7}) == b'{"a":1,"b":1e+21,"c":1e-7}'
+
+
+hostile_text = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(
+    ["\u2028", "\u2029", "\x7f", "\x00", "\x1f", '"', "\\", "\ue000", "\U0001f600", "\ufeff"]))
+any_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**60), max_value=2**60) | st.floats() | hostile_text,
+    lambda children: st.lists(children, max_size=4) | st.tuples(children)
+    | st.dictionaries(hostile_text, children, max_size=4),
+    max_leaves=24,
+)
+
+
+@given(any_values)
+@settings(max_examples=1500)
+def test_the_fast_path_writes_rfc8785_bytes_or_refuses_as_it_does(value: object) -> None:
+    """The orjson path and the exact path agree on every document, and refuse the same ones."""
+    try:
+        expected: bytes | None = bytes(rfc8785.dumps(value))
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError, OverflowError):
+        expected = None
+    try:
+        found: bytes | None = canonical_json(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError, OverflowError):
+        found = None
+    assert found == expected
+    if expected is not None:
+        assert exact_json(value) == expected
+
+
+def test_nan_and_infinity_are_refused_not_written_as_null() -> None:
+    for value in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises((rfc8785.CanonicalizationError, ValueError)):
+            canonical_json({"a": None, "b": value})
+    assert canonical_json({"a": None}) == b'{"a":null}'
+
+
+def test_an_escaped_quote_and_a_float_inside_text_are_text() -> None:
+    value = {"s": 'say "1.5e3" \\', "t": "2026-03-02T08:00:00.000000Z", "n": [1, True, False, None]}
+    assert canonical_json(value) == bytes(rfc8785.dumps(value))
 
 
 class Kind(StrEnum):

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 
 from ledgerflow import service
 from ledgerflow.domain.runs import RunState, TaskState
@@ -85,3 +85,28 @@ def publish_text(store: Store, tmp_path: Path, text: str, name: str = "pb.yaml")
     path = tmp_path / name
     path.write_text(text)
     return service.publish(store, str(path), service.Caller())
+
+
+def finished_run(store: Store) -> str:
+    """A pricing exception taken to the end: prepared, approved, applied."""
+    run = start(store)
+    decision = act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0]
+    apply = decide(store, decision, "approve")["opened"][0]
+    act(store, "complete", apply, output={"quote_id": "Q"})
+    return run.id
+
+
+def copy_tables(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table: a backup to restore later (a rollback attack)."""
+    with store.engine.connect() as conn:
+        return {t.name: [dict(r._mapping) for r in conn.execute(select(t))] for t in schema.metadata.sorted_tables}
+
+
+def restore_tables(store: Store, rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Put a database back as `copy_tables` saw it."""
+    with store.engine.begin() as conn:
+        for table in reversed(schema.metadata.sorted_tables):
+            conn.execute(delete(table))
+        for table in schema.metadata.sorted_tables:
+            if rows[table.name]:
+                conn.execute(insert(table), rows[table.name])

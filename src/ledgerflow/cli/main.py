@@ -6,6 +6,7 @@ command accepts them before or after its arguments.
 
 from __future__ import annotations
 
+import base64
 import getpass
 import json
 import os
@@ -18,10 +19,11 @@ import typer
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from ledgerflow import audit, evidence, exports, governance, reports, service, tokens
+from ledgerflow import audit, checkpoints, evidence, exports, governance, jsonfiles, reports, service, tokens
 from ledgerflow import scorecard as scorecards
 from ledgerflow.cli.render import err, out, print_json, run_json, task_json, tasks_table, timeline_entry
 from ledgerflow.config import load_settings
+from ledgerflow.domain import notes
 from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError
 from ledgerflow.domain.figures import Period, parse_period, span, week_of
 from ledgerflow.domain.findings import ERROR, WARNING
@@ -51,10 +53,11 @@ governance_app = typer.Typer(no_args_is_help=True, help="Governance decisions: c
 report_app = typer.Typer(no_args_is_help=True, help="Reports: ownership, stalled work, waits, clarity.")
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for the REST API (and LEDGERFLOW_TOKEN).")
 guest_app = typer.Typer(no_args_is_help=True, help="Invite an external guest to one task by a scoped link.")
+witness_app = typer.Typer(no_args_is_help=True, help="Cosign another party's checkpoints (run by someone else).")
 for sub, name in ((clock_app, "clock"), (directory_app, "directory"), (playbook_app, "playbook"),
                   (run_app, "run"), (task_app, "task"), (audit_app, "audit"), (report_app, "report"),
                   (governance_app, "governance"), (export_app, "export"), (token_app, "token"),
-                  (guest_app, "guest")):
+                  (guest_app, "guest"), (witness_app, "witness")):
     app.add_typer(sub, name=name)
 
 As = Annotated[str | None, typer.Option("--as", help="The actor doing this (recorded in the history).")]
@@ -322,17 +325,66 @@ def task_reassign(task_id: str, to: Annotated[str, typer.Option()], reason: Anno
     _task_result(service.task_command(store(), "reassign", task_id, caller(as_), to=to, reason=reason))
 
 
+Trust = Annotated[str | None, typer.Option(
+    "--trust", help="Keys you trust to sign checkpoints: a base64 Ed25519 public key or a file of them, one a line "
+    "(`revoked KEY` marks a revoked one). Default: LEDGERFLOW_TRUSTED_KEYS.")]
+Witnesses = Annotated[str | None, typer.Option(
+    "--witnesses", help="Witness keys you trust to cosign (a key or a file). Default: LEDGERFLOW_WITNESS_KEYS.")]
+Cosignatures = Annotated[int | None, typer.Option(
+    "--cosignatures", min=0, help="Cosignatures by distinct trusted witnesses required (default: 1 with "
+    "--witnesses, else 0).")]
+
+
+def _anchors(value: str | None, where: str) -> notes.Anchors:
+    if not value:
+        return notes.Anchors()
+    path = Path(value)
+    if path.is_file():
+        return notes.anchors(service.read_text(value).splitlines(), value)
+    return notes.anchors([value], where)
+
+
+def _trust(trust: str | None, witnesses: str | None, cosignatures: int | None) -> checkpoints.Trust:
+    """The verifier's own anchors; with none at all the command refuses (exit 2): no key from the evidence."""
+    env = load_settings()
+    found = checkpoints.Trust(_anchors(trust or env.trusted_keys, "--trust"),
+                              _anchors(witnesses or env.witness_keys, "--witnesses"),
+                              cosignatures if cosignatures is not None else 1 if (witnesses or env.witness_keys) else 0)
+    checkpoints.refuse_without(found)
+    return found
+
+
 @audit_app.command("verify")
 def audit_verify(
-    checkpoint: Annotated[str | None, typer.Option(help="Also check against a signed checkpoint file.")] = None,
+    checkpoint: Annotated[list[str] | None, typer.Option(
+        help="Also check against signed checkpoints: a file or a folder of them (repeatable).")] = None,
+    since_checkpoint: Annotated[str | None, typer.Option(
+        help="Check only what was appended after this trusted checkpoint (and that its heads are in place).")] = None,
+    trust: Trust = None, witnesses: Witnesses = None, cosignatures: Cosignatures = None,
 ) -> None:
-    """Recompute the hash chain, replay the state, and compare with a signed checkpoint if given."""
+    """Recompute the hash chains, replay the state; against trusted checkpoints, detect rollback and rewrites."""
     db = store()
-    result = audit.verify(db)
-    if result["ok"] and checkpoint is not None:
-        bad = evidence.check_against(db, parse_json("@" + checkpoint, "--checkpoint"))
-        if bad is not None:
-            result = {**result, "ok": False, "first_bad": bad}
+    kept: list[checkpoints.Checkpoint] = []
+    if checkpoint or since_checkpoint:
+        anchors = _trust(trust, witnesses, cosignatures)
+        kept = [cp for path in [*(checkpoint or []), *([since_checkpoint] if since_checkpoint else [])]
+                for cp in checkpoints.load(path)]
+        for cp in kept:
+            problem = checkpoints.judged(cp, anchors)
+            if problem is not None:
+                _verdict({"ok": False, "events": 0, "first_bad": problem})
+                return
+    if since_checkpoint:
+        result = checkpoints.verify_since(db, kept[-1])
+    else:
+        result = audit.verify(db)
+        if result["ok"] and kept:
+            bad = checkpoints.against(db, sorted(kept, key=lambda c: (c.statement.at, c.statement.events)))
+            if bad is not None:
+                result = {**result, "ok": False, "first_bad": bad}
+    if kept and result["ok"]:
+        newest = max(kept, key=lambda c: (c.statement.at, c.statement.events)).statement
+        result = {**result, "checkpoint": {"origin": newest.origin, "time": newest.at, "events": newest.events}}
     _verdict(result)
 
 
@@ -342,42 +394,47 @@ def _verdict(result: dict[str, Any]) -> None:
         emit(result, f"ok: {result['events']} events verify")
         return
     where = f"seq {bad['seq']}" if bad["seq"] is not None else f"the end of run {bad['run']}" if bad["run"] else (
-        "the end of the system chain")
-    emit(result, f"FAILED at {where}: {bad['reason']}")
-    err.print(f"audit verify: {bad['reason']} at {where}")
+        "the end of the system chain" if bad["reason"] in ("truncated", "rolled-back") else "the checkpoint")
+    detail = f" ({bad['detail']})" if bad.get("detail") else ""
+    emit(result, f"FAILED at {where}: {bad['reason']}{detail}")
+    err.print(f"audit: {bad['reason']} at {where}{detail}", markup=False, highlight=False)
     raise typer.Exit(1)
 
 
 @audit_app.command("export")
 def audit_export(run_id: str, out_file: Annotated[str, typer.Option("--out", help="Evidence pack (JSON).")]) -> None:
-    """Write one run's evidence pack: its chain of events, its head, the playbook, the directory."""
-    pack = evidence.export_run(store(), run_id, load_settings().signing_key)
-    evidence.write_json(out_file, pack)
-    emit({"run": run_id, "out": out_file, "events": len(pack["events"]), "signed": pack["checkpoint"] is not None},
+    """Write one run's evidence pack: its events, playbook, directory, a signed checkpoint and the proof."""
+    pack = evidence.export_run(store(), run_id)
+    jsonfiles.write_json(out_file, pack)
+    emit({"run": run_id, "out": out_file, "events": len(pack["events"])},
          f"evidence pack for {run_id}: {len(pack['events'])} events -> {out_file}")
 
 
 @audit_app.command("check-pack")
-def audit_check_pack(file: str) -> None:
-    """Verify an evidence pack offline (no database needed)."""
-    pack = parse_json("@" + file, file)
-    if not isinstance(pack, dict):
-        raise InvalidInput(f"{file} is not an evidence pack", rule="not-an-evidence-pack")
-    _verdict(evidence.verify_pack(pack))
+def audit_check_pack(file: str, trust: Trust = None, witnesses: Witnesses = None,
+                     cosignatures: Cosignatures = None) -> None:
+    """Verify an evidence pack offline with the keys you trust (no database needed)."""
+    anchors = _trust(trust, witnesses, cosignatures)
+    _verdict(evidence.verify_pack(jsonfiles.read_json(file), anchors))
 
 
 @audit_app.command("checkpoint")
-def audit_checkpoint(out_file: Annotated[str, typer.Option("--out", help="Where to keep the signed heads.")]) -> None:
-    """Sign every chain's head with LEDGERFLOW_SIGNING_KEY; keep the file outside the database."""
-    signed = evidence.checkpoint(store(), load_settings().signing_key)
-    evidence.write_json(out_file, signed)
-    summary = {"out": out_file, "at": signed["at"], "events": signed["events"], "chains": len(signed["heads"])}
-    emit(summary, f"checkpoint of {summary['chains']} chains, {summary['events']} events -> {out_file}")
+def audit_checkpoint(out_file: Annotated[str | None, typer.Option(
+        "--out", help="Where to keep it (besides LEDGERFLOW_CHECKPOINT_DIR).")] = None) -> None:
+    """Sign every chain's head with LEDGERFLOW_SIGNING_KEY, have witnesses cosign, keep it outside the database."""
+    db = store()
+    if out_file is None and not db.settings.checkpoint_dir:
+        raise InvalidInput("say where to keep it: --out FILE (or set LEDGERFLOW_CHECKPOINT_DIR)", rule="no-output")
+    who = caller(None)
+    _, summary = checkpoints.publish(db, evidence.signing_key(db.settings.signing_key), actor=who.actor,
+                                     channel=who.channel, out=out_file)
+    emit(summary, f"checkpoint of {summary['chains']} chains, {summary['events']} events, "
+                  f"{summary['cosignatures']} cosignature(s) -> {', '.join(summary['files'])}")
 
 
 @audit_app.command("keygen")
 def audit_keygen() -> None:
-    """Print a new Ed25519 key pair for LEDGERFLOW_SIGNING_KEY."""
+    """Print a new Ed25519 key pair for LEDGERFLOW_SIGNING_KEY (or a witness's --key)."""
     private, public = evidence.new_key()
     emit({"signing_key": private, "public_key": public},
          f"LEDGERFLOW_SIGNING_KEY={private}\npublic key: {public}")
@@ -387,7 +444,7 @@ def audit_keygen() -> None:
 def export_ocel(out_file: Annotated[str, typer.Option("--out")]) -> None:
     """The whole history as OCEL 2.0 JSON."""
     document = exports.ocel(store())
-    evidence.write_json(out_file, document)
+    jsonfiles.write_json(out_file, document)
     emit({"out": out_file, "events": len(document["events"]), "objects": len(document["objects"])},
          f"{len(document['events'])} events, {len(document['objects'])} objects -> {out_file}")
 
@@ -519,6 +576,34 @@ def worker_command(
         worker.run(stop, max_seconds=max_seconds)
     except KeyboardInterrupt:
         stop.set()
+
+
+@witness_app.command("serve")
+def witness_serve(
+    state: Annotated[str, typer.Option(help="The witness's own folder: the last cosigned heads of each log, "
+                                            "and the refusals.")],
+    trust: Trust = None,
+    name: Annotated[str, typer.Option(help="The name its cosignatures carry.")] = "witness",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8700,
+) -> None:
+    """Cosign a ledger's checkpoints only while they extend the last one (LEDGERFLOW_WITNESS_SIGNING_KEY)."""
+    import uvicorn
+
+    from ledgerflow.witness import Witness
+    from ledgerflow.witness import app as witness_app_for
+
+    logs = _anchors(trust or load_settings().trusted_keys, "--trust")
+    if not logs:
+        raise InvalidInput("name the log keys this witness accepts: --trust KEY|FILE", rule="trust-anchor-missing")
+    key_text = os.environ.get("LEDGERFLOW_WITNESS_SIGNING_KEY")
+    if not key_text:
+        raise InvalidInput("set LEDGERFLOW_WITNESS_SIGNING_KEY (see `ledgerflow audit keygen`)", rule="no-signing-key")
+    witness = Witness(evidence.load_key(key_text), name, logs, state)
+    public = base64.b64encode(witness.public_key).decode()
+    err.print(f"witness {name} (public key {public}) on http://{host}:{port}/add-checkpoint; Ctrl-C to stop",
+              markup=False, highlight=False)
+    uvicorn.run(witness_app_for(witness), host=host, port=port, log_level="warning")
 
 
 @app.command("scorecard")

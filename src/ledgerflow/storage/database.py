@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,7 @@ def initialize(engine: Engine, url: str, simulated_start: datetime | None) -> di
                     {"key": "clock", "value": "simulated" if simulated_start else "real"},
                     {"key": "now", "value": clock},
                     {"key": "created_at", "value": format_time(datetime.now(UTC))},
+                    {"key": "ledger", "value": uuid.uuid4().hex},
                 ])
     except OperationalError as exc:
         raise EnvironmentProblem(f"cannot create {url}: {exc.orig}", rule="database-unreachable") from None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -36,6 +37,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     tuple_,
     union_all,
     update,
@@ -222,6 +224,23 @@ def _upserts(dialect_name: str) -> dict[str, Hot]:
     greatest, least = (func.max, func.min) if dialect_name == "sqlite" else (func.greatest, func.least)
     return {"counts": Hot(_add_counts(dialect), by_columns=True), "load": Hot(_add_load(dialect), by_columns=True),
             "marks": Hot(_add_marks(dialect, greatest, least), by_columns=True)}
+
+
+_LINKS_SQLITE = text(
+    "SELECT e.chain, e.chain_seq, e.seq, e.hash FROM json_each(:at) AS p "
+    "JOIN events AS e ON e.chain = json_extract(p.value, '$[0]') AND e.chain_seq = json_extract(p.value, '$[1]')")
+_LINKS_POSTGRESQL = text(
+    "SELECT e.chain, e.chain_seq, e.seq, e.hash FROM jsonb_array_elements(CAST(:at AS jsonb)) AS p "
+    "JOIN events AS e ON e.chain = p->>0 AND e.chain_seq = CAST(p->>1 AS integer)")
+"""The events at given chain positions (`Tx.chain_links`), in each dialect's JSON functions."""
+
+_EVENT_KEYS = tuple(str(column.name) for column in schema.events.columns)
+
+
+def _event_row(row: Any) -> dict[str, Any]:
+    """An event row as a dict with plain `str` keys (SQLAlchemy's are a str subclass, which orjson, on the
+    hashing fast path, does not take as keys)."""
+    return dict(zip(_EVENT_KEYS, row, strict=True))
 
 
 _PLAYBOOK_CACHE: dict[tuple[str, str, int], Playbook] = {}
@@ -732,7 +751,7 @@ class Tx:
     def events_of_type(self, type_: str, start: str, end: str) -> list[dict[str, Any]]:
         e = schema.events
         query = select(e).where(e.c.type == type_, e.c.at >= start, e.c.at < end).order_by(e.c.seq)
-        return [dict(row._mapping) for row in self.conn.execute(query)]
+        return [_event_row(row) for row in self.conn.execute(query)]
 
     def chain_heads(self, low: str | None = None, high: str | None = None) -> dict[str, tuple[int, str]]:
         """Every chain's head, {chain: (length, hash)}; only chains with ids in [low, high) when given."""
@@ -761,10 +780,29 @@ class Tx:
         return (0, ZERO_HASH) if row is None else (int(row.length), str(row.hash))
 
     def chain_links(self, positions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, str]]:
-        """(seq, hash) of the event at each (chain, chain_seq) asked for that exists."""
-        query = select(_e.c.chain, _e.c.chain_seq, _e.c.seq, _e.c.hash).where(
-            tuple_(_e.c.chain, _e.c.chain_seq).in_(list(positions)))
-        return {(row.chain, row.chain_seq): (row.seq, row.hash) for row in self.conn.execute(query)}
+        """(seq, hash) of the event at each (chain, chain_seq) asked for that exists.
+
+        The positions travel as one JSON parameter joined against the events' (chain, chain_seq) index, so a
+        checkpoint of many chains costs one index probe each inside the database, not a statement each.
+        """
+        if not positions:
+            return {}
+        wanted = json.dumps([[chain, length] for chain, length in positions])
+        query = _LINKS_SQLITE if self.conn.dialect.name == "sqlite" else _LINKS_POSTGRESQL
+        return {(row[0], int(row[1])): (int(row[2]), str(row[3])) for row in self.conn.execute(query, {"at": wanted})}
+
+    def chain_tail(self, chain: str, after: int) -> list[dict[str, Any]]:
+        """One chain's events past position `after` (chain_seq), in chain order."""
+        query = select(_e).where(_e.c.chain == chain, _e.c.chain_seq > after).order_by(_e.c.chain_seq)
+        return [_event_row(row) for row in self.conn.execute(query)]
+
+    def ledger_id(self) -> str | None:
+        """The id `init` gave this ledger (checkpoints name it); None for a database made before ids."""
+        value = self.conn.execute(select(schema.meta.c.value).where(schema.meta.c.key == "ledger")).scalar()
+        return None if value is None else str(value)
+
+    def set_ledger_id(self, value: str) -> None:
+        self.conn.execute(insert(schema.meta).values(key="ledger", value=value))
 
     def event_count(self) -> int:
         return int(self.conn.execute(select(func.count()).select_from(_e)).scalar() or 0)
@@ -776,7 +814,7 @@ class Tx:
         """Every event (of the chains in [low, high)), chain by chain in chain order, streamed."""
         query = _in_range(select(_e), _e.c.chain, low, high).order_by(_e.c.chain, _e.c.chain_seq)
         for row in self.conn.execute(query.execution_options(stream_results=True, yield_per=2000)):
-            yield dict(row._mapping)
+            yield _event_row(row)
 
     def events(self, run: str | None = None, after_seq: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """Events in seq order; a run's events are its chain (seq rises along a chain, commits in its order)."""
@@ -787,7 +825,7 @@ class Tx:
             query = select(e).where(e.c.seq > after_seq).order_by(e.c.seq)
         if limit is not None:
             query = query.limit(limit)
-        return [dict(row._mapping) for row in self.conn.execute(query)]
+        return [_event_row(row) for row in self.conn.execute(query)]
 
     # ------------------------------------------------------------------- tasks without a run
 
