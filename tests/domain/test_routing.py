@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from ledgerflow.domain.directory import load_directory
+from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.routing import Pick, route, stand_in
 from ledgerflow.domain.source import parse_yaml
 
@@ -125,3 +125,22 @@ def test_an_away_actors_delegates_are_followed_to_the_first_available_one_on_the
 def test_a_loop_or_a_dead_end_of_away_delegates_stands_in_nobody() -> None:
     assert _stand_in("lou") == (None, [])  # lou -> max -> ned -> max
     assert _stand_in("oli") == (None, [])
+
+
+def _route(directory: Directory, owner: str, counts: Mapping[str, int], *, skip: frozenset[str] = frozenset(),
+           refuse: frozenset[str] = frozenset()) -> Pick | None:
+    return route(directory, owner, NOW, workload=Load(counts, {}), pending={}, playbook="p", step="s",
+                 strategy="least-loaded", eligible=lambda actor, on_behalf_of: actor not in refuse, skip=skip)
+
+
+def test_one_or_two_candidates_are_routed_by_the_same_rules() -> None:
+    assert _route(DIRECTORY, "audit", {}) == Pick(assignee="eve")
+    assert _route(DIRECTORY, "ops", {"ann": 3, "cat": 0}, skip=frozenset({"dan"})) == Pick(assignee="cat")
+
+
+def test_members_the_rules_exclude_are_never_routed_to() -> None:
+    assert _route(DIRECTORY, "ops", {"ann": 0, "cat": 2, "dan": 1}, refuse=frozenset({"ann"})) == Pick(assignee="dan")
+
+
+def test_an_away_owner_with_nobody_to_stand_in_routes_to_nobody() -> None:
+    assert _route(CHAINS, "oli", {}) is None
