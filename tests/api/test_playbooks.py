@@ -66,7 +66,7 @@ def test_bodies_over_the_limit_are_413_and_other_media_types_415(client: TestCli
     before = snapshot(store)
     huge = "# " + "x" * (65 * 1024)
     too_big = client.post("/api/v1/playbooks/lint", content=huge, headers={**login("bob"), **YAML})
-    assert too_big.status_code == 413 and too_big.json()["rule"] == "body-too-large"
+    assert too_big.status_code == 413 and too_big.json()["rule"] == "input-too-large"
 
     def chunks() -> list[bytes]:
         return [b"# " + b"y" * 40_000, b"z" * 40_000]  # no Content-Length: counted as it arrives

@@ -7,6 +7,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -118,3 +119,6 @@ EngineOnPostgres.TestCase.settings = settings(max_examples=6, stateful_step_coun
                                               suppress_health_check=[HealthCheck.too_slow])
 TestEngineReplay = Engine.TestCase
 TestEngineReplayOnPostgres = EngineOnPostgres.TestCase
+# a few hundred commands each: on a busy 2-core machine with parallel workers they may take minutes, not hang
+TestEngineReplay.pytestmark = [pytest.mark.timeout(600)]
+TestEngineReplayOnPostgres.pytestmark = [pytest.mark.timeout(600)]

@@ -511,3 +511,17 @@ def test_a_row_made_unhashable_by_hand_is_altered_not_a_crash(tmp_path: Path) ->
             assert _verified(store) == {"seq": rows[0]["seq"], "run": None, "reason": "altered"}
     finally:
         store.close()
+
+
+def test_a_checkpoint_of_another_ledger_is_not_evidence_about_this_one(ledger: tuple[Store, str],
+                                                                        tmp_path: Path) -> None:
+    store, _ = ledger
+    (tmp_path / "other").mkdir()
+    other = make_store(tmp_path / "other")
+    try:
+        service.load_directory_file(other, str(DIRECTORY), ADMIN)
+        foreign = _signed(other)
+    finally:
+        other.close()
+    problem = checkpoints.against(store, [foreign])
+    assert problem is not None and problem["reason"] == "other-ledger"
