@@ -23,6 +23,7 @@ from ledgerflow.domain.reports import (
 from ledgerflow.domain.times import display_time
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store, Tx
+from ledgerflow.summaries import of_runs as run_summaries
 
 HUMAN_TYPES = ("task", "decision")
 """Task types that wait on a person (or an agent) and so have waits worth reporting."""
@@ -124,15 +125,15 @@ def stalled(store: Store) -> list[dict[str, Any]]:
             select(t.c.id, t.c.run, t.c.playbook, t.c.step, t.c.type, t.c.status, t.c.assignee, t.c.ready_at,
                    t.c.due_at, t.c.sla_due_at, t.c.blocked)
             .where(t.c.status.in_(_OPEN)).order_by(t.c.ready_at, t.c.id)).all()
+        late_rows = [row for row in rows if row.blocked or overdue_hours(deadline(row.due_at, row.sla_due_at), now)]
+        about = run_summaries(tx, (row.run for row in late_rows))
     found = []
-    for row in rows:
+    for row in late_rows:
         due = deadline(row.due_at, row.sla_due_at)
         late = overdue_hours(due, now)
-        overdue = due is not None and late > 0
-        if not (overdue or row.blocked):
-            continue
-        found.append({"task": row.id, "run": row.run, "playbook": row.playbook, "step": row.step,
-                      "assignee": row.assignee, "due_at": display_time(due), "overdue_hours": late,
+        found.append({"task": row.id, "run": row.run, "playbook": row.playbook,
+                      "summary": about.get(row.run or ""), "step": row.step, "assignee": row.assignee,
+                      "due_at": display_time(due), "overdue_hours": late,
                       "blocked": bool(row.blocked), "type": row.type, "status": row.status})
     found.sort(key=lambda item: -item["overdue_hours"])  # stable: ties keep ready_at order
     return found

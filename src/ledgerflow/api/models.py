@@ -92,16 +92,18 @@ class TaskOut(BaseModel):
     data_hash: str | None
     error: str | None
     note: str | None
+    summary: str | None = Field(default=None, description="What the run is about, from the playbook's "
+                                "summary template (SPEC §12); null where none is declared or not shown.")
 
     @classmethod
-    def of(cls, t: TaskState) -> TaskOut:
+    def of(cls, t: TaskState, summary: str | None = None) -> TaskOut:
         return cls(task=t.id, run=t.run, playbook=t.playbook, step=t.step, type=t.type, status=str(t.status),
                    assignee=t.assignee, ready_at=display_time(t.ready_at), due_at=display_time(t.due_at),
                    sla_due_at=display_time(t.sla_due_at), attempt=t.attempt, seat=t.seat,
                    on_behalf_of=t.on_behalf_of, blocked=t.blocked, escalated=t.escalated,
                    started_at=display_time(t.started_at), ended_at=display_time(t.ended_at), outcome=t.outcome,
                    rationale=t.rationale, output=t.output, approver=t.approver, data_hash=t.data_hash,
-                   error=t.error, note=t.note)
+                   error=t.error, note=t.note, summary=summary)
 
 
 class RunRef(BaseModel):
@@ -232,8 +234,8 @@ class TaskContextOut(BaseModel):
 
     @classmethod
     def of(cls, c: TaskContext) -> TaskContextOut:
-        return cls(task=TaskOut.of(c.task), run=RunOut.of(c.run) if c.run is not None else None, guest=c.guest,
-                   input=c.input, earlier_outputs=c.earlier_outputs, recommendations=c.recommendations,
+        return cls(task=TaskOut.of(c.task, c.summary), run=RunOut.of(c.run) if c.run is not None else None,
+                   guest=c.guest, input=c.input, earlier_outputs=c.earlier_outputs, recommendations=c.recommendations,
                    decisions=c.decisions, clarity=Clarity(**c.clarity), rights=c.rights, produces=c.produces,
                    sla=SlaClock(**c.sla), data_hash=c.data_hash, you_may=c.you_may)
 

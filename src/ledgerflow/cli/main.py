@@ -31,6 +31,7 @@ from ledgerflow.domain.times import parse_time
 from ledgerflow.storage.database import initialize, make_engine, normalize_url
 from ledgerflow.storage.database import migrate as migrate_database
 from ledgerflow.storage.store import Store
+from ledgerflow.summaries import of_runs as run_summaries
 
 
 @dataclass
@@ -274,7 +275,8 @@ def task_list(assignee: Annotated[str | None, typer.Option()] = None, run: Annot
     """Tasks ordered by ready time."""
     with store().read() as tx:
         tasks = tx.tasks(assignee=assignee, run=run, status=status)
-    emit([task_json(t) for t in tasks], tasks_table(tasks))
+        about = run_summaries(tx, (t.run for t in tasks))
+    emit([{**task_json(t), "summary": about.get(t.run or "")} for t in tasks], tasks_table(tasks))
 
 
 def _task_result(result: dict[str, Any]) -> None:

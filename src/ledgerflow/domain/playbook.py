@@ -21,6 +21,7 @@ from ledgerflow.domain.errors import LoadError
 from ledgerflow.domain.expressions import Expression, compile_expression
 from ledgerflow.domain.findings import ERROR, Finding
 from ledgerflow.domain.source import Source, join
+from ledgerflow.domain.summary import template_fields
 
 STEP_TYPES = ("task", "check", "decision", "action", "parallel")
 METRICS = ("throughput", "exception_rate", "rework", "first_pass_yield", "quality_trend",
@@ -34,7 +35,7 @@ _KEYS = {
     "action": _COMMON | {"owner", "action", "clarity", "produces"},
     "parallel": _COMMON | {"branches"},
 }
-_TOP_KEYS = {"id", "title", "outcome", "workflow_owner", "input", "steps", "governance", "description"}
+_TOP_KEYS = {"id", "title", "outcome", "workflow_owner", "input", "steps", "governance", "description", "summary"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -200,6 +201,8 @@ class Playbook:
     input_schema: dict[str, Any]
     steps: tuple[Step, ...]
     governance: Governance
+    summary: str | None = None
+    """The summary template (SPEC §12): `{field}` placeholders over the run's input."""
     data: dict[str, Any] = field(compare=False, repr=False)
     source: Source = field(compare=False, repr=False)
     issues: tuple[Finding, ...] = ()
@@ -530,6 +533,12 @@ def load_playbook(source: Source) -> Playbook:
     outcome = Outcome(owner=reader.text(outcome_raw.get("owner"), "outcome.owner"),
                       statement=reader.text(outcome_raw.get("statement"), "outcome.statement"),
                       measure=reader.text(outcome_raw.get("measure"), "outcome.measure"))
+    summary = reader.text(data.get("summary"), "summary")
+    if summary is not None:
+        try:
+            template_fields(summary)
+        except ValueError as exc:
+            raise reader.fail("summary", str(exc)) from None
     input_schema, input_validator = reader.schema(data.get("input") or {"type": "object"}, "input")
     if "steps" not in data or not data["steps"]:
         raise reader.fail("steps", "a playbook needs at least one step")
@@ -540,7 +549,8 @@ def load_playbook(source: Source) -> Playbook:
     return Playbook(id=playbook_id, title=reader.text(data.get("title"), "title") or playbook_id,
                     outcome=outcome, workflow_owner=reader.text(data.get("workflow_owner"), "workflow_owner"),
                     input_schema=input_schema or {}, steps=steps,
-                    governance=reader.governance(data.get("governance")), data=data, source=source,
+                    governance=reader.governance(data.get("governance")), summary=summary, data=data,
+                    source=source,
                     issues=tuple(reader.issues), input_validator=input_validator, by_id=by_id)
 
 
