@@ -355,6 +355,11 @@ def stalled(store: Store, principal: Principal) -> list[dict[str, Any]]:
     return [row for row in found if row["task"] in keep]
 
 
+def waiting(store: Store, principal: Principal, playbook: str | None) -> list[dict[str, Any]]:
+    """`report waiting`, over the runs the principal sees."""
+    return reports.waiting(store, playbook=playbook, visible_to=principal.actor)
+
+
 def clarity(store: Store, principal: Principal) -> dict[str, Any]:
     """`report clarity`: findings of the playbooks the principal owns, gaps on tasks it sees."""
     found = reports.clarity(store)

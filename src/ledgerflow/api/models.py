@@ -321,6 +321,7 @@ class StalledOut(BaseModel):
     task: str
     run: str | None
     playbook: str
+    summary: str | None = None
     step: str
     assignee: str | None
     due_at: str | None
@@ -328,6 +329,22 @@ class StalledOut(BaseModel):
     blocked: bool
     type: str
     status: str
+
+
+class WaitingOut(BaseModel):
+    """One row of `report waiting` (SPEC §12): an open run's open task, whom it waits on and since when."""
+
+    run: str
+    playbook: str
+    summary: str | None
+    step: str
+    task: str
+    waiting_on: str | None
+    since: str | None
+    waiting_hours: float
+    overdue: bool
+    blocked: bool
+    due_at: str | None
 
 
 class ClarityReport(BaseModel):

@@ -769,3 +769,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     sys.exit(main())
+
+
+from ledgerflow.cli import accountability  # noqa: E402, F401  (its commands hang on the sub-apps above)
