@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from ledgerflow import access
+from ledgerflow.domain.escalation_map import build_map
 from ledgerflow.domain.figures import Period, hours_between
 from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.reports import (
@@ -140,6 +141,22 @@ def stalled(store: Store) -> list[dict[str, Any]]:
                       "blocked": bool(row.blocked), "type": row.type, "status": row.status})
     found.sort(key=lambda item: -item["overdue_hours"])  # stable: ties keep ready_at order
     return found
+
+
+# --------------------------------------------------------------------------------------- the map
+
+
+def playbook_map(store: Store, playbook: str, version: int | None = None) -> dict[str, Any]:
+    """`playbook map` (SPEC §12): the escalation map of a published version (the newest unless named),
+    read against the loaded directory.
+
+    Raises:
+        NotFound: no such playbook or version.
+    """
+    with store.read() as tx:
+        definition, number = tx.playbook(playbook, version)
+        directory = tx.directory()
+    return build_map(definition, number, directory)
 
 
 # ------------------------------------------------------------------------------------------- waiting

@@ -7,13 +7,14 @@ as unknown. Results are domain objects and plain JSON-ready values; the API conv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
 from ledgerflow import access, reports
 from ledgerflow import scorecard as scorecards
+from ledgerflow.domain.durations import format_duration
 from ledgerflow.domain.errors import Forbidden, InvalidInput
 from ledgerflow.domain.figures import Period, week_of
 from ledgerflow.domain.findings import Finding
@@ -29,19 +30,6 @@ from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store, Tx
 from ledgerflow.summaries import of_runs as run_summaries
 from ledgerflow.tokens import GUEST_TYPES, Principal
-
-_UNITS = (("w", timedelta(weeks=1)), ("d", timedelta(days=1)), ("h", timedelta(hours=1)), ("m", timedelta(minutes=1)))
-
-
-def format_duration(span: timedelta | None) -> str | None:
-    """A duration in the contract's form (`1d`, `4h`, `90m`): the largest unit that divides it."""
-    if span is None:
-        return None
-    for unit, size in _UNITS:
-        if span % size == timedelta(0):
-            return f"{span // size}{unit}"
-    return f"{int(span.total_seconds() // 60)}m"
-
 
 # ---------------------------------------------------------------------------------------- playbooks
 

@@ -11,7 +11,10 @@ import typer
 
 from ledgerflow import reports
 from ledgerflow.cli.main import _table as table
-from ledgerflow.cli.main import emit, report_app, store
+from ledgerflow.cli.main import emit, playbook_app, report_app, settings, store
+from ledgerflow.cli.render import out, print_json
+from ledgerflow.domain.errors import InvalidInput
+from ledgerflow.domain.escalation_map import map_markdown
 
 PlaybookFilter = Annotated[str | None, typer.Option("--playbook", help="Only this playbook's runs.")]
 
@@ -24,3 +27,17 @@ def report_waiting(playbook: PlaybookFilter = None) -> None:
              "summary": row["summary"] or ""} for row in result]
     emit(result, table("Where work waits", ("run", "summary", "step", "task", "waiting_on", "since",
                                             "waiting_hours", "overdue", "blocked"), rows))
+
+
+@playbook_app.command("map")
+def playbook_map(playbook_id: str, format: Annotated[str, typer.Option(help="md (default) or json.")] = "md",
+                 version: Annotated[int | None, typer.Option(help="A published version (default: newest).")]
+                 = None) -> None:
+    """The one-page escalation map: who owns, approves, gets nudged and pulled in; the holes flagged."""
+    if format not in ("md", "json"):
+        raise InvalidInput(f"--format is md or json, not {format!r}", rule="bad-format")
+    found = reports.playbook_map(store(), playbook_id, version)
+    if settings.json or format == "json":
+        print_json(found)
+    else:
+        out.print(map_markdown(found), markup=False, highlight=False, end="")

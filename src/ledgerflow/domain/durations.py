@@ -19,3 +19,16 @@ def parse_duration(text: str) -> timedelta:
     if match is None:
         raise ValueError(f"{text!r} is not a duration; write a positive integer and a unit, like 30m, 4h, 1d or 2w")
     return timedelta(minutes=int(match.group(1)) * _UNIT_MINUTES[match.group(2)])
+
+
+_UNITS = (("w", timedelta(weeks=1)), ("d", timedelta(days=1)), ("h", timedelta(hours=1)), ("m", timedelta(minutes=1)))
+
+
+def format_duration(span: timedelta | None) -> str | None:
+    """A duration in the contract's form (`1d`, `4h`, `90m`): the largest unit that divides it."""
+    if span is None:
+        return None
+    for unit, size in _UNITS:
+        if span % size == timedelta(0):
+            return f"{span // size}{unit}"
+    return f"{int(span.total_seconds() // 60)}m"

@@ -221,6 +221,15 @@ class Playbook:
     def step(self, step_id: str) -> Step:
         return self.by_id[step_id]
 
+    def action_owner(self, step: ActionStep) -> str | None:
+        """An action's owner, else the `execute` right of the nearest earlier decision."""
+        if step.owner:
+            return step.owner
+        for earlier in reversed(self.before(step)):
+            if isinstance(earlier, DecisionStep) and earlier.rights.execute:
+                return earlier.rights.execute
+        return None
+
     def before(self, step: Step) -> tuple[Step, ...]:
         """The steps that come before `step` on its path (never a sibling branch)."""
         earlier: list[Step] = []

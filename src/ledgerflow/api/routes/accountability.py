@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
 
-from ledgerflow import views
+from ledgerflow import reports, views
 from ledgerflow.api.deps import Actor, StoreDep
 from ledgerflow.api.errors import documented
 from ledgerflow.api.models import WaitingOut
+from ledgerflow.domain.escalation_map import map_markdown
 
 
 def router() -> APIRouter:
@@ -22,5 +24,21 @@ def router() -> APIRouter:
         """Every open run the caller sees, each open task with whom it waits on and since when, longest wait
         first (`report waiting`)."""
         return [WaitingOut(**row) for row in views.waiting(store, who, playbook)]
+
+    @api.get("/playbooks/{playbook_id}/map", tags=["playbooks"], responses=documented(404))
+    def playbook_map(store: StoreDep, _who: Actor, playbook_id: str,
+                     version: Annotated[int | None, Query(description="A published version (default: newest).")]
+                     = None) -> dict[str, Any]:
+        """The one-page escalation map (`playbook map`): the JSON of SPEC §12."""
+        return reports.playbook_map(store, playbook_id, version)
+
+    @api.get("/playbooks/{playbook_id}/map.md", tags=["playbooks"], responses=documented(404),
+             response_class=PlainTextResponse)
+    def playbook_map_markdown(store: StoreDep, _who: Actor, playbook_id: str,
+                              version: Annotated[int | None, Query(description="A published version.")] = None
+                              ) -> PlainTextResponse:
+        """The escalation map as one Markdown page, for a staff review."""
+        return PlainTextResponse(map_markdown(reports.playbook_map(store, playbook_id, version)),
+                                 media_type="text/markdown; charset=utf-8")
 
     return api
