@@ -56,6 +56,12 @@ class FollowUpIn(_In):
     due: str = Field(examples=["1w"])
 
 
+class OutcomeIn(_In):
+    period: str = Field(description="An ISO week like 2026-W10.")
+    value: float = Field(allow_inf_nan=False)
+    note: str | None = None
+
+
 class GovernanceIn(_In):
     decision: Literal["continue", "stabilize", "pause", "stop"]
     rationale: str
@@ -296,6 +302,15 @@ class Latency(BaseModel):
     p90_hours: float | None
 
 
+class OutcomeBlock(BaseModel):
+    name: str
+    unit: str | None
+    target: float
+    direction: str
+    value: float | None
+    on_target: bool | None
+
+
 class ScorecardOut(BaseModel):
     playbook: str
     period: str
@@ -305,6 +320,23 @@ class ScorecardOut(BaseModel):
     decision_latency: Latency
     first_pass_yield: float | None
     quality_trend: float | None
+    outcome: OutcomeBlock | None = Field(default=None, description="The outcome measure and the period's value "
+                                         "(SPEC §12); null where the playbook declares no outcome.metric.")
+
+
+class OutcomeOut(BaseModel):
+    """A recorded outcome value, and the governance reviews its triggers opened."""
+
+    playbook: str
+    period: str
+    metric: str
+    value: float
+    note: str | None
+    recorded_by: str
+    recorded_at: str | None
+    authority: dict[str, Any]
+    reviews: list[str]
+    outcome: OutcomeBlock
 
 
 class GovernanceOut(BaseModel):

@@ -9,12 +9,16 @@ from typing import Annotated
 
 import typer
 
-from ledgerflow import reports
+from ledgerflow import outcomes, reports
+from ledgerflow.cli.main import As, app, caller, emit, playbook_app, report_app, settings, store
 from ledgerflow.cli.main import _table as table
-from ledgerflow.cli.main import emit, playbook_app, report_app, settings, store
 from ledgerflow.cli.render import out, print_json
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.escalation_map import map_markdown
+from ledgerflow.domain.figures import parse_period
+
+outcome_app = typer.Typer(no_args_is_help=True, help="The outcome measure: a value per week (SPEC §12).")
+app.add_typer(outcome_app, name="outcome")
 
 PlaybookFilter = Annotated[str | None, typer.Option("--playbook", help="Only this playbook's runs.")]
 
@@ -41,3 +45,21 @@ def playbook_map(playbook_id: str, format: Annotated[str, typer.Option(help="md 
         print_json(found)
     else:
         out.print(map_markdown(found), markup=False, highlight=False, end="")
+
+
+@outcome_app.command("record")
+def outcome_record(playbook_id: str, period: Annotated[str, typer.Option(help="An ISO week like 2026-W10.")],
+                   value: Annotated[float, typer.Option(help="The measure's value for that week.")],
+                   note: Annotated[str | None, typer.Option(help="Where the figure comes from.")] = None,
+                   as_: As = None) -> None:
+    """Record a week's outcome value (outcome owner, workflow owner, or an integration's token)."""
+    db = store()
+    who = caller(as_)
+    result = outcomes.record(db, playbook_id, parse_period(period), value, actor=who.actor, channel=who.channel,
+                             note=note)
+    block = result["outcome"]
+    verdict = "on target" if block["on_target"] else "off target"
+    emit(result, f"{playbook_id} {result['period']}: {block['name']} = {result['value']:g}"
+                 f"{' ' + block['unit'] if block['unit'] else ''} ({verdict}; target {block['target']:g}, "
+                 f"{block['direction']})" + (f"; review opened: {', '.join(result['reviews'])}"
+                                             if result["reviews"] else ""))

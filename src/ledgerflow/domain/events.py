@@ -15,11 +15,12 @@ EVENT_TYPES = frozenset({
     "assignment.changed", "ownership.gap", "nudge.sent", "sla.breached", "action.called", "action.failed",
     "notification.queued", "notification.delivered", "governance.review_opened", "governance.decided",
     "playbook.published", "directory.loaded", "clock.advanced", "token.created", "token.revoked",
-    "decision.informed", "audit.rechained", "audit.checkpointed",
+    "decision.informed", "audit.rechained", "audit.checkpointed", "outcome.recorded",
 })
 
 AUTHORITY_KINDS = frozenset({"role", "authority_row", "delegation", "escalation", "reassignment",
-                             "ownership_gap", "owner", "admin", "system", "person", "assignee", "starter", "guest"})
+                             "ownership_gap", "owner", "admin", "system", "person", "assignee", "starter", "guest",
+                             "integration"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

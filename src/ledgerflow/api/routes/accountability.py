@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
-from ledgerflow import reports, views
-from ledgerflow.api.deps import Actor, StoreDep
+from ledgerflow import outcomes, reports, views
+from ledgerflow.api.deps import Actor, ActorMutation, StoreDep
 from ledgerflow.api.errors import documented
-from ledgerflow.api.models import WaitingOut
+from ledgerflow.api.models import OutcomeIn, OutcomeOut, WaitingOut
 from ledgerflow.domain.escalation_map import map_markdown
+from ledgerflow.domain.figures import parse_period
 
 
 def router() -> APIRouter:
@@ -40,5 +41,15 @@ def router() -> APIRouter:
         """The escalation map as one Markdown page, for a staff review."""
         return PlainTextResponse(map_markdown(reports.playbook_map(store, playbook_id, version)),
                                  media_type="text/markdown; charset=utf-8")
+
+    @api.post("/outcomes/{playbook_id}", response_model=OutcomeOut, status_code=201, tags=["governance"],
+              responses=documented(400, 403, 404, 422))
+    def record_outcome(call: ActorMutation, playbook_id: str, body: OutcomeIn) -> Response:
+        """Record a week's outcome value: the outcome owner, the workflow owner, or an integration (an agent's
+        token). Recording a week again replaces its value."""
+        def run() -> OutcomeOut:
+            return OutcomeOut(**outcomes.record(call.store, playbook_id, parse_period(body.period), body.value,
+                                                actor=call.principal.actor, channel="api", note=body.note))
+        return call.answer(run, 201)
 
     return api
