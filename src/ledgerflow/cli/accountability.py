@@ -9,13 +9,16 @@ from typing import Annotated
 
 import typer
 
-from ledgerflow import outcomes, reports
+from ledgerflow import jsonfiles, outcomes, reports
 from ledgerflow.cli.main import As, app, caller, emit, playbook_app, report_app, settings, store
 from ledgerflow.cli.main import _table as table
 from ledgerflow.cli.render import out, print_json
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.escalation_map import map_markdown
 from ledgerflow.domain.figures import parse_period
+from ledgerflow.domain.review import review_markdown
+from ledgerflow.review import review_pack
+from ledgerflow.views import this_week
 
 outcome_app = typer.Typer(no_args_is_help=True, help="The outcome measure: a value per week (SPEC §12).")
 app.add_typer(outcome_app, name="outcome")
@@ -63,3 +66,16 @@ def outcome_record(playbook_id: str, period: Annotated[str, typer.Option(help="A
                  f"{' ' + block['unit'] if block['unit'] else ''} ({verdict}; target {block['target']:g}, "
                  f"{block['direction']})" + (f"; review opened: {', '.join(result['reviews'])}"
                                              if result["reviews"] else ""))
+
+
+@report_app.command("review")
+def report_review(playbook_id: str, out_file: Annotated[str, typer.Option("--out", help="FILE.md (Markdown).")],
+                  period: Annotated[str | None, typer.Option(help="An ISO week (default: this week).")] = None) -> None:
+    """Write the weekly review pack: figures and trend, outcome, triggers, waits, escalations, decisions."""
+    db = store()
+    chosen = parse_period(period) if period else this_week(db)
+    if not out_file.lower().endswith(".md"):
+        raise InvalidInput(f"--out {out_file}: the review pack is written as .md", rule="bad-out-file")
+    jsonfiles.write_file(out_file, review_markdown(review_pack(db, playbook_id, chosen)).encode("utf-8"))
+    emit({"playbook": playbook_id, "period": chosen.name, "out": out_file},
+         f"review pack of {playbook_id} {chosen.name} written to {out_file}")
