@@ -4,15 +4,18 @@ shared example over a scripted week."""
 from __future__ import annotations
 
 import json
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from ledgerflow import governance, outcomes, service
 from ledgerflow.cli.main import main
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.review import review_markdown
 from ledgerflow.review import review_pack
+from ledgerflow.review_pdf import review_pdf
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, finished_run, only_open, publish_text, start
 from tests.reports.test_outcome import MEASURED
@@ -128,3 +131,27 @@ def test_the_cli_writes_the_markdown_pack(capsys: pytest.CaptureFixture[str], st
     assert main([*args, "--out", str(tmp_path / "review.txt")]) == 2
     assert main([*args, "--out", str(tmp_path / "missing" / "review.md")]) == 2
     assert main(["report", "review", "nope", "--out", str(out), "--db", store.url]) == 2
+
+
+def test_the_pdf_pack_holds_the_same_sections_and_the_charts(store: Store, tmp_path: Path) -> None:
+    publish_text(store, tmp_path, MEASURED)
+    ids = _scripted_week(store)
+    outcomes.record(store, "pricing-exception", WEEK, 18, actor="maria", channel="cli")
+    out = tmp_path / "review.pdf"
+    assert main(["report", "review", "pricing-exception", "--period", "2026-W10", "--out", str(out),
+                 "--db", store.url]) == 0
+    reader = PdfReader(out)
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    for expected in ("Weekly review: Pricing exception approval, 2026-W10", "Throughput (runs ended) 1",
+                     "gross margin: 18 %, OFF TARGET (target 22 %, higher is better).", "Runs ended per week",
+                     "gross margin per week", "target 22", "outcome below 20", "Where work waits now",
+                     ids["late"], "Steady week | no change", "Check the ERP mapping", ids["follow_up"]):
+        assert expected in text, expected
+    assert reader.metadata is not None and reader.metadata.title == "Weekly review pricing-exception 2026-W10"
+
+
+def test_without_a_unicode_font_the_pdf_still_prints_latin_text(store: Store) -> None:
+    ids = _scripted_week(store)
+    pdf = review_pdf(review_pack(store, "pricing-exception", WEEK), font_dirs=())
+    text = "\n".join(page.extract_text() for page in PdfReader(BytesIO(pdf)).pages)
+    assert "Where work waits now" in text and ids["late"] in text and "Check the ERP mapping" in text

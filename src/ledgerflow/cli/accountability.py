@@ -18,6 +18,7 @@ from ledgerflow.domain.escalation_map import map_markdown
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.review import review_markdown
 from ledgerflow.review import review_pack
+from ledgerflow.review_pdf import review_pdf
 from ledgerflow.views import this_week
 
 outcome_app = typer.Typer(no_args_is_help=True, help="The outcome measure: a value per week (SPEC §12).")
@@ -69,13 +70,17 @@ def outcome_record(playbook_id: str, period: Annotated[str, typer.Option(help="A
 
 
 @report_app.command("review")
-def report_review(playbook_id: str, out_file: Annotated[str, typer.Option("--out", help="FILE.md (Markdown).")],
+def report_review(playbook_id: str,
+                  out_file: Annotated[str, typer.Option("--out", help="FILE.md (Markdown) or FILE.pdf.")],
                   period: Annotated[str | None, typer.Option(help="An ISO week (default: this week).")] = None) -> None:
     """Write the weekly review pack: figures and trend, outcome, triggers, waits, escalations, decisions."""
     db = store()
     chosen = parse_period(period) if period else this_week(db)
-    if not out_file.lower().endswith(".md"):
-        raise InvalidInput(f"--out {out_file}: the review pack is written as .md", rule="bad-out-file")
-    jsonfiles.write_file(out_file, review_markdown(review_pack(db, playbook_id, chosen)).encode("utf-8"))
+    kind = out_file.lower().rsplit(".", 1)[-1]
+    if kind not in ("md", "pdf"):
+        raise InvalidInput(f"--out {out_file}: the review pack is written as .md (Markdown) or .pdf",
+                           rule="bad-out-file")
+    pack = review_pack(db, playbook_id, chosen)
+    jsonfiles.write_file(out_file, review_pdf(pack) if kind == "pdf" else review_markdown(pack).encode("utf-8"))
     emit({"playbook": playbook_id, "period": chosen.name, "out": out_file},
          f"review pack of {playbook_id} {chosen.name} written to {out_file}")
