@@ -32,12 +32,10 @@ def record(store: Store, playbook_id: str, period: Period, value: float, *, acto
         playbook, _ = tx.playbook(playbook_id)
         directory = tx.directory()
         if directory is None or not directory.is_actor(actor):
-            raise NotFound(f"unknown actor {actor!r}: say who records with --as (an owner, or an integration's "
-                           "token)", rule="unknown-actor")
-        found = directory.get(actor)
+            raise NotFound(f"unknown actor {actor!r}: say who records with --as (the outcome or workflow owner)",
+                           rule="unknown-actor")
         now = tx.now()
-        event = rules.record(playbook, actor=actor, is_agent=found is not None and found.is_agent, channel=channel,
-                             period=period, value=value, note=note, now=now)
+        event = rules.record(playbook, actor=actor, channel=channel, period=period, value=value, note=note, now=now)
         row = {"value": event.data["value"], "note": event.data["note"], "recorded_by": actor,
                "recorded_at": event.at}
         where = (_o.c.playbook == playbook_id, _o.c.period == period.name)

@@ -82,16 +82,12 @@ def test_the_scorecard_shows_the_recorded_value_beside_the_target(store: Store, 
     assert audit.verify(store)["ok"]
 
 
-def test_an_integration_records_with_its_token_and_says_so(store: Store, tmp_path: Path) -> None:
-    _measured(store, tmp_path)
-    assert _record(store, 24, actor="intake-bot")["authority"] == {"kind": "integration", "detail": "intake-bot"}
-
-
 def test_anyone_else_is_refused_and_nothing_changes(store: Store, tmp_path: Path) -> None:
     _measured(store, tmp_path)
     before = snapshot(store)
-    with pytest.raises(Forbidden):
-        _record(store, 24, actor="bob")
+    for stranger in ("bob", "intake-bot"):  # an agent takes no part in governance either
+        with pytest.raises(Forbidden):
+            _record(store, 24, actor=stranger)
     with pytest.raises(NotFound):
         _record(store, 24, actor="nobody")
     for value, period in ((24.0, "2026-W11"), (float("nan"), "2026-W10"), (float("inf"), "2026-W10"),
@@ -132,16 +128,18 @@ def test_the_cli_records_and_exits_by_the_rules(capsys: pytest.CaptureFixture[st
     assert main([*args, "--value", "many", "--as", "maria"]) == 2
 
 
-def test_the_api_records_for_owners_and_integrations_only(store: Store, tmp_path: Path) -> None:
+def test_the_api_records_for_the_owners_and_their_integrations_only(store: Store, tmp_path: Path) -> None:
     _measured(store, tmp_path)
     def headers(actor: str) -> dict[str, str]:
         return bearer(tokens.create(store, actor, ADMIN)["token"])
     with TestClient(create_app(store, CONFIG)) as client:
         made = client.post("/api/v1/outcomes/pricing-exception", json={"period": "2026-W10", "value": 19.5},
-                           headers=headers("intake-bot"))
+                           headers=headers("maria"))  # an ERP export holding a token made for maria
         refused = client.post("/api/v1/outcomes/pricing-exception", json={"period": "2026-W10", "value": 30},
                               headers=headers("bob"))
         card = client.get("/api/v1/scorecards/pricing-exception?period=2026-W10", headers=headers("maria"))
     assert made.status_code == 201 and len(made.json()["reviews"]) == 1
+    assert (made.json()["recorded_by"], made.json()["authority"]) == ("maria", {"kind": "owner",
+                                                                               "detail": "outcome owner"})
     assert refused.status_code == 403
     assert card.json()["outcome"] == {**BLOCK, "value": 19.5, "on_target": False}

@@ -56,7 +56,7 @@ def outcome_record(playbook_id: str, period: Annotated[str, typer.Option(help="A
                    value: Annotated[float, typer.Option(help="The measure's value for that week.")],
                    note: Annotated[str | None, typer.Option(help="Where the figure comes from.")] = None,
                    as_: As = None) -> None:
-    """Record a week's outcome value (outcome owner, workflow owner, or an integration's token)."""
+    """Record a week's outcome value (the outcome owner or the workflow owner, or a token made for one)."""
     db = store()
     who = caller(as_)
     result = outcomes.record(db, playbook_id, parse_period(period), value, actor=who.actor, channel=who.channel,

@@ -19,8 +19,7 @@ EVENT_TYPES = frozenset({
 })
 
 AUTHORITY_KINDS = frozenset({"role", "authority_row", "delegation", "escalation", "reassignment",
-                             "ownership_gap", "owner", "admin", "system", "person", "assignee", "starter", "guest",
-                             "integration"})
+                             "ownership_gap", "owner", "admin", "system", "person", "assignee", "starter", "guest"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,8 +3,9 @@ recorded by an owner or an integration, shown beside the scorecard and watched b
 
 Pure: the use case in `ledgerflow.outcomes` reads and writes the rows.
 
-- Who records: the outcome owner, the workflow owner, or an agent of the directory (an integration acting
-  with its token). Anyone else is refused; the event names which of these recorded it.
+- Who records: the outcome owner or the workflow owner, by hand or through an integration holding a token
+  made for one of them (`token create --actor OWNER`; the event's channel says `api`). Anyone else, agents
+  included, is refused: no agent of the directory takes part in a playbook's governance by default.
 - A value is for one ISO week that has begun; recording again replaces it (a correction), each recording an
   event of its own.
 - A `metric: outcome` trigger is checked when a value is recorded, against that value: `min_runs` does not
@@ -36,15 +37,21 @@ def outcome_block(metric: OutcomeMetric | None, value: float | None) -> dict[str
             "value": value, "on_target": None if value is None else metric.on_target(value)}
 
 
-def record(playbook: Playbook, *, actor: str, is_agent: bool, channel: str, period: Period, value: float,
-           note: str | None, now: datetime) -> Event:
+def record(playbook: Playbook, *, actor: str, channel: str, period: Period, value: float, note: str | None,
+           now: datetime) -> Event:
     """The `outcome.recorded` event, after checking who records what for which period.
 
     Raises:
         InvalidInput: no metric declared, a period that is not an ISO week or has not begun, a value that is
             not a finite number within range.
-        Forbidden: the actor is neither owner nor an integration (agent).
+        Forbidden: the actor owns neither the outcome nor the workflow.
     """
+    owners = {"outcome owner": playbook.outcome.owner, "workflow owner": playbook.workflow_owner}
+    held = next((name for name, who in owners.items() if who == actor), None)
+    if held is None:
+        raise Forbidden(f"the outcome of playbook {playbook.id} is recorded by its outcome owner "
+                        f"({playbook.outcome.owner}) or its workflow owner ({playbook.workflow_owner}), or an "
+                        "integration with a token made for one of them", rule="outcome-not-owner")
     metric = playbook.outcome.metric
     if metric is None:
         raise InvalidInput(f"playbook {playbook.id} declares no outcome.metric; add {{name, unit, target, "
@@ -57,17 +64,8 @@ def record(playbook: Playbook, *, actor: str, is_agent: bool, channel: str, peri
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
             or abs(value) > MAX_MAGNITUDE:
         raise InvalidInput(f"--value {value!r} is not a finite number within ±{MAX_MAGNITUDE:g}", rule="bad-value")
-    owners = {"outcome owner": playbook.outcome.owner, "workflow owner": playbook.workflow_owner}
-    held = next((name for name, who in owners.items() if who == actor), None)
-    if held is not None:
-        auth = authority("owner", held)
-    elif is_agent:
-        auth = authority("integration", actor)
-    else:
-        raise Forbidden(f"the outcome of playbook {playbook.id} is recorded by its outcome owner "
-                        f"({playbook.outcome.owner}), its workflow owner ({playbook.workflow_owner}) or an "
-                        "integration's token", rule="outcome-not-owner")
-    return Event(type="outcome.recorded", at=format_time(now), actor=actor, channel=channel, authority=auth,
+    return Event(type="outcome.recorded", at=format_time(now), actor=actor, channel=channel,
+                 authority=authority("owner", held),
                  data={"playbook": playbook.id, "period": period.name, "metric": metric.name,
                        "value": float(value), "note": (note or "").strip() or None})
 

@@ -45,8 +45,8 @@ def router() -> APIRouter:
     @api.post("/outcomes/{playbook_id}", response_model=OutcomeOut, status_code=201, tags=["governance"],
               responses=documented(400, 403, 404, 422))
     def record_outcome(call: ActorMutation, playbook_id: str, body: OutcomeIn) -> Response:
-        """Record a week's outcome value: the outcome owner, the workflow owner, or an integration (an agent's
-        token). Recording a week again replaces its value."""
+        """Record a week's outcome value: the outcome owner or the workflow owner (an integration uses a token
+        made for one of them). Recording a week again replaces its value."""
         def run() -> OutcomeOut:
             return OutcomeOut(**outcomes.record(call.store, playbook_id, parse_period(body.period), body.value,
                                                 actor=call.principal.actor, channel="api", note=body.note))
