@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from common import machine, median, new_store, scratch_dir, spread, sqlite_url
-from engine import work
 
+from engine import work
 from ledgerflow.domain.canonical import canonical_json, exact_json
 
 

@@ -25,7 +25,8 @@ ADMIN = service.Caller()
 
 
 PG_URL = os.environ.get("LEDGERFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-BACKENDS = ["sqlite", "postgresql"]
+BACKENDS = [b for b in os.environ.get("LEDGERFLOW_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+"""Both databases always (CI); `LEDGERFLOW_TEST_BACKENDS=sqlite` is the inner loop's quick path."""
 
 
 def fresh_url(backend: str, tmp_path: Path) -> str:

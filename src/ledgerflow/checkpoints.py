@@ -37,7 +37,7 @@ from ledgerflow.domain.errors import Conflict, InvalidInput
 from ledgerflow.domain.events import Event, authority
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage.schema import SYSTEM_CHAIN
-from ledgerflow.storage.store import Store, Tx
+from ledgerflow.storage.store import Store
 
 FORMAT = "ledgerflow-checkpoint/3"
 ORIGIN_PREFIX = "ledgerflow/"
@@ -280,54 +280,49 @@ def against(store: Store, checkpoints: list[Checkpoint]) -> dict[str, Any] | Non
     holds and the shortest that does not.
     """
     newest = checkpoints[-1]
-    positions = sorted({(chain, length) for cp in checkpoints for chain, (length, _) in cp.heads.items()})
-    held: dict[str, int] = {}  # per chain: the longest signed length still in place
     broken: dict[str, tuple[int, str]] = {}  # per chain: the shortest signed length not in place, and why
     with store.read(snapshot=True) as tx:
-        found = _links(tx, positions)
-        for cp in checkpoints:
-            for chain, (length, head) in cp.heads.items():
-                row = found.get((chain, length))
-                if row is not None and row[1] == head:
-                    held[chain] = max(held.get(chain, 0), length)
-                elif chain not in broken or length < broken[chain][0]:
-                    broken[chain] = (length, "altered" if row is not None else "truncated")
+        ledger = tx.ledger_id()
+        strangers = sorted({cp.statement.origin for cp in checkpoints} - {ORIGIN_PREFIX + str(ledger)})
+        if ledger is not None and strangers:
+            return _problem(None, None, "other-ledger", f"checkpoint of {strangers[0]}, this database is "
+                                                        f"{ORIGIN_PREFIX}{ledger}")
+        astray = [tx.heads_astray(cp.heads) for cp in checkpoints]
+        for found in astray:
+            for (chain, length), instead in found.items():
+                if chain not in broken or length < broken[chain][0]:
+                    broken[chain] = (length, "altered" if instead is not None else "truncated")
         if not broken:
             return None
-        stored = tx.chain_heads()
+        held = {chain: max((cp.heads[chain][0] for cp, found in zip(checkpoints, astray, strict=True)
+                            if chain in cp.heads and (chain, cp.heads[chain][0]) not in found), default=0)
+                for chain in broken}  # per broken chain: the longest signed length still in place
+        stored = {chain: tx.chain_head(chain) for chain, (_, why) in broken.items() if why == "truncated"}
         last_seq = tx.last_seq()
-        firsts = _links(tx, [(chain, held.get(chain, 0) + 1) for chain, (_, why) in broken.items() if why == "altered"])
-    cut = sorted(chain for chain, (_, why) in broken.items() if why == "truncated")
+        firsts = tx.chain_links([(chain, held[chain] + 1) for chain, (_, why) in broken.items() if why == "altered"])
+    cut = sorted(stored)
     behind = last_seq < newest.statement.last_seq or SYSTEM_CHAIN in cut or len(cut) > 1
     problems = []
     for chain, (length, why) in sorted(broken.items()):
         if why == "truncated":
-            have = stored.get(chain, (0, ""))[0]
-            detail = (f"chain {chain} holds {have} events; a checkpoint signed {length}"
+            detail = (f"chain {chain} holds {stored[chain][0]} events; a checkpoint signed {length}"
                       + (" (the database is older than the checkpoint)" if behind else ""))
             problems.append(_problem(None, _run(chain), "rolled-back" if behind else "truncated", detail))
         else:
-            good = held.get(chain, 0)
-            seq = firsts[(chain, good + 1)][0]
-            problems.append(_problem(seq, _run(chain), "altered",
+            good = held[chain]
+            problems.append(_problem(firsts[(chain, good + 1)][0], _run(chain), "altered",
                                      f"chain {chain}: an event at position {good + 1}..{length} was rewritten "
                                      f"(a checkpoint signed another hash at {length})"))
     located = [p for p in problems if p["seq"] is not None]
     return earliest(located) if located else problems[0]
 
 
-def _links(tx: Tx, positions: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, str]]:
-    found: dict[tuple[str, int], tuple[int, str]] = {}
-    for start in range(0, len(positions), 50_000):
-        found.update(tx.chain_links(positions[start:start + 50_000]))
-    return found
-
-
 def verify_since(store: Store, cp: Checkpoint) -> dict[str, Any]:
     """Check only what was appended after a checkpoint, and that every head it signed is still in place.
 
-    The appended events of each chain that grew are checked link by link from the signed head; chains
-    that did not grow cost one indexed look-up each (the head in place), so the cost follows the new events.
+    The appended events of each chain that grew are checked link by link from the signed head; a chain
+    that did not grow costs two index probes inside the database (its signed head in place, its stored head
+    unmoved), and only differences come back, so the Python work follows the new events.
     """
     problem = against(store, [cp])
     if problem is not None:
@@ -335,11 +330,8 @@ def verify_since(store: Store, cp: Checkpoint) -> dict[str, Any]:
     count = 0
     problems: list[dict[str, Any]] = []
     with store.read(snapshot=True) as tx:
-        stored = tx.chain_heads()
-        for chain, head in sorted(stored.items()):
+        for chain, head in sorted(tx.heads_moved(cp.heads).items()):
             signed = cp.heads.get(chain, (0, ZERO_HASH))
-            if head[0] == signed[0] and head[1] == signed[1]:
-                continue
             rows = tx.chain_tail(chain, signed[0])
             count += len(rows)
             found = chain_problem(chain, rows, head, start=signed)

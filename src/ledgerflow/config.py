@@ -14,10 +14,12 @@ from pathlib import Path
 
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import InvalidInput
+from ledgerflow.domain.limits import DEFAULT, MAX_BYTES, MAX_DEPTH, Limits
 
 KEYS = ("LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_MAIL_FROM", "LEDGERFLOW_SLACK_WEBHOOK_URL",
         "LEDGERFLOW_BASE_URL", "LEDGERFLOW_SIGNING_KEY", "LEDGERFLOW_RETRY_MAX", "LEDGERFLOW_LLM_BASE_URL",
         "LEDGERFLOW_LLM_MODEL", "LEDGERFLOW_WEBHOOK_URL", "LEDGERFLOW_WEBHOOK_SECRET", "LEDGERFLOW_SESSION_SECRET",
+        "LEDGERFLOW_MAX_INPUT_BYTES", "LEDGERFLOW_MAX_INPUT_DEPTH",
         "LEDGERFLOW_CHECKPOINT_EVERY", "LEDGERFLOW_CHECKPOINT_DIR", "LEDGERFLOW_WITNESS_URLS",
         "LEDGERFLOW_TRUSTED_KEYS", "LEDGERFLOW_WITNESS_KEYS")
 
@@ -39,6 +41,8 @@ class Settings:
     llm_model: str | None = None
     session_secret: str | None = None
     """Signs the web UI's session cookies; set the same value on every `serve` process (else one per process)."""
+    limits: Limits = DEFAULT
+    """The input gate's size and depth limits (SPEC §10)."""
     checkpoint_every: timedelta | None = None
     """How often the worker signs and publishes a checkpoint (needs `signing_key`)."""
     checkpoint_dir: str | None = None
@@ -81,6 +85,8 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         retry_max = float(values.get("LEDGERFLOW_RETRY_MAX", "300"))
     except ValueError:
         raise InvalidInput("LEDGERFLOW_RETRY_MAX must be a number of seconds", rule="bad-config") from None
+    limits = Limits(max_bytes=_positive(values, "LEDGERFLOW_MAX_INPUT_BYTES", MAX_BYTES),
+                    max_depth=_positive(values, "LEDGERFLOW_MAX_INPUT_DEPTH", MAX_DEPTH))
     return Settings(
         db=values.get("LEDGERFLOW_DB"), smtp_url=values.get("LEDGERFLOW_SMTP_URL"),
         mail_from=values.get("LEDGERFLOW_MAIL_FROM", "ledgerflow@localhost"),
@@ -89,7 +95,7 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         base_url=values.get("LEDGERFLOW_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
         signing_key=values.get("LEDGERFLOW_SIGNING_KEY"), retry_max=retry_max,
         llm_base_url=values.get("LEDGERFLOW_LLM_BASE_URL"), llm_model=values.get("LEDGERFLOW_LLM_MODEL"),
-        session_secret=values.get("LEDGERFLOW_SESSION_SECRET"),
+        session_secret=values.get("LEDGERFLOW_SESSION_SECRET"), limits=limits,
         checkpoint_every=_every(values.get("LEDGERFLOW_CHECKPOINT_EVERY")),
         checkpoint_dir=values.get("LEDGERFLOW_CHECKPOINT_DIR"),
         witness_urls=tuple(u.rstrip("/") for u in values.get("LEDGERFLOW_WITNESS_URLS", "").replace(",", " ").split()),
@@ -107,3 +113,12 @@ def _every(text: str | None) -> timedelta | None:
     if every <= timedelta(0):
         raise InvalidInput("LEDGERFLOW_CHECKPOINT_EVERY must be a positive duration, e.g. 15m", rule="bad-config")
     return every
+
+
+def _positive(values: Mapping[str, str], key: str, default: int) -> int:
+    text = values.get(key)
+    if text is None:
+        return default
+    if not text.strip().isdigit() or int(text) < 1:
+        raise InvalidInput(f"{key} must be a positive whole number", rule="bad-config")
+    return int(text)

@@ -10,6 +10,7 @@ from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.figures import LATENCY_PERCENTILES, week_of
+from ledgerflow.domain.limits import check_value
 from ledgerflow.domain.playbook import Playbook
 from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.timers import Timer
@@ -95,6 +96,8 @@ def check_triggers(tx: Tx, playbook_id: str) -> list[Event]:
 def decide(store: Store, playbook_id: str, *, actor: str, channel: str, decision: str, rationale: str,
            follow_ups: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
     """`governance decide`: record, enforce (state row), close reviews, open follow-ups."""
+    check_value({"decision": decision, "rationale": rationale, "follow_ups": [list(f) for f in follow_ups]},
+                "the command", store.settings.limits)
     items = []
     for text, owner, due in follow_ups:
         try:

@@ -12,6 +12,7 @@ use case wrote nothing; a failure that may pass on a retry (5xx) keeps nothing.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -98,3 +99,23 @@ def record(store: Store, *, actor: str, key: str, answer: Answer) -> None:
     """Keep the first answer for replays."""
     with store.write() as tx:
         _RECORD.run(tx.conn, {"for_actor": actor, "for_key": key, "status": answer.status, "response": answer.body})
+
+
+def once(store: Store, *, actor: str, key: str, method: str, path: str, fingerprint: str,
+         call: Callable[[], Any]) -> tuple[Any, bool]:
+    """Run `call` once per key: the claim, what `call` writes and the JSON answer it returns commit together.
+
+    Returns:
+        The answer, and whether it is the one recorded by an earlier call (nothing was written then).
+
+    Raises:
+        KeyReused: the key was used for a different request.
+        Conflict: the first call with this key has not committed yet.
+    """
+    with store.write():
+        kept = claim(store, actor=actor, key=key, method=method, path=path, fingerprint=fingerprint)
+        if kept is not None:
+            return kept.body, True
+        body = call()
+        record(store, actor=actor, key=key, answer=Answer(status=200, body=body))
+    return body, False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from ledgerflow.domain.events import Event, authority
 from ledgerflow.domain.figures import Marks, decisions, ended_counts, run_flags, week_of
 from ledgerflow.domain.findings import ERROR, Finding
 from ledgerflow.domain.governance import latency_thresholds
+from ledgerflow.domain.limits import DEFAULT, Limits, check_size, check_value
 from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.playbook import Playbook, load_playbook
 from ledgerflow.domain.runs import RunState
@@ -38,11 +40,25 @@ class Caller:
     os_user: str | None = None
 
 
-def read_text(path: str) -> str:
+def read_text(path: str, limits: Limits = DEFAULT) -> str:
+    """A file's UTF-8 text; no more than the size limit is ever read.
+
+    Raises:
+        InvalidInput: unreadable (`file-unreadable`) or not UTF-8, e.g. a binary file (`bad-encoding`).
+        LimitExceeded: larger than the limit (`input-too-large`).
+    """
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as file:
+            data = file.read(limits.max_bytes + 1)
+            if len(data) > limits.max_bytes:  # a pipe has no size: what was read is then the lower bound
+                check_size(max(os.fstat(file.fileno()).st_size, len(data)), path, limits)
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}", rule="file-unreadable") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path} is not UTF-8 text (byte {exc.start} is not); is it a binary file?",
+                           rule="bad-encoding") from None
 
 
 def _system_event(tx: Tx, type_: str, caller: Caller, data: dict[str, Any], kind: str = "admin") -> Event:
@@ -155,6 +171,7 @@ def _governance_gate(tx: Tx, playbook_id: str, version: int) -> None:
 
 def start_run(store: Store, playbook_id: str, input: Any, caller: Caller, *, why: str | None = None,
               version: int | None = None) -> tuple[RunState, list[Any]]:
+    check_value({"input": input, "why": why}, "the command", store.settings.limits)
     with store.write() as tx:
         _, version = tx.playbook(playbook_id, version)
         _governance_gate(tx, playbook_id, version)
@@ -216,6 +233,7 @@ def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: 
         "start": flow.start_task, "complete": flow.complete_task, "decide": flow.decide,
         "recommend": flow.recommend, "reassign": flow.reassign,
     }
+    check_value(args, "the command", store.settings.limits)
     with store.write() as tx:
         run = tx.load_task_run(task_id)
         if run is None:
@@ -251,6 +269,7 @@ def _standalone_command(tx: Tx, verb: str, task_id: str, caller: Caller, output:
 
 
 def cancel_run(store: Store, run_id: str, caller: Caller, reason: str) -> RunState:
+    check_value({"reason": reason}, "the command", store.settings.limits)
     with store.write() as tx:
         _, after = _on_run(tx, tx.load_run(run_id), caller,
                            lambda ctx, run: flow.cancel_run(ctx, run, actor=caller.actor, reason=reason))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,16 +34,19 @@ def backoff(attempts: int, cap: float) -> float:
 class Worker:
     """One worker process's loop; `tick()` does one pass and says what it did."""
 
-    def __init__(self, store: Store, *, client: httpx.Client | None = None):
+    def __init__(self, store: Store, *, client: httpx.Client | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        """`clock` is the real time the worker leases, signs and schedules retries by (tests pass a fixed one)."""
         self.store = store
         self.settings = store.settings
         self.client = client or httpx.Client()
+        self.clock = clock
         self._next_checkpoint: datetime | None = None  # the first pass signs one when checkpoints are on
 
     def checkpoint_if_due(self) -> int:
         """Sign, have cosigned, keep and record a checkpoint every LEDGERFLOW_CHECKPOINT_EVERY."""
         every, key = self.settings.checkpoint_every, self.settings.signing_key
-        now = datetime.now(UTC)
+        now = self.clock()
         if every is None or not key or (self._next_checkpoint is not None and now < self._next_checkpoint):
             return 0
         checkpoints.publish(self.store, evidence.load_key(key), actor="system", channel="worker", client=self.client)
@@ -53,7 +57,7 @@ class Worker:
         fired = service.fire_due_timers(self.store)
         counts = {"timers": len(fired), "delivered": 0, "retried": 0, "failed": 0,
                   "checkpoints": self.checkpoint_if_due()}
-        now = datetime.now(UTC)
+        now = self.clock()
         with self.store.write() as tx:
             rows = tx.claim_outbox(format_time(now), format_time(now + LEASE))
         for row in rows:
@@ -62,7 +66,7 @@ class Worker:
         return counts
 
     def _notify(self, row: Any) -> str:
-        now = datetime.now(UTC)
+        now = self.clock()
         try:
             if row.channel == "email":
                 delivery.send_email(self.settings, row)
@@ -73,7 +77,7 @@ class Worker:
         except delivery.DeliveryError as exc:
             self._retry(row, str(exc))
             return "retry"
-        at = format_time(datetime.now(UTC))
+        at = format_time(self.clock())
         with self.store.write() as tx:
             if tx.finish_outbox(row.id, status="delivered", delivered_at=at, attempts=row.attempts + 1,
                                 lease_until=None):
@@ -85,7 +89,7 @@ class Worker:
 
     def _retry(self, row: Any, error: str) -> None:
         attempts = row.attempts + 1
-        later = datetime.now(UTC) + timedelta(seconds=backoff(attempts, self.settings.retry_max))
+        later = self.clock() + timedelta(seconds=backoff(attempts, self.settings.retry_max))
         with self.store.write() as tx:
             tx.finish_outbox(row.id, attempts=attempts, next_attempt_at=format_time(later), last_error=error,
                              lease_until=None)
@@ -97,7 +101,7 @@ class Worker:
         context = {"run": run.id, "task": row.task, "step": row.payload.get("step"), "playbook": run.playbook,
                    "version": run.version, "input": run.input, "outputs": outputs}
         try:
-            output = delivery.call_action(self.client, row, context, datetime.now(UTC))
+            output = delivery.call_action(self.client, row, context, self.clock())
         except delivery.DeliveryError as exc:
             final = not exc.retry or row.attempts + 1 >= ACTION_ATTEMPTS
             outcome = service.settle_action(self.store, row, error=str(exc), final=final)

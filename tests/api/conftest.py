@@ -9,11 +9,12 @@ from fastapi.testclient import TestClient
 
 from ledgerflow import tokens
 from ledgerflow.api.app import ApiConfig, create_app
+from ledgerflow.domain.limits import Limits
 from ledgerflow.storage.store import Store
 from tests.api.helpers import Login, bearer
 from tests.conftest import ADMIN
 
-CONFIG = ApiConfig(stream_poll_seconds=0.05, stream_max_seconds=2.0, max_body_bytes=64 * 1024)
+CONFIG = ApiConfig(stream_poll_seconds=0.05, stream_max_seconds=2.0, limits=Limits(max_bytes=64 * 1024))
 
 
 @pytest.fixture

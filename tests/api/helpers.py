@@ -7,8 +7,6 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from ledgerflow.storage.store import Store
-
 Login = Callable[[str], dict[str, str]]
 
 
@@ -39,8 +37,3 @@ def to_decision(client: TestClient, login: Login, by: str = "bob") -> tuple[str,
     (decision,) = done.json()["opened"]
     return started["run"], prepare, decision
 
-
-def event_count(store: Store) -> int:
-    """Events other than `token.created` (tests mint tokens lazily, as they first act as someone)."""
-    with store.read() as tx:
-        return sum(1 for e in tx.events() if e["type"] != "token.created")

@@ -15,19 +15,22 @@ from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 from tests.api.helpers import Login, bearer
 from tests.conftest import ADMIN
+from tests.engine.helpers import snapshot
 
 
-def test_every_api_route_answers_401_without_a_token(client: TestClient) -> None:
+def test_every_api_route_answers_401_without_a_token(client: TestClient, store: Store) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     routes = [(method.upper(), re.sub(r"\{[^}]+\}", "x", path)) for path, operations in paths.items()
               if path.startswith("/api/v1") for method in operations]
     assert len(routes) >= 20
+    before = snapshot(store)
     for method, path in routes:
         answer = client.request(method, path)
         assert answer.status_code == 401, (method, path, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.headers["www-authenticate"].startswith("Bearer")
         assert answer.json()["rule"] == "token-missing"
+    assert snapshot(store) == before
 
 
 def test_a_malformed_unknown_or_other_scheme_token_is_401(client: TestClient, login: Login) -> None:

@@ -9,8 +9,9 @@ from fastapi.testclient import TestClient
 
 from ledgerflow import service, tokens
 from ledgerflow.storage.store import Store
-from tests.api.helpers import PREPARED, Login, bearer, event_count, start, to_decision
+from tests.api.helpers import PREPARED, Login, bearer, start, to_decision
 from tests.conftest import PRICING
+from tests.engine.helpers import snapshot
 
 OPEN_TO_EVERY_ACTOR = {  # lists filtered to what the caller sees, reads of definitions, and starting a run
     ("GET", "/api/v1/playbooks"), ("GET", "/api/v1/playbooks/{playbook_id}"), ("POST", "/api/v1/playbooks/lint"),
@@ -63,12 +64,12 @@ def test_no_endpoint_lets_an_outsider_an_agent_or_a_guest_reach_a_run_it_takes_n
             for kind, headers in strangers.items():
                 if (method, template) in OPEN_TO_EVERY_ACTOR and kind != "guest":
                     continue
-                before = event_count(store)
+                before = snapshot(store)
                 extra = _body(method, template, ids)
                 answer = client.request(method, path, headers={**headers, **extra.pop("headers", {})},
                                         params={"seconds": 0.2} if template.endswith("/stream") else None, **extra)
                 assert answer.status_code in (403, 404), (kind, method, template, answer.status_code, answer.text)
-                assert event_count(store) == before, (kind, method, template)
+                assert snapshot(store) == before, (kind, method, template)
                 checked += 1
     assert checked >= 40
 
@@ -76,9 +77,10 @@ def test_no_endpoint_lets_an_outsider_an_agent_or_a_guest_reach_a_run_it_takes_n
 def test_people_on_the_run_who_do_not_hold_the_decision_cannot_take_it(client: TestClient, login: Login,
                                                                       store: Store) -> None:
     _, prepare, decision = to_decision(client, login)
-    before = event_count(store)
-    for who in ("bob", prepare["assignee"], "sam", "maria", "carol"):
-        answer = client.post(f"/api/v1/tasks/{decision['task']}/decide", headers=login(who),
+    people = {who: login(who) for who in ("bob", prepare["assignee"], "sam", "maria", "carol")}
+    before = snapshot(store)
+    for who, headers in people.items():
+        answer = client.post(f"/api/v1/tasks/{decision['task']}/decide", headers=headers,
                              json={"outcome": "approve", "rationale": "me"})
         assert answer.status_code == 403 and answer.json()["rule"] == "not-assignee", (who, answer.text)
-    assert event_count(store) == before
+    assert snapshot(store) == before

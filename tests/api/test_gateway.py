@@ -57,7 +57,6 @@ def _in_thread(work: Any) -> tuple[threading.Thread, dict[str, Any]]:
     return thread, box
 
 
-@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_the_agent_acts_only_after_a_person_approves_and_the_result_is_recorded(store: Store, base_url: str) -> None:
     agent, dave = _client(store, base_url, "intake-bot"), _client(store, base_url, "dave")
     refunds: list[dict[str, Any]] = []
@@ -82,7 +81,6 @@ def test_the_agent_acts_only_after_a_person_approves_and_the_result_is_recorded(
     dave.close()
 
 
-@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_a_rejected_action_never_runs(store: Store, base_url: str) -> None:
     agent, dave = _client(store, base_url, "intake-bot"), _client(store, base_url, "dave")
     calls: list[int] = []
@@ -99,7 +97,6 @@ def test_a_rejected_action_never_runs(store: Store, base_url: str) -> None:
     dave.close()
 
 
-@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_an_approval_covers_only_the_exact_action_it_was_given_for(store: Store, base_url: str) -> None:
     agent, dave = _client(store, base_url, "intake-bot"), _client(store, base_url, "dave")
     thread, box = _in_thread(lambda: agent.request_approval(

@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 from ledgerflow import service, tokens
 from ledgerflow.domain.errors import Forbidden
 from ledgerflow.storage.store import Store
-from tests.api.helpers import PREPARED, Login, bearer, event_count, start, to_decision
+from tests.api.helpers import PREPARED, Login, bearer, start, to_decision
+from tests.engine.helpers import changes_nothing, snapshot
 
 
 def _invite(store: Store, task: dict[str, object], by: str | None = None) -> dict[str, str]:
@@ -66,16 +67,16 @@ def test_the_guest_link_itself_answers_the_task(client: TestClient, login: Login
 
 def test_a_guest_is_never_invited_to_a_decision(client: TestClient, login: Login, store: Store) -> None:
     _, _, decision = to_decision(client, login)
-    before = event_count(store)
+    before = snapshot(store)
     with pytest.raises(Forbidden) as refused:
         _invite(store, decision)
     assert refused.value.rule == "guest-on-decision" and refused.value.exit_code == 3
-    assert event_count(store) == before
+    assert snapshot(store) == before
 
 
 def test_only_the_assignee_or_an_owner_invites(client: TestClient, login: Login, store: Store) -> None:
     prepare = start(client, login)["tasks"][0]
-    with pytest.raises(Forbidden) as refused:
+    with changes_nothing(store), pytest.raises(Forbidden) as refused:
         _invite(store, prepare, by="carol")
     assert refused.value.rule == "guest-invite-not-allowed"
     assert _invite(store, prepare, by="sam")["task"] == prepare["task"]

@@ -8,6 +8,7 @@ from ledgerflow import service
 from ledgerflow.storage.store import Store
 from tests.api.helpers import Login, start
 from tests.conftest import ADMIN
+from tests.engine.helpers import changes_nothing
 
 
 def test_audit_verify_answers_the_verify_object(client: TestClient, login: Login) -> None:
@@ -26,12 +27,14 @@ def test_scorecards_are_for_the_playbooks_owners(client: TestClient, login: Logi
     assert bad.status_code == 400 and bad.json()["rule"] == "bad-period"
 
 
-def test_governance_decisions_by_owners_only(client: TestClient, login: Login) -> None:
-    refused = client.post("/api/v1/governance/pricing-exception/decisions", headers=login("bob"),
-                          json={"decision": "stop", "rationale": "I do not like it"})
+def test_governance_decisions_by_owners_only(client: TestClient, login: Login, store: Store) -> None:
+    bob, sam = login("bob"), login("sam")
+    with changes_nothing(store):
+        refused = client.post("/api/v1/governance/pricing-exception/decisions", headers=bob,
+                              json={"decision": "stop", "rationale": "I do not like it"})
+        unknown = client.post("/api/v1/governance/pricing-exception/decisions", headers=sam,
+                              json={"decision": "panic", "rationale": "x"})
     assert refused.status_code == 403 and refused.json()["rule"] == "governance-not-owner"
-    unknown = client.post("/api/v1/governance/pricing-exception/decisions", headers=login("sam"),
-                          json={"decision": "panic", "rationale": "x"})
     assert unknown.status_code == 422
     done = client.post("/api/v1/governance/pricing-exception/decisions", headers=login("sam"), json={
         "decision": "stabilize", "rationale": "Too many exceptions",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from ledgerflow.storage.store import Store
-from tests.api.helpers import INPUT, Login, event_count, start, to_decision
+from tests.api.helpers import INPUT, Login, start, to_decision
+from tests.engine.helpers import changes_nothing, snapshot
 
 OUTSIDER = "lena"  # legal: no role in pricing-exception, owns nothing
 
@@ -23,8 +24,8 @@ def test_start_answers_201_with_the_open_task_and_the_run_reads_back_with_its_ti
 def test_an_outsider_gets_404_for_the_run_its_events_its_tasks_and_commands(
         client: TestClient, login: Login, store: Store) -> None:
     run_id, prepare, decision = to_decision(client, login)
-    before = event_count(store)
     outsider = login(OUTSIDER)
+    before = snapshot(store)
     for method, path, body in (
             ("GET", f"/api/v1/runs/{run_id}", None), ("GET", f"/api/v1/runs/{run_id}/events", None),
             ("GET", f"/api/v1/runs/{run_id}/events/stream", None),
@@ -39,7 +40,7 @@ def test_an_outsider_gets_404_for_the_run_its_events_its_tasks_and_commands(
     hidden = client.get(f"/api/v1/runs/{run_id}", headers=outsider).json()
     assert unknown["rule"] == hidden["rule"]  # hidden and unknown answer alike
     assert client.get("/api/v1/runs", headers=outsider).json() == {"items": [], "next": None}
-    assert event_count(store) == before
+    assert snapshot(store) == before
 
 
 def test_the_run_is_visible_to_its_owners_informed_and_recommenders(client: TestClient, login: Login) -> None:
@@ -68,49 +69,53 @@ def test_cancelling_twice_is_409_and_by_a_mere_participant_403(client: TestClien
                                                                store: Store) -> None:
     started = start(client, login, by="bob")
     assignee = started["tasks"][0]["assignee"]
-    helper = "alice" if assignee == "bob" else assignee  # an account-exec who sees the run but did not start it
-    refused = client.post(f"/api/v1/runs/{started['run']}/cancel", json={"reason": "no"}, headers=login(helper))
+    helper = login("alice" if assignee == "bob" else assignee)  # an account-exec who sees it, did not start it
+    with changes_nothing(store):
+        refused = client.post(f"/api/v1/runs/{started['run']}/cancel", json={"reason": "no"}, headers=helper)
     assert refused.status_code == 403 and refused.json()["rule"] == "cancel-not-allowed"
     assert client.post(f"/api/v1/runs/{started['run']}/cancel", json={"reason": "dup"},
                        headers=login("bob")).status_code == 200
-    before = event_count(store)
-    again = client.post(f"/api/v1/runs/{started['run']}/cancel", json={"reason": "dup"}, headers=login("bob"))
+    with changes_nothing(store):
+        again = client.post(f"/api/v1/runs/{started['run']}/cancel", json={"reason": "dup"}, headers=login("bob"))
     assert again.status_code == 409 and again.json()["rule"] == "run-state"
-    assert event_count(store) == before
 
 
 def test_input_violating_the_playbook_schema_is_422_listing_every_path(client: TestClient, login: Login,
                                                                       store: Store) -> None:
-    before = event_count(store)
-    answer = client.post("/api/v1/runs", headers=login("bob"), json={
-        "playbook": "pricing-exception", "input": {"deal_value": "a lot", "discount_pct": 150}})
+    bob = login("bob")
+    with changes_nothing(store):
+        answer = client.post("/api/v1/runs", headers=bob, json={
+            "playbook": "pricing-exception", "input": {"deal_value": "a lot", "discount_pct": 150}})
     assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
     problem = answer.json()
     assert problem["rule"] == "schema-violation" and problem["status"] == 422
     paths = {v["path"] for v in problem["violations"]}
     assert {"/deal_value", "/discount_pct"} <= paths
     assert any("customer" in v["message"] for v in problem["violations"])
-    assert event_count(store) == before
 
 
-def test_a_request_body_violating_the_api_model_is_422_and_broken_json_400(client: TestClient,
-                                                                          login: Login) -> None:
-    answer = client.post("/api/v1/runs", headers=login("bob"), json={"input": INPUT, "colour": "red"})
+def test_a_request_body_violating_the_api_model_is_422_and_broken_json_400(client: TestClient, login: Login,
+                                                                          store: Store) -> None:
+    bob = login("bob")
+    with changes_nothing(store):
+        answer = client.post("/api/v1/runs", headers=bob, json={"input": INPUT, "colour": "red"})
+        broken = client.post("/api/v1/runs", headers={**bob, "Content-Type": "application/json"},
+                             content=b'{"playbook": ')
     assert answer.status_code == 422
     assert {v["path"] for v in answer.json()["violations"]} == {"/body/playbook", "/body/colour"}
-    broken = client.post("/api/v1/runs", headers={**login("bob"), "Content-Type": "application/json"},
-                         content=b'{"playbook": ')
     assert broken.status_code == 400 and broken.json()["rule"] == "malformed-json"
 
 
-def test_unknown_playbook_is_404_and_a_paused_one_409(client: TestClient, login: Login) -> None:
-    missing = client.post("/api/v1/runs", headers=login("bob"), json={"playbook": "nope", "input": INPUT})
+def test_unknown_playbook_is_404_and_a_paused_one_409(client: TestClient, login: Login, store: Store) -> None:
+    bob = login("bob")
+    with changes_nothing(store):
+        missing = client.post("/api/v1/runs", headers=bob, json={"playbook": "nope", "input": INPUT})
     assert missing.status_code == 404 and missing.json()["rule"] == "unknown-playbook"
     paused = client.post("/api/v1/governance/pricing-exception/decisions", headers=login("maria"),
                          json={"decision": "pause", "rationale": "margin review"})
     assert paused.status_code == 201 and paused.json()["decided_by"] == "maria"
-    refused = client.post("/api/v1/runs", headers=login("bob"), json={"playbook": "pricing-exception",
-                                                                      "input": INPUT})
+    with changes_nothing(store):
+        refused = client.post("/api/v1/runs", headers=bob, json={"playbook": "pricing-exception", "input": INPUT})
     assert refused.status_code == 409 and refused.json()["rule"] == "playbook-paused"
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from ledgerflow.cli.main import main
 from tests.conftest import DIRECTORY, PRICING
+from tests.engine.helpers import tables
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, object, str]:
@@ -34,8 +35,10 @@ def test_db_and_json_are_accepted_before_or_after_the_arguments(capsys: pytest.C
 
 def test_init_twice_exits_3_and_changes_nothing(capsys: pytest.CaptureFixture[str], db: str) -> None:
     run(capsys, "init", "--db", db)
+    before = tables(db)
     code, out, err = run(capsys, "init", "--db", db, "--json")
     assert code == 3 and "already-initialized" in err
+    assert tables(db) == before
     assert isinstance(out, dict) and out["error"]["rule"] == "already-initialized" and out["error"]["code"] == 3
 
 
@@ -47,15 +50,19 @@ def test_a_missing_database_exits_4_and_says_to_run_init(capsys: pytest.CaptureF
 
 def test_an_unknown_option_exits_2_with_an_error_document(capsys: pytest.CaptureFixture[str], db: str) -> None:
     run(capsys, "init", "--db", db)
-    code, out, _ = run(capsys, "run", "list", "--bogus", "--db", db, "--json")
+    before = tables(db)
+    code, out, _ = run(capsys, "run", "start", "pricing-exception", "--bogus", "--db", db, "--json")
     assert code == 2 and isinstance(out, dict) and out["error"]["rule"] == "usage"
+    assert tables(db) == before
 
 
 def test_malformed_input_json_exits_2(capsys: pytest.CaptureFixture[str], db: str) -> None:
     for args in (("init",), ("directory", "load", str(DIRECTORY)), ("playbook", "publish", str(PRICING))):
         assert run(capsys, *args, "--db", db)[0] == 0
+    before = tables(db)
     code, _, err = run(capsys, "run", "start", "pricing-exception", "--as", "bob", "--input", "{nope", "--db", db)
     assert code == 2 and "malformed-json" in err
+    assert tables(db) == before
 
 
 def test_publishing_identical_content_is_not_a_new_version(capsys: pytest.CaptureFixture[str], db: str) -> None:
@@ -76,15 +83,18 @@ def test_publish_is_refused_on_lint_errors(capsys: pytest.CaptureFixture[str], d
     run(capsys, "directory", "load", str(DIRECTORY), "--db", db)
     bad = tmp_path / "bad.yaml"
     bad.write_text(PRICING.read_text().replace("workflow_owner: sam", "workflow_owner: finance"))
+    before = tables(db)
     code, _out, err = run(capsys, "playbook", "publish", str(bad), "--db", db, "--json")
     assert code == 3 and "owner-not-person" in err
-    assert run(capsys, "playbook", "list", "--db", db, "--json")[1] == []
+    assert tables(db) == before
 
 
 def test_clock_advance_is_refused_on_a_real_clock_database(capsys: pytest.CaptureFixture[str], db: str) -> None:
     run(capsys, "init", "--db", db)
+    before = tables(db)
     code, _, err = run(capsys, "clock", "advance", "1h", "--db", db)
     assert code == 3 and "simulated-clock-only" in err
+    assert tables(db) == before
 
 
 def test_clock_advance_moves_the_simulated_clock(capsys: pytest.CaptureFixture[str], db: str) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import update
 from standardwebhooks.webhooks import Webhook
 
 from ledgerflow import audit
+from ledgerflow.domain.times import format_time, parse_time
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 from ledgerflow.worker import Worker, backoff
@@ -80,12 +81,17 @@ def test_slack_gets_a_text_message(configured: Callable[..., Store], receiver: R
 def test_a_failing_receiver_is_retried_with_backoff_and_nothing_is_lost(configured: Callable[..., Store]) -> None:
     db = configured(webhook_url=f"http://127.0.0.1:{free_port()}/nowhere", retry_max=300)
     start(db)
-    before = datetime.now(UTC)
-    Worker(db).tick()
     with db.read() as tx:
         (row,) = tx.outbox()
-    delay = (datetime.fromisoformat(row.next_attempt_at.replace("Z", "+00:00")) - before).total_seconds()
-    assert row.status == "pending" and 1.5 <= delay <= 3.5
+    now = parse_time(row.next_attempt_at) + timedelta(minutes=5)
+    for attempts, delay in ((1, 2), (2, 4), (3, 8)):  # each try fails and schedules the next on the backoff
+        Worker(db, clock=lambda at=now: at).tick()
+        with db.read() as tx:
+            (row,) = tx.outbox()
+        assert (row.status, row.attempts, row.lease_until) == ("pending", attempts, None)
+        assert row.next_attempt_at == format_time(now + timedelta(seconds=delay))
+        assert Worker(db, clock=lambda at=now: at).tick()["retried"] == 0  # not due yet: nothing is tried early
+        now = parse_time(row.next_attempt_at)
     assert [backoff(n, 300) for n in (1, 2, 3, 9, 10)] == [2, 4, 8, 300, 300]
 
 

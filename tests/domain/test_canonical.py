@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from enum import IntEnum, StrEnum
+
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.strategies import json_documents
 
-from ledgerflow.domain.canonical import canonical_json, exact_json
+from ledgerflow.domain.canonical import _plain, canonical_json, exact_json
 
 json_values = json_documents()
 
@@ -69,3 +71,29 @@ def test_nan_and_infinity_are_refused_not_written_as_null() -> None:
 def test_an_escaped_quote_and_a_float_inside_text_are_text() -> None:
     value = {"s": 'say "1.5e3" \\', "t": "2026-03-02T08:00:00.000000Z", "n": [1, True, False, None]}
     assert canonical_json(value) == bytes(rfc8785.dumps(value))
+
+
+class Kind(StrEnum):
+    ROLE = "role"
+
+
+class Seats(IntEnum):
+    TWO = 2
+
+
+@pytest.mark.parametrize("value", [
+    "text", True, None, 0, 2**53 - 1, 1 - 2**53, Kind.ROLE, Seats.TWO, [], (), {},
+    {"kind": "role", "detail": "finance"}, {"é": ["a", 1, None, {"nested": (True, Kind.ROLE)}]}, {"\uffff": "x"},
+    ["a", {"b": [1, "c"]}], ("a", ["b"]),
+])
+def test_documents_without_floats_big_integers_or_astral_keys_take_the_fast_path(value: object) -> None:
+    assert _plain(value) is True  # the standard encoder's bytes, not the slower rfc8785 package
+    assert canonical_json(value) == bytes(rfc8785.dumps(value))
+
+
+@pytest.mark.parametrize("value", [
+    1.5, 2**53 + 1, -(2**53) - 1, Seats.TWO * 2**53, {"\U0001f600": 1}, {1: "x"}, [1.0], ("a", 2**60),
+    {"a": {"b": 0.5}}, {"a": [2**60]}, {"a": "x", "b": 1.5}, ["x", 1.5], b"bytes",
+])
+def test_floats_big_integers_astral_keys_and_other_types_leave_the_fast_path(value: object) -> None:
+    assert _plain(value) is False

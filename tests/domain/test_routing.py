@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from ledgerflow.domain.directory import load_directory
-from ledgerflow.domain.routing import route
+from ledgerflow.domain.routing import Pick, route, stand_in
 from ledgerflow.domain.source import parse_yaml
 
 DIRECTORY = load_directory(parse_yaml("""
@@ -57,3 +57,44 @@ def test_an_away_person_owner_goes_to_their_delegate_on_their_behalf() -> None:
     result = route(DIRECTORY, "ben", NOW, workload=Load({}, {}), pending={}, playbook="p", step="s",
                    strategy="least-loaded", eligible=lambda actor, on_behalf_of: True)
     assert result is not None and (result.assignee, result.on_behalf_of) == ("cat", "ben")
+
+
+AWAY = "{from: 2026-03-01, until: 2026-03-03"
+CHAINS = load_directory(parse_yaml(f"""
+people:
+  - {{id: ann, roles: [ops], delegate: dan}}
+  - {{id: ben, roles: [ops], away: {AWAY}, delegate: cat}}}}
+  - {{id: cat, roles: [ops], away: {AWAY}, delegate: dan}}}}
+  - {{id: dan, roles: [ops]}}
+  - {{id: lou, away: {AWAY}, delegate: max}}}}
+  - {{id: max, away: {AWAY}, delegate: ned}}}}
+  - {{id: ned, away: {AWAY}, delegate: max}}}}
+  - {{id: oli, away: {AWAY}}}}}
+"""))[0]
+
+
+def _stand_in(actor: str, refuse: frozenset[str] = frozenset()) -> tuple[Pick | None, list[tuple[str, str | None]]]:
+    """stand_in over CHAINS, with the eligibility questions it asked."""
+    asked: list[tuple[str, str | None]] = []
+
+    def eligible(candidate: str, on_behalf_of: str | None) -> bool:
+        asked.append((candidate, on_behalf_of))
+        return candidate not in refuse
+
+    return stand_in(CHAINS, actor, NOW, eligible), asked
+
+
+def test_an_available_actor_stands_for_themself_and_only_if_eligible() -> None:
+    assert _stand_in("ann") == (Pick(assignee="ann"), [("ann", None)])  # ann's standing delegate is not asked
+    assert _stand_in("ann", refuse=frozenset({"ann"})) == (None, [("ann", None)])
+
+
+def test_an_away_actors_delegates_are_followed_to_the_first_available_one_on_their_behalf() -> None:
+    assert _stand_in("ben") == (Pick(assignee="dan", on_behalf_of="ben"), [("dan", "ben")])  # cat is away too
+    assert _stand_in("cat") == (Pick(assignee="dan", on_behalf_of="cat"), [("dan", "cat")])
+    assert _stand_in("ben", refuse=frozenset({"dan"})) == (None, [("dan", "ben")])  # no going past an ineligible
+
+
+def test_a_loop_or_a_dead_end_of_away_delegates_stands_in_nobody() -> None:
+    assert _stand_in("lou") == (None, [])  # lou -> max -> ned -> max
+    assert _stand_in("oli") == (None, [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,13 +54,31 @@ def run_state(store: Store, run_id: str) -> RunState:
         return tx.load_run(run_id)
 
 
-def snapshot(store: Store) -> tuple[int, list[Any], list[Any]]:
-    """Event count, runs and tasks: what a refused command must leave as it was."""
-    with store.read() as tx:
-        events = len(tx.events())
-        runs = [tuple(r) for r in tx.runs()]
-        tasks = tx.tasks()
-    return events, runs, tasks
+def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, by primary key: what a refused command must leave as it was.
+
+    The tables come from the schema's metadata, so a table added later is covered without touching this.
+    """
+    with store.engine.connect() as conn:
+        return {table.name: [tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key))]
+                for table in schema.metadata.sorted_tables}
+
+
+def tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """`snapshot` of the database at `url`, for tests that drive the command line."""
+    store = Store(url)
+    try:
+        return snapshot(store)
+    finally:
+        store.close()
+
+
+@contextmanager
+def changes_nothing(store: Store) -> Iterator[None]:
+    """Asserts that the block leaves every table as it was: a refused command writes nothing."""
+    before = snapshot(store)
+    yield
+    assert snapshot(store) == before
 
 
 def publish_text(store: Store, tmp_path: Path, text: str, name: str = "pb.yaml") -> dict[str, Any]:

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-import shutil
-import sqlite3
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from ledgerflow import audit, service
 from ledgerflow.storage.store import Store
-from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
+from tests.conftest import ADMIN, BACKENDS, DIRECTORY, PRICING, drop_schema, make_store
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, start
 
 _FIELDS = ["at", "type", "actor", "channel", "run", "task", "step", "authority", "data", "prev_hash", "hash", "seq",
            "chain", "chain_seq", "v"]
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A SQLite log with several interleaved runs (some finished, some open), checkpointed into one file."""
-    directory = tmp_path_factory.mktemp("audit-template")
-    store = make_store(directory)
+@pytest.fixture(scope="module", params=BACKENDS)
+def template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """A log with several interleaved runs (some finished, some open), its events and heads kept aside so each
+    example tampers with the same log (SQLite and PostgreSQL)."""
+    store = make_store(tmp_path_factory.mktemp("audit-template"), backend=request.param)
     service.load_directory_file(store, str(DIRECTORY), ADMIN)
     service.publish(store, str(PRICING), ADMIN)
     runs = [start(store) for _ in range(3)]
@@ -34,69 +32,73 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     decide(store, decisions[0], "approve")
     decide(store, decisions[1], "reject")
     service.advance_clock(store, "1d", ADMIN)
+    assert audit.verify(store)["ok"]
+    with store.engine.begin() as conn:
+        for table in _TAMPERED:
+            conn.execute(text(f"CREATE TABLE {table}_kept AS SELECT * FROM {table}"))
+    yield store
+    assert audit.verify(store)["ok"]  # every example put the log back as it was
     store.close()
-    path = Path(store.url.removeprefix("sqlite:///"))
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.close()
-    intact = Store(store.url)
-    assert audit.verify(intact)["ok"]
-    intact.close()
-    yield path
+    drop_schema(store.url)
 
 
-def _tamper(db: sqlite3.Connection, kind: str, pick: int, other: int, field: str) -> None:
-    rows = db.execute("SELECT seq FROM events ORDER BY seq").fetchall()
+_TAMPERED = ("events", "chains")
+
+
+def _restore(store: Store) -> None:
+    with store.engine.begin() as conn:
+        for table in _TAMPERED:
+            conn.execute(text(f"DELETE FROM {table}"))
+            conn.execute(text(f"INSERT INTO {table} SELECT * FROM {table}_kept"))
+
+
+def _tamper(db: Connection, kind: str, pick: int, other: int, field: str) -> None:
+    rows = db.execute(text("SELECT seq FROM events ORDER BY seq")).all()
     seq = rows[pick % len(rows)][0]
     second = rows[other % len(rows)][0]
     if kind == "alter":
-        current = db.execute(f"SELECT {field} FROM events WHERE seq = ?", (seq,)).fetchone()[0]
+        current = db.execute(text(f"SELECT {field} FROM events WHERE seq = :a"), {"a": seq}).scalar()
         changed: Any = current + 1000 if isinstance(current, int) else (
             "x" if current is None else '{"tampered": true}' if field in ("authority", "data") else
             current[:-1] + ("0" if current[-1:] != "0" else "1"))
-        db.execute(f"UPDATE events SET {field} = ? WHERE seq = ?", (changed, seq))
+        db.execute(text(f"UPDATE events SET {field} = :v WHERE seq = :a"), {"v": changed, "a": seq})
     elif kind == "delete":
-        db.execute("DELETE FROM events WHERE seq = ?", (seq,))
+        db.execute(text("DELETE FROM events WHERE seq = :a"), {"a": seq})
     elif kind == "swap":
         if seq == second:
             second = rows[(other + 1) % len(rows)][0]
         body = ", ".join(f"{f} = (SELECT {f} FROM events WHERE seq = :b)" for f in _FIELDS[:11])
-        db.execute("CREATE TEMP TABLE keep AS SELECT * FROM events WHERE seq = :a", {"a": seq})
-        db.execute(f"UPDATE events SET {body} WHERE seq = :a", {"a": seq, "b": second})
+        db.execute(text("CREATE TEMP TABLE keep AS SELECT * FROM events WHERE seq = :a"), {"a": seq})
+        db.execute(text(f"UPDATE events SET {body} WHERE seq = :a"), {"a": seq, "b": second})
         body = ", ".join(f"{f} = (SELECT {f} FROM keep)" for f in _FIELDS[:11])
-        db.execute(f"UPDATE events SET {body} WHERE seq = :b", {"b": second})
+        db.execute(text(f"UPDATE events SET {body} WHERE seq = :b"), {"b": second})
+        db.execute(text("DROP TABLE keep"))
     elif kind == "duplicate":
-        top = db.execute("SELECT max(seq) FROM events").fetchone()[0]
+        top = db.execute(text("SELECT max(seq) FROM events")).scalar()
         columns = ", ".join(_FIELDS)
-        copied = columns.replace("seq, chain, chain_seq", "?, chain, chain_seq + 1")  # a copy one position on
-        db.execute(f"INSERT INTO events ({columns}) SELECT {copied} FROM events WHERE seq = ?", (top + 1, seq))
+        copied = columns.replace("seq, chain, chain_seq", ":top, chain, chain_seq + 1")  # a copy one position on
+        db.execute(text(f"INSERT INTO events ({columns}) SELECT {copied} FROM events WHERE seq = :a"),
+                   {"top": top + 1, "a": seq})
     elif kind == "head":
-        db.execute("UPDATE chains SET length = length + 1 WHERE id = (SELECT chain FROM events WHERE seq = ?)",
-                   (seq,))
+        db.execute(text("UPDATE chains SET length = length + 1 WHERE id = (SELECT chain FROM events WHERE seq = :a)"),
+                   {"a": seq})
     elif kind == "drop_head":
-        db.execute("DELETE FROM chains WHERE id = (SELECT chain FROM events WHERE seq = ?)", (seq,))
+        db.execute(text("DELETE FROM chains WHERE id = (SELECT chain FROM events WHERE seq = :a)"), {"a": seq})
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None)
 @given(kind=st.sampled_from(["alter", "delete", "swap", "duplicate", "head", "drop_head"]),
        pick=st.integers(min_value=0, max_value=10_000), other=st.integers(min_value=0, max_value=10_000),
        field=st.sampled_from([*_FIELDS[:9], "prev_hash", "hash", "seq", "chain_seq"]))
-def test_any_single_tampering_with_the_log_is_found(template: Path, tmp_path: Path, kind: str, pick: int,
-                                                    other: int, field: str) -> None:
-    folder = Path(tempfile.mkdtemp(dir=tmp_path))  # hypothesis reuses tmp_path across examples
-    copy = folder / "tampered.db"
-    shutil.copyfile(template, copy)
+def test_any_single_tampering_with_the_log_is_found(template: Store, kind: str, pick: int, other: int,
+                                                    field: str) -> None:
     try:
-        with sqlite3.connect(copy) as db:
+        with template.engine.begin() as db:
             _tamper(db, kind, pick, other, field)
-    except sqlite3.IntegrityError:
+    except IntegrityError:
         return  # the tampering broke a constraint: the database itself refused it
-    finally:
-        db.close()
-    store = Store(f"sqlite:///{copy}")
     try:
-        result = audit.verify(store)
+        result = audit.verify(template)
     finally:
-        store.close()
-        shutil.rmtree(folder)
+        _restore(template)
     assert result["ok"] is False and result["first_bad"] is not None

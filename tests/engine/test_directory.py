@@ -10,7 +10,7 @@ from ledgerflow import service
 from ledgerflow.domain.errors import InvalidInput, LoadError
 from ledgerflow.storage.store import Store
 from tests.conftest import DIRECTORY
-from tests.engine.helpers import snapshot
+from tests.engine.helpers import changes_nothing, snapshot
 
 TEXT = DIRECTORY.read_text()
 
@@ -44,7 +44,7 @@ def test_a_bad_directory_is_refused_and_changes_nothing(store: Store, tmp_path: 
 def test_a_duplicate_key_is_a_load_error_with_its_line(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "directory.yaml"
     path.write_text("people:\n  - id: a\n    id: b\n")
-    with pytest.raises(LoadError) as info:
+    with changes_nothing(store), pytest.raises(LoadError) as info:
         service.load_directory_file(store, str(path), service.Caller())
     assert info.value.line == 3
 

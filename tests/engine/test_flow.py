@@ -13,6 +13,7 @@ from tests.engine.helpers import (
     GOOD_OUTPUT,
     act,
     caller,
+    changes_nothing,
     decide,
     only_open,
     open_tasks,
@@ -152,7 +153,7 @@ def test_a_finished_task_cannot_be_completed_again(store: Store) -> None:
     run = start(store)
     prepare = only_open(store, run.id)
     act(store, "complete", prepare, output=GOOD_OUTPUT)
-    with pytest.raises(InvalidTransition):
+    with changes_nothing(store), pytest.raises(InvalidTransition):
         act(store, "complete", prepare, output=GOOD_OUTPUT)
 
 
@@ -160,21 +161,23 @@ def test_start_moves_ready_to_in_progress_once(store: Store) -> None:
     run = start(store)
     prepare = only_open(store, run.id)
     assert act(store, "start", prepare)["task"].status == "in_progress"
-    with pytest.raises(InvalidTransition):
+    with changes_nothing(store), pytest.raises(InvalidTransition):
         act(store, "start", prepare)
 
 
 def test_deciding_a_plain_task_is_a_usage_error(store: Store) -> None:
     run = start(store)
-    with pytest.raises(InvalidInput, match="decide"):
-        decide(store, only_open(store, run.id), "approve")
+    prepare = only_open(store, run.id)
+    with changes_nothing(store), pytest.raises(InvalidInput, match="decide"):
+        decide(store, prepare, "approve")
 
 
 def test_unknown_task_and_actor_exit_2(store: Store) -> None:
-    with pytest.raises(NotFound):
-        service.task_command(store, "start", "t-nothing", caller("bob"))
-    with pytest.raises(NotFound):
-        start(store, by="nobody")
+    with changes_nothing(store):
+        with pytest.raises(NotFound):
+            service.task_command(store, "start", "t-nothing", caller("bob"))
+        with pytest.raises(NotFound):
+            start(store, by="nobody")
 
 
 PARALLEL = """

@@ -8,7 +8,7 @@ from ledgerflow import audit, governance, service
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput
 from ledgerflow.storage.store import Store
 from tests.conftest import PRICING
-from tests.engine.helpers import GOOD_OUTPUT, act, caller, decide, only_open, snapshot, start
+from tests.engine.helpers import GOOD_OUTPUT, act, caller, changes_nothing, decide, only_open, snapshot, start
 
 ADMIN = service.Caller()
 
@@ -22,7 +22,7 @@ def _decide(store: Store, decision: str, actor: str = "maria", rationale: str = 
 def test_pause_refuses_new_runs_naming_who_when_and_why_while_open_runs_finish(store: Store) -> None:
     run = start(store)
     _decide(store, "pause", rationale="Margin leakage under review")
-    with pytest.raises(Conflict) as info:
+    with changes_nothing(store), pytest.raises(Conflict) as info:
         start(store)
     assert info.value.rule == "playbook-paused"
     assert "maria" in info.value.message and "Margin leakage under review" in info.value.message
@@ -36,21 +36,21 @@ def test_stabilize_caps_open_runs_at_the_wip_limit(store: Store) -> None:
     _decide(store, "stabilize")
     for _ in range(5):
         start(store)
-    with pytest.raises(Conflict) as info:
+    with changes_nothing(store), pytest.raises(Conflict) as info:
         start(store)
     assert info.value.rule == "playbook-stabilizing"
 
 
 def test_stop_retires_every_version_until_a_new_one_is_published(store: Store) -> None:
     _decide(store, "stop", rationale="Policy replaced")
-    with pytest.raises(Conflict) as info:
+    with changes_nothing(store), pytest.raises(Conflict) as info:
         start(store)
     assert info.value.rule == "playbook-stopped"
     again = service.publish(store, str(PRICING), ADMIN)
     assert (again["version"], again["created"]) == (2, True)
     run = start(store)
     assert run.version == 2
-    with pytest.raises(Conflict):
+    with changes_nothing(store), pytest.raises(Conflict):
         service.start_run(store, "pricing-exception", {"customer": "A", "deal_value": 1, "discount_pct": 1},
                           caller("bob"), version=1)
 

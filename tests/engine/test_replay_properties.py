@@ -7,6 +7,7 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -14,7 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from ledgerflow import audit, governance, service
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.storage.store import Store
-from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
+from tests.conftest import ADMIN, DIRECTORY, PRICING, drop_schema, make_store
 
 ACTORS = ["alice", "bob", "carol", "chen", "dave", "erin", "maria", "victor", "sam"]
 OUTPUTS = [
@@ -26,6 +27,8 @@ OUTPUTS = [
 
 
 class Engine(RuleBasedStateMachine):
+    backend = "sqlite"
+
     def __init__(self) -> None:
         super().__init__()
         # ids in creation order, so that a replayed example picks the same tasks (random ids would reorder
@@ -33,10 +36,10 @@ class Engine(RuleBasedStateMachine):
         counter = itertools.count(1)
         self._ids = (service.new_id, governance.new_id)
         service.new_id = governance.new_id = lambda prefix: f"{prefix}-{next(counter):08d}"  # type: ignore[assignment]
-        self.store: Store = make_store(Path(tempfile.mkdtemp(prefix="lf-prop-")))
+        self.store: Store = make_store(Path(tempfile.mkdtemp(prefix="lf-prop-")), backend=self.backend)
         service.load_directory_file(self.store, str(DIRECTORY), ADMIN)
         service.publish(self.store, str(PRICING), ADMIN)
-        self.other = Store(self.store.url)  # a second process's handle: each keeps runs of its own (SQLite)
+        self.other = Store(self.store.url)  # a second process's handle: each keeps runs of its own
         self.last_seq = 0
 
     @rule(by=st.sampled_from(ACTORS), value=st.sampled_from([1000, 60000]), pct=st.sampled_from([5, 18, 45]))
@@ -103,8 +106,19 @@ class Engine(RuleBasedStateMachine):
         self.other.close()
         service.new_id, governance.new_id = self._ids  # type: ignore[assignment]
         self.store.close()
+        drop_schema(self.store.url)
+
+
+class EngineOnPostgres(Engine):
+    backend = "postgresql"
 
 
 Engine.TestCase.settings = settings(max_examples=15, stateful_step_count=25, deadline=None,
                                     suppress_health_check=[HealthCheck.too_slow])
+EngineOnPostgres.TestCase.settings = settings(max_examples=6, stateful_step_count=25, deadline=None,
+                                              suppress_health_check=[HealthCheck.too_slow])
 TestEngineReplay = Engine.TestCase
+TestEngineReplayOnPostgres = EngineOnPostgres.TestCase
+# a few hundred commands each: on a busy 2-core machine with parallel workers they may take minutes, not hang
+TestEngineReplay.pytestmark = [pytest.mark.timeout(600)]
+TestEngineReplayOnPostgres.pytestmark = [pytest.mark.timeout(600)]

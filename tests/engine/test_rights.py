@@ -10,7 +10,18 @@ from ledgerflow import audit, service
 from ledgerflow.domain.errors import Forbidden
 from ledgerflow.storage.store import Store
 from tests.conftest import PRICING
-from tests.engine.helpers import GOOD_OUTPUT, act, caller, decide, only_open, publish_text, run_state, snapshot, start
+from tests.engine.helpers import (
+    GOOD_OUTPUT,
+    act,
+    caller,
+    changes_nothing,
+    decide,
+    only_open,
+    publish_text,
+    run_state,
+    snapshot,
+    start,
+)
 
 
 def _decision(store: Store, **input: object) -> tuple[str, object]:
@@ -37,10 +48,11 @@ def test_reassigning_a_decision_to_an_excluded_actor_is_refused(store: Store) ->
 
 def test_only_owners_reassign_and_always_with_a_reason(store: Store) -> None:
     _, decision = _decision(store)
-    with pytest.raises(Forbidden, match="workflow owner"):
-        act(store, "reassign", decision, actor="bob", to="erin", reason="x")  # type: ignore[arg-type]
-    with pytest.raises(Forbidden):
-        act(store, "reassign", decision, actor="sam", to="erin", reason="  ")  # type: ignore[arg-type]
+    with changes_nothing(store):
+        with pytest.raises(Forbidden, match="workflow owner"):
+            act(store, "reassign", decision, actor="bob", to="erin", reason="x")  # type: ignore[arg-type]
+        with pytest.raises(Forbidden):
+            act(store, "reassign", decision, actor="sam", to="erin", reason="  ")  # type: ignore[arg-type]
     result = act(store, "reassign", decision, actor="sam", to="erin", reason="dave is swamped")  # type: ignore[arg-type]
     assert result["task"].assignee == "erin"
 
@@ -50,7 +62,7 @@ def test_a_recommender_cannot_decide_and_recommendations_are_recorded(store: Sto
     act(store, "recommend", decision, actor="carol", outcome="approve", rationale="fine")  # type: ignore[arg-type]
     state = run_state(store, run_id)
     assert [(r.actor, r.outcome) for r in state.recommendations] == [("carol", "approve")]
-    with pytest.raises(Forbidden):
+    with changes_nothing(store), pytest.raises(Forbidden):
         act(store, "recommend", decision, actor="alice", outcome="approve", rationale="me too")  # type: ignore[arg-type]
 
 
@@ -129,3 +141,44 @@ def test_a_role_with_nobody_available_is_an_ownership_gap_for_the_workflow_owner
     assert gap.step == "done" and gap.assignee == "sam"
     with store.read() as tx:
         assert "ownership.gap" in [e["type"] for e in tx.events(run=run.id)]
+
+
+PARALLEL_DUTIES = """
+id: spend
+title: Spend
+outcome: {owner: maria, statement: Spend wisely, measure: 95% decided within 2 days}
+workflow_owner: sam
+steps:
+  - id: request
+    type: task
+    owner: account-exec
+    clarity: {what: Ask, why: Need, success: request filled in, due: 1d}
+  - id: checks
+    type: parallel
+    branches:
+      - - id: budget
+          type: task
+          owner: dave
+          clarity: {what: Check the budget, why: Spend, success: budget checked, due: 1d}
+      - - id: gate
+          type: decision
+          separation_of_duties: [budget]
+          rights: {approve: dave}
+          clarity: {what: Decide, why: Spend, success: decision recorded, due: 1d}
+          sla: {due: 1d}
+"""
+
+
+def test_a_decision_on_a_parallel_branch_is_refused_to_who_completed_a_step_it_is_separated_from(
+        store: Store, tmp_path: Path) -> None:
+    # routing cannot exclude dave from the gate: both branches open together, before dave has done the budget
+    publish_text(store, tmp_path, PARALLEL_DUTIES)
+    _run, opened = service.start_run(store, "spend", {}, caller("bob"))
+    branches = {t.step: t for t in act(store, "complete", opened[0])["opened"]}
+    assert branches["budget"].assignee == branches["gate"].assignee == "dave"
+    act(store, "complete", branches["budget"])
+    before = snapshot(store)
+    with pytest.raises(Forbidden, match="dave acted on step budget") as info:
+        decide(store, branches["gate"], "approve")
+    assert info.value.rule == "separation-of-duties"
+    assert snapshot(store) == before

@@ -49,6 +49,13 @@ def _body(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != "hash"}
 
 
+def _rehashed(row: dict[str, Any], **change: Any) -> dict[str, Any]:
+    """The row changed and re-hashed, so that it is well formed on its own (a careful attacker)."""
+    new = dict(row, **change)
+    new["hash"] = event_hash(_body(new))
+    return new
+
+
 def _write(store: Store, *rows: dict[str, Any]) -> None:
     with store.engine.begin() as conn:
         for row in rows:
@@ -140,13 +147,13 @@ def test_a_deleted_last_event_is_a_truncated_chain(ledger: tuple[Store, str]) ->
     assert _verified(store) == {"seq": None, "run": run_id, "reason": "truncated"}
 
 
-def test_an_inserted_event_is_found_at_the_forgery(ledger: tuple[Store, str]) -> None:
+def test_an_inserted_event_is_found_at_the_forgery_not_at_the_renumbered_events(ledger: tuple[Store, str]) -> None:
     store, run_id = ledger
     rows = _rows(store, run_id)
     with store.engine.begin() as conn:
-        for row in reversed(rows[2:]):  # make room at position 3
+        for row in reversed(rows[2:]):  # make room at position 3, each moved event re-hashed to look well formed
             conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
-                         .values(chain_seq=row["chain_seq"] + 1))
+                         .values(**_rehashed(row, chain_seq=row["chain_seq"] + 1)))
         last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
         forged = dict(rows[2], seq=last + 1, chain_seq=3, prev_hash=rows[1]["hash"], actor="mallory")
         forged["hash"] = event_hash(_body(forged))
@@ -160,20 +167,24 @@ def test_an_inserted_first_event_is_found_at_the_forgery(ledger: tuple[Store, st
     with store.engine.begin() as conn:
         for row in reversed(rows):
             conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
-                         .values(chain_seq=row["chain_seq"] + 1))
+                         .values(**_rehashed(row, chain_seq=row["chain_seq"] + 1)))
         forged = dict(rows[0], seq=0, chain_seq=1, prev_hash="0" * 64, actor="mallory")
         forged["hash"] = event_hash(_body(forged))
         conn.execute(insert(schema.events).values(**forged))
     assert _verified(store) == {"seq": 0, "run": run_id, "reason": "inserted"}
 
 
-def test_two_swapped_events_are_reordered(ledger: tuple[Store, str]) -> None:
+def test_two_events_swapped_and_rehashed_are_reordered(ledger: tuple[Store, str]) -> None:
     store, run_id = ledger
     rows = _rows(store, run_id)
     with store.engine.begin() as conn:
-        for seq, chain_seq in ((rows[2]["seq"], 10_000), (rows[3]["seq"], 3), (rows[2]["seq"], 4)):
-            conn.execute(update(schema.events).where(schema.events.c.seq == seq).values(chain_seq=chain_seq))
-    assert _verified(store) == {"seq": rows[3]["seq"], "run": run_id, "reason": "reordered"}
+        conn.execute(update(schema.events).where(schema.events.c.seq == rows[2]["seq"]).values(chain_seq=10_000))
+        conn.execute(update(schema.events).where(schema.events.c.seq == rows[3]["seq"])
+                     .values(**_rehashed(rows[3], chain_seq=3, prev_hash=rows[1]["hash"])))
+        conn.execute(update(schema.events).where(schema.events.c.seq == rows[2]["seq"])
+                     .values(**_rehashed(rows[2], chain_seq=4)))
+    # found at the event moved later: its link names the event now two places before it
+    assert _verified(store) == {"seq": rows[2]["seq"], "run": run_id, "reason": "reordered"}
 
 
 def test_a_changed_state_row_is_a_state_mismatch(ledger: tuple[Store, str]) -> None:
@@ -500,3 +511,17 @@ def test_a_row_made_unhashable_by_hand_is_altered_not_a_crash(tmp_path: Path) ->
             assert _verified(store) == {"seq": rows[0]["seq"], "run": None, "reason": "altered"}
     finally:
         store.close()
+
+
+def test_a_checkpoint_of_another_ledger_is_not_evidence_about_this_one(ledger: tuple[Store, str],
+                                                                        tmp_path: Path) -> None:
+    store, _ = ledger
+    (tmp_path / "other").mkdir()
+    other = make_store(tmp_path / "other")
+    try:
+        service.load_directory_file(other, str(DIRECTORY), ADMIN)
+        foreign = _signed(other)
+    finally:
+        other.close()
+    problem = checkpoints.against(store, [foreign])
+    assert problem is not None and problem["reason"] == "other-ledger"

@@ -65,15 +65,18 @@ def _group(store: Store, first: Callable[[], Any], behind: list[Callable[[], Any
         if after is not None:
             after(index, results[index])
 
+    holding = threading.Event()
+
     def leader() -> Any:
         with store.write():
+            holding.set()
             answer = first()
             _queued(store, len(behind))
         return answer
 
     threads = [threading.Thread(target=run, args=(0, leader))]
     threads[0].start()
-    time.sleep(0.05)  # the leader takes the turn first
+    assert holding.wait(timeout=60), "the leader never took the write turn"  # it takes the turn first
     for index, command in enumerate(behind, start=1):
         threads.append(threading.Thread(target=run, args=(index, command)))
         threads[-1].start()

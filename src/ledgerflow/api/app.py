@@ -7,6 +7,7 @@ will render it).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -20,11 +21,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ledgerflow import tokens, views
 from ledgerflow.api import errors
 from ledgerflow.api.deps import StoreDep
+from ledgerflow.api.expensive import Expensive
+from ledgerflow.api.links import add_links
 from ledgerflow.api.models import TaskContextOut
 from ledgerflow.api.routes import accountability, oversight, playbooks, runs, tasks
+from ledgerflow.domain import limits
+from ledgerflow.domain.errors import InvalidInput, LedgerflowError, LimitExceeded
+from ledgerflow.domain.limits import DEFAULT, Limits
 from ledgerflow.storage.store import Store
 
 PREFIX = "/api/v1"
+log = logging.getLogger("ledgerflow.api")
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
@@ -32,8 +39,12 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 class ApiConfig:
     """Limits and timings of the HTTP adapter."""
 
-    max_body_bytes: int = 1 << 20
-    """Larger request bodies answer 413."""
+    limits: Limits = DEFAULT
+    """The input gate's limits; larger request bodies answer 413 (default: the store's settings)."""
+    expensive_slots: int = 4
+    """How many lint or publish requests run at once; more answer 503 `server-busy`."""
+    expensive_seconds: float = 10.0
+    """The time limit of a lint or publish request (503 `time-limit`)."""
     page_size: int = 50
     max_page_size: int = 200
     stream_poll_seconds: float = 0.5
@@ -42,20 +53,29 @@ class ApiConfig:
     """How long one event stream stays open; clients reconnect with Last-Event-ID."""
 
 
-class BodyLimit:
-    """Refuse request bodies over `max_bytes` with 413, by Content-Length or by counting what arrives."""
+class InputGate:
+    """The input gate (SPEC §10) at the HTTP edge, before any route runs: a body over `limits.max_bytes` answers
+    413 (by Content-Length, or by counting what arrives, so no more than the limit is ever held), and a JSON
+    body must pass `limits.parse_json` — NaN, 1e400, lone surrogates and deep nesting answer 400 with the
+    limit's rule instead of reaching the engine."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        try:
+            limits.check_location(scope.get("path", ""), scope.get("query_string", b""))
+        except LimitExceeded as exc:
+            await self._refuse(exc, scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limits.max_bytes:
+            await self._refuse(self._too_large(), scope, receive, send)
             return
         chunks: list[bytes] = []
         size, more = 0, True
@@ -65,12 +85,21 @@ class BodyLimit:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if size > self.limits.max_bytes:
+                await self._refuse(self._too_large(), scope, receive, send)
                 return
             chunks.append(chunk)
             more = bool(message.get("more_body", False))
         body, delivered = b"".join(chunks), False
+        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if body and (kind == b"application/json" or kind.endswith(b"+json")):
+            try:
+                limits.parse_json(body, "the request body", self.limits)
+            except LimitExceeded as exc:  # malformed JSON is left to the route, which says what it expected
+                await self._refuse(exc, scope, receive, send)
+                return
+            except InvalidInput:
+                pass
 
         async def replay() -> Message:
             nonlocal delivered
@@ -81,9 +110,44 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exc = errors.BodyTooLarge(f"the request body is larger than {self.max_bytes} bytes")
+    def _too_large(self) -> errors.BodyTooLarge:
+        return errors.BodyTooLarge(f"the request body is larger than {self.limits.max_bytes} bytes",
+                                   details={"limit": self.limits.max_bytes})
+
+    @staticmethod
+    async def _refuse(exc: LedgerflowError, scope: Scope, receive: Receive, send: Send) -> None:
         await errors.error_response(exc)(scope, receive, send)
+
+
+class Contained:
+    """No exception leaves the app for the server: one that no handler took answers 500 as a problem document
+    (or, once a response has started, ends it), and is logged. Starlette's own last-resort handler re-raises
+    after answering, and uvicorn then closes the connection, so a keep-alive client lost its next request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            log.error("unexpected error answering %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+            if not started:
+                # the server log has the traceback; the caller learns nothing about the internals
+                body = errors.problem_body(500, "internal-error", "an unexpected error occurred")
+                await errors.problem_response(500, body)(scope, receive, send)
+            else:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _guest_router() -> APIRouter:
@@ -102,7 +166,7 @@ def _guest_router() -> APIRouter:
 
 
 def _problem_media_types(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """OpenAPI: error responses are `application/problem+json`."""
+    """OpenAPI: error responses are `application/problem+json`; answers link to the operations they feed."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -116,6 +180,7 @@ def _problem_media_types(app: FastAPI) -> Callable[[], dict[str, Any]]:
                             response["content"] = {errors.PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
                         elif code.isdigit() and int(code) >= 400 and "application/json" in content:
                             response["content"] = {errors.PROBLEM: content["application/json"]}
+            add_links(schema)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.setdefault("Problem", errors.Problem.model_json_schema())
             for unused in ("HTTPValidationError", "ValidationError"):
@@ -137,7 +202,7 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
         guest_links: answer `/guest/<token>` with the task as JSON; `ledgerflow serve` leaves that path to the
             web UI, which shows the guest their task as a page.
     """
-    config = config or ApiConfig()
+    config = config or ApiConfig(limits=store.settings.limits)
     app = FastAPI(title="ledgerflow", version="1", lifespan=lifespan, redoc_url=None,
                   description="The ledgerflow REST API: runs, tasks, decisions and their audit trail. Every route "
                               "takes `Authorization: Bearer TOKEN`; errors are RFC 9457 problem documents whose "
@@ -145,7 +210,7 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
     app.state.store = store
     errors.install(app)
     api = APIRouter(prefix=PREFIX)
-    api.include_router(playbooks.router())
+    api.include_router(playbooks.router(Expensive(config.expensive_slots, config.expensive_seconds)))
     api.include_router(runs.router(page_size=config.page_size, max_page_size=config.max_page_size,
                                    poll_seconds=config.stream_poll_seconds,
                                    stream_seconds=config.stream_max_seconds))
@@ -155,6 +220,7 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
     app.include_router(api)
     if guest_links:
         app.include_router(_guest_router())
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(InputGate, limits=config.limits)
+    app.add_middleware(Contained)
     app.openapi = _problem_media_types(app)  # type: ignore[method-assign]
     return app

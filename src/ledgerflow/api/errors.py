@@ -22,6 +22,7 @@ from ledgerflow.domain.errors import (
     Forbidden,
     InvalidInput,
     LedgerflowError,
+    LimitExceeded,
     NotFound,
     Refused,
     SchemaViolation,
@@ -43,10 +44,10 @@ class Problem(BaseModel):
     rule: str
 
 
-class BodyTooLarge(InvalidInput):
+class BodyTooLarge(LimitExceeded):
     """Raised when a request body is larger than the API accepts (HTTP 413)."""
 
-    default_rule = "body-too-large"
+    default_rule = "input-too-large"
 
 
 class UnsupportedMediaType(InvalidInput):
@@ -122,7 +123,8 @@ def request_error(exc: RequestValidationError) -> LedgerflowError:
 
 
 def install(app: FastAPI) -> None:
-    """Register the handlers that turn every error into a problem document."""
+    """Register the handlers that turn every expected error into a problem document (anything else is
+    answered by `app.Contained`)."""
 
     async def ledgerflow_error(_request: Request, exc: Exception) -> JSONResponse:
         if not isinstance(exc, LedgerflowError):
@@ -141,26 +143,23 @@ def install(app: FastAPI) -> None:
         return problem_response(exc.status_code, problem_body(exc.status_code, rule, str(exc.detail)),
                                 dict(exc.headers or {}))
 
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        # the server log has the traceback; the caller learns nothing about the internals
-        return problem_response(500, problem_body(500, "internal-error", "an unexpected error occurred"))
-
     app.add_exception_handler(LedgerflowError, ledgerflow_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, unexpected)
 
 
 DESCRIPTIONS = {
-    400: "What was sent is wrong: malformed JSON or YAML, a bad parameter (the `rule` names it).",
+    400: "What was sent is wrong: malformed JSON or YAML, a bad parameter, or input past a limit "
+         "(`input-too-deep`, `not-canonical`, `yaml-aliases`, `duration-too-large`; the `rule` names it).",
     401: "The bearer token is missing, unknown, revoked or expired.",
     403: "Refused by the rights: not the assignee, separation of duties, not an owner, a missing rationale.",
     404: "Unknown, or not visible to the caller (the two are answered alike).",
     409: "Refused by the state: wrong status, a paused or stopped playbook, lint errors, a request in flight.",
-    413: "The body is larger than the API accepts.",
+    413: "The body is larger than the API accepts (`input-too-large`).",
     415: "The body is not in a media type this route reads.",
     422: "Data violating its schema (every failing path in `violations`), or a reused Idempotency-Key.",
-    503: "The database is unavailable.",
+    503: "The database is unavailable, or the server is busy (`server-busy`) or past its time limit "
+         "(`time-limit`) with an expensive request.",
 }
 
 

@@ -19,11 +19,23 @@ import typer
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from ledgerflow import audit, checkpoints, evidence, exports, governance, jsonfiles, reports, service, tokens
+from ledgerflow import (
+    audit,
+    checkpoints,
+    evidence,
+    exports,
+    governance,
+    idempotency,
+    jsonfiles,
+    reports,
+    service,
+    tokens,
+)
 from ledgerflow import scorecard as scorecards
 from ledgerflow.cli.render import err, out, print_json, run_json, task_json, tasks_table, timeline_entry
 from ledgerflow.config import load_settings
-from ledgerflow.domain import notes
+from ledgerflow.domain import limits, notes
+from ledgerflow.domain.canonical import canonical_json
 from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError
 from ledgerflow.domain.figures import Period, parse_period, span, week_of
 from ledgerflow.domain.findings import ERROR, WARNING
@@ -94,14 +106,11 @@ def store() -> Store:
 
 
 def parse_json(value: str, what: str) -> Any:
-    text = value
+    """JSON text or @FILE through the input gate (SPEC §10)."""
+    gate = load_settings().limits
     if value.startswith("@"):
-        text = service.read_text(value[1:])
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                           rule="malformed-json") from None
+        return limits.parse_json(service.read_text(value[1:], gate), value[1:], gate)
+    return limits.parse_json(value, what, gate)
 
 
 def emit(value: Any, human: Any = None) -> None:
@@ -129,7 +138,11 @@ def init(
         except ValueError as exc:
             raise InvalidInput(str(exc), rule="bad-time") from None
     url = normalize_url(settings.db)
-    result = initialize(make_engine(url), url, start)
+    engine = make_engine(url)
+    try:
+        result = initialize(engine, url, start)
+    finally:
+        engine.dispose()
     emit(result, f"initialized {result['db']} ({result['clock']} clock)")
 
 
@@ -137,7 +150,11 @@ def init(
 def migrate() -> None:
     """Upgrade an initialized database to this version's schema."""
     url = normalize_url(settings.db)
-    result = migrate_database(make_engine(url), url)
+    engine = make_engine(url)
+    try:
+        result = migrate_database(engine, url)
+    finally:
+        engine.dispose()
     emit(result, f"{url}: schema {result['from']} -> {result['to']}")
 
 
@@ -222,12 +239,32 @@ def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option(
 @run_app.command("start")
 def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", help="JSON or @FILE.")],
               as_: As = None, why: Annotated[str | None, typer.Option()] = None,
-              version: Annotated[int | None, typer.Option()] = None) -> None:
+              version: Annotated[int | None, typer.Option()] = None,
+              idempotency_key: Annotated[str | None, typer.Option(
+                  help="Makes a retry safe: the same key and request return the first run, even from another "
+                       "process; the same key with another request exits 2.")] = None) -> None:
     """Start a run of a published playbook."""
     data = parse_json(input, "--input")
-    run, opened = service.start_run(store(), playbook_id, data, caller(as_), why=why, version=version)
-    result = {"run": run.id, "status": str(run.status), "tasks": [task_json(t) for t in opened]}
-    emit(result, tasks_table(opened, title=f"run {run.id} ({run.status})"))
+    db, who = store(), caller(as_)
+    opened: list[Any] = []
+
+    def start() -> dict[str, Any]:
+        run, tasks = service.start_run(db, playbook_id, data, who, why=why, version=version)
+        opened.extend(tasks)
+        return {"run": run.id, "status": str(run.status), "tasks": [task_json(t) for t in tasks]}
+
+    if idempotency_key is None:
+        result, replayed = start(), False
+    else:
+        request = {"playbook": playbook_id, "input": data, "why": why, "version": version}
+        result, replayed = idempotency.once(
+            db, actor=who.actor, key=idempotency.check_key(idempotency_key), method="CLI",
+            path=f"run start {playbook_id}", fingerprint=idempotency.request_hash("CLI", "run start",
+                                                                                  canonical_json(request)),
+            call=start)
+    title = f"run {result['run']} ({result['status']})"
+    emit(result, f"{title}: started earlier with this --idempotency-key; nothing new was written" if replayed
+         else tasks_table(opened, title=title))
 
 
 @run_app.command("show")
@@ -745,7 +782,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code of SPEC §6."""
     settings.db, settings.json = None, False
     try:
-        args = _split_globals(list(sys.argv[1:] if argv is None else argv))
+        raw = list(sys.argv[1:] if argv is None else argv)
+        args = _split_globals(raw)
+        limits.check_value(raw, "the command line")  # bytes that are not UTF-8 arrive as lone surrogates
         code = app(args=args, prog_name="ledgerflow", standalone_mode=False)
         if isinstance(code, int):  # typer.Exit comes back as a return value outside standalone mode
             return code

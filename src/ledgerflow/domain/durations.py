@@ -1,12 +1,16 @@
-"""Durations as the contract writes them: `<positive integer>(m|h|d|w)`; 1d = 24h, 1w = 7d."""
+"""Durations as the contract writes them: `<positive integer>(m|h|d|w)`; 1d = 24h, 1w = 7d; at most ten years."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 
+from ledgerflow.domain.errors import LimitExceeded
+from ledgerflow.domain.limits import MAX_DURATION_MINUTES
+
 _DURATION = re.compile(r"^([1-9][0-9]*)([mhdw])$")
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
+_MAX_DIGITS = len(str(MAX_DURATION_MINUTES))
 
 
 def parse_duration(text: str) -> timedelta:
@@ -14,11 +18,17 @@ def parse_duration(text: str) -> timedelta:
 
     Raises:
         ValueError: the text is not a positive integer followed by m, h, d or w.
+        LimitExceeded: the duration is longer than ten years (`duration-too-large`).
     """
     match = _DURATION.match(text.strip()) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"{text!r} is not a duration; write a positive integer and a unit, like 30m, 4h, 1d or 2w")
-    return timedelta(minutes=int(match.group(1)) * _UNIT_MINUTES[match.group(2)])
+    digits, unit = match.groups()
+    if len(digits) > _MAX_DIGITS or int(digits) * _UNIT_MINUTES[unit] > MAX_DURATION_MINUTES:
+        shown = digits if len(digits) <= 24 else f"{digits[:12]}…({len(digits)} digits)"
+        raise LimitExceeded(f"{shown}{unit} is longer than ten years, the longest duration accepted",
+                            rule="duration-too-large")
+    return timedelta(minutes=int(digits) * _UNIT_MINUTES[unit])
 
 
 _UNITS = (("w", timedelta(weeks=1)), ("d", timedelta(days=1)), ("h", timedelta(hours=1)), ("m", timedelta(minutes=1)))

@@ -4,6 +4,7 @@
     ├── InvalidInput                what was typed is wrong (exit 2; HTTP 400/422)
     │   ├── NotFound                an unknown id or actor (exit 2; HTTP 404)
     │   ├── SchemaViolation         data violating its JSON Schema; `details` lists every failing path
+    │   ├── LimitExceeded           input past a limit of SPEC §10 (too large, too deep, not canonical...)
     │   └── LoadError               a file that does not load; carries file, line and path
     ├── Refused                     a well-formed command refused by the rules or the state (exit 3)
     │   ├── Forbidden               rights, separation of duties, rationale (HTTP 403)
@@ -48,6 +49,13 @@ class SchemaViolation(InvalidInput):
     """Raised when input or output violates its JSON Schema; `details["violations"]` lists them all."""
 
     default_rule = "schema-violation"
+
+
+class LimitExceeded(InvalidInput):
+    """Raised when input passes a limit of SPEC §10 before anything is written; `rule` names the limit
+    (input-too-large, input-too-deep, not-canonical, yaml-aliases, duration-too-large)."""
+
+    default_rule = "input-too-large"
 
 
 class LoadError(InvalidInput):

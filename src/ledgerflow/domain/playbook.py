@@ -17,7 +17,7 @@ from jsonschema.exceptions import SchemaError
 
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.durations import parse_duration
-from ledgerflow.domain.errors import LoadError
+from ledgerflow.domain.errors import LimitExceeded, LoadError
 from ledgerflow.domain.expressions import Expression, compile_expression
 from ledgerflow.domain.findings import ERROR, Finding
 from ledgerflow.domain.source import Source, join
@@ -320,6 +320,9 @@ class _Reader:
             return parse_duration(str(value))
         except ValueError as exc:
             raise self.fail(path, str(exc)) from None
+        except LimitExceeded as exc:
+            where = self.fail(path, exc.message)
+            raise LimitExceeded(where.message, rule=exc.rule, details=where.details) from None
 
     def expression(self, value: Any, path: str, step: str | None) -> Expression | None:
         if value is None:

@@ -47,7 +47,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from ledgerflow.config import Settings
 from ledgerflow.domain.canonical import ZERO_HASH, canonical_json
 from ledgerflow.domain.directory import Directory, load_directory
-from ledgerflow.domain.errors import Conflict, EnvironmentProblem, NotFound
+from ledgerflow.domain.errors import Conflict, EnvironmentProblem, LimitExceeded, NotFound
 from ledgerflow.domain.events import Event, record
 from ledgerflow.domain.figures import FLAG_EVENTS, Marks
 from ledgerflow.domain.playbook import Playbook, load_playbook
@@ -226,13 +226,29 @@ def _upserts(dialect_name: str) -> dict[str, Hot]:
             "marks": Hot(_add_marks(dialect, greatest, least), by_columns=True)}
 
 
-_LINKS_SQLITE = text(
-    "SELECT e.chain, e.chain_seq, e.seq, e.hash FROM json_each(:at) AS p "
-    "JOIN events AS e ON e.chain = json_extract(p.value, '$[0]') AND e.chain_seq = json_extract(p.value, '$[1]')")
-_LINKS_POSTGRESQL = text(
-    "SELECT e.chain, e.chain_seq, e.seq, e.hash FROM jsonb_array_elements(CAST(:at AS jsonb)) AS p "
-    "JOIN events AS e ON e.chain = p->>0 AND e.chain_seq = CAST(p->>1 AS integer)")
-"""The events at given chain positions (`Tx.chain_links`), in each dialect's JSON functions."""
+_POSITIONS = {
+    "sqlite": ("json_each(:at) AS p", "json_extract(p.value, '$[0]')", "json_extract(p.value, '$[1]')",
+               "json_extract(p.value, '$[2]')"),
+    "postgresql": ("jsonb_array_elements(CAST(:at AS jsonb)) AS p", "(p->>0)", "CAST(p->>1 AS integer)", "(p->>2)"),
+}
+"""Chain positions sent as one JSON parameter, `[[chain, length, hash], ...]`, unpacked by each dialect's JSON
+functions: a checkpoint of many chains costs one index probe each inside the database, not a statement each."""
+
+
+def _position_queries(dialect: str) -> dict[str, Any]:
+    rows, chain, length, head = _POSITIONS[dialect]
+    return {
+        "links": text(f"SELECT e.chain, e.chain_seq, e.seq, e.hash FROM {rows} "
+                      f"JOIN events AS e ON e.chain = {chain} AND e.chain_seq = {length}"),
+        "astray": text(f"SELECT {chain}, {length}, e.seq, e.hash FROM {rows} LEFT JOIN events AS e "
+                       f"ON e.chain = {chain} AND e.chain_seq = {length} WHERE e.hash IS NULL OR e.hash <> {head}"),
+        "moved": text(f"SELECT c.id, c.length, c.hash FROM {rows} JOIN chains AS c ON c.id = {chain} "
+                      f"WHERE c.length <> {length} OR c.hash <> {head}"),
+        "new": text(f"SELECT c.id, c.length, c.hash FROM chains AS c WHERE c.id NOT IN (SELECT {chain} FROM {rows})"),
+    }
+
+
+_QUERIES_BY_DIALECT = {name: _position_queries(name) for name in _POSITIONS}
 
 _EVENT_KEYS = tuple(str(column.name) for column in schema.events.columns)
 
@@ -718,7 +734,11 @@ class Tx:
             chain = event.run or schema.SYSTEM_CHAIN
             length, prev = heads.get(chain, (0, ZERO_HASH))
             stored = record(event, next(seqs), chain, length + 1, prev)
-            stored["hash"] = digest = event_hash(stored)
+            try:
+                stored["hash"] = digest = event_hash(stored)
+            except ValueError as exc:  # the input gate lets nothing through that has no canonical form
+                raise LimitExceeded(f"event {event.type} has no canonical form: {exc}", rule="not-canonical",
+                                    details={"event": event.type}) from exc
             heads[chain] = (length + 1, digest)
             self._moved.add(chain)
             rows.append(stored)
@@ -780,16 +800,28 @@ class Tx:
         return (0, ZERO_HASH) if row is None else (int(row.length), str(row.hash))
 
     def chain_links(self, positions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, str]]:
-        """(seq, hash) of the event at each (chain, chain_seq) asked for that exists.
-
-        The positions travel as one JSON parameter joined against the events' (chain, chain_seq) index, so a
-        checkpoint of many chains costs one index probe each inside the database, not a statement each.
-        """
+        """(seq, hash) of the event at each (chain, chain_seq) asked for that exists."""
         if not positions:
             return {}
-        wanted = json.dumps([[chain, length] for chain, length in positions])
-        query = _LINKS_SQLITE if self.conn.dialect.name == "sqlite" else _LINKS_POSTGRESQL
-        return {(row[0], int(row[1])): (int(row[2]), str(row[3])) for row in self.conn.execute(query, {"at": wanted})}
+        rows = self._positions("links", [[chain, length, ""] for chain, length in positions])
+        return {(row[0], int(row[1])): (int(row[2]), str(row[3])) for row in rows}
+
+    def heads_astray(self, heads: Mapping[str, tuple[int, str]]) -> dict[tuple[str, int], tuple[int, str] | None]:
+        """The signed heads that are not in place: per (chain, length), the (seq, hash) found there instead,
+        or None when the chain is shorter. Only the differences leave the database."""
+        rows = self._positions("astray", [[chain, length, head] for chain, (length, head) in heads.items()])
+        return {(row[0], int(row[1])): None if row[2] is None else (int(row[2]), str(row[3])) for row in rows}
+
+    def heads_moved(self, heads: Mapping[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
+        """The stored heads that differ from `heads`, and the chains `heads` does not name."""
+        wanted = [[chain, length, head] for chain, (length, head) in heads.items()]
+        return {row[0]: (int(row[1]), str(row[2])) for name in ("moved", "new")
+                for row in self._positions(name, wanted)}
+
+    def _positions(self, name: str, wanted: list[list[Any]]) -> list[Any]:
+        self._store_heads()
+        query = _QUERIES_BY_DIALECT[self.conn.dialect.name][name]
+        return list(self.conn.execute(query, {"at": json.dumps(wanted)}))
 
     def chain_tail(self, chain: str, after: int) -> list[dict[str, Any]]:
         """One chain's events past position `after` (chain_seq), in chain order."""

@@ -22,7 +22,8 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from ledgerflow import access, governance, reports, service
 from ledgerflow.audit import chain_problem
-from ledgerflow.domain.errors import LedgerflowError, NotFound
+from ledgerflow.domain import limits
+from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
 from ledgerflow.domain.escalation_map import build_map
 from ledgerflow.domain.figures import week_of
 from ledgerflow.domain.lint import lint_source
@@ -230,9 +231,9 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
     @app.post("/tasks/{task_id}/complete")
     def complete_task(request: Request, task_id: str, csrf_token: str = Form(""), output: str = Form("{}")) -> Response:
         try:
-            data = json.loads(output or "{}")
-        except json.JSONDecodeError as exc:
-            return task_page(request, task_id, error=f"The output is not valid JSON: {exc.msg} (line {exc.lineno})")
+            data = limits.parse_json(output or "{}", "The output", store.settings.limits)
+        except InvalidInput as exc:
+            return task_page(request, task_id, error=exc.message)
         return act(request, task_id, csrf_token, "complete", output=data)
 
     @app.post("/tasks/{task_id}/decide")
