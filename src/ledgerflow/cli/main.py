@@ -43,6 +43,7 @@ from ledgerflow.domain.times import parse_time
 from ledgerflow.storage.database import initialize, make_engine, normalize_url
 from ledgerflow.storage.database import migrate as migrate_database
 from ledgerflow.storage.store import Store
+from ledgerflow.summaries import of_runs as run_summaries
 
 
 @dataclass
@@ -311,7 +312,8 @@ def task_list(assignee: Annotated[str | None, typer.Option()] = None, run: Annot
     """Tasks ordered by ready time."""
     with store().read() as tx:
         tasks = tx.tasks(assignee=assignee, run=run, status=status)
-    emit([task_json(t) for t in tasks], tasks_table(tasks))
+        about = run_summaries(tx, (t.run for t in tasks))
+    emit([{**task_json(t), "summary": about.get(t.run or "")} for t in tasks], tasks_table(tasks))
 
 
 def _task_result(result: dict[str, Any]) -> None:
@@ -806,3 +808,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     sys.exit(main())
+
+
+from ledgerflow.cli import accountability  # noqa: E402, F401  (its commands hang on the sub-apps above)
