@@ -74,7 +74,8 @@ def check_triggers(tx: Tx, playbook_id: str) -> list[Event]:
     start, end = period.bounds
     fired = {data.get("trigger") for data in tx.event_data("governance.review_opened", start, end)
              if data.get("playbook") == playbook_id}
-    waiting = [t for t in playbook.governance.triggers if rules.trigger_key(t) not in fired]
+    waiting = [t for t in playbook.governance.triggers  # outcome triggers are checked as values are recorded
+               if t.metric != "outcome" and rules.trigger_key(t) not in fired]
     if not waiting:
         return []
     card = figures(tx, playbook_id, period, need=frozenset(t.metric for t in waiting) - LATENCY_PERCENTILES.keys())

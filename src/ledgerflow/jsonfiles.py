@@ -1,4 +1,4 @@
-"""Reading and writing the JSON files of the audit commands (checkpoints, evidence packs), with clear errors."""
+"""Reading and writing the files of the commands (checkpoints, evidence packs, review packs), with clear errors."""
 
 from __future__ import annotations
 
@@ -23,7 +23,12 @@ def read_json(path: str) -> Any:
 
 
 def write_json(path: str, value: Any) -> None:
+    write_file(path, (json.dumps(value, indent=1, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
+
+
+def write_file(path: str, data: bytes) -> None:
+    """Write a file the command was asked for (`--out`); an unwritable path is bad input."""
     try:
-        Path(path).write_text(json.dumps(value, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        Path(path).write_bytes(data)
     except OSError as exc:
         raise InvalidInput(f"cannot write {path}: {exc.strerror}", rule="file-unwritable") from None

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
+from ledgerflow import access
+from ledgerflow.domain.escalation_map import build_map
 from ledgerflow.domain.figures import Period, hours_between
 from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.reports import (
@@ -18,11 +20,14 @@ from ledgerflow.domain.reports import (
     by_step,
     change_flagged,
     deadline,
+    longest_wait_first,
     overdue_hours,
+    waiting_entry,
 )
 from ledgerflow.domain.times import display_time
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store, Tx
+from ledgerflow.summaries import of_runs as run_summaries
 
 HUMAN_TYPES = ("task", "decision")
 """Task types that wait on a person (or an agent) and so have waits worth reporting."""
@@ -124,18 +129,66 @@ def stalled(store: Store) -> list[dict[str, Any]]:
             select(t.c.id, t.c.run, t.c.playbook, t.c.step, t.c.type, t.c.status, t.c.assignee, t.c.ready_at,
                    t.c.due_at, t.c.sla_due_at, t.c.blocked)
             .where(t.c.status.in_(_OPEN)).order_by(t.c.ready_at, t.c.id)).all()
+        late_rows = [row for row in rows if row.blocked or overdue_hours(deadline(row.due_at, row.sla_due_at), now)]
+        about = run_summaries(tx, (row.run for row in late_rows))
     found = []
-    for row in rows:
+    for row in late_rows:
         due = deadline(row.due_at, row.sla_due_at)
         late = overdue_hours(due, now)
-        overdue = due is not None and late > 0
-        if not (overdue or row.blocked):
-            continue
-        found.append({"task": row.id, "run": row.run, "playbook": row.playbook, "step": row.step,
-                      "assignee": row.assignee, "due_at": display_time(due), "overdue_hours": late,
+        found.append({"task": row.id, "run": row.run, "playbook": row.playbook,
+                      "summary": about.get(row.run or ""), "step": row.step, "assignee": row.assignee,
+                      "due_at": display_time(due), "overdue_hours": late,
                       "blocked": bool(row.blocked), "type": row.type, "status": row.status})
     found.sort(key=lambda item: -item["overdue_hours"])  # stable: ties keep ready_at order
     return found
+
+
+# --------------------------------------------------------------------------------------- the map
+
+
+def playbook_map(store: Store, playbook: str, version: int | None = None) -> dict[str, Any]:
+    """`playbook map` (SPEC §12): the escalation map of a published version (the newest unless named),
+    read against the loaded directory.
+
+    Raises:
+        NotFound: no such playbook or version.
+    """
+    with store.read() as tx:
+        definition, number = tx.playbook(playbook, version)
+        directory = tx.directory()
+    return build_map(definition, number, directory)
+
+
+# ------------------------------------------------------------------------------------------- waiting
+
+
+def waiting(store: Store, *, playbook: str | None = None, visible_to: str | None = None) -> list[dict[str, Any]]:
+    """`report waiting` (SPEC §12): every open task of every open run, whom it waits on, since when, overdue
+    or blocked, longest wait first; of one playbook when named, of the runs `visible_to` sees when named.
+
+    Raises:
+        NotFound: `playbook` names no published playbook.
+    """
+    t, r = schema.tasks, schema.runs
+    with store.read() as tx:
+        if playbook is not None:
+            tx.playbook(playbook)
+        now = tx.now()
+        query = (select(t.c.id, t.c.run, t.c.playbook, t.c.step, t.c.assignee, t.c.ready_at, t.c.due_at,
+                        t.c.sla_due_at, t.c.blocked)
+                 .join(r, r.c.id == t.c.run)
+                 .where(t.c.status.in_(_OPEN), r.c.status == "running"))
+        if playbook is not None:
+            query = query.where(r.c.playbook == playbook)
+        if visible_to is not None:
+            query = query.where(access.visible_runs_clause(tx, visible_to))
+        rows = tx.conn.execute(query).all()
+        about = run_summaries(tx, (row.run for row in rows))
+    return longest_wait_first(
+        waiting_entry(run=row.run, playbook=row.playbook, summary=about.get(row.run), step=row.step, task=row.id,
+                      assignee=row.assignee, ready_at=row.ready_at, due_at=row.due_at, sla_due_at=row.sla_due_at,
+                      blocked=bool(row.blocked), now=now)
+        for row in rows)
 
 
 # --------------------------------------------------------------------------------------------- waits

@@ -16,6 +16,7 @@ from ledgerflow.domain.figures import (
     percentile_side,
     share,
 )
+from ledgerflow.domain.outcome import outcome_block
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store, Tx
 
@@ -107,4 +108,21 @@ def figures(tx: Tx, playbook: str, period: Period, *, need: frozenset[str] | Non
         "decision_latency": {"median_hours": percentile(latencies, 50), "p90_hours": percentile(latencies, 90)},
         "first_pass_yield": fpy,
         "quality_trend": None if fpy is None or previous_fpy is None else fpy - previous_fpy,
+        "outcome": _outcome(tx, playbook, period) if need is None or "outcome" in need else None,
     }
+
+
+def _outcome(tx: Tx, playbook: str, period: Period) -> dict[str, Any] | None:
+    """The outcome measure of the newest version, with the value recorded for the period (SPEC §12)."""
+    metric = tx.playbook(playbook)[0].outcome.metric
+    return outcome_block(metric, outcome_value(tx, playbook, period)) if metric is not None else None
+
+
+def outcome_value(tx: Tx, playbook: str, period: Period) -> float | None:
+    """The outcome value recorded for the playbook id in this period (an ISO week), or None."""
+    if not period.is_week:
+        return None
+    o = schema.outcome_values
+    found = tx.conn.execute(select(o.c.value).where(o.c.playbook == playbook, o.c.period == period.name)
+                            ).scalar_one_or_none()
+    return None if found is None else float(found)

@@ -25,6 +25,7 @@ from ledgerflow.domain.playbook import Playbook, load_playbook
 from ledgerflow.domain.runs import RunState
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.states import RunStatus, TaskStatus
+from ledgerflow.domain.summary import render_summary
 from ledgerflow.domain.timers import AWAY, Timer
 from ledgerflow.domain.times import display_time, format_time, parse_time
 from ledgerflow.ids import new_id
@@ -208,7 +209,7 @@ def _write(tx: Tx, ctx: flow.Context, before: RunState | None, result: flow.Buil
     _count(tx, ctx.playbook, before, result, flags)
     stored = tx.append(result.events)
     tx.add_timers(timers.timers_for(result.events, ctx))
-    queue(tx, stored, ctx.playbook, ctx.directory)
+    queue(tx, stored, ctx.playbook, ctx.directory, render_summary(ctx.playbook.summary, result.state.input))
     if ended:
         governance.check_triggers(tx, result.state.playbook)
 
@@ -344,12 +345,14 @@ def _fire_due(tx: Tx, until: str, limit: int, *, move_clock: bool) -> list[dict[
     return fired
 
 
-def queue(tx: Tx, stored: list[dict[str, Any]], playbook: Playbook | None, directory: Directory | None) -> None:
-    """Outbox rows for the notifications and action calls that stored events cause, in this transaction."""
+def queue(tx: Tx, stored: list[dict[str, Any]], playbook: Playbook | None, directory: Directory | None,
+          summary: str | None) -> None:
+    """Outbox rows for the notifications and action calls that stored events cause, in this transaction;
+    `summary` is the run's (SPEC §12)."""
     settings, at = tx.settings, format_time(datetime.now(UTC))  # the worker sends on the real clock
     rows: list[dict[str, Any]] = []
     for m in notifications.messages_for(stored, playbook=playbook, directory=directory, channels=settings.channels,
-                                        base_url=settings.base_url):
+                                        base_url=settings.base_url, summary=summary):
         rows.append({"channel": m.channel, "recipient": m.recipient, "subject": m.subject, "body": m.body,
                      "payload": m.payload, "event_seq": m.event_seq, "run": m.run, "task": m.task})
     for event in stored:

@@ -7,13 +7,14 @@ as unknown. Results are domain objects and plain JSON-ready values; the API conv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
 from ledgerflow import access, reports
 from ledgerflow import scorecard as scorecards
+from ledgerflow.domain.durations import format_duration
 from ledgerflow.domain.errors import Forbidden, InvalidInput
 from ledgerflow.domain.figures import Period, week_of
 from ledgerflow.domain.findings import Finding
@@ -23,23 +24,12 @@ from ledgerflow.domain.playbook import ActionStep, DecisionStep, Playbook, Step,
 from ledgerflow.domain.rights import delegate_exclusion
 from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.states import RunStatus, TaskStatus
+from ledgerflow.domain.summary import render_summary
 from ledgerflow.domain.times import display_time, format_time, parse_time
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store, Tx
+from ledgerflow.summaries import of_runs as run_summaries
 from ledgerflow.tokens import GUEST_TYPES, Principal
-
-_UNITS = (("w", timedelta(weeks=1)), ("d", timedelta(days=1)), ("h", timedelta(hours=1)), ("m", timedelta(minutes=1)))
-
-
-def format_duration(span: timedelta | None) -> str | None:
-    """A duration in the contract's form (`1d`, `4h`, `90m`): the largest unit that divides it."""
-    if span is None:
-        return None
-    for unit, size in _UNITS:
-        if span % size == timedelta(0):
-            return f"{span // size}{unit}"
-    return f"{int(span.total_seconds() // 60)}m"
-
 
 # ---------------------------------------------------------------------------------------- playbooks
 
@@ -108,9 +98,10 @@ def run_events(store: Store, principal: Principal, run_id: str, *, after: int = 
 
 
 def inbox(store: Store, principal: Principal, *, after: str | None = None,
-          limit: int | None = None) -> list[TaskState]:
-    """Open tasks assigned to the principal (with or without a run), oldest ready first; a page of them
-    after the task `after` (the last one of the previous page) when asked.
+          limit: int | None = None) -> tuple[list[TaskState], dict[str, str | None]]:
+    """Open tasks assigned to the principal (with or without a run), oldest ready first, with the summary of
+    each run among them (SPEC §12); a page of them after the task `after` (the last one of the previous
+    page) when asked.
 
     Raises:
         InvalidInput: `after` is not one of the principal's tasks.
@@ -123,7 +114,8 @@ def inbox(store: Store, principal: Principal, *, after: str | None = None,
                 raise InvalidInput(f"{after!r} is not a task of your inbox; pass the last task of the previous "
                                    "page", rule="bad-cursor")
             key = (found[0].ready_at, found[0].id)
-        return tx.tasks(assignee=principal.actor, status="open", after=key, limit=limit)
+        tasks = tx.tasks(assignee=principal.actor, status="open", after=key, limit=limit)
+        return tasks, run_summaries(tx, (t.run for t in tasks))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +137,7 @@ class TaskContext:
     sla: dict[str, Any] = field(default_factory=dict)
     data_hash: str | None = None
     you_may: list[str] = field(default_factory=list)
+    summary: str | None = None
 
 
 def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
@@ -190,6 +183,7 @@ def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
         earlier_outputs=_earlier_outputs(parent, playbook, step), clarity=clarity, rights=rights, produces=produces,
         recommendations=_recommendations(parent, found, data_hash), decisions=_decisions(parent, data_hash),
         sla=sla, data_hash=data_hash,
+        summary=render_summary(playbook.summary, parent.input) if parent is not None else None,
         you_may=_may(found, parent, principal.actor, access.owners(playbook), holders, excluded))
 
 
@@ -350,6 +344,11 @@ def stalled(store: Store, principal: Principal) -> list[dict[str, Any]]:
     with store.read() as tx:
         keep = _visible_task_ids(tx, principal.actor, found)
     return [row for row in found if row["task"] in keep]
+
+
+def waiting(store: Store, principal: Principal, playbook: str | None) -> list[dict[str, Any]]:
+    """`report waiting`, over the runs the principal sees."""
+    return reports.waiting(store, playbook=playbook, visible_to=principal.actor)
 
 
 def clarity(store: Store, principal: Principal) -> dict[str, Any]:

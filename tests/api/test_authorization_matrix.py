@@ -16,7 +16,8 @@ from tests.engine.helpers import snapshot
 OPEN_TO_EVERY_ACTOR = {  # lists filtered to what the caller sees, reads of definitions, and starting a run
     ("GET", "/api/v1/playbooks"), ("GET", "/api/v1/playbooks/{playbook_id}"), ("POST", "/api/v1/playbooks/lint"),
     ("GET", "/api/v1/runs"), ("POST", "/api/v1/runs"), ("GET", "/api/v1/tasks"), ("GET", "/api/v1/audit/verify"),
-    ("GET", "/api/v1/reports/stalled"), ("GET", "/api/v1/reports/clarity"),
+    ("GET", "/api/v1/reports/stalled"), ("GET", "/api/v1/reports/clarity"), ("GET", "/api/v1/reports/waiting"),
+    ("GET", "/api/v1/playbooks/{playbook_id}/map"), ("GET", "/api/v1/playbooks/{playbook_id}/map.md"),
 }
 
 
@@ -35,6 +36,8 @@ def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any]:
         return {"json": {"reason": "no"}}
     if path.endswith("/decisions"):
         return {"json": {"decision": "pause", "rationale": "no"}}
+    if path.startswith("/api/v1/outcomes/"):
+        return {"json": {"period": "2026-W10", "value": 1}}
     if path == "/api/v1/playbooks" or path.endswith("/lint"):
         return {"content": PRICING.read_text(), "headers": {"content-type": "application/yaml"}}
     if path == "/api/v1/runs":

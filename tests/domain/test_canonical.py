@@ -81,19 +81,31 @@ class Seats(IntEnum):
     TWO = 2
 
 
+class Edge(IntEnum):
+    TOP = 2**53 - 1
+    ABOVE = 2**53
+    BOTTOM = 1 - 2**53
+    BELOW = -(2**53)
+
+
 @pytest.mark.parametrize("value", [
     "text", True, None, 0, 2**53 - 1, 1 - 2**53, Kind.ROLE, Seats.TWO, [], (), {},
     {"kind": "role", "detail": "finance"}, {"é": ["a", 1, None, {"nested": (True, Kind.ROLE)}]}, {"\uffff": "x"},
     ["a", {"b": [1, "c"]}], ("a", ["b"]),
 ])
-def test_documents_without_floats_big_integers_or_astral_keys_take_the_fast_path(value: object) -> None:
+def test_documents_without_floats_big_integers_or_astral_keys_take_the_standard_encoder(value: object) -> None:
     assert _plain(value) is True  # the standard encoder's bytes, not the slower rfc8785 package
-    assert canonical_json(value) == bytes(rfc8785.dumps(value))
+    assert exact_json(value) == canonical_json(value) == bytes(rfc8785.dumps(value))
+
+
+def test_only_safe_integers_take_the_standard_encoder() -> None:
+    assert _plain(2**53 - 1) and _plain(1 - 2**53) and _plain(Edge.TOP) and _plain(Edge.BOTTOM)
+    assert not _plain(2**53) and not _plain(-(2**53)) and not _plain(Edge.ABOVE) and not _plain(Edge.BELOW)
 
 
 @pytest.mark.parametrize("value", [
-    1.5, 2**53 + 1, -(2**53) - 1, Seats.TWO * 2**53, {"\U0001f600": 1}, {1: "x"}, [1.0], ("a", 2**60),
+    1.5, 2**53 + 1, -(2**53) - 1, {"\U0001f600": 1}, {1: "x"}, [1.0], ("a", 2**60),
     {"a": {"b": 0.5}}, {"a": [2**60]}, {"a": "x", "b": 1.5}, ["x", 1.5], b"bytes",
 ])
-def test_floats_big_integers_astral_keys_and_other_types_leave_the_fast_path(value: object) -> None:
+def test_floats_big_integers_astral_keys_and_other_types_leave_the_standard_encoder(value: object) -> None:
     assert _plain(value) is False

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from ledgerflow.domain.directory import load_directory
+from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.routing import Last, Pick, route, stand_in
 from ledgerflow.domain.source import parse_yaml
 
@@ -24,9 +24,11 @@ class Load:
     def __init__(self, counts: Mapping[str, int], last: Mapping[str, str | Last]):
         self.counts = counts
         self.last = {a: (when, 1) if isinstance(when, str) else when for a, when in last.items()}
+        self.asked: list[tuple[str, str, tuple[str, ...]]] = []
 
     def assigned(self, playbook: str, step: str,
                  actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, Last]]:
+        self.asked.append((playbook, step, tuple(actors)))
         return ({a: self.counts[a] for a in actors if a in self.counts},
                 {a: self.last[a] for a in actors if a in self.last})
 
@@ -47,6 +49,31 @@ def test_ties_go_to_the_member_given_this_step_longest_ago_then_directory_order(
     every = {"ann": "2026-03-02", "cat": "2026-03-01", "dan": "2026-03-02"}
     assert pick({"ann": 1, "cat": 1, "dan": 1}, every) == "cat"
     assert pick({}, {}) == "ann"
+
+
+def test_the_workload_is_asked_about_this_playbook_step_and_the_available_members() -> None:
+    load = Load({}, {})
+    route(DIRECTORY, "ops", NOW, workload=load, pending={}, playbook="p", step="s", strategy="least-loaded",
+          eligible=lambda actor, on_behalf_of: True)
+    assert load.asked == [("p", "s", ("ann", "cat", "dan"))]
+
+
+def test_tasks_given_earlier_in_the_same_command_count_as_load() -> None:
+    result = route(DIRECTORY, "ops", NOW, workload=Load({"ann": 0, "cat": 1, "dan": 1}, {}), pending={"ann": 2},
+                   playbook="p", step="s", strategy="least-loaded", eligible=lambda actor, on_behalf_of: True)
+    assert result == Pick(assignee="cat")
+
+
+def test_a_member_the_workload_does_not_mention_has_no_open_tasks() -> None:
+    assert pick({"cat": 0}, {}) == "ann"
+
+
+def test_round_robin_follows_whoever_had_the_step_last_not_the_last_name() -> None:
+    assert pick({}, {"ann": "2026-03-02", "dan": "2026-03-01"}, strategy="round-robin") == "cat"
+
+
+def test_round_robin_starts_at_the_first_member_when_nobody_had_the_step() -> None:
+    assert pick({}, {}, strategy="round-robin") == "ann"
 
 
 def test_round_robin_rotates_in_directory_order_skipping_the_away() -> None:
@@ -110,3 +137,22 @@ def test_an_away_actors_delegates_are_followed_to_the_first_available_one_on_the
 def test_a_loop_or_a_dead_end_of_away_delegates_stands_in_nobody() -> None:
     assert _stand_in("lou") == (None, [])  # lou -> max -> ned -> max
     assert _stand_in("oli") == (None, [])
+
+
+def _route(directory: Directory, owner: str, counts: Mapping[str, int], *, skip: frozenset[str] = frozenset(),
+           refuse: frozenset[str] = frozenset()) -> Pick | None:
+    return route(directory, owner, NOW, workload=Load(counts, {}), pending={}, playbook="p", step="s",
+                 strategy="least-loaded", eligible=lambda actor, on_behalf_of: actor not in refuse, skip=skip)
+
+
+def test_one_or_two_candidates_are_routed_by_the_same_rules() -> None:
+    assert _route(DIRECTORY, "audit", {}) == Pick(assignee="eve")
+    assert _route(DIRECTORY, "ops", {"ann": 3, "cat": 0}, skip=frozenset({"dan"})) == Pick(assignee="cat")
+
+
+def test_members_the_rules_exclude_are_never_routed_to() -> None:
+    assert _route(DIRECTORY, "ops", {"ann": 0, "cat": 2, "dan": 1}, refuse=frozenset({"ann"})) == Pick(assignee="dan")
+
+
+def test_an_away_owner_with_nobody_to_stand_in_routes_to_nobody() -> None:
+    assert _route(CHAINS, "oli", {}) is None

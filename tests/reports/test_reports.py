@@ -124,7 +124,7 @@ def test_a_task_past_its_due_time_is_stalled_with_its_overdue_hours(store: Store
     assert reports.stalled(store) == []
     _advance(store, "2d")
     assert reports.stalled(store) == [{
-        "task": prepare.id, "run": run.id, "playbook": "pricing-exception", "step": "prepare",
+        "task": prepare.id, "run": run.id, "playbook": "pricing-exception", "summary": None, "step": "prepare",
         "assignee": prepare.assignee, "due_at": "2026-03-03T08:00:00Z", "overdue_hours": 24.0, "blocked": False,
         "type": "task", "status": "ready"}]
 

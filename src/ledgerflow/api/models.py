@@ -56,6 +56,12 @@ class FollowUpIn(_In):
     due: str = Field(examples=["1w"])
 
 
+class OutcomeIn(_In):
+    period: str = Field(description="An ISO week like 2026-W10.")
+    value: float = Field(allow_inf_nan=False)
+    note: str | None = None
+
+
 class GovernanceIn(_In):
     decision: Literal["continue", "stabilize", "pause", "stop"]
     rationale: str
@@ -92,16 +98,18 @@ class TaskOut(BaseModel):
     data_hash: str | None
     error: str | None
     note: str | None
+    summary: str | None = Field(default=None, description="What the run is about, from the playbook's "
+                                "summary template (SPEC §12); null where none is declared or not shown.")
 
     @classmethod
-    def of(cls, t: TaskState) -> TaskOut:
+    def of(cls, t: TaskState, summary: str | None = None) -> TaskOut:
         return cls(task=t.id, run=t.run, playbook=t.playbook, step=t.step, type=t.type, status=str(t.status),
                    assignee=t.assignee, ready_at=display_time(t.ready_at), due_at=display_time(t.due_at),
                    sla_due_at=display_time(t.sla_due_at), attempt=t.attempt, seat=t.seat,
                    on_behalf_of=t.on_behalf_of, blocked=t.blocked, escalated=t.escalated,
                    started_at=display_time(t.started_at), ended_at=display_time(t.ended_at), outcome=t.outcome,
                    rationale=t.rationale, output=t.output, approver=t.approver, data_hash=t.data_hash,
-                   error=t.error, note=t.note)
+                   error=t.error, note=t.note, summary=summary)
 
 
 class RunRef(BaseModel):
@@ -233,8 +241,9 @@ class TaskContextOut(BaseModel):
 
     @classmethod
     def of(cls, c: TaskContext) -> TaskContextOut:
-        return cls(task=TaskOut.of(c.task), run=RunOut.of(c.run) if c.run is not None else None, guest=c.guest,
-                   why=c.why, input=c.input, earlier_outputs=c.earlier_outputs, recommendations=c.recommendations,
+        return cls(task=TaskOut.of(c.task, c.summary), run=RunOut.of(c.run) if c.run is not None else None,
+                   guest=c.guest, why=c.why, input=c.input, earlier_outputs=c.earlier_outputs,
+                   recommendations=c.recommendations,
                    decisions=c.decisions, clarity=Clarity(**c.clarity), rights=c.rights, produces=c.produces,
                    sla=SlaClock(**c.sla), data_hash=c.data_hash, you_may=c.you_may)
 
@@ -295,6 +304,15 @@ class Latency(BaseModel):
     p90_hours: float | None
 
 
+class OutcomeBlock(BaseModel):
+    name: str
+    unit: str | None
+    target: float
+    direction: str
+    value: float | None
+    on_target: bool | None
+
+
 class ScorecardOut(BaseModel):
     playbook: str
     period: str
@@ -304,6 +322,23 @@ class ScorecardOut(BaseModel):
     decision_latency: Latency
     first_pass_yield: float | None
     quality_trend: float | None
+    outcome: OutcomeBlock | None = Field(default=None, description="The outcome measure and the period's value "
+                                         "(SPEC §12); null where the playbook declares no outcome.metric.")
+
+
+class OutcomeOut(BaseModel):
+    """A recorded outcome value, and the governance reviews its triggers opened."""
+
+    playbook: str
+    period: str
+    metric: str
+    value: float
+    note: str | None
+    recorded_by: str
+    recorded_at: str | None
+    authority: dict[str, Any]
+    reviews: list[str]
+    outcome: OutcomeBlock
 
 
 class GovernanceOut(BaseModel):
@@ -320,6 +355,7 @@ class StalledOut(BaseModel):
     task: str
     run: str | None
     playbook: str
+    summary: str | None = None
     step: str
     assignee: str | None
     due_at: str | None
@@ -327,6 +363,22 @@ class StalledOut(BaseModel):
     blocked: bool
     type: str
     status: str
+
+
+class WaitingOut(BaseModel):
+    """One row of `report waiting` (SPEC §12): an open run's open task, whom it waits on and since when."""
+
+    run: str
+    playbook: str
+    summary: str | None
+    step: str
+    task: str
+    waiting_on: str | None
+    since: str | None
+    waiting_hours: float
+    overdue: bool
+    blocked: bool
+    due_at: str | None
 
 
 class ClarityReport(BaseModel):

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         jsonfiles,
         reports,
         service,
+        summaries,
         tokens,
     )
     from ledgerflow import scorecard as scorecards
@@ -68,7 +69,7 @@ else:
         _lazy(f"ledgerflow.{name}") for name in ("audit", "checkpoints", "config", "evidence", "exports",
                                                  "governance", "idempotency", "jsonfiles", "reports", "service",
                                                  "tokens"))
-    scorecards = _lazy("ledgerflow.scorecard")
+    scorecards, summaries = _lazy("ledgerflow.scorecard"), _lazy("ledgerflow.summaries")
     render = _lazy("ledgerflow.cli.render")
     canonical, figures, limits, severity, notes, times = (
         _lazy(f"ledgerflow.domain.{name}") for name in ("canonical", "figures", "limits", "findings", "notes", "times"))
@@ -417,7 +418,8 @@ def task_list(assignee: Annotated[str | None, typer.Option()] = None, run: Annot
     """Tasks ordered by ready time."""
     with store().read() as tx:
         tasks = tx.tasks(assignee=assignee, run=run, status=status)
-    emit([render.task_json(t) for t in tasks], render.tasks_table(tasks))
+        about = summaries.of_runs(tx, (t.run for t in tasks))
+    emit([{**render.task_json(t), "summary": about.get(t.run or "")} for t in tasks], render.tasks_table(tasks))
 
 
 def _task_result(result: dict[str, Any]) -> None:
@@ -902,3 +904,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def entry() -> None:
     sys.exit(main())
+
+
+from ledgerflow.cli import accountability  # noqa: E402, F401  (its commands hang on the sub-apps above)

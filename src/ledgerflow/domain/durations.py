@@ -29,3 +29,16 @@ def parse_duration(text: str) -> timedelta:
         raise LimitExceeded(f"{shown}{unit} is longer than ten years, the longest duration accepted",
                             rule="duration-too-large")
     return timedelta(minutes=int(digits) * _UNIT_MINUTES[unit])
+
+
+_UNITS = (("w", timedelta(weeks=1)), ("d", timedelta(days=1)), ("h", timedelta(hours=1)), ("m", timedelta(minutes=1)))
+
+
+def format_duration(span: timedelta | None) -> str | None:
+    """A duration in the contract's form (`1d`, `4h`, `90m`): the largest unit that divides it."""
+    if span is None:
+        return None
+    for unit, size in _UNITS:
+        if span % size == timedelta(0):
+            return f"{span // size}{unit}"
+    return f"{int(span.total_seconds() // 60)}m"

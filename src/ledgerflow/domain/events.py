@@ -15,7 +15,7 @@ EVENT_TYPES = frozenset({
     "assignment.changed", "ownership.gap", "nudge.sent", "sla.breached", "action.called", "action.failed",
     "notification.queued", "notification.delivered", "governance.review_opened", "governance.decided",
     "playbook.published", "directory.loaded", "clock.advanced", "token.created", "token.revoked",
-    "decision.informed", "audit.rechained", "audit.checkpointed", "escalation.pulled_in",
+    "decision.informed", "audit.rechained", "audit.checkpointed", "escalation.pulled_in", "outcome.recorded",
 })
 
 AUTHORITY_KINDS = frozenset({"role", "authority_row", "delegation", "escalation", "reassignment",

@@ -299,13 +299,7 @@ class _Flow:
         self.b.emit("task.ready", task=self.b.ctx.new_id("t"), step=step.id, auth=authority("system"), data=data)
 
     def action_owner(self, step: ActionStep) -> str | None:
-        """An action's owner, else the `execute` right of the nearest earlier decision."""
-        if step.owner:
-            return step.owner
-        for earlier in reversed(self.pb.before(step)):
-            if isinstance(earlier, DecisionStep) and earlier.rights.execute:
-                return earlier.rights.execute
-        return None
+        return self.pb.action_owner(step)
 
     def gap(self, step: Step, attempt: int, role: str, *, blocked: bool, seat: int = 0,
             extra: dict[str, Any] | None = None) -> None:

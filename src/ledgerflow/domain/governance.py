@@ -39,11 +39,13 @@ def next_week_start(moment: datetime) -> datetime:
 
 
 def metric_value(figures: Mapping[str, Any], metric: str) -> float | None:
-    """A trigger metric from a scorecard: its keys plus the two decision latency figures."""
+    """A trigger metric from a scorecard: its keys, the two decision latency figures and the outcome value."""
     if metric == "decision_latency_median_hours":
         value = figures["decision_latency"]["median_hours"]
     elif metric == "decision_latency_p90_hours":
         value = figures["decision_latency"]["p90_hours"]
+    elif metric == "outcome":
+        value = (figures.get("outcome") or {}).get("value")
     else:
         value = figures.get(metric)
     return float(value) if isinstance(value, int | float) else None

@@ -28,6 +28,8 @@ Choices where the contract is terse:
   duration is a number or a time word (hours, days, today...), a field is a top-level property or
   required name of the step's `produces` or of `input`.
 - `no-directory` is a playbook-level finding with path "" and no line.
+- `summary-unknown-field` (warning, SPEC §12) names a summary placeholder that is not a property of the
+  input schema; an input schema without `properties` may carry any field, so it is not checked.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from ledgerflow.domain.playbook import (
     load_playbook,
 )
 from ledgerflow.domain.source import join, parse_yaml
+from ledgerflow.domain.summary import template_fields
 
 _HINTS = {
     "what": "what the owner must do",
@@ -124,6 +127,7 @@ class _Linter:
 
     def run(self) -> None:
         self.owners()
+        self.summary()
         for step in self.pb.walk():
             self.expressions(step)
             if isinstance(step, TaskStep):
@@ -155,6 +159,16 @@ class _Linter:
             self.add("workflow-owner-missing", "workflow_owner",
                      "the playbook has no workflow owner; set workflow_owner to the person accountable for "
                      "end-to-end execution")
+
+    def summary(self) -> None:
+        properties = self.pb.input_schema.get("properties")
+        if self.pb.summary is None or not isinstance(properties, dict):
+            return  # an input without declared properties may carry any field
+        for name in dict.fromkeys(template_fields(self.pb.summary)):
+            if name not in properties:
+                self.warn("summary-unknown-field", "summary",
+                          f"the summary reads {{{name}}}, which is not a field of input"
+                          f"{_did_you_mean(name, properties)}; name a property of the input schema")
 
     def clarity(self, step: Step, clarity: Clarity, produces: dict[str, Any] | None) -> None:
         for answer in ("what", "why", "success", "due"):

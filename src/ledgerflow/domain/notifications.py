@@ -47,13 +47,15 @@ def _who(event: dict[str, Any], playbook: Playbook | None) -> list[str]:
             return []
 
 
-def _text(event: dict[str, Any], playbook: Playbook | None, base_url: str) -> tuple[str, str]:
+def _text(event: dict[str, Any], playbook: Playbook | None, base_url: str, summary: str | None) -> tuple[str, str]:
     data, step_id = event["data"], event["step"]
     step = playbook.by_id.get(step_id) if playbook and step_id else None
     clarity = getattr(step, "clarity", None)
     title = f"{playbook.title if playbook else data.get('playbook', '')}: {step_id}"
+    if summary:
+        title = f"{title} — {summary}"
     link = f"{base_url}/tasks/{event['task']}" if event["task"] else base_url
-    lines = []
+    lines = [f"About: {summary}"] if summary else []
     if clarity is not None:
         lines += [f"What: {clarity.what}", f"Why: {clarity.why}", f"Done when: {clarity.success}"]
     if data.get("due_at"):
@@ -81,8 +83,9 @@ def _text(event: dict[str, Any], playbook: Playbook | None, base_url: str) -> tu
 
 
 def messages_for(events: Sequence[dict[str, Any]], *, playbook: Playbook | None, directory: Directory | None,
-                 channels: Sequence[str], base_url: str) -> list[Message]:
-    """The messages that stored events cause on the configured channels."""
+                 channels: Sequence[str], base_url: str, summary: str | None = None) -> list[Message]:
+    """The messages that stored events cause on the configured channels; `summary` is the run's (SPEC §12),
+    carried in the subject so that a person sees what the task is about from the message list."""
     out: list[Message] = []
     for event in events:
         if event["type"] not in NOTIFYING:
@@ -90,11 +93,12 @@ def messages_for(events: Sequence[dict[str, Any]], *, playbook: Playbook | None,
         people = [p for p in _who(event, playbook) if p]
         if not people:
             continue
-        subject, body = _text(event, playbook, base_url)
+        subject, body = _text(event, playbook, base_url, summary)
         common = {"subject": subject, "body": body, "event_seq": event["seq"], "run": event["run"],
                   "task": event["task"]}
         payload = {"type": event["type"], "seq": event["seq"], "at": event["at"], "run": event["run"],
-                   "task": event["task"], "step": event["step"], "to": people, "data": event["data"]}
+                   "task": event["task"], "step": event["step"], "to": people, "data": event["data"],
+                   "summary": summary}
         if "email" in channels and directory is not None:
             for person in people:
                 actor = directory.get(person)

@@ -18,10 +18,11 @@ from ledgerflow.domain.errors import LimitExceeded, LoadError
 from ledgerflow.domain.expressions import Expression, compile_expression
 from ledgerflow.domain.findings import ERROR, Finding
 from ledgerflow.domain.source import Source, join
+from ledgerflow.domain.summary import template_fields
 
 STEP_TYPES = ("task", "check", "decision", "action", "parallel")
 METRICS = ("throughput", "exception_rate", "rework", "first_pass_yield", "quality_trend",
-           "decision_latency_median_hours", "decision_latency_p90_hours")
+           "decision_latency_median_hours", "decision_latency_p90_hours", "outcome")
 _COMMON = {"id", "type", "when"}
 _KEYS = {
     "task": _COMMON | {"owner", "routing", "clarity", "produces"},
@@ -31,7 +32,7 @@ _KEYS = {
     "action": _COMMON | {"owner", "action", "clarity", "produces"},
     "parallel": _COMMON | {"branches"},
 }
-_TOP_KEYS = {"id", "title", "outcome", "workflow_owner", "input", "steps", "governance", "description"}
+_TOP_KEYS = {"id", "title", "outcome", "workflow_owner", "input", "steps", "governance", "description", "summary"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,10 +181,25 @@ class Governance:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OutcomeMetric:
+    """The outcome measure as a number recorded per period (SPEC §12), and which way is better."""
+
+    name: str
+    unit: str | None
+    target: float
+    direction: str
+    """`up`: on target at or above `target`; `down`: at or below it."""
+
+    def on_target(self, value: float) -> bool:
+        return value >= self.target if self.direction == "up" else value <= self.target
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
     owner: str | None = None
     statement: str | None = None
     measure: str | None = None
+    metric: OutcomeMetric | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -197,6 +213,8 @@ class Playbook:
     input_schema: dict[str, Any]
     steps: tuple[Step, ...]
     governance: Governance
+    summary: str | None = None
+    """The summary template (SPEC §12): `{field}` placeholders over the run's input."""
     data: dict[str, Any] = field(compare=False, repr=False)
     source: Source = field(compare=False, repr=False)
     issues: tuple[Finding, ...] = ()
@@ -214,6 +232,15 @@ class Playbook:
 
     def step(self, step_id: str) -> Step:
         return self.by_id[step_id]
+
+    def action_owner(self, step: ActionStep) -> str | None:
+        """An action's owner, else the `execute` right of the nearest earlier decision."""
+        if step.owner:
+            return step.owner
+        for earlier in reversed(self.before(step)):
+            if isinstance(earlier, DecisionStep) and earlier.rights.execute:
+                return earlier.rights.execute
+        return None
 
     def before(self, step: Step) -> tuple[Step, ...]:
         """The steps that come before `step` on its path (never a sibling branch)."""
@@ -484,6 +511,21 @@ class _Reader:
                                                             join(path, "separation_of_duties")),
                             quorum=quorum, clarity=self.clarity(raw.get("clarity"), join(path, "clarity")), sla=sla)
 
+    def metric(self, value: Any) -> OutcomeMetric | None:
+        if value is None:
+            return None
+        path = "outcome.metric"
+        data = self.mapping(value, path, "outcome.metric")
+        self.keys(data, {"name", "unit", "target", "direction"}, path)
+        name = self.text(data.get("name"), join(path, "name"))
+        target = data.get("target")
+        direction = data.get("direction", "up")
+        if not name or not isinstance(target, int | float) or isinstance(target, bool) \
+                or direction not in ("up", "down"):
+            raise self.fail(path, "outcome.metric is {name: TEXT, unit: TEXT, target: NUMBER, direction: up|down}")
+        return OutcomeMetric(name=name, unit=self.text(data.get("unit"), join(path, "unit")), target=float(target),
+                             direction=direction)
+
     def governance(self, value: Any) -> Governance:
         data = self.mapping(value, "governance", "governance")
         self.keys(data, {"cadence", "wip_limit_when_stabilizing", "triggers"}, "governance")
@@ -529,10 +571,17 @@ def load_playbook(source: Source) -> Playbook:
     reader.playbook_id = playbook_id
     reader.keys(data, _TOP_KEYS, "")
     outcome_raw = reader.mapping(data.get("outcome"), "outcome", "outcome")
-    reader.keys(outcome_raw, {"owner", "statement", "measure"}, "outcome")
+    reader.keys(outcome_raw, {"owner", "statement", "measure", "metric"}, "outcome")
     outcome = Outcome(owner=reader.text(outcome_raw.get("owner"), "outcome.owner"),
                       statement=reader.text(outcome_raw.get("statement"), "outcome.statement"),
-                      measure=reader.text(outcome_raw.get("measure"), "outcome.measure"))
+                      measure=reader.text(outcome_raw.get("measure"), "outcome.measure"),
+                      metric=reader.metric(outcome_raw.get("metric")))
+    summary = reader.text(data.get("summary"), "summary")
+    if summary is not None:
+        try:
+            template_fields(summary)
+        except ValueError as exc:
+            raise reader.fail("summary", str(exc)) from None
     input_schema, input_validator = reader.schema(data.get("input") or {"type": "object"}, "input")
     if "steps" not in data or not data["steps"]:
         raise reader.fail("steps", "a playbook needs at least one step")
@@ -540,11 +589,15 @@ def load_playbook(source: Source) -> Playbook:
     by_id: dict[str, Step] = {}
     for step in _walk_steps(steps):
         by_id.setdefault(step.id, step)
+    governance = reader.governance(data.get("governance"))
+    for number, trigger in enumerate(governance.triggers):
+        if trigger.metric == "outcome" and outcome.metric is None:
+            raise reader.fail(join(join("governance.triggers", number), "metric"),
+                              "a trigger on `outcome` needs outcome.metric: {name, unit, target, direction}")
     return Playbook(id=playbook_id, title=reader.text(data.get("title"), "title") or playbook_id,
                     outcome=outcome, workflow_owner=reader.text(data.get("workflow_owner"), "workflow_owner"),
-                    input_schema=input_schema or {}, steps=steps,
-                    governance=reader.governance(data.get("governance")), data=data, source=source,
-                    issues=tuple(reader.issues), input_validator=input_validator, by_id=by_id)
+                    input_schema=input_schema or {}, steps=steps, governance=governance, summary=summary, data=data,
+                    source=source, issues=tuple(reader.issues), input_validator=input_validator, by_id=by_id)
 
 
 def _walk_steps(steps: tuple[Step, ...]) -> Iterator[Step]:

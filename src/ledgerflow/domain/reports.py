@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from ledgerflow.domain.figures import percentile
-from ledgerflow.domain.times import parse_time
+from ledgerflow.domain.times import display_time, parse_time
 
 EXPLICIT_AUTHORITY = frozenset({"role", "authority_row", "delegation", "escalation", "reassignment",
                                 "ownership_gap", "owner", "system"})
@@ -116,3 +117,23 @@ def by_step(steps: Sequence[str], samples: Iterable[WaitSample]
         per_assignee = [(who, summarize(group)) for who, group in sorted(people.items(), key=lambda i: i[0] or "")]
         result.append((step, summarize(rows), per_assignee))
     return result
+
+
+def waiting_entry(*, run: str, playbook: str, summary: str | None, step: str, task: str, assignee: str | None,
+                  ready_at: str, due_at: str | None, sla_due_at: str | None, blocked: bool,
+                  now: datetime) -> dict[str, Any]:
+    """One row of `report waiting` (SPEC §12): an open task of an open run, whom it waits on and since when.
+
+    The wait runs from `ready_at`, which a reassignment, delegation or escalation keeps (SPEC §5): the work
+    has waited that long, whoever holds it now.
+    """
+    due = deadline(due_at, sla_due_at)
+    return {"run": run, "playbook": playbook, "summary": summary, "step": step, "task": task,
+            "waiting_on": assignee, "since": display_time(ready_at),
+            "waiting_hours": max(0.0, (now - parse_time(ready_at)).total_seconds() / 3600),
+            "overdue": overdue_hours(due, now) > 0, "blocked": blocked, "due_at": display_time(due)}
+
+
+def longest_wait_first(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`report waiting` order: longest wait first, then by run and task id so equal waits print stably."""
+    return sorted(entries, key=lambda e: (-e["waiting_hours"], e["run"], e["task"]))

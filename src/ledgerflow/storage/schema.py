@@ -42,6 +42,18 @@ governance = Table(
     Column("stopped_through", Integer, nullable=True),
 )
 
+outcome_values = Table(
+    "outcome_values", metadata,
+    Column("playbook", String(200), primary_key=True),
+    Column("period", String(10), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("recorded_by", String(200), nullable=False),
+    Column("recorded_at", String(32), nullable=False),
+)
+"""The outcome measure per playbook id and ISO week (SPEC §12); the newest recording of a week replaces the
+one before (each is an `outcome.recorded` event)."""
+
 runs = Table(
     "runs", metadata,
     Column("id", String(64), primary_key=True),

@@ -20,10 +20,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from ledgerflow import access, governance, service
+from ledgerflow import access, governance, reports, service
 from ledgerflow.audit import chain_problem
 from ledgerflow.domain import limits
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
+from ledgerflow.domain.escalation_map import build_map
 from ledgerflow.domain.figures import week_of
 from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.playbook import DecisionStep, Playbook
@@ -291,7 +292,14 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
             directory = tx.directory()
         findings = lint_source(versions[-1].source, versions[-1].file, directory)
         return page(request, "playbook.html", playbook=playbook, version=version, versions=versions,
-                    findings=findings, diagram=svg.diagram(playbook), steps=list(playbook.walk()))
+                    findings=findings, diagram=svg.diagram(playbook), steps=list(playbook.walk()),
+                    escalation_map=build_map(playbook, version, directory))
+
+    @app.get("/waiting", response_class=HTMLResponse)
+    def waiting_board(request: Request) -> Response:
+        """Where work waits: every open run the person sees, longest wait first (SPEC §12)."""
+        who = person(request)
+        return page(request, "waiting.html", rows=reports.waiting(store, visible_to=who.actor))
 
     # --------------------------------------------------------------------------------- governance
 
@@ -320,6 +328,11 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
             ("First-pass yield", [c["first_pass_yield"] for c in cards], True),
             ("Decision latency, median hours", [c["decision_latency"]["median_hours"] for c in cards], False),
         ]
+        metric = playbook.outcome.metric
+        if metric is not None:  # beside the execution figures: did faster decisions move the outcome?
+            unit = f" ({metric.unit})" if metric.unit else ""
+            series.append((f"Outcome: {metric.name}{unit}, target {metric.target:g}",
+                           [(c["outcome"] or {}).get("value") for c in cards], False))
         charts = [(title, svg.chart(title, labels, values, percent=percent)) for title, values, percent in series]
         owner = who.actor in (playbook.workflow_owner, playbook.outcome.owner)
         return page(request, "governance.html", playbook=playbook, card=cards[-1], cards=cards, charts=charts,

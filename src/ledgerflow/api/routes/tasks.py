@@ -30,11 +30,11 @@ def router(*, max_page_size: int) -> APIRouter:
         """The caller's inbox: open tasks assigned to it, oldest ready first, a page at a time. A full page
         comes with a `Link: <…>; rel="next"` header to the following one."""
         size = min(limit, max_page_size)
-        tasks = views.inbox(store, who, after=after, limit=size)
+        tasks, about = views.inbox(store, who, after=after, limit=size)
         if len(tasks) == size:
             following = request.url.include_query_params(after=tasks[-1].id, limit=size)
             response.headers["Link"] = f'<{following}>; rel="next"'
-        return [TaskOut.of(t) for t in tasks]
+        return [TaskOut.of(t, about.get(t.run or "")) for t in tasks]
 
     @api.get("/{task_id}", response_model=TaskContextOut, responses=documented(404))
     def show_task(store: StoreDep, who: Anyone, task_id: str) -> TaskContextOut:

@@ -1,0 +1,55 @@
+"""The accountability pages (SPEC §12): where work waits, the escalation map, the outcome measure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse, Response
+
+from ledgerflow import outcomes, reports, views
+from ledgerflow.api.deps import Actor, ActorMutation, StoreDep
+from ledgerflow.api.errors import documented
+from ledgerflow.api.models import OutcomeIn, OutcomeOut, WaitingOut
+from ledgerflow.domain.escalation_map import map_markdown
+from ledgerflow.domain.figures import parse_period
+
+
+def router() -> APIRouter:
+    api = APIRouter(responses=documented(401))
+
+    @api.get("/reports/waiting", response_model=list[WaitingOut], tags=["reports"], responses=documented(404))
+    def waiting(store: StoreDep, who: Actor,
+                playbook: Annotated[str | None, Query(description="Only this playbook's runs.")] = None
+                ) -> list[WaitingOut]:
+        """Every open run the caller sees, each open task with whom it waits on and since when, longest wait
+        first (`report waiting`)."""
+        return [WaitingOut(**row) for row in views.waiting(store, who, playbook)]
+
+    @api.get("/playbooks/{playbook_id}/map", tags=["playbooks"], responses=documented(404))
+    def playbook_map(store: StoreDep, _who: Actor, playbook_id: str,
+                     version: Annotated[int | None, Query(description="A published version (default: newest).")]
+                     = None) -> dict[str, Any]:
+        """The one-page escalation map (`playbook map`): the JSON of SPEC §12."""
+        return reports.playbook_map(store, playbook_id, version)
+
+    @api.get("/playbooks/{playbook_id}/map.md", tags=["playbooks"], responses=documented(404),
+             response_class=PlainTextResponse)
+    def playbook_map_markdown(store: StoreDep, _who: Actor, playbook_id: str,
+                              version: Annotated[int | None, Query(description="A published version.")] = None
+                              ) -> PlainTextResponse:
+        """The escalation map as one Markdown page, for a staff review."""
+        return PlainTextResponse(map_markdown(reports.playbook_map(store, playbook_id, version)),
+                                 media_type="text/markdown; charset=utf-8")
+
+    @api.post("/outcomes/{playbook_id}", response_model=OutcomeOut, status_code=201, tags=["governance"],
+              responses=documented(400, 403, 404, 422))
+    def record_outcome(call: ActorMutation, playbook_id: str, body: OutcomeIn) -> Response:
+        """Record a week's outcome value: the outcome owner or the workflow owner (an integration uses a token
+        made for one of them). Recording a week again replaces its value."""
+        def run() -> OutcomeOut:
+            return OutcomeOut(**outcomes.record(call.store, playbook_id, parse_period(body.period), body.value,
+                                                actor=call.principal.actor, channel="api", note=body.note))
+        return call.answer(run, 201)
+
+    return api

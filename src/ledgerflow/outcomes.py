@@ -1,0 +1,61 @@
+"""The outcome measure use case (SPEC §12): record a period's value (the scorecard reads it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from ledgerflow import governance
+from ledgerflow.domain import outcome as rules
+from ledgerflow.domain.errors import NotFound
+from ledgerflow.domain.figures import Period, week_of
+from ledgerflow.domain.governance import trigger_key
+from ledgerflow.domain.times import display_time
+from ledgerflow.storage import schema
+from ledgerflow.storage.store import Store
+
+_o = schema.outcome_values
+
+
+def record(store: Store, playbook_id: str, period: Period, value: float, *, actor: str, channel: str,
+           note: str | None = None) -> dict[str, Any]:
+    """`outcome record`: store the period's value (replacing an earlier one), append `outcome.recorded`, and
+    open a governance review for each `metric: outcome` trigger the value crosses for the first time this week.
+
+    Raises:
+        NotFound: no such playbook, or an actor not in the directory.
+        InvalidInput: see `domain.outcome.record`.
+        Forbidden: see `domain.outcome.record`.
+    """
+    with store.write() as tx:
+        playbook, _ = tx.playbook(playbook_id)
+        directory = tx.directory()
+        if directory is None or not directory.is_actor(actor):
+            raise NotFound(f"unknown actor {actor!r}: say who records with --as (the outcome or workflow owner)",
+                           rule="unknown-actor")
+        now = tx.now()
+        event = rules.record(playbook, actor=actor, channel=channel, period=period, value=value, note=note, now=now)
+        row = {"value": event.data["value"], "note": event.data["note"], "recorded_by": actor,
+               "recorded_at": event.at}
+        where = (_o.c.playbook == playbook_id, _o.c.period == period.name)
+        if tx.conn.execute(select(_o.c.period).where(*where)).first() is None:
+            tx.conn.execute(insert(_o).values(playbook=playbook_id, period=period.name, **row))
+        else:
+            tx.conn.execute(update(_o).where(*where).values(**row))
+        tx.append([event])
+        start, end = week_of(now).bounds
+        fired = {data.get("trigger") for data in tx.event_data("governance.review_opened", start, end)
+                 if data.get("playbook") == playbook_id}
+        reviews = []
+        for trigger in rules.crossed_triggers(playbook, event.data["value"], lambda t: trigger_key(t) in fired):
+            key = trigger_key(trigger)
+            opened = governance.open_review(tx, playbook, reason=f"trigger crossed: {key} ({period.name})",
+                                            trigger=key)
+            reviews += [e.task for e in opened if e.task is not None]
+    return {"playbook": playbook_id, "period": period.name, "metric": event.data["metric"],
+            "value": event.data["value"], "note": event.data["note"], "recorded_by": actor,
+            "recorded_at": display_time(event.at), "authority": event.authority,
+            "reviews": list(dict.fromkeys(reviews)),
+            "outcome": rules.outcome_block(playbook.outcome.metric, event.data["value"])}
+

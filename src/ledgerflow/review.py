@@ -1,0 +1,62 @@
+"""The weekly review pack (SPEC §12, issue: the governance rhythm): what an operations leader brings to the
+staff review, assembled from the reports and rendered by `domain.review`.
+
+Read-only. Each part comes from the report that owns it (scorecard, waits, ownership, waiting), so the pack
+says what those commands say.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledgerflow import reports
+from ledgerflow.domain.figures import Period
+from ledgerflow.domain.governance import FOLLOW_UP_STEP
+from ledgerflow.domain.reports import deadline, overdue_hours
+from ledgerflow.domain.times import display_time, format_time
+from ledgerflow.scorecard import figures
+from ledgerflow.storage.store import Store
+
+TREND_WEEKS = 4
+"""The weeks the trend covers, ending with the reviewed one."""
+
+
+def review_pack(store: Store, playbook_id: str, period: Period) -> dict[str, Any]:
+    """Everything the review pack shows for one playbook and period.
+
+    Raises:
+        NotFound: no such playbook.
+    """
+    start, end = period.bounds
+    with store.read() as tx:
+        playbook, version = tx.playbook(playbook_id)
+        state = tx.governance(playbook_id)
+        now = tx.now()
+        weeks = [period]
+        while period.is_week and len(weeks) < TREND_WEEKS:
+            weeks.insert(0, weeks[0].previous())
+        trend = [figures(tx, playbook_id, week) for week in weeks]
+        opened = [row for row in tx.events_of_type("governance.review_opened", start, end)
+                  if row["data"].get("playbook") == playbook_id]
+        decided = [row for row in tx.events_of_type("governance.decided", start, end)
+                   if row["data"].get("playbook") == playbook_id]
+        follow_ups = tx.standalone(playbook=playbook_id, step=FOLLOW_UP_STEP, open_only=True).values()
+    card = trend[-1]
+    escalations = [c for c in reports.ownership(store, playbook_id, period)["changes"] if c["kind"] == "escalation"]
+    return {
+        "playbook": playbook_id, "version": version, "title": playbook.title, "period": period.name,
+        "outcome_owner": playbook.outcome.owner, "workflow_owner": playbook.workflow_owner,
+        "statement": playbook.outcome.statement, "measure": playbook.outcome.measure,
+        "governance": state.state if state is not None else "continue", "generated_at": display_time(format_time(now)),
+        "scorecard": card, "outcome": card["outcome"], "trend": trend,
+        "triggers": [{"at": display_time(row["at"]), "trigger": row["data"].get("trigger"),
+                      "reason": row["data"].get("reason")} for row in opened if row["data"].get("trigger")],
+        "waiting": reports.waiting(store, playbook=playbook_id),
+        "waits": reports.waits(store, playbook_id, period)["steps"],
+        "escalations": [{"at": c["at"], "run": c["run"], "step": c["step"], "from": c["from"], "to": c["to"]}
+                        for c in escalations],
+        "decisions": [{"at": display_time(row["at"]), "by": row["actor"], "decision": row["data"].get("decision"),
+                       "rationale": row["data"].get("rationale")} for row in decided],
+        "follow_ups": [{"task": t.id, "owner": t.assignee, "what": t.note, "due_at": display_time(t.due_at),
+                        "overdue": overdue_hours(deadline(t.due_at, t.sla_due_at), now) > 0} for t in follow_ups],
+    }
