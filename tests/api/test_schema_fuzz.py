@@ -3,6 +3,7 @@ operation by operation and in chains that follow the OpenAPI links (start a run,
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -34,7 +35,10 @@ def schemathesis(store: Store, actor: str, *options: str) -> str:
 def test_no_generated_request_makes_a_5xx_or_an_answer_off_the_schema(store: Store) -> None:
     run = start(store)
     act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)
-    schemathesis(store, "sam", "--max-examples", "6", "--phases", "examples,fuzzing")
+    # a fixed seed keeps CI repeatable; LEDGERFLOW_FUZZ_SEED=random explores afresh (as a new seed found a 500)
+    seed = os.environ.get("LEDGERFLOW_FUZZ_SEED", "11")
+    schemathesis(store, "sam", "--max-examples", "6", "--phases", "examples,fuzzing",
+                 *(() if seed == "random" else ("--seed", seed)))
 
 
 def test_no_chain_of_operations_along_the_links_makes_a_5xx_or_an_answer_off_the_schema(store: Store) -> None:

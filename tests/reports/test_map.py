@@ -136,3 +136,11 @@ def test_the_api_answers_the_map_as_json_and_markdown(store: Store) -> None:
 def test_an_unknown_version_is_not_found(store: Store) -> None:
     with pytest.raises(NotFound):
         reports.playbook_map(store, "pricing-exception", 7)
+
+
+def test_a_version_beyond_any_database_integer_is_unknown_not_a_crash(store: Store) -> None:
+    """Found by the schema fuzz: a version past 2^63 was a 500 on the API and exit 4 on the CLI."""
+    for version in ("17583316469473928544256", "0", "-1"):
+        assert main(["playbook", "map", "pricing-exception", "--version", version, "--db", store.url]) == 2
+    with pytest.raises(NotFound):
+        reports.playbook_map(store, "pricing-exception", 2**70)

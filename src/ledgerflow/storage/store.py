@@ -261,6 +261,8 @@ def _event_row(row: Any) -> dict[str, Any]:
     return dict(zip(_EVENT_KEYS, row, strict=True))
 
 
+_MAX_VERSION = 2**31 - 1
+
 _PLAYBOOK_CACHE: dict[tuple[str, str, int], Playbook] = {}
 _DIRECTORY_CACHE: dict[tuple[str, int], Directory] = {}
 
@@ -519,6 +521,8 @@ class Tx:
             version = _HOT_LATEST_PLAYBOOK.scalar(self.conn, {"playbook": playbook_id})
             if version is None:
                 raise NotFound(f"no published playbook {playbook_id!r}", rule="unknown-playbook")
+        if not 1 <= version <= _MAX_VERSION:  # no such version, and a database integer could not even hold it
+            raise NotFound(f"playbook {playbook_id!r} has no version {version}", rule="unknown-version")
         key = (self.url, playbook_id, version)
         if key not in _PLAYBOOK_CACHE:
             row = self.conn.execute(select(t.c.data, t.c.file).where(t.c.id == playbook_id, t.c.version == version)

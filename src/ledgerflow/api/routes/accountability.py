@@ -28,7 +28,8 @@ def router() -> APIRouter:
 
     @api.get("/playbooks/{playbook_id}/map", tags=["playbooks"], responses=documented(404))
     def playbook_map(store: StoreDep, _who: Actor, playbook_id: str,
-                     version: Annotated[int | None, Query(description="A published version (default: newest).")]
+                     version: Annotated[int | None, Query(ge=1, le=2**31 - 1,
+                                                          description="A published version (default: newest).")]
                      = None) -> dict[str, Any]:
         """The one-page escalation map (`playbook map`): the JSON of SPEC §12."""
         return reports.playbook_map(store, playbook_id, version)
@@ -36,7 +37,8 @@ def router() -> APIRouter:
     @api.get("/playbooks/{playbook_id}/map.md", tags=["playbooks"], responses=documented(404),
              response_class=PlainTextResponse)
     def playbook_map_markdown(store: StoreDep, _who: Actor, playbook_id: str,
-                              version: Annotated[int | None, Query(description="A published version.")] = None
+                              version: Annotated[int | None, Query(ge=1, le=2**31 - 1,
+                                                                   description="A published version.")] = None
                               ) -> PlainTextResponse:
         """The escalation map as one Markdown page, for a staff review."""
         return PlainTextResponse(map_markdown(reports.playbook_map(store, playbook_id, version)),
