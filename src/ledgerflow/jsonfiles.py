@@ -6,20 +6,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ledgerflow.domain import limits
 from ledgerflow.domain.errors import InvalidInput
+
+EVIDENCE = limits.Limits(max_bytes=512 << 20, max_depth=limits.MAX_DEPTH + 16)
 
 
 def read_json(path: str) -> Any:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}", rule="file-unreadable") from None
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path} is not UTF-8 text", rule="not-json") from None
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise InvalidInput(f"{path} is not JSON: {exc}", rule="not-json") from None
+    return limits.parse_json(data, path, EVIDENCE)
 
 
 def write_json(path: str, value: Any) -> None:

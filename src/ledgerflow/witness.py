@@ -29,13 +29,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ledgerflow import checkpoints
-from ledgerflow.domain import notes
+from ledgerflow import checkpoints, jsonfiles
+from ledgerflow.domain import limits, notes
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.times import format_time
-
-MAX_BODY = 512 * 1024 * 1024
-"""A checkpoint carries every chain's head: ~100 bytes a chain, so this is room for millions of runs."""
 
 
 class Witness:
@@ -116,13 +113,12 @@ def _write_atomically(path: Path, value: Any) -> None:
 def app(witness: Witness) -> Starlette:
     async def add_checkpoint(request: Request) -> Response:
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        if declared is not None and declared.isdigit() and int(declared) > jsonfiles.EVIDENCE.max_bytes:
             return _problem(413, "input-too-large", "the checkpoint is larger than this witness takes")
-        body = await request.body()
         try:
-            doc = json.loads(body)
-        except (ValueError, RecursionError):
-            return _problem(400, "not-json", "the body is not JSON")
+            doc = limits.parse_json(await request.body(), "the checkpoint", jsonfiles.EVIDENCE)
+        except InvalidInput as exc:  # the input gate: not JSON, too large or deep, NaN, lone surrogates
+            return _problem(413 if exc.rule == "input-too-large" else 400, exc.rule, exc.message)
         status, rule, text = witness.add(doc)
         if status == 200:
             return PlainTextResponse(text)

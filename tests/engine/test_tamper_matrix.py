@@ -525,3 +525,17 @@ def test_a_checkpoint_of_another_ledger_is_not_evidence_about_this_one(ledger: t
         other.close()
     problem = checkpoints.against(store, [foreign])
     assert problem is not None and problem["reason"] == "other-ledger"
+
+
+def test_audit_files_go_through_the_input_gate(ledger: tuple[Store, str], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    store, _ = ledger
+    before = copy_tables(store)
+    for name, text_ in (("nan.json", '{"format": NaN}'), ("surrogate.json", '{"note": "\\ud800"}'),
+                        ("deep.json", "[" * 10_000 + "]" * 10_000)):
+        bad = tmp_path / name
+        bad.write_text(text_)
+        assert main(["audit", "check-pack", str(bad), "--trust", PUBLIC, "--json"]) == 2
+        assert main(["audit", "verify", "--checkpoint", str(bad), "--trust", PUBLIC, "--db", store.url]) == 2
+        capsys.readouterr()
+    assert copy_tables(store) == before

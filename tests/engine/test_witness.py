@@ -148,7 +148,10 @@ def test_the_witness_refuses_checkpoints_of_keys_it_does_not_trust(witness: tupl
     answer = httpx.post(url + "/add-checkpoint", json=cp.document(), timeout=30)
     assert answer.status_code == 403 and answer.json()["rule"] == "untrusted-key"
     garbage = httpx.post(url + "/add-checkpoint", content=b"{not json", timeout=30)
-    assert garbage.status_code == 400 and garbage.json()["rule"] == "not-json"
+    assert garbage.status_code == 400 and garbage.json()["rule"] == "malformed-json"  # the input gate's rule
+    for hostile in (b'{"note": NaN}', b'{"note": "\\ud800"}', b"[" * 100_000 + b"]" * 100_000):
+        answer = httpx.post(url + "/add-checkpoint", content=hostile, timeout=30)
+        assert answer.status_code == 400 and answer.json()["rule"] in ("not-canonical", "input-too-deep")
 
 
 def test_a_forged_cosignature_does_not_count(witnessed: Store, log_key: tuple[str, str]) -> None:
