@@ -114,5 +114,17 @@ def test_hostile_yaml_is_refused_with_its_rule(text: str, rule: str) -> None:
     assert refused(parse_yaml, text, "hostile.yaml").rule == rule
 
 
+@pytest.mark.parametrize(("text", "named"), [
+    ("!x 0\n", "at `/` holds the YAML tag !x"),
+    ("a: [1, !urgent yes]\n", "at `a[1]` holds the YAML tag !urgent"),
+    ("a: !!binary aGVsbG8=\n", "at `a` holds a binary value (!!binary)"),
+    ("a: !!set {x}\n", "at `a` holds a set (!!set)"),
+])
+def test_a_tagged_yaml_value_is_refused_naming_where_and_what(text: str, named: str) -> None:
+    refusal = refused(parse_yaml, text, "tagged.yaml")
+    assert refusal.rule == "not-canonical"
+    assert named in refusal.message and "write a plain string, number, list or mapping" in refusal.message
+
+
 def test_a_json_escaped_surrogate_pair_in_yaml_reads_as_one_character() -> None:
     assert parse_yaml('a: "\\ud83d\\ude00"\n').data == {"a": "😀"}

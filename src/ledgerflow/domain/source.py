@@ -5,6 +5,7 @@ Every document passes the input gate (`limits.py`) on the way."""
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +80,7 @@ def parse_yaml(text: str, file: str | None = None, limits: Limits = DEFAULT) -> 
                             details={"limit": limits.max_depth}) from None
     lines: dict[str, int] = {}
     try:
-        data = _plain(document, "", lines)
+        data = _plain(document, "", lines, what)
     except RecursionError:
         raise LimitExceeded(f"{what} nests deeper than {limits.max_depth} levels", rule="input-too-deep",
                             details={"limit": limits.max_depth}) from None
@@ -134,7 +135,7 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _plain(node: Any, path: str, lines: dict[str, int]) -> Any:
+def _plain(node: Any, path: str, lines: dict[str, int], what: str) -> Any:
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key, value in node.items():
@@ -144,7 +145,7 @@ def _plain(node: Any, path: str, lines: dict[str, int]) -> Any:
                 lines[child] = node.lc.key(key)[0] + 1
             except (KeyError, TypeError):
                 pass
-            out[name] = _plain(value, child, lines)
+            out[name] = _plain(value, child, lines, what)
         return out
     if isinstance(node, CommentedSeq):
         items = []
@@ -154,7 +155,7 @@ def _plain(node: Any, path: str, lines: dict[str, int]) -> Any:
                 lines[child] = node.lc.item(index)[0] + 1
             except (KeyError, TypeError, IndexError):
                 pass
-            items.append(_plain(value, child, lines))
+            items.append(_plain(value, child, lines, what))
         return items
     if hasattr(node, "isoformat"):
         return node.isoformat()
@@ -166,7 +167,12 @@ def _plain(node: Any, path: str, lines: dict[str, int]) -> Any:
         return int(node)
     if isinstance(node, float):
         return float(node)
-    return node
+    tag = getattr(getattr(node, "tag", None), "value", None)
+    kind = (f"the YAML tag {tag}" if tag else "a binary value (!!binary)" if isinstance(node, bytes)
+            else "a set (!!set)" if isinstance(node, AbstractSet)
+            else f"a YAML {type(node).__name__}")
+    raise LimitExceeded(f"{what} at `{path or '/'}` holds {kind}, which JSON cannot carry: write a plain string, "
+                        "number, list or mapping", rule="not-canonical", details={"path": path})
 
 
 def _text(text: str) -> str:
