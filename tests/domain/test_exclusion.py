@@ -44,8 +44,13 @@ steps:
     owner: dave
     clarity: {what: Pay, why: Spend, success: payment sent, due: 1d}
 """, "spend.yaml"))
-GATE = PLAYBOOK.step("gate")
-assert isinstance(GATE, DecisionStep)
+def _decision(step_id: str) -> DecisionStep:
+    step = PLAYBOOK.step(step_id)
+    assert isinstance(step, DecisionStep)
+    return step
+
+
+GATE = _decision("gate")
 AT = "2026-03-02T08:00:00Z"
 
 
