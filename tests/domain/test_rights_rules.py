@@ -1,14 +1,16 @@
-"""Separation of duties as a pure rule (SPEC §3.3): each reason a person may not decide, reached with every
-other reason absent, so that a rule weakened in one clause is told apart from the original."""
+"""Decision rights as pure rules (SPEC §3.3): which authority row names the approvers, and each reason a
+person may not decide, reached with every other reason absent, so that a rule weakened in one clause is told
+apart from the original."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pytest
+from tests.conftest import PRICING
 
-from ledgerflow.domain.playbook import DecisionStep, load_playbook
-from ledgerflow.domain.rights import delegate_exclusion, exclusion
+from ledgerflow.domain.playbook import DecisionStep, Playbook, load_playbook
+from ledgerflow.domain.rights import approving_authority, delegate_exclusion, describe_authority, exclusion
 from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.states import RunStatus, TaskStatus
@@ -44,8 +46,8 @@ steps:
     owner: dave
     clarity: {what: Pay, why: Spend, success: payment sent, due: 1d}
 """, "spend.yaml"))
-def _decision(step_id: str) -> DecisionStep:
-    step = PLAYBOOK.step(step_id)
+def _decision(step_id: str, playbook: Playbook = PLAYBOOK) -> DecisionStep:
+    step = playbook.step(step_id)
     assert isinstance(step, DecisionStep)
     return step
 
@@ -154,3 +156,33 @@ def test_a_delegate_s_own_exclusion_comes_first() -> None:
         "erin supplied data under decision (step request)"
     assert delegate_exclusion(replace(state, started_by="erin"), PLAYBOOK, GATE, "erin", None) == \
         "erin started run r-1"
+
+
+APPROVE = _decision("approve", load_playbook(parse_yaml(PRICING.read_text(), "pricing-exception.yaml")))
+
+
+@pytest.mark.parametrize(("deal", "approver", "row"), [(50_000, "finance", 0), (50_001, "vp-sales", 1)])
+def test_the_first_authority_row_whose_condition_holds_names_the_approvers(deal: int, approver: str,
+                                                                          row: int) -> None:
+    assert approving_authority(APPROVE, {"input": {"deal_value": deal}}) == (approver, row, None)
+
+
+@pytest.mark.parametrize(("value", "error"), [
+    ({}, "authority row 0: no such key: deal_value"),
+    ({"deal_value": "many"}, "authority row 0: No such overload"),
+])
+def test_an_authority_row_that_cannot_be_evaluated_fails_closed_and_says_why(value: dict[str, object],
+                                                                             error: str) -> None:
+    approver, row, why = approving_authority(APPROVE, {"input": value})
+    assert (approver, row) == ("vp-sales", 1)  # the guarded row is passed over, never matched by an error
+    assert why is not None and why.startswith(error)
+
+
+def test_with_no_authority_rows_the_rights_name_the_approvers() -> None:
+    assert approving_authority(GATE, {"input": {}}) == ("dave", None, None)
+
+
+def test_an_authority_row_reads_as_its_condition() -> None:
+    assert describe_authority(APPROVE, 0) == "the authority row when input.deal_value <= 50000 (finance)"
+    assert describe_authority(APPROVE, 1) == "the authority row otherwise (vp-sales)"
+    assert describe_authority(GATE, None) == "rights.approve (dave)"
