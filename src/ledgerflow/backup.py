@@ -41,7 +41,7 @@ def backup(engine: Engine, url: str, out: str) -> dict[str, Any]:
         InvalidInput: `out` exists already (`file-exists`) or cannot be written (`file-unwritable`).
         EnvironmentProblem: the database is missing, uninitialized or unreachable.
     """
-    database.check_initialized(engine, url)
+    database.check_initialized(engine, url, any_revision=True)  # a backup before `migrate` is the point
     target = Path(out)
     if target.exists():
         raise InvalidInput(f"{out} exists; a backup never replaces a file", rule="file-exists")
@@ -208,7 +208,8 @@ def _insert(conn: Connection, tables: dict[str, Table], file: str) -> None:
 
 def _move_sequences(conn: Connection, tables: Any) -> None:
     """PostgreSQL hands out ids and global seqs from sequences: move each past the rows just inserted."""
-    conn.execute(text("SELECT setval('events_seq', COALESCE((SELECT MAX(seq) FROM events), 0) + 1, false)"))
+    if conn.execute(text("SELECT to_regclass('events_seq')")).scalar() is not None:  # from revision 0008
+        conn.execute(text("SELECT setval('events_seq', COALESCE((SELECT MAX(seq) FROM events), 0) + 1, false)"))
     for table in tables:
         for column in table.primary_key.columns:
             sequence = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
