@@ -209,11 +209,20 @@ def init(
 
 
 @app.command()
-def migrate() -> None:
+def migrate(check: Annotated[bool, typer.Option("--check", help="Change nothing: exit 1 when migrations are "
+                                                               "pending (for CI/CD), 0 when the schema is current.")]
+            = False) -> None:
     """Upgrade an initialized database to this version's schema."""
     url = database.normalize_url(settings.db)
     engine = database.make_engine(url)
     try:
+        if check:
+            state = database.pending(engine, url)
+            emit(state, f"{url}: schema {state['current']}, this version needs {state['head']}; pending: "
+                        f"{', '.join(state['pending']) or 'none'}")
+            if state["pending"]:
+                raise typer.Exit(1)
+            return
         result = database.migrate(engine, url)
     finally:
         engine.dispose()

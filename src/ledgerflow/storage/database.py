@@ -116,6 +116,18 @@ def check_initialized(engine: Engine, url: str, *, any_revision: bool = False) -
                                  "run `ledgerflow migrate`", rule="schema-mismatch")
 
 
+def pending(engine: Engine, url: str) -> dict[str, Any]:
+    """The migrations `migrate` would apply, oldest first, without applying them (`migrate --check`)."""
+    from alembic.script import ScriptDirectory
+
+    check_initialized(engine, url, any_revision=True)
+    with engine.connect() as conn:
+        current = _revision(conn)
+    script = ScriptDirectory.from_config(_alembic_config())
+    ahead = [rev.revision for rev in script.iterate_revisions(head_revision(), current)]
+    return {"db": url, "current": current, "head": head_revision(), "pending": list(reversed(ahead))}
+
+
 def migrate(engine: Engine, url: str) -> dict[str, Any]:
     """Bring an initialized database to the newest schema (Alembic upgrade, one transaction)."""
     from alembic import command
