@@ -7,13 +7,17 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from ledgerflow.domain.summary import render_summary
+from ledgerflow.domain.summary import plain_summary, render_summary
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Tx
 
 
-def of_runs(tx: Tx, run_ids: Iterable[str | None]) -> dict[str, str | None]:
-    """Each named run's summary (None where its playbook declares no template); unknown ids are left out."""
+def of_runs(tx: Tx, run_ids: Iterable[str | None], *, plain: bool = False) -> dict[str, str | None]:
+    """Each named run's summary (None where its playbook declares no template); unknown ids are left out.
+
+    With `plain`, a run whose playbook declares no template is summed up by its input's plain values
+    (`customer=Acme, deal_value=12000`): the command line's tables always say what a task is about.
+    """
     r = schema.runs
     wanted = sorted({run for run in run_ids if run is not None})
     found: dict[str, str | None] = {}
@@ -22,5 +26,6 @@ def of_runs(tx: Tx, run_ids: Iterable[str | None]) -> dict[str, str | None]:
                                .where(r.c.id.in_(wanted[start:start + 500])))
         for row in rows:
             playbook, _ = tx.playbook(row.playbook, row.version)
-            found[row.id] = render_summary(playbook.summary, row.input)
+            found[row.id] = render_summary(playbook.summary, row.input) or (
+                plain_summary(row.input) if plain else None)
     return found

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.exceptions import TyperException
 
-from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError
+from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError, NotFound
 
 
 def _lazy(name: str) -> ModuleType:
@@ -315,7 +315,14 @@ def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", he
     opened: list[Any] = []
 
     def start() -> dict[str, Any]:
-        run, tasks = service.start_run(db, playbook_id, data, who, why=why, version=version)
+        try:
+            run, tasks = service.start_run(db, playbook_id, data, who, why=why, version=version)
+        except NotFound as exc:
+            if exc.rule != "unknown-actor" or as_ is not None or who.actor != "admin":
+                raise
+            raise InvalidInput("say who starts the run: --as ACTOR, a person or agent in the directory "
+                               "(`ledgerflow directory show` lists them); without --as the command line acts as "
+                               "admin, who starts no runs", rule="actor-missing") from None
         opened.extend(tasks)
         return {"run": run.id, "status": str(run.status), "tasks": [render.task_json(t) for t in tasks]}
 
@@ -339,9 +346,10 @@ def run_show(run_id: str) -> None:
     with store().read() as tx:
         run = tx.load_run(run_id)
         events = tx.events(run=run_id)
+        playbook, _ = tx.playbook(run.playbook, run.version)
     result = {**render.run_json(run), "input": run.input, "why": run.why,
               "tasks": [render.task_json(t, full=True) for t in run.tasks],
-              "timeline": [render.timeline_entry(e) for e in events]}
+              "timeline": [render.timeline_entry(e, playbook) for e in events]}
     if settings.json:
         render.print_json(result)
         return
@@ -358,7 +366,7 @@ def run_list(playbook: Annotated[str | None, typer.Option()] = None,
     """Runs, oldest first."""
     with store().read() as tx:
         rows = [render.run_json(r) for r in tx.runs(playbook=playbook, status=status)]
-    emit(rows, render.table("Runs", ("run", "playbook", "version", "status", "started_by", "started_at", "ended_at"),
+    emit(rows, render.table("Runs", ("run", "playbook", "version", "status", "started_by", "started_at+ended_at"),
                             rows))
 
 
@@ -379,7 +387,9 @@ def task_show(task_id: str, as_: As = None) -> None:
                                  kind=tokens.ACTOR if as_ or os.environ.get("LEDGERFLOW_TOKEN") else tokens.ADMIN)
     seen = views.task(db, principal, task_id)
     context = {"input": seen.input, "outputs": seen.earlier_outputs}
-    result = {**render.task_json(seen.task, full=True), "why": seen.why, "summary": _summary(seen.input),
+    with db.read() as tx:
+        about = summaries.of_runs(tx, [seen.task.run], plain=True).get(seen.task.run or "")
+    result = {**render.task_json(seen.task, full=True), "why": seen.why, "summary": about,
               "clarity": seen.clarity, "rights": seen.rights, "context": context,
               "recommendations": seen.recommendations, "you_may": seen.you_may}
     if settings.json:
@@ -391,7 +401,7 @@ def task_show(task_id: str, as_: As = None) -> None:
     lines += [f"{label}: {value}" for label, value in (
         ("why this run", seen.why), ("what", seen.clarity.get("what")), ("why", seen.clarity.get("why")),
         ("done when", seen.clarity.get("success")), ("due", times.display_time(task.due_at)),
-        ("outcome", task.outcome), ("rationale", task.rationale), ("input", _summary(seen.input)),
+        ("outcome", task.outcome), ("rationale", task.rationale), ("about", about),
     ) if value]
     for output in seen.earlier_outputs:
         lines.append(f"output of {output.get('step')}: {json.dumps(output.get('output'), ensure_ascii=False)}")
@@ -404,22 +414,17 @@ def task_show(task_id: str, as_: As = None) -> None:
     render.out.print("\n".join(lines), highlight=False)
 
 
-def _summary(data: dict[str, Any] | None, width: int = 80) -> str | None:
-    """A run's input on one line, as `key=value` pairs cut to `width` characters."""
-    if not data:
-        return None
-    text = ", ".join(f"{key}={value}" for key, value in data.items() if not isinstance(value, dict | list))
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
 @task_app.command("list")
 def task_list(assignee: Annotated[str | None, typer.Option()] = None, run: Annotated[str | None, typer.Option()] = None,
               status: Annotated[str | None, typer.Option(help="A status, or `open`.")] = None) -> None:
     """Tasks ordered by ready time."""
     with store().read() as tx:
         tasks = tx.tasks(assignee=assignee, run=run, status=status)
-        about = summaries.of_runs(tx, (t.run for t in tasks))
-    emit([{**render.task_json(t), "summary": about.get(t.run or "")} for t in tasks], render.tasks_table(tasks))
+        # JSON carries the template's summary (null without one); a person sees the input's values instead
+        about = summaries.of_runs(tx, (t.run for t in tasks), plain=not settings.json)
+    rows = [{**render.task_json(t), "summary": about.get(t.run or "")} for t in tasks]
+    emit(rows, render.table("Tasks", ("task+run", "step+status", "assignee", "due_at", "summary"),
+                            [{**row, "assignee": row["assignee"] or "-", "run": row["run"] or "-"} for row in rows]))
 
 
 def _task_result(result: dict[str, Any]) -> None:
@@ -796,18 +801,18 @@ def report_ownership(playbook_id: str, period: PeriodOption = None, since: Since
     changes = [{**c, "authority": (c["authority"] or {}).get("kind"), "flagged": "FLAGGED" if c["flagged"] else ""}
                for c in result["changes"]]
     render.out.print(render.table(f"{playbook_id} {chosen.name}: changes of assignee",
-                     ("at", "task", "step", "from", "to", "kind", "authority", "reason", "flagged"), changes))
+                     ("at+task", "step", "from+to", "kind+authority", "flagged", "reason"), changes))
     render.out.print(render.table(f"{playbook_id} {chosen.name}: ownership gaps",
-                     ("at", "task", "step", "role", "resolved_to", "blocked"), result["gaps"]))
+                     ("at+task", "step", "role", "resolved_to", "blocked"), result["gaps"]))
 
 
 @report_app.command("stalled")
 def report_stalled() -> None:
     """Open tasks past their due time, and ownership gaps blocked with the workflow owner."""
     db = store()
-    result = reports.stalled(db)
-    emit(result, render.table("Stalled tasks", ("task", "playbook", "step", "assignee", "due_at", "overdue_hours",
-                                          "blocked"), result))
+    result = reports.stalled(db, plain=not settings.json)
+    emit(result, render.table("Stalled tasks", ("task+run", "step+assignee", "due_at+overdue_hours", "blocked",
+                                                "summary"), result))
 
 
 @report_app.command("waits")
@@ -822,8 +827,8 @@ def report_waits(playbook_id: str, period: PeriodOption = None, since: SinceOpti
         rows.append({**step, "assignee": "(all)"})
         rows.extend({**mine, "step": ""} for mine in step["assignees"])
     emit(result, render.table(f"{playbook_id} {chosen.name}: waits (hours)",
-                        ("step", "assignee", "tasks", "wait_median_hours", "wait_p90_hours",
-                         "in_progress_median_hours", "nudges", "reassignments", "send_backs"), rows))
+                        ("step", "assignee", "tasks", "wait_median_hours+wait_p90_hours", "in_progress_median_hours",
+                         "nudges", "reassignments", "send_backs"), rows))
 
 
 @report_app.command("clarity")
@@ -906,4 +911,5 @@ def entry() -> None:
     sys.exit(main())
 
 
-from ledgerflow.cli import accountability  # noqa: E402, F401  (its commands hang on the sub-apps above)
+# their commands hang on the sub-apps above: the accountability pages, and directory/token/governance reads
+from ledgerflow.cli import accountability, records  # noqa: E402, F401
