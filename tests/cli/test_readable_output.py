@@ -153,3 +153,16 @@ def test_publish_shows_the_warnings_it_let_through(capsys: pytest.CaptureFixture
     warned.write_text(PRICING.read_text().replace("          to: maria", "          to: dave"))
     code, out, _ = run(capsys, "playbook", "publish", str(warned), "--db", db)
     assert code == 0 and "escalation-below-authority" in out
+
+
+def test_demo_tells_the_month_then_scorecards_with_throughput_and_where_work_waited(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "demo", "--seed", "7", "--db", f"sqlite:///{tmp_path}/demo.db")
+    assert code == 0
+    story, _, rest = out.partition("The weekly scorecards")
+    assert story.startswith("Mon 2026-03-02\n") and "requests: " in story and "decided stabilize" in story
+    scorecards, _, waits = rest.partition("Where work waited this month")
+    assert "throughput" in scorecards and "2026-W13" in scorecards and "%" in scorecards
+    assert not re.search(r"\b0\.\d{2,}", scorecards)  # shares as percentages, not 0.5769...
+    assert "prepare" in waits and "approve" in waits and "audit verify: ok" in waits
+    assert max(len(line) for line in out.partition("audit verify")[0].splitlines()) <= 80

@@ -678,7 +678,8 @@ def serve_command(
 
 @app.command("demo")
 def demo_command(seed: Annotated[int, typer.Option(help="Seed of the simulated month.")] = 2026) -> None:
-    """A simulated month of pricing exceptions on a fresh ./ledgerflow-demo-*.db (or --db)."""
+    """A simulated month of pricing exceptions on a fresh ./ledgerflow-demo-*.db (or --db): what happened each
+    day, the weekly scorecards, where work waited that month, and the audit check."""
     from ledgerflow.demo import run_demo
 
     result = run_demo(settings.db, seed=seed)
@@ -687,21 +688,18 @@ def demo_command(seed: Annotated[int, typer.Option(help="Seed of the simulated m
         return
     for line in result["log"]:
         render.out.print(line, highlight=False)
-    table = rich_table.Table(title=f"pricing-exception, a simulated month ({result['db']})")
-    for column in ("week", "runs", "exceptions", "rework", "latency p50 h", "p90 h", "first pass", "trend"):
-        table.add_column(column)
-
-    def show(value: object) -> str:
-        return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
-
-    for card in result["weeks"]:
-        table.add_row(card["period"], show(card["throughput"]), show(card["exception_rate"]), show(card["rework"]),
-                      show(card["decision_latency"]["median_hours"]), show(card["decision_latency"]["p90_hours"]),
-                      show(card["first_pass_yield"]), show(card["quality_trend"]))
-    render.out.print(table)
+    columns = ("throughput", "exception_rate", "rework", "median_hours+p90_hours", "first_pass_yield", "quality_trend")
+    rows = [{**card, **card["decision_latency"], "period": card["period"]} for card in result["weeks"]]
+    render.out.print()
+    render.out.print(render.table("The weekly scorecards (throughput: runs ended; decision latency in hours)",
+                                  ("period", *columns), rows))
+    render.out.print()
+    render.out.print(_waits_table(result["waits"], "Where work waited this month (hours)"))
     check = result["audit"]
-    render.out.print(f"audit verify: {'ok' if check['ok'] else 'FAILED'}, {check['events']} events; "
-              f"try: ledgerflow report stalled --db {result['db']}", highlight=False)
+    db = f"--db {result['db']}"
+    render.out.print(f"\naudit verify: {'ok' if check['ok'] else 'FAILED'}, {check['events']} events hash-chained.\n"
+                     f"Explore: ledgerflow run list {db}\n         ledgerflow report stalled {db}\n"
+                     f"         ledgerflow governance history pricing-exception {db}", highlight=False)
 
 
 @app.command("worker")
@@ -822,13 +820,17 @@ def report_waits(playbook_id: str, period: PeriodOption = None, since: SinceOpti
     db = store()
     chosen = _period(db, period, since, until)
     result = reports.waits(db, playbook_id, chosen)
+    emit(result, _waits_table(result, f"{playbook_id} {chosen.name}: waits (hours)"))
+
+
+def _waits_table(result: dict[str, Any], title: str) -> "rich_table.Table":
+    """`report waits` as a table: each step over all its assignees, then each assignee."""
     rows = []
     for step in result["steps"]:
         rows.append({**step, "assignee": "(all)"})
         rows.extend({**mine, "step": ""} for mine in step["assignees"])
-    emit(result, render.table(f"{playbook_id} {chosen.name}: waits (hours)",
-                        ("step", "assignee", "tasks", "wait_median_hours+wait_p90_hours", "in_progress_median_hours",
-                         "nudges", "reassignments", "send_backs"), rows))
+    return render.table(title, ("step", "assignee", "tasks", "wait_median_hours+wait_p90_hours",
+                                "in_progress_median_hours", "nudges", "reassignments", "send_backs"), rows)
 
 
 @report_app.command("clarity")
