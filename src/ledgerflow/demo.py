@@ -18,7 +18,7 @@ from ledgerflow import audit, governance, reports, service
 from ledgerflow.digest import WIDTH, day_digest
 from ledgerflow.domain.errors import Conflict
 from ledgerflow.domain.figures import Period, week_of
-from ledgerflow.domain.times import display_time, format_time, parse_time
+from ledgerflow.domain.times import parse_time
 from ledgerflow.scorecard import scorecard
 from ledgerflow.storage.database import initialize, make_engine, normalize_url
 from ledgerflow.storage.store import Store
@@ -47,8 +47,8 @@ class Demo:
 
     def say(self, text: str) -> None:
         with self.store.read() as tx:
-            now = display_time(format_time(tx.now()))
-        self.said.extend(textwrap.wrap(f"{now[11:16]} {text}", WIDTH, initial_indent="  ", subsequent_indent="      "))
+            now = tx.now()
+        self.said.extend(textwrap.wrap(f"{now:%H:%M} {text}", WIDTH, initial_indent="  ", subsequent_indent="      "))
 
     def tell_day(self, day: datetime) -> None:
         """The day's digest (08:00 to 08:00 the next day) from the events recorded since the last one."""
