@@ -134,6 +134,11 @@ def _global_options(
     """
 
 As = Annotated[str | None, typer.Option("--as", help="The actor doing this (recorded in the history).")]
+Outcome = Annotated[str, typer.Option(help="One of the step's options, like approve, reject or send_back.")]
+Rationale = Annotated[str | None, typer.Option(help="Why (recorded in the history; required where the step says so).")]
+PeriodOption = Annotated[str | None, typer.Option(help="An ISO week like 2026-W10 (default: this week).")]
+SinceOption = Annotated[str | None, typer.Option(help="Start of the period (date or RFC 3339), with --until.")]
+UntilOption = Annotated[str | None, typer.Option(help="End of the period (exclusive), with --since.")]
 
 
 def caller(actor: str | None) -> "service.Caller":
@@ -292,7 +297,8 @@ def playbook_list() -> None:
 
 
 @playbook_app.command("show")
-def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option()] = None) -> None:
+def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option(
+        help="A published version (default: the newest).")] = None) -> None:
     """One playbook version, as published."""
     with store().read() as tx:
         playbook, number = tx.playbook(playbook_id, version)
@@ -304,8 +310,10 @@ def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option(
 
 @run_app.command("start")
 def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", help="JSON or @FILE.")],
-              as_: As = None, why: Annotated[str | None, typer.Option()] = None,
-              version: Annotated[int | None, typer.Option()] = None,
+              as_: As = None, why: Annotated[str | None, typer.Option(
+                  help="What this run is for, in your words; shown with each of its tasks.")] = None,
+              version: Annotated[int | None, typer.Option(
+                  help="Run this published version (default: the newest).")] = None,
               idempotency_key: Annotated[str | None, typer.Option(
                   help="Makes a retry safe: the same key and request return the first run, even from another "
                        "process; the same key with another request exits 2.")] = None) -> None:
@@ -361,8 +369,9 @@ def run_show(run_id: str) -> None:
 
 
 @run_app.command("list")
-def run_list(playbook: Annotated[str | None, typer.Option()] = None,
-             status: Annotated[str | None, typer.Option()] = None) -> None:
+def run_list(playbook: Annotated[str | None, typer.Option(help="Only this playbook's runs.")] = None,
+             status: Annotated[str | None, typer.Option(
+                 help="Only runs in this status: running, completed, rejected or cancelled.")] = None) -> None:
     """Runs, oldest first."""
     with store().read() as tx:
         rows = [render.run_json(r) for r in tx.runs(playbook=playbook, status=status)]
@@ -371,7 +380,8 @@ def run_list(playbook: Annotated[str | None, typer.Option()] = None,
 
 
 @run_app.command("cancel")
-def run_cancel(run_id: str, reason: Annotated[str, typer.Option()], as_: As = None) -> None:
+def run_cancel(run_id: str, reason: Annotated[str, typer.Option(help="Why (recorded in the history).")],
+               as_: As = None) -> None:
     """Cancel a run (its starter, workflow owner or outcome owner)."""
     run = service.cancel_run(store(), run_id, caller(as_), reason)
     emit({"run": run.id, "status": str(run.status)}, f"run {run.id} {run.status}")
@@ -415,7 +425,8 @@ def task_show(task_id: str, as_: As = None) -> None:
 
 
 @task_app.command("list")
-def task_list(assignee: Annotated[str | None, typer.Option()] = None, run: Annotated[str | None, typer.Option()] = None,
+def task_list(assignee: Annotated[str | None, typer.Option(help="Only this actor's tasks.")] = None,
+              run: Annotated[str | None, typer.Option(help="Only this run's tasks.")] = None,
               status: Annotated[str | None, typer.Option(help="A status, or `open`.")] = None) -> None:
     """Tasks ordered by ready time."""
     with store().read() as tx:
@@ -452,24 +463,25 @@ def task_complete(task_id: str, as_: As = None,
 
 
 @task_app.command("decide")
-def task_decide(task_id: str, outcome: Annotated[str, typer.Option()], as_: As = None,
-                rationale: Annotated[str | None, typer.Option()] = None,
-                to: Annotated[str | None, typer.Option(help="send_back target step.")] = None) -> None:
+def task_decide(task_id: str, outcome: Outcome, as_: As = None, rationale: Rationale = None,
+                to: Annotated[str | None, typer.Option(
+                    help="With send_back: the earlier step the work goes back to.")] = None) -> None:
     """Decide a decision task: approve, reject or send_back."""
     _task_result(service.task_command(store(), "decide", task_id, caller(as_), outcome=outcome,
                                       rationale=rationale, to=to))
 
 
 @task_app.command("recommend")
-def task_recommend(task_id: str, outcome: Annotated[str, typer.Option()], rationale: Annotated[str, typer.Option()],
-                   as_: As = None) -> None:
+def task_recommend(task_id: str, outcome: Outcome, rationale: Annotated[str, typer.Option(
+        help="Why you recommend it (recorded in the history).")], as_: As = None) -> None:
     """Record a recommendation on an open decision."""
     _task_result(service.task_command(store(), "recommend", task_id, caller(as_), outcome=outcome,
                                       rationale=rationale))
 
 
 @task_app.command("reassign")
-def task_reassign(task_id: str, to: Annotated[str, typer.Option()], reason: Annotated[str, typer.Option()],
+def task_reassign(task_id: str, to: Annotated[str, typer.Option(help="The person or agent who takes it over.")],
+                  reason: Annotated[str, typer.Option(help="Why (recorded in the history).")],
                   as_: As = None) -> None:
     """Move a task to another actor (workflow owner or outcome owner, with a reason)."""
     _task_result(service.task_command(store(), "reassign", task_id, caller(as_), to=to, reason=reason))
@@ -590,19 +602,39 @@ def audit_keygen() -> None:
          f"LEDGERFLOW_SIGNING_KEY={private}\npublic key: {public}")
 
 
+ExportPlaybook = Annotated[str | None, typer.Option("--playbook", help="Only this playbook's runs.")]
+ExportPeriod = Annotated[str | None, typer.Option(
+    help="Only runs started in this ISO week (like 2026-W10), each with its whole history.")]
+ExportSince = Annotated[str | None, typer.Option(help="Only runs started from this date or time, with --until.")]
+ExportUntil = Annotated[str | None, typer.Option(help="... and before this one (exclusive), with --since.")]
+
+
+def _export_filter(db: "Store", playbook: str | None, period: str | None, since: str | None,
+                   until: str | None) -> "dict[str, Any]":
+    """The runs to export: every one without a filter (and the system events with them)."""
+    chosen = _period(db, period, since, until) if (period or since or until) else None
+    return {"playbook": playbook, "period": chosen}
+
+
 @export_app.command("ocel")
-def export_ocel(out_file: Annotated[str, typer.Option("--out")]) -> None:
-    """The whole history as OCEL 2.0 JSON."""
-    document = exports.ocel(store())
+def export_ocel(out_file: Annotated[str, typer.Option("--out", help="Where to write the OCEL 2.0 JSON.")],
+                playbook: ExportPlaybook = None, period: ExportPeriod = None, since: ExportSince = None,
+                until: ExportUntil = None) -> None:
+    """The history as OCEL 2.0 JSON: everything, or the runs of a playbook or a period."""
+    db = store()
+    document = exports.ocel(db, **_export_filter(db, playbook, period, since, until))
     jsonfiles.write_json(out_file, document)
     emit({"out": out_file, "events": len(document["events"]), "objects": len(document["objects"])},
          f"{len(document['events'])} events, {len(document['objects'])} objects -> {out_file}")
 
 
 @export_app.command("xes")
-def export_xes(out_file: Annotated[str, typer.Option("--out")]) -> None:
-    """The runs as an XES event log."""
-    data = exports.xes(store())
+def export_xes(out_file: Annotated[str, typer.Option("--out", help="Where to write the XES log.")],
+               playbook: ExportPlaybook = None, period: ExportPeriod = None, since: ExportSince = None,
+               until: ExportUntil = None) -> None:
+    """The runs as an XES event log: every run, or those of a playbook or a period."""
+    db = store()
+    data = exports.xes(db, **_export_filter(db, playbook, period, since, until))
     try:
         Path(out_file).write_bytes(data)
     except OSError as exc:
@@ -614,7 +646,7 @@ def export_xes(out_file: Annotated[str, typer.Option("--out")]) -> None:
 def governance_decide(
     playbook_id: str,
     decision: Annotated[str, typer.Option(help="continue, stabilize, pause or stop.")],
-    rationale: Annotated[str, typer.Option()],
+    rationale: Annotated[str, typer.Option(help="Why (recorded in the history and shown in reviews).")],
     as_: As = None,
     follow_up: Annotated[list[str] | None, typer.Option("--follow-up", help="A follow-up action (repeatable).")] = None,
     owner: Annotated[list[str] | None, typer.Option("--owner", help="Its owner (one per --follow-up).")] = None,
@@ -755,9 +787,8 @@ def witness_serve(
 
 
 @app.command("scorecard")
-def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Option()] = None,
-                      since: Annotated[str | None, typer.Option()] = None,
-                      until: Annotated[str | None, typer.Option()] = None) -> None:
+def scorecard_command(playbook_id: str, period: PeriodOption = None, since: SinceOption = None,
+                      until: UntilOption = None) -> None:
     """Governance figures of a playbook over a period (default: this ISO week)."""
     db = store()
     chosen = _period(db, period, since, until)
@@ -769,9 +800,6 @@ def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Opti
 
 # ------------------------------------------------------------------------------------------ reports
 
-PeriodOption = Annotated[str | None, typer.Option(help="An ISO week like 2026-W10 (default: this week).")]
-SinceOption = Annotated[str | None, typer.Option(help="Start of the period (date or RFC 3339), with --until.")]
-UntilOption = Annotated[str | None, typer.Option(help="End of the period (exclusive), with --since.")]
 
 
 def _period(db: "Store", period: str | None, since: str | None, until: str | None) -> "figures.Period":
@@ -915,3 +943,11 @@ def entry() -> None:
 
 # their commands hang on the sub-apps above: the accountability pages, and directory/token/governance reads
 from ledgerflow.cli import accountability, records  # noqa: E402, F401
+
+GLOBAL_OPTIONS = ("Every command also takes --db URL (sqlite:///file.db, a path, or postgresql://...; default "
+                  "LEDGERFLOW_DB, else sqlite:///ledgerflow.db) and --json (one JSON document on stdout), anywhere on "
+                  "the line. Exit codes: 0 ok, 1 lint or verify found problems, 2 bad input, 3 refused, 4 environment.")
+"""Said under every command's --help: the global options are parsed before Typer sees the line."""
+for _group in (app, *(info.typer_instance for info in app.registered_groups if info.typer_instance)):
+    for _command in _group.registered_commands:
+        _command.epilog = _command.epilog or GLOBAL_OPTIONS
