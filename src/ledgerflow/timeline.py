@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ledgerflow.domain.times import display_time
+
 if TYPE_CHECKING:
     from ledgerflow.domain.playbook import Playbook
 
@@ -59,9 +61,10 @@ def describe(row: dict[str, Any], playbook: Playbook | None = None) -> str:
         case "decision.informed":
             return f"{', '.join(d.get('to', []))} informed of {d.get('outcome')} on {step}"
         case "nudge.sent":
-            return f"{d.get('to')} nudged on {step}" + (f" (SLA due {d['due_at']})" if d.get("due_at") else "")
+            return f"{d.get('to')} nudged on {step}" + (f" (SLA due {display_time(d['due_at'])})"
+                                                        if d.get("due_at") else "")
         case "sla.breached":
-            return f"{step} breached its SLA ({d.get('sla_due_at')}) with {d.get('assignee')}"
+            return f"{step} breached its SLA ({display_time(d.get('sla_due_at'))}) with {d.get('assignee')}"
         case "governance.review_opened":
             return f"a review of {d.get('playbook')} opened: {d.get('reason')}"
         case "escalation.pulled_in":

@@ -416,7 +416,9 @@ def task_show(task_id: str, as_: As = None) -> None:
     for output in seen.earlier_outputs:
         lines.append(f"output of {output.get('step')}: {json.dumps(output.get('output'), ensure_ascii=False)}")
     if seen.rights:
-        lines.append("rights: " + ", ".join(f"{k} {v}" for k, v in seen.rights.items() if v not in (None, [], False)))
+        with db.read() as tx:
+            playbook, _ = tx.playbook(task.playbook, seen.run.version if seen.run is not None else None)
+        lines += render.rights_lines(seen.rights, task.step, playbook)
     for rec in seen.recommendations:
         lines.append(f"recommendation by {rec.get('actor')}: {rec.get('outcome')}: {rec.get('rationale')}")
     if seen.you_may:

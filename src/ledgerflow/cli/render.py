@@ -15,7 +15,7 @@ from rich.text import Text
 from ledgerflow.domain.findings import ERROR
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.times import display_time
-from ledgerflow.timeline import describe
+from ledgerflow.timeline import authority_text, describe
 
 if TYPE_CHECKING:
     from ledgerflow.domain.playbook import Playbook
@@ -55,6 +55,27 @@ def timeline_entry(row: dict[str, Any], playbook: Playbook | None = None) -> dic
     return {"seq": row["seq"], "at": display_time(row["at"]), "type": row["type"], "actor": row["actor"],
             "channel": row["channel"], "task": row["task"], "step": row["step"], "authority": row["authority"],
             "data": row["data"], "text": describe(row, playbook)}
+
+
+def rights_lines(rights: dict[str, Any], step: str, playbook: Playbook | None) -> list[str]:
+    """Who may do what at a step, in words: who approves and under which authority row, the options, who
+    recommends, executes and is told, and whose earlier work keeps a person out (`task show`)."""
+    if "owner" in rights:
+        return [f"owner: {rights['owner']}"] if rights["owner"] else []
+    under = (f", under {authority_text({'kind': 'authority_row', 'detail': rights['authority_row']}, step, playbook)}"
+             if rights.get("authority_row") is not None else "")
+    lines = [f"approves: {rights.get('approve') or rights.get('approve_default')}{under}"]
+    required = "; a rationale is required" if rights.get("rationale_required") else ""
+    quorum = f"; {rights['quorum']} approvals needed" if (rights.get("quorum") or 1) > 1 else ""
+    lines.append(f"options: {', '.join(rights.get('options') or [])}{required}{quorum}")
+    lines += [f"{label}: {', '.join(names) if isinstance(names, list) else names}" for label, names in (
+        ("recommends", rights.get("recommend")), ("executes", rights.get("execute")),
+        ("informed", rights.get("inform"))) if names]
+    if rights.get("separation_of_duties"):
+        lines.append(f"separation of duties: whoever did {', '.join(rights['separation_of_duties'])} may not decide")
+    if rights.get("you_are_excluded"):
+        lines.append(f"you may not decide: {rights['you_are_excluded']}")
+    return lines
 
 
 def print_json(value: Any) -> None:
