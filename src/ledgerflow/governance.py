@@ -9,7 +9,7 @@ from ledgerflow.domain import governance as rules
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.events import Event
-from ledgerflow.domain.figures import LATENCY_PERCENTILES, week_of
+from ledgerflow.domain.figures import LATENCY_PERCENTILES, Period, week_of
 from ledgerflow.domain.limits import check_value
 from ledgerflow.domain.playbook import Playbook
 from ledgerflow.domain.runs import TaskState
@@ -38,11 +38,14 @@ def _open_review(tx: Tx, playbook: str) -> TaskState | None:
     return next(iter(reviews.values()), None)
 
 
-def open_review(tx: Tx, playbook: Playbook, reason: str, trigger: str | None = None) -> list[Event]:
+def open_review(tx: Tx, playbook: Playbook, reason: str, trigger: str | None = None,
+                period: Period | None = None) -> list[Event]:
+    """Open a review of `period` (default: this week), or add the reason to the review already open."""
     now = tx.now()
     events = rules.open_review(playbook, now=now, new_id=new_id, reason=reason,
                                figures=figures(tx, playbook.id, week_of(now)),
-                               existing=_open_review(tx, playbook.id), trigger=trigger)
+                               existing=_open_review(tx, playbook.id), trigger=trigger,
+                               period=(period or week_of(now)).name)
     apply_standalone(tx, events)
     return events
 
@@ -59,7 +62,8 @@ def fire_cadence(tx: Tx, playbook_id: str) -> list[Event]:
     playbook, _ = tx.playbook(playbook_id)
     events: list[Event] = []
     if playbook.governance.cadence == "weekly":
-        events = open_review(tx, playbook, reason="weekly cadence")
+        # it fires at the start of a week: the week to review is the one that just ended
+        events = open_review(tx, playbook, reason="weekly cadence", period=week_of(tx.now()).previous())
         schedule_cadence(tx, playbook)
     return events
 

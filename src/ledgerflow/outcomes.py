@@ -51,7 +51,7 @@ def record(store: Store, playbook_id: str, period: Period, value: float, *, acto
         for trigger in rules.crossed_triggers(playbook, event.data["value"], lambda t: trigger_key(t) in fired):
             key = trigger_key(trigger)
             opened = governance.open_review(tx, playbook, reason=f"trigger crossed: {key} ({period.name})",
-                                            trigger=key)
+                                            trigger=key, period=period)
             reviews += [e.task for e in opened if e.task is not None]
     return {"playbook": playbook_id, "period": period.name, "metric": event.data["metric"],
             "value": event.data["value"], "note": event.data["note"], "recorded_by": actor,

@@ -1,7 +1,7 @@
 """The weekly review pack (SPEC §12, issue: the governance rhythm): what an operations leader brings to the
 staff review, assembled from the reports and rendered by `domain.review`.
 
-Read-only. Each part comes from the report that owns it (scorecard, waits, ownership, waiting), so the pack
+Read-only. Each part comes from the report that owns it (scorecard, friction, ownership, waiting), so the pack
 says what those commands say.
 """
 
@@ -14,6 +14,7 @@ from ledgerflow.domain.figures import Period
 from ledgerflow.domain.governance import FOLLOW_UP_STEP
 from ledgerflow.domain.reports import deadline, overdue_hours
 from ledgerflow.domain.times import display_time, format_time
+from ledgerflow.friction import friction
 from ledgerflow.scorecard import figures
 from ledgerflow.storage.store import Store
 
@@ -52,7 +53,7 @@ def review_pack(store: Store, playbook_id: str, period: Period) -> dict[str, Any
         "triggers": [{"at": display_time(row["at"]), "trigger": row["data"].get("trigger"),
                       "reason": row["data"].get("reason")} for row in opened if row["data"].get("trigger")],
         "waiting": reports.waiting(store, playbook=playbook_id),
-        "waits": reports.waits(store, playbook_id, period)["steps"],
+        "friction": friction(store, playbook_id, period),
         "escalations": [{"at": c["at"], "run": c["run"], "step": c["step"], "from": c["from"], "to": c["to"]}
                         for c in escalations],
         "decisions": [{"at": display_time(row["at"]), "by": row["actor"], "decision": row["data"].get("decision"),

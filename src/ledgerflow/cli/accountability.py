@@ -10,7 +10,20 @@ from typing import Annotated
 
 import typer
 
-from ledgerflow.cli.main import As, app, caller, emit, playbook_app, report_app, settings, store
+from ledgerflow.cli.main import (
+    As,
+    PeriodOption,
+    SinceOption,
+    UntilOption,
+    _period,
+    app,
+    caller,
+    emit,
+    playbook_app,
+    report_app,
+    settings,
+    store,
+)
 from ledgerflow.domain.errors import InvalidInput
 
 outcome_app = typer.Typer(no_args_is_help=True, help="The outcome measure: a value per week (SPEC §12).")
@@ -30,6 +43,31 @@ def report_waiting(playbook: PlaybookFilter = None) -> None:
              "summary": row["summary"] or ""} for row in result]
     emit(result, render.table("Where work waits", ("run", "summary", "step", "task", "waiting_on", "since",
                                             "waiting_hours", "overdue", "blocked"), rows))
+
+
+FRICTION_FIGURES = ("tasks", "completions", "wait_median_hours", "wait_p90_hours", "reassignments", "delegations",
+                    "escalations", "nudges", "nudges_per_completion", "send_backs", "loops", "handoffs", "ping_pongs")
+
+
+@report_app.command("friction")
+def report_friction(playbook_id: str, period: PeriodOption = None, since: SinceOption = None,
+                    until: UntilOption = None) -> None:
+    """Per step: waits, re-routes, nudges per completion, send-back loops, handoffs and ping-pong."""
+    from ledgerflow.cli import render
+    from ledgerflow.friction import friction
+
+    db = store()
+    chosen = _period(db, period, since, until)
+    result = friction(db, playbook_id, chosen)
+    runs = result["runs"]
+    steps = [s["step"] for s in result["steps"]]
+    # a figure per line and a step per column: a playbook has a few steps, the view has many figures
+    rows = [{"figure": figure, **{s["step"]: render.cell(figure, s[figure]) for s in result["steps"]}}
+            for figure in FRICTION_FIGURES]
+    emit(result, render.table(
+        f"{playbook_id} {chosen.name}: friction per step; {runs['runs']} runs ended, "
+        f"{render.cell('handoffs_per_run', runs['handoffs_per_run'])} handoffs per run (most {runs['handoffs_max']}), "
+        f"{runs['ping_pong_runs']} went back and forth", ("figure", *steps), rows))
 
 
 @playbook_app.command("map")

@@ -84,4 +84,11 @@ def router() -> APIRouter:
         """Waits per step and assignee over a period (`report waits`), for the owners."""
         return views.waits(store, who, playbook_id, _period(store, period, since, until))
 
+    @api.get("/reports/friction/{playbook_id}", tags=["reports"], responses=documented(400, 403, 404))
+    def friction(store: StoreDep, who: Actor, playbook_id: str, period: PeriodQuery = None,
+                 since: SinceQuery = None, until: UntilQuery = None) -> dict[str, Any]:
+        """Per step over a period: waits, re-routes, nudges per completion, send-back loops, handoffs and
+        ping-pong, and the handoffs per run ended (`report friction`), for the owners."""
+        return views.friction(store, who, playbook_id, _period(store, period, since, until))
+
     return api
