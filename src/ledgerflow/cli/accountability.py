@@ -110,24 +110,33 @@ def outcome_record(playbook_id: str, period: Annotated[str, typer.Option(help="A
 
 
 @report_app.command("review")
-def report_review(playbook_id: str,
-                  out_file: Annotated[str, typer.Option("--out", help="FILE.md (Markdown) or FILE.pdf.")],
-                  period: Annotated[str | None, typer.Option(help="An ISO week (default: this week).")] = None) -> None:
-    """Write the weekly review pack: figures and trend, outcome, triggers, waits, escalations, decisions."""
+def report_review(playbook_id: Annotated[str | None, typer.Argument(help="The playbook (or give --task).")] = None,
+                  out_file: Annotated[str, typer.Option("--out", help="FILE.md (Markdown) or FILE.pdf.")] = "",
+                  period: Annotated[str | None, typer.Option(help="An ISO week (default: this week).")] = None,
+                  task: Annotated[str | None, typer.Option(help="A governance review task: the week it looks at.")]
+                  = None) -> None:
+    """Write the weekly review pack: figures and trend, outcome, triggers, waits, friction, escalations, decisions."""
     from ledgerflow import jsonfiles
     from ledgerflow.domain.figures import parse_period
     from ledgerflow.domain.review import review_markdown
-    from ledgerflow.review import review_pack
+    from ledgerflow.review import period_of_review, review_pack
     from ledgerflow.review_pdf import review_pdf
     from ledgerflow.views import this_week
 
-    db = store()
-    chosen = parse_period(period) if period else this_week(db)
-    kind = out_file.lower().rsplit(".", 1)[-1]
+    kind = out_file.lower().rsplit(".", 1)[-1] if "." in out_file else ""
     if kind not in ("md", "pdf"):
-        raise InvalidInput(f"--out {out_file}: the review pack is written as .md (Markdown) or .pdf",
+        raise InvalidInput(f"--out {out_file or '(missing)'}: the review pack is written as .md (Markdown) or .pdf",
                            rule="bad-out-file")
-    pack = review_pack(db, playbook_id, chosen)
+    if (task is None) == (playbook_id is None) or (task is not None and period is not None):
+        raise InvalidInput("give a PLAYBOOK (with --period or not), or --task with a review task alone",
+                           rule="bad-args")
+    db = store()
+    if task is not None:
+        with db.read() as tx:
+            playbook_id, chosen = period_of_review(tx, task)
+    else:
+        chosen = parse_period(period) if period else this_week(db)
+    pack = review_pack(db, str(playbook_id), chosen)
     jsonfiles.write_file(out_file, review_pdf(pack) if kind == "pdf" else review_markdown(pack).encode("utf-8"))
     emit({"playbook": playbook_id, "period": chosen.name, "out": out_file},
          f"review pack of {playbook_id} {chosen.name} written to {out_file}")
