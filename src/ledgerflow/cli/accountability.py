@@ -39,10 +39,12 @@ def report_waiting(playbook: PlaybookFilter = None) -> None:
     from ledgerflow.cli import render
 
     result = reports.waiting(store(), playbook=playbook)
-    rows = [{**row, "overdue": "OVERDUE" if row["overdue"] else "", "blocked": "BLOCKED" if row["blocked"] else "",
+    # 80 columns hold the ids whole and whom each run waits on; `since` and the rest are in --json
+    rows = [{**row, "waiting_on": row["waiting_on"] or "-", "hours": row["waiting_hours"],
+             "flags": " ".join(flag for flag in ("overdue", "blocked") if row[flag]),
              "summary": row["summary"] or ""} for row in result]
-    emit(result, render.table("Where work waits", ("run", "summary", "step", "task", "waiting_on", "since",
-                                            "waiting_hours", "overdue", "blocked"), rows))
+    emit(result, render.table("Where work waits, longest first",
+                              ("run", "task", "step", "waiting_on", "hours", "flags", "summary"), rows))
 
 
 FRICTION_FIGURES = ("tasks", "completions", "wait_median_hours", "wait_p90_hours", "reassignments", "delegations",
