@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ledgerflow import audit, governance, views
+from ledgerflow import audit, governance, instruments, views
 from ledgerflow.api.deps import Actor, ActorMutation, StoreDep
 from ledgerflow.api.errors import documented
 from ledgerflow.api.models import ClarityReport, GovernanceIn, GovernanceOut, ScorecardOut, StalledOut, VerifyOut
@@ -41,7 +41,9 @@ def router() -> APIRouter:
     @api.get("/audit/verify", response_model=VerifyOut, tags=["audit"])
     def verify(store: StoreDep, _who: Actor) -> VerifyOut:
         """Recompute the hash chain and replay the state (`ledgerflow audit verify`)."""
-        return VerifyOut(**audit.verify(store))
+        result = audit.verify(store)
+        instruments.VERIFICATIONS.labels(result="ok" if result["ok"] else "failed").inc()
+        return VerifyOut(**result)
 
     @api.get("/scorecards/{playbook_id}", response_model=ScorecardOut, tags=["governance"],
              responses=documented(400, 403, 404))
