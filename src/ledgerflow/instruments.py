@@ -95,3 +95,5 @@ def configure_logging(*, json: bool | None = None, stream: TextIO | None = None,
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # the request log says more, and never a query string
+    for client in ("httpx", "httpx2", "httpcore"):  # their lines name every URL: a Slack webhook's is a secret
+        logging.getLogger(client).setLevel(logging.WARNING)

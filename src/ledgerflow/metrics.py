@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -146,6 +147,8 @@ def exposition(registry: CollectorRegistry) -> bytes:
     return generate_latest(registry)
 
 
-def serve_metrics(store: Store, port: int, host: str = "127.0.0.1") -> None:
-    """Answer `/metrics` on its own port in a background thread (`ledgerflow worker --metrics-port`)."""
-    start_http_server(port, addr=host, registry=registry_for(store))
+def serve_metrics(store: Store, port: int, host: str = "127.0.0.1") -> WSGIServer:
+    """Answer `/metrics` on its own port from a background thread (`ledgerflow worker --metrics-port`); the
+    server returned stops with `shutdown()`."""
+    server, _ = start_http_server(port, addr=host, registry=registry_for(store))
+    return server

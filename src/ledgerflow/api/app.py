@@ -141,8 +141,8 @@ class Contained:
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"  # a path may hold a guest token
-            log.error("unexpected error answering %s %s", scope.get("method"), route, exc_info=exc)
+            log.error("unexpected error answering %s %s", scope.get("method"), operations.route_template(scope),
+                      exc_info=exc)  # the template: a path may hold a guest token
             if not started:
                 # the server log has the traceback; the caller learns nothing about the internals
                 body = errors.problem_body(500, "internal-error", "an unexpected error occurred")

@@ -85,6 +85,20 @@ def readiness(store: Store, heartbeat: Heartbeat | None) -> dict[str, str]:
     return checks
 
 
+def route_template(scope: Scope) -> str:
+    """The template of the route that answered (`/api/v1/tasks/{task_id}`), or `unmatched`: the request's path
+    with each path parameter put back as its name, so that no id, and no token of a guest link, reaches a log
+    line or a label."""
+    if scope.get("route") is None:
+        return "unmatched"
+    path = str(scope.get("path", ""))
+    params = scope.get("path_params") or {}
+    for name, given in sorted(params.items(), key=lambda item: -len(str(item[1]))):
+        if str(given):
+            path = path.replace(f"/{given}", f"/{{{name}}}", 1)
+    return path
+
+
 class RequestLog:
     """Outermost middleware: a request id (the caller's `X-Request-ID` when it is a plain token, else a new
     one) on every log line of the request, in problem documents and in the answer's `X-Request-ID`; then one
@@ -115,7 +129,7 @@ class RequestLog:
             await self.app(scope, receive, answer)
         finally:
             seconds = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            route = route_template(scope)
             method = str(scope.get("method", ""))
             instruments.REQUESTS.labels(method=method, route=route, status=str(status)).inc()
             instruments.REQUEST_SECONDS.labels(method=method, route=route).observe(seconds)
