@@ -16,6 +16,7 @@ import pytest
 import structlog
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from ruamel.yaml import YAML
 from sqlalchemy import text
 
 from ledgerflow import checkpoints, evidence, instruments, service, tokens
@@ -212,3 +213,20 @@ def test_an_unknown_route_is_logged_by_no_path(client: TestClient, log_lines: io
     client.get("/api/v1/nothing-here/s3cr3t")
     line = next(entry for entry in _lines(log_lines) if entry["event"] == "request")
     assert line["route"] == "unmatched" and "s3cr3t" not in log_lines.getvalue()
+
+
+def test_the_dashboard_and_the_alert_rules_name_only_metrics_a_scrape_has(client: TestClient, login: Login,
+                                                                          store: Store) -> None:
+    start(client, login)
+    seed, _ = evidence.new_key()
+    checkpoints.publish(store, evidence.load_key(seed), actor="admin", channel="cli")
+    scraped = {family.name for family in text_string_to_metric_families(client.get("/metrics").text)}
+    docs = Path(__file__).parents[2] / "docs"
+    dashboard = json.loads((docs / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    rules = YAML(typ="safe").load((docs / "alert-rules.yaml").read_text(encoding="utf-8"))
+    exprs += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    named = {re.sub(r"_(bucket|sum|count|total)$", "", name)
+             for expr in exprs for name in re.findall(r"ledgerflow_[a-z_]+", expr)}
+    families = {re.sub(r"_total$", "", name) for name in scraped}
+    assert named and named <= families, named - families
