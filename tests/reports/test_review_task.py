@@ -4,15 +4,18 @@ and the API path that give that week's pack, and the command line and the API fe
 from __future__ import annotations
 
 import json
+from dataclasses import replace as changed
 from pathlib import Path
 
 import pytest
 
 from ledgerflow import governance, outcomes, service
 from ledgerflow.cli.main import main
+from ledgerflow.domain import governance as rules
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.review import review_markdown
-from ledgerflow.review import review_pack
+from ledgerflow.ids import new_id
+from ledgerflow.review import period_of_review, review_pack
 from ledgerflow.storage.store import Store
 from tests.conftest import ADMIN
 from tests.engine.helpers import finished_run, publish_text, tables
@@ -84,3 +87,25 @@ def test_the_command_line_refuses_a_task_that_is_no_review_or_a_second_target(st
         assert main(["report", "review", *args, "--out", out, "--db", store.url]) == rule_exit, args
     assert main(["report", "review", "--task", task_id, "--out", str(tmp_path / "pack.txt"), "--db", store.url]) == 2
     assert tables(store.url) == before and not Path(out).exists()
+
+
+def test_a_review_opened_before_reviews_named_their_week_is_read_from_its_reason(store: Store) -> None:
+    """Reviews opened by an earlier version carry no `period`: the cadence's looks at the week before it opened."""
+    service.advance_clock(store, "7d", ADMIN)  # 2026-03-09, W11: the cadence's review of W10 is open
+    governance.decide(store, "pricing-exception", actor="sam", channel="cli", decision="continue", rationale="ok",
+                      follow_ups=[])
+    opened = {}
+    for reason in ("weekly cadence", "trigger crossed: exception_rate above 0.15"):
+        with store.write() as tx:
+            playbook, _ = tx.playbook("pricing-exception")
+            events = rules.open_review(playbook, now=tx.now(), new_id=new_id, reason=reason, figures={},
+                                       existing=None, period="unused")
+            old = [changed(e, data={k: v for k, v in e.data.items() if k not in ("period", "pack", "what")})
+                   for e in events]
+            governance.apply_standalone(tx, old)
+            opened[reason] = str(old[0].task)
+        governance.decide(store, "pricing-exception", actor="sam", channel="cli", decision="continue",
+                          rationale="ok", follow_ups=[])
+    with store.read() as tx:
+        assert period_of_review(tx, opened["weekly cadence"]) == ("pricing-exception", W10)
+        assert period_of_review(tx, opened["trigger crossed: exception_rate above 0.15"])[1].name == "2026-W11"
