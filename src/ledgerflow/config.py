@@ -23,7 +23,8 @@ KEYS = ("LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_MAIL_FROM", "LEDGERF
         "LEDGERFLOW_LLM_MODEL", "LEDGERFLOW_WEBHOOK_URL", "LEDGERFLOW_WEBHOOK_SECRET", "LEDGERFLOW_SESSION_SECRET",
         "LEDGERFLOW_MAX_INPUT_BYTES", "LEDGERFLOW_MAX_INPUT_DEPTH",
         "LEDGERFLOW_CHECKPOINT_EVERY", "LEDGERFLOW_CHECKPOINT_DIR", "LEDGERFLOW_WITNESS_URLS",
-        "LEDGERFLOW_TRUSTED_KEYS", "LEDGERFLOW_WITNESS_KEYS", "LEDGERFLOW_LOG_FORMAT")
+        "LEDGERFLOW_TRUSTED_KEYS", "LEDGERFLOW_WITNESS_KEYS", "LEDGERFLOW_OIDC_ISSUER", "LEDGERFLOW_OIDC_CLIENT_ID",
+        "LEDGERFLOW_OIDC_CLIENT_SECRET", "LEDGERFLOW_OIDC_CLAIM", "LEDGERFLOW_SESSION_HOURS", "LEDGERFLOW_LOG_FORMAT")
 
 OTHER_KEYS = ("LEDGERFLOW_TOKEN", "LEDGERFLOW_WITNESS_SIGNING_KEY", "LEDGERFLOW_DEBUG", "LEDGERFLOW_TEST_BACKENDS",
               "LEDGERFLOW_TEST_PG", "LEDGERFLOW_TEST_WORKERS", "LEDGERFLOW_FUZZ_SEED", "LEDGERFLOW_BENCH_SNAPSHOT")
@@ -31,7 +32,8 @@ OTHER_KEYS = ("LEDGERFLOW_TOKEN", "LEDGERFLOW_WITNESS_SIGNING_KEY", "LEDGERFLOW_
 `config show` does not warn about them."""
 
 SECRETS = frozenset({"LEDGERFLOW_SIGNING_KEY", "LEDGERFLOW_WEBHOOK_SECRET", "LEDGERFLOW_SESSION_SECRET",
-                     "LEDGERFLOW_SLACK_WEBHOOK_URL", "LEDGERFLOW_TOKEN", "LEDGERFLOW_WITNESS_SIGNING_KEY"})
+                     "LEDGERFLOW_SLACK_WEBHOOK_URL", "LEDGERFLOW_TOKEN", "LEDGERFLOW_WITNESS_SIGNING_KEY",
+                     "LEDGERFLOW_OIDC_CLIENT_SECRET"})
 """Values never shown: keys, secrets, tokens, and a Slack webhook URL (whoever has it may post)."""
 URLS_WITH_PASSWORDS = frozenset({"LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_WEBHOOK_URL",
                                  "LEDGERFLOW_LLM_BASE_URL", "LEDGERFLOW_WITNESS_URLS"})
@@ -39,6 +41,7 @@ URLS_WITH_PASSWORDS = frozenset({"LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGER
 DEFAULTS = {"LEDGERFLOW_DB": "sqlite:///ledgerflow.db", "LEDGERFLOW_MAIL_FROM": "ledgerflow@localhost",
             "LEDGERFLOW_BASE_URL": "http://127.0.0.1:8000", "LEDGERFLOW_RETRY_MAX": "300",
             "LEDGERFLOW_MAX_INPUT_BYTES": str(MAX_BYTES), "LEDGERFLOW_MAX_INPUT_DEPTH": str(MAX_DEPTH),
+            "LEDGERFLOW_OIDC_CLAIM": "email", "LEDGERFLOW_SESSION_HOURS": "12",
             "LEDGERFLOW_LOG_FORMAT": "json unless stderr is a terminal"}
 MASK = "********"
 
@@ -72,6 +75,14 @@ class Settings:
     witness_keys: str | None = None
     log_format: str | None = None
     """`json` or `console` for the server's and the worker's logs; unset, JSON unless stderr is a terminal."""
+    oidc_issuer: str | None = None
+    """An OpenID provider people sign in to the web UI with (SPEC §13), with its client id and secret."""
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_claim: str = "email"
+    """The ID token claim that names a directory person: a verified `email`, or a claim holding person ids."""
+    session_hours: int = 12
+    """How long a web UI sign-in lasts."""
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -108,6 +119,11 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         raise InvalidInput("LEDGERFLOW_RETRY_MAX must be a number of seconds", rule="bad-config") from None
     limits = Limits(max_bytes=_positive(values, "LEDGERFLOW_MAX_INPUT_BYTES", MAX_BYTES),
                     max_depth=_positive(values, "LEDGERFLOW_MAX_INPUT_DEPTH", MAX_DEPTH))
+    sso = [key for key in ("LEDGERFLOW_OIDC_ISSUER", "LEDGERFLOW_OIDC_CLIENT_ID", "LEDGERFLOW_OIDC_CLIENT_SECRET")
+           if values.get(key)]
+    if sso and len(sso) < 3:
+        raise InvalidInput("single sign-on needs LEDGERFLOW_OIDC_ISSUER, LEDGERFLOW_OIDC_CLIENT_ID and "
+                           f"LEDGERFLOW_OIDC_CLIENT_SECRET; only {', '.join(sso)} is set", rule="bad-config")
     return Settings(
         db=values.get("LEDGERFLOW_DB"), smtp_url=values.get("LEDGERFLOW_SMTP_URL"),
         mail_from=values.get("LEDGERFLOW_MAIL_FROM", "ledgerflow@localhost"),
@@ -122,6 +138,10 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         witness_urls=tuple(u.rstrip("/") for u in values.get("LEDGERFLOW_WITNESS_URLS", "").replace(",", " ").split()),
         trusted_keys=values.get("LEDGERFLOW_TRUSTED_KEYS"), witness_keys=values.get("LEDGERFLOW_WITNESS_KEYS"),
         log_format=_log_format(values.get("LEDGERFLOW_LOG_FORMAT")),
+        oidc_issuer=values.get("LEDGERFLOW_OIDC_ISSUER"), oidc_client_id=values.get("LEDGERFLOW_OIDC_CLIENT_ID"),
+        oidc_client_secret=values.get("LEDGERFLOW_OIDC_CLIENT_SECRET"),
+        oidc_claim=values.get("LEDGERFLOW_OIDC_CLAIM", "email"),
+        session_hours=_positive(values, "LEDGERFLOW_SESSION_HOURS", 12),
     )
 
 

@@ -63,3 +63,20 @@ def test_the_server_is_ready_once_its_worker_has_made_a_pass_and_a_scrape_says_w
         scraped = {sample.name: sample.value for family in text_string_to_metric_families(client.get("/metrics").text)
                    for sample in family.samples}
     assert scraped["ledgerflow_worker_last_tick_timestamp_seconds"] > 0 and scraped["ledgerflow_database_up"] == 1
+
+
+def test_an_api_path_no_route_serves_answers_problem_json_not_the_web_page(store: Store) -> None:
+    token = tokens.create(store, "alice", ADMIN)["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_server_app(store, worker=False, session_secret="s")) as client:
+        for method, path in (("GET", "/api/v1/nope"), ("POST", "/api/v1/runs/r-1/nope"), ("GET", "/api/v1/")):
+            answer = client.request(method, path, headers=bearer)
+            assert answer.status_code == 404, (method, path)
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert answer.json()["rule"] == "unknown-route"
+        wrong = client.request("DELETE", "/api/v1/tasks", headers=bearer)
+        assert wrong.status_code == 405 and wrong.json()["rule"] == "method-not-allowed"
+        assert "GET" in wrong.headers["allow"]
+        assert client.get("/api/v1/tasks", headers=bearer).status_code == 200  # the real routes still answer
+        assert client.get("/nope").status_code == 404 and "problem" not in client.get("/nope").headers[
+            "content-type"]  # the web UI keeps its own pages
