@@ -39,7 +39,20 @@ VERIFICATIONS = Counter("ledgerflow_audit_verifications_total", "`audit verify` 
 WORKER_TICK = Gauge("ledgerflow_worker_last_tick_timestamp_seconds", "When a worker of this process last finished "
                     "a pass (Unix time); 0 before the first.", registry=REGISTRY)
 
-log = structlog.get_logger("ledgerflow")
+
+def _add_request_id(_logger: Any, _method: str, event: Any) -> Any:
+    current = telemetry.request_id.get()
+    if current is not None:
+        event.setdefault("request_id", current)
+    return event
+
+
+_SHARED: list[Any] = [structlog.contextvars.merge_contextvars, _add_request_id, structlog.processors.add_log_level,
+                      structlog.processors.TimeStamper(fmt="iso", utc=True)]
+log = structlog.wrap_logger(logging.getLogger("ledgerflow"), wrapper_class=structlog.stdlib.BoundLogger,
+                            processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter])
+"""The lines go through the standard library's `ledgerflow` logger: until `configure_logging` gives the root
+logger its handler (the server, the worker), info lines go nowhere, so importing this never writes to stdout."""
 
 
 class Instruments:
@@ -63,13 +76,6 @@ def install() -> None:
         group_commit.COMMIT_SIZES.append(GROUP_COMMIT.observe)
 
 
-def _add_request_id(_logger: Any, _method: str, event: Any) -> Any:
-    current = telemetry.request_id.get()
-    if current is not None:
-        event.setdefault("request_id", current)
-    return event
-
-
 def configure_logging(*, json: bool | None = None, stream: TextIO | None = None, level: int = logging.INFO) -> None:
     """Log one JSON object per line (`json`, or when the stream is not a terminal), else readable lines.
 
@@ -79,15 +85,10 @@ def configure_logging(*, json: bool | None = None, stream: TextIO | None = None,
     target = stream or sys.stderr
     as_json = json if json is not None else not target.isatty()
     renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
-    shared: list[Any] = [structlog.contextvars.merge_contextvars, _add_request_id, structlog.processors.add_log_level,
-                         structlog.processors.TimeStamper(fmt="iso", utc=True)]
-    structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
-        logger_factory=structlog.PrintLoggerFactory(file=target),
-        wrapper_class=structlog.make_filtering_bound_logger(level), cache_logger_on_first_use=False)
     handler = logging.StreamHandler(target)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer], foreign_pre_chain=shared))
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info,
+                    renderer], foreign_pre_chain=_SHARED))
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
