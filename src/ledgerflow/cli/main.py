@@ -779,17 +779,26 @@ def demo_command(seed: Annotated[int, typer.Option(help="Seed of the simulated m
 def worker_command(
     once: Annotated[bool, typer.Option(help="Do one pass and stop.")] = False,
     max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Answer Prometheus scrapes at /metrics on this port.")]
+    = None,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics port listens on.")] = "127.0.0.1",
 ) -> None:
     """Fire due timers (real clock), deliver notifications and call actions, with retries."""
     import signal
     import threading
 
+    from ledgerflow import instruments, metrics
     from ledgerflow.worker import Worker
 
-    worker = Worker(store())
+    db = store()
+    worker = Worker(db)
     if once:
         emit(worker.tick())
         return
+    instruments.install()
+    instruments.configure_logging(json={"json": True, "console": False}.get(db.settings.log_format or ""))
+    if metrics_port is not None:
+        metrics.serve_metrics(db, metrics_port, metrics_host)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     render.err.print("worker running; Ctrl-C to stop")
@@ -982,8 +991,9 @@ def entry() -> None:
     sys.exit(main())
 
 
-# their commands hang on the sub-apps above: the accountability pages, and directory/token/governance reads
-from ledgerflow.cli import accountability, records  # noqa: E402, F401
+# their commands hang on the sub-apps above: the accountability pages, directory/token/governance reads, and
+# operating it (config show)
+from ledgerflow.cli import accountability, operations, records  # noqa: E402, F401
 
 GLOBAL_OPTIONS = ("Every command also takes --db URL (sqlite:///file.db, a path, or postgresql://...; default "
                   "LEDGERFLOW_DB, else sqlite:///ledgerflow.db) and --json (one JSON document on stdout), anywhere on "

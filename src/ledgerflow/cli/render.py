@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ledgerflow.domain.findings import ERROR
+from ledgerflow.domain.review import outcome_line
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.times import display_time
 from ledgerflow.timeline import authority_text, describe
@@ -111,6 +112,8 @@ def cell(column: str, value: Any) -> str:
         if column == "quality_trend":
             return f"{value * 100:+.0f} pts"
         return f"{value:.1f}"
+    if isinstance(value, dict) and column == "outcome":  # the scorecard's outcome block (SPEC §12)
+        return outcome_line(value)
     if isinstance(value, dict):
         return ", ".join(f"{key.removesuffix('_hours')} {cell(key, item)} h" for key, item in value.items())
     return str(value)
