@@ -75,9 +75,11 @@ def test_the_cli_prints_the_rows_as_json_and_as_a_table(capsys: pytest.CaptureFi
     assert main(["report", "waiting", "--db", store.url]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("Where work waits, longest first")
-    rows_printed = [line for line in printed.splitlines() if older in line or newer in line]
-    assert len(rows_printed) == 2 and older in rows_printed[0]  # whole ids, longest wait first
-    assert all(row["waiting_on"] in line for row, line in zip(rows, rows_printed, strict=True))
+    lines = printed.splitlines()
+    at = [i for i, line in enumerate(lines) if older in line or newer in line]
+    assert len(at) == 2 and older in lines[at[0]]  # whole ids, longest wait first
+    # each cell stacks two values (run over task, step over whom it waits on): a row is two lines
+    assert all(row["waiting_on"] in lines[i] + lines[i + 1] for row, i in zip(rows, at, strict=True))
 
 
 def test_the_api_lists_only_the_runs_the_caller_sees(store: Store) -> None:
