@@ -1,4 +1,5 @@
-"""`ledgerflow serve`: the REST API, the web UI at `/` and the worker, in one process."""
+"""`ledgerflow serve`: the REST API, the MCP endpoint at `/mcp`, the web UI at `/` and the worker, in one
+process."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from ledgerflow import tokens
+from ledgerflow.agents.http import McpEndpoint
 from ledgerflow.api.app import create_app
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.storage.store import Store
@@ -28,7 +30,8 @@ def web_identity(store: Store, token: str) -> Identity | None:
 
 
 def create_server_app(store: Store, *, worker: bool = True, session_secret: str | None = None) -> FastAPI:
-    """The API under /api/v1 and the web UI at /; with `worker`, the worker loop runs beside them."""
+    """The API under /api/v1, MCP at /mcp and the web UI at /; with `worker`, the worker loop runs beside them."""
+    agents = McpEndpoint(store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -37,7 +40,8 @@ def create_server_app(store: Store, *, worker: bool = True, session_secret: str 
         if worker:
             thread.start()
         try:
-            yield
+            async with agents.running():
+                yield
         finally:
             stop.set()
             if worker:
@@ -46,6 +50,7 @@ def create_server_app(store: Store, *, worker: bool = True, session_secret: str 
     # A guest link is opened by a person, so `/guest/<token>` is the web UI's page; API clients use the guest
     # token as a bearer on GET /api/v1/tasks/<task>.
     app = create_app(store, lifespan=lifespan, guest_links=False)
+    agents.mount(app)
     app.mount("/", create_web_app(store, lambda token: web_identity(store, token), secret=session_secret))
     return app
 

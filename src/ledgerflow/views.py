@@ -60,6 +60,15 @@ def playbook(store: Store, playbook_id: str, version: int | None) -> dict[str, A
             "definition": definition.data, "source": row.source}
 
 
+def directory(store: Store) -> dict[str, Any]:
+    """Who is who, without contact details: each person and agent with their roles and standing delegate."""
+    with store.read() as tx:
+        loaded = tx.directory()
+    actors = loaded.actors if loaded is not None else ()
+    return {"actors": [{"id": a.id, "kind": a.kind, "name": a.name, "roles": list(a.roles), "delegate": a.delegate}
+                       for a in actors]}
+
+
 def lint(store: Store, text: str, file: str) -> list[Finding]:
     """Lint a playbook text against the loaded directory."""
     with store.read() as tx:

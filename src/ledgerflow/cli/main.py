@@ -699,6 +699,23 @@ def demo_command(seed: Annotated[int, typer.Option(help="Seed of the simulated m
               f"try: ledgerflow report stalled --db {result['db']}", highlight=False)
 
 
+@app.command("mcp")
+def mcp_command() -> None:
+    """Serve the Model Context Protocol on stdio for the actor of LEDGERFLOW_TOKEN (an AI agent's tools)."""
+    from ledgerflow.agents.server import build_server
+
+    token = os.environ.get("LEDGERFLOW_TOKEN")
+    if not token:
+        raise InvalidInput("set LEDGERFLOW_TOKEN to the agent's token (`ledgerflow token create --actor AGENT`)",
+                           rule="token-missing")
+    db = store()
+    first = tokens.authenticate(db, token)  # a bad token stops here, before the client connects
+    if first.is_guest:
+        raise Forbidden("LEDGERFLOW_TOKEN holds a guest link's token; a guest acts through its link",
+                        rule="guest-token-in-cli")
+    build_server(db, lambda _: tokens.authenticate(db, token)).run("stdio")
+
+
 @app.command("worker")
 def worker_command(
     once: Annotated[bool, typer.Option(help="Do one pass and stop.")] = False,
