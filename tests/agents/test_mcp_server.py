@@ -153,3 +153,37 @@ def test_over_http_a_missing_or_bad_token_is_401_and_a_guest_link_reaches_nothin
     link_token = guest["link"].rsplit("/", 1)[1]
     answer = httpx.post(f"{base_url}/mcp", json=body, headers={"Authorization": f"Bearer {link_token}"})
     assert answer.status_code == 404 and answer.json()["rule"] == "guest-scope"
+
+
+def test_over_mcp_a_risky_action_is_approved_by_a_person_once_with_exactly_its_arguments(store: Store) -> None:
+    publish_examples(store)
+    secret = token(store, "intake-bot")
+    refund = {"order": 42, "amount": 19.9}
+
+    async def ask(client: Client) -> dict[str, Any]:
+        return await call(client, "request_approval", {"playbook": "agent-action-approval", "action": "refund",
+                                                       "arguments": refund, "reason": "charged twice"})
+
+    async def agent() -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        async with Client(stdio(store.url, secret)) as client:
+            asked = await ask(client)
+            pending = await call(client, "get_approval", {"approval": asked["approval"]})
+            assert pending["status"] == "pending" and pending["grant"] is None
+            decision = only_open(store, asked["run"])
+            await anyio.to_thread.run_sync(lambda: service.task_command(
+                store, "decide", decision.id, caller(decision.assignee), outcome="approve", rationale="confirmed",
+                to=None))
+            approved = await call(client, "get_approval", {"approval": asked["approval"]})
+            texts = [await refused(client, "consume_approval", {"approval": asked["approval"],
+                                                                "arguments": {**refund, "amount": 1990}})]
+            await call(client, "consume_approval", {"approval": asked["approval"], "arguments": refund})
+            texts.append(await refused(client, "consume_approval", {"approval": asked["approval"],
+                                                                    "arguments": refund}))
+            return asked, approved, texts
+
+    asked, approved, texts = anyio.run(agent)
+    assert approved["status"] == "approved" and approved["grant"]["agent"] == "intake-bot"
+    assert [text.split(":")[0] for text in texts] == ["approval-mismatch", "approval-used"]
+    assert [e["channel"] for e in events_of(store, asked["run"], "approval.consumed")] == ["mcp"]
+    assert [e["data"]["rule"] for e in events_of(store, asked["run"], "approval.refused")] == [
+        "approval-mismatch", "approval-used"]

@@ -16,7 +16,7 @@ from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.errors import Conflict
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.states import RunStatus, TaskStatus
-from ledgerflow.domain.times import format_time, parse_time
+from ledgerflow.domain.times import display_time, format_time, parse_time
 
 PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
 EXPIRE = "approval-expiry"
@@ -103,7 +103,8 @@ def check_use(request: Request, current: State, arguments: Any) -> None:
             or `approval-mismatch` (arguments other than the approved ones).
     """
     if request.consumed_at is not None:
-        raise Conflict(f"approval {request.id} was used at {request.consumed_at}; a grant is single-use",
+        raise Conflict(f"approval {request.id} was used at {display_time(request.consumed_at)}; a grant is "
+                       "single-use",
                        rule="approval-used")
     if current.status == EXPIRED:
         raise Conflict(f"approval {request.id} has expired: {current.detail}", rule="approval-expired")
@@ -120,7 +121,8 @@ def describe(request: Request, current: State) -> dict[str, Any]:
     """`get_approval`'s answer: the status and, once approved, the grant with what it is bound to."""
     answer: dict[str, Any] = {"approval": request.id, "run": request.run, "status": current.status,
                               "action": request.action, "agent": request.agent,
-                              "requested_at": request.requested_at, "expires_at": request.expires_at,
+                              "requested_at": display_time(request.requested_at),
+                              "expires_at": display_time(request.expires_at),
                               "detail": current.detail, "grant": None}
     decision = current.decision
     if decision is not None and current.grant_expires_at is not None:
@@ -128,6 +130,7 @@ def describe(request: Request, current: State) -> dict[str, Any]:
                            "arguments_sha256": request.arguments_hash, "playbook": request.playbook,
                            "version": request.version, "approver": decision.assignee,
                            "on_behalf_of": decision.on_behalf_of, "decision": decision.id,
-                           "rationale": decision.rationale, "decided_at": decision.ended_at,
-                           "expires_at": current.grant_expires_at, "consumed_at": request.consumed_at}
+                           "rationale": decision.rationale, "decided_at": display_time(decision.ended_at),
+                           "expires_at": display_time(current.grant_expires_at),
+                           "consumed_at": display_time(request.consumed_at)}
     return answer
