@@ -187,3 +187,12 @@ def test_over_mcp_a_risky_action_is_approved_by_a_person_once_with_exactly_its_a
     assert [e["channel"] for e in events_of(store, asked["run"], "approval.consumed")] == ["mcp"]
     assert [e["data"]["rule"] for e in events_of(store, asked["run"], "approval.refused")] == [
         "approval-mismatch", "approval-used"]
+
+
+def test_ledgerflow_mcp_needs_a_valid_actor_token_before_it_serves(store: Store, monkeypatch: Any) -> None:
+    from ledgerflow.cli.main import main
+
+    monkeypatch.delenv("LEDGERFLOW_TOKEN", raising=False)
+    assert main(["mcp", "--db", store.url]) == 2
+    monkeypatch.setenv("LEDGERFLOW_TOKEN", "lf_not_a_token")
+    assert main(["mcp", "--db", store.url]) == 3
