@@ -91,18 +91,19 @@ def consume(store: Store, principal: Principal, approval: str, arguments: Any, *
 
     Raises:
         NotFound: an approval the principal does not see.
-        Forbidden: `approval-mismatch` for an agent other than the one that asked.
+        Forbidden: `approval-mismatch` for an actor other than the agent that asked (not recorded).
         Conflict: `approval-used`, `approval-expired`, `approval-pending`, `approval-rejected`,
-            `approval-mismatch` (see `grants.check_use`); recorded as `approval.refused`.
+            `approval-mismatch` (see `grants.check_use`): the agent's own misuse, recorded as `approval.refused`.
     """
     check_value({"arguments": arguments}, "the arguments", store.settings.limits)
     found: grants.Request | None = None
     try:
         with store.write() as tx:
-            found, run = _load(tx, principal, approval)
-            if found.agent != principal.actor:
-                raise Forbidden(f"approval {approval} is bound to {found.agent}, not {principal.actor}",
+            request_, run = _load(tx, principal, approval)
+            if request_.agent != principal.actor:  # a rights refusal like any other: nothing to record
+                raise Forbidden(f"approval {approval} is bound to {request_.agent}, not {principal.actor}",
                                 rule="approval-mismatch")
+            found = request_
             current = grants.state(found, run, tx.now())
             grants.check_use(found, current, arguments)
             at = format_time(tx.now())

@@ -52,5 +52,10 @@ def describe(row: dict[str, Any]) -> str:
         case "escalation.pulled_in":
             return (f"{', '.join(d.get('to', []))} pulled in on {step} (it stays with {d.get('assignee')}): "
                     f"{d.get('reason')}")
+        case "approval.consumed":
+            return (f"{who} used approval {d.get('approval')} (approved by {auth.get('detail', {}).get('approver')}) "
+                    f"for {d.get('action')}")
+        case "approval.refused":
+            return f"{who} was refused approval {d.get('approval')} for {d.get('action')}: {d.get('rule')}"
         case _:
             return f"{row['type']} by {who}"

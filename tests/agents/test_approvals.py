@@ -12,6 +12,7 @@ from ledgerflow import approvals, service
 from ledgerflow.domain.errors import Conflict, Forbidden, LedgerflowError, NotFound
 from ledgerflow.domain.grants import arguments_hash
 from ledgerflow.storage.store import Store
+from ledgerflow.timeline import describe
 from ledgerflow.tokens import Principal
 from tests.agents.helpers import events_of, publish_examples
 from tests.conftest import ADMIN
@@ -125,11 +126,11 @@ def test_only_the_agent_that_asked_may_use_the_grant_and_strangers_do_not_see_it
     _approve(store, requested)
     approver = only_open(store, requested["run"])  # the execute task; the approver decided already
     decider = next(e["actor"] for e in events_of(store, requested["run"], "task.decided"))
+    before = snapshot(store)
     with pytest.raises(Forbidden) as other:
         approvals.consume(store, Principal(token_id="t", actor=decider), requested["approval"], REFUND,
                           channel="api")
     assert other.value.rule == "approval-mismatch" and approver.step == "execute"
-    before = snapshot(store)
     with pytest.raises(NotFound):
         approvals.consume(store, Principal(token_id="t", actor="lena"), requested["approval"], REFUND, channel="api")
     with pytest.raises(NotFound):
@@ -203,6 +204,11 @@ def test_requests_are_recorded_with_their_channel_and_the_audit_chain_verifies(
     (started,) = events_of(store, requested["run"], "run.started")
     assert (started["actor"], started["channel"]) == ("intake-bot", "mcp")
     assert started["data"]["input"]["arguments"] == REFUND
+    (consumed,) = events_of(store, requested["run"], "approval.consumed")
+    (refusal,) = events_of(store, requested["run"], "approval.refused")
+    decider = next(e["actor"] for e in events_of(store, requested["run"], "task.decided"))
+    assert describe(consumed) == f"intake-bot used approval {requested['approval']} (approved by {decider}) for refund"
+    assert describe(refusal) == f"intake-bot was refused approval {requested['approval']} for refund: approval-used"
     assert audit.verify(store)["ok"]
     service.task_command(store, "complete", only_open(store, requested["run"]).id, caller("intake-bot"),
                          output={"result": {"refund_id": "RF-42"}})
