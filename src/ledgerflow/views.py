@@ -360,6 +360,13 @@ def waiting(store: Store, principal: Principal, playbook: str | None) -> list[di
     return reports.waiting(store, playbook=playbook, visible_to=principal.actor)
 
 
+def agents(store: Store, principal: Principal) -> list[dict[str, Any]]:
+    """`report agents`, over the playbooks the principal owns (the scorecard is the owners')."""
+    with store.read() as tx:
+        mine = {row.id for row in tx.list_playbooks() if access.owns(tx, row.id, principal.actor)}
+    return [row for row in reports.agents(store) if row["playbook"] in mine]
+
+
 def clarity(store: Store, principal: Principal) -> dict[str, Any]:
     """`report clarity`: findings of the playbooks the principal owns, gaps on tasks it sees."""
     found = reports.clarity(store)

@@ -19,7 +19,7 @@ OPEN_TO_EVERY_ACTOR = {  # lists filtered to what the caller sees, reads of defi
     ("GET", "/api/v1/runs"), ("POST", "/api/v1/runs"), ("GET", "/api/v1/tasks"), ("GET", "/api/v1/audit/verify"),
     ("GET", "/api/v1/reports/stalled"), ("GET", "/api/v1/reports/clarity"), ("GET", "/api/v1/reports/waiting"),
     ("GET", "/api/v1/playbooks/{playbook_id}/map"), ("GET", "/api/v1/playbooks/{playbook_id}/map.md"),
-    ("POST", "/api/v1/approvals"),
+    ("POST", "/api/v1/approvals"), ("GET", "/api/v1/reports/agents"),
 }
 
 

@@ -381,6 +381,20 @@ class WaitingOut(BaseModel):
     due_at: str | None
 
 
+class AgentScoreOut(BaseModel):
+    """One agent at one decision step (SPEC §11): how its recommendations and decisions held up."""
+
+    agent: str
+    playbook: str
+    step: str
+    recommendations: int
+    agreed: int
+    overridden: int
+    agreement_rate: float | None = Field(description="agreed / (agreed + overridden); null before any decision.")
+    decisions: int
+    decisions_reversed: int
+
+
 class ClarityReport(BaseModel):
     findings: list[dict[str, Any]]
     gaps: list[dict[str, Any]]

@@ -98,7 +98,7 @@ task_app = _group("Work on tasks: start, complete, decide, recommend, reassign."
 audit_app = _group("The tamper-evident history.")
 export_app = _group("Process-mining exports: OCEL 2.0 and XES.")
 governance_app = _group("Governance decisions: continue, stabilize, pause, stop.")
-report_app = _group("Reports: ownership, stalled work, waits, clarity.")
+report_app = _group("Reports: ownership, stalled work, waits, clarity, agents.")
 token_app = _group("Bearer tokens for the REST API (and LEDGERFLOW_TOKEN).")
 guest_app = _group("Invite an external guest to one task by a scoped link.")
 witness_app = _group("Cosign another party's checkpoints (run by someone else).")
@@ -841,6 +841,19 @@ def report_waits(playbook_id: str, period: PeriodOption = None, since: SinceOpti
     emit(result, render.table(f"{playbook_id} {chosen.name}: waits (hours)",
                         ("step", "assignee", "tasks", "wait_median_hours", "wait_p90_hours",
                          "in_progress_median_hours", "nudges", "reassignments", "send_backs"), rows))
+
+
+@report_app.command("agents")
+def report_agents(playbook: Annotated[str | None, typer.Option("--playbook", help="Only this playbook's runs.")]
+                  = None) -> None:
+    """Per agent and decision step: recommendations, agreement with the people's final outcomes, overrides,
+    its own decisions and how many were later reversed (SPEC §11)."""
+    result = reports.agents(store(), playbook=playbook)
+    rows = [{**row, "agreement_rate": "-" if row["agreement_rate"] is None else f"{row['agreement_rate']:.0%}"}
+            for row in result]
+    emit(result, render.table("Agents: recommendations and decisions against the final outcome",
+                              ("agent", "playbook", "step", "recommendations", "agreed", "overridden",
+                               "agreement_rate", "decisions", "decisions_reversed"), rows))
 
 
 @report_app.command("clarity")
