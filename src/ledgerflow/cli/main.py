@@ -704,16 +704,38 @@ def mcp_command() -> None:
     """Serve the Model Context Protocol on stdio for the actor of LEDGERFLOW_TOKEN (an AI agent's tools)."""
     from ledgerflow.agents.server import build_server
 
+    db = store()
+    _agent(db)  # a bad token stops here, before the client connects
+    build_server(db, lambda _: _agent(db)).run("stdio")
+
+
+def _agent(db: "Store") -> "tokens.Principal":
+    """The actor of LEDGERFLOW_TOKEN (not a guest), for the MCP commands; checked again on every call."""
     token = os.environ.get("LEDGERFLOW_TOKEN")
     if not token:
         raise InvalidInput("set LEDGERFLOW_TOKEN to the agent's token (`ledgerflow token create --actor AGENT`)",
                            rule="token-missing")
-    db = store()
-    first = tokens.authenticate(db, token)  # a bad token stops here, before the client connects
-    if first.is_guest:
+    principal = tokens.authenticate(db, token)
+    if principal.is_guest:
         raise Forbidden("LEDGERFLOW_TOKEN holds a guest link's token; a guest acts through its link",
                         rule="guest-token-in-cli")
-    build_server(db, lambda _: tokens.authenticate(db, token)).run("stdio")
+    return principal
+
+
+@app.command("mcp-gateway")
+def mcp_gateway_command(
+    upstream: Annotated[str, typer.Option(help='The upstream MCP server\'s command line, e.g. "npx some-server".')],
+    policy: Annotated[str, typer.Option(help="The policy YAML: per tool allow, deny or {ask: PLAYBOOK}.")],
+) -> None:
+    """An MCP proxy on stdio: forwards allowed tools, refuses denied ones and holds `ask` ones for a person's
+    approval of their exact arguments; every call is an event (LEDGERFLOW_TOKEN's actor)."""
+    from ledgerflow.agents import gateway
+    from ledgerflow.domain.gateway_policy import load_policy
+    from ledgerflow.domain.source import parse_yaml
+
+    rules = load_policy(parse_yaml(service.read_text(policy), policy).data)
+    db = store()
+    gateway.serve(gateway.Gateway(db, _agent(db), rules), gateway.upstream_command(upstream))
 
 
 @app.command("worker")

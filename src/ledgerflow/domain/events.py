@@ -16,7 +16,7 @@ EVENT_TYPES = frozenset({
     "notification.queued", "notification.delivered", "governance.review_opened", "governance.decided",
     "playbook.published", "directory.loaded", "clock.advanced", "token.created", "token.revoked",
     "decision.informed", "audit.rechained", "audit.checkpointed", "escalation.pulled_in", "outcome.recorded",
-    "approval.consumed", "approval.refused",
+    "approval.consumed", "approval.refused", "gateway.called",
 })
 
 CHANNELS = frozenset({"cli", "api", "web", "mcp", "worker", "system"})
@@ -24,7 +24,7 @@ CHANNELS = frozenset({"cli", "api", "web", "mcp", "worker", "system"})
 
 AUTHORITY_KINDS = frozenset({"role", "authority_row", "delegation", "escalation", "reassignment",
                              "ownership_gap", "owner", "admin", "system", "person", "assignee", "starter", "guest",
-                             "grant"})
+                             "grant", "policy"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
