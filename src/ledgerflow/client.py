@@ -3,12 +3,14 @@
     client = Client("https://ledgerflow.internal", token=os.environ["LEDGERFLOW_TOKEN"])
     approval = client.request_approval("agent-action-approval", action="refund", arguments={"order": 42},
                                        reason="the customer was charged twice", timeout=3600)
+    client.consume(approval, {"order": 42})   # the server's single-use grant; raises ApprovalDenied if refused
 
-An approval is bound to the exact action: the decision's `data_hash` covers the run's input, which holds the
-action's name and arguments, so `approval.covers(action, arguments)` fails for anything else and a changed
-action needs a new approval. It also names who decided and under what authority. `guard` wraps a function so
-that it runs only after a person with the right authority approved that exact call, and records its result
-on the run (the approval playbook's `execute` task, assigned to the agent).
+An approval is bound to the exact action: the server keeps a grant (SPEC §11) bound to the token's actor, the
+action's name, the SHA-256 of its arguments, the playbook version and an expiry, usable once; the decision's
+`data_hash` covers the run's input too, so `approval.covers(action, arguments)` fails for anything else. It
+names who decided and under what authority. `guard` wraps a function so that it runs only after a person with
+the right authority approved that exact call and the server let this call use the grant, and records its
+result on the run (the approval playbook's `execute` task, assigned to the agent).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Approval:
     run: str
     task: str
     outcome: str
+    approval: str
+    """The server's approval id: the grant that `Client.consume` uses."""
     rationale: str | None
     decider: str
     authority: dict[str, Any]
@@ -81,12 +85,12 @@ def _answer(response: httpx.Response) -> Any:
     raise ApiError(response.status_code, problem if isinstance(problem, dict) else {"detail": problem})
 
 
-def _approval(run: dict[str, Any], step: str) -> Approval | None:
+def _approval(run: dict[str, Any], step: str, approval: str) -> Approval | None:
     decided = [e for e in run["timeline"] if e["type"] == "task.decided" and e["step"] == step]
     if not decided:
         return None
     event = decided[-1]
-    return Approval(run=run["run"], task=event["task"], outcome=event["data"]["outcome"],
+    return Approval(run=run["run"], task=event["task"], outcome=event["data"]["outcome"], approval=approval,
                     rationale=event["data"].get("rationale"), decider=event["actor"], authority=event["authority"],
                     data_hash=event["data"]["data_hash"], input=run["input"])
 
@@ -168,21 +172,39 @@ class Client:
         return False
 
     def request_approval(self, playbook: str, *, action: str, arguments: dict[str, Any], reason: str,
-                         agent: str | None = None, step: str = "approve", timeout: float = 3600.0) -> Approval:
-        """Start an approval run for one action and wait for a person's decision.
+                         step: str = "approve", timeout: float = 3600.0) -> Approval:
+        """Ask the server for an approval of one action (a grant bound to this token's actor) and wait for a
+        person's decision.
 
         Raises:
             ApprovalDenied: no decision within `timeout`.
         """
-        input = {"action": action, "arguments": json.loads(json.dumps(arguments)), "reason": reason,
-                 "agent": agent or "agent"}
-        started = self.start_run(playbook, input, why=reason)
-        run_id = started["run"]
+        asked = self.post("/approvals", {"playbook": playbook, "action": action,
+                                         "arguments": json.loads(json.dumps(arguments)), "reason": reason})
+        run_id = asked["run"]
         self.wait_for(run_id, DECIDING, timeout)
-        approval = _approval(self.run(run_id), step)
+        approval = _approval(self.run(run_id), step, asked["approval"])
         if approval is None:
             raise ApprovalDenied(None, f"no decision on run {run_id} within {timeout:.0f} s")
         return approval
+
+    def approval(self, approval_id: str) -> Any:
+        """The server's view of an approval: pending, approved (with its grant), rejected or expired."""
+        return self.get(f"/approvals/{approval_id}")
+
+    def consume(self, approval: Approval, arguments: dict[str, Any]) -> Any:
+        """Use the approval's grant, once, for these exact arguments, right before acting.
+
+        Raises:
+            ApprovalDenied: the server refused the use (approval-mismatch, approval-used, approval-expired...).
+        """
+        try:
+            return self.post(f"/approvals/{approval.approval}/consume", {"arguments": arguments})
+        except ApiError as exc:
+            if exc.status != 409 and exc.status != 403:
+                raise
+            raise ApprovalDenied(approval, f"the server refused the grant [{exc.rule}]: "
+                                           f"{exc.problem.get('detail')}") from exc
 
     def record_result(self, approval: Approval, result: Any, *, step: str = "execute") -> Any:
         """Complete the approval run's `execute` task with the action's result."""
@@ -192,25 +214,28 @@ class Client:
                 return self.complete(task["task"], {"result": json.loads(json.dumps(result, default=str))})
         return None
 
-    def guard(self, playbook: str, *, reason: str, agent: str | None = None,
+    def guard(self, playbook: str, *, reason: str,
               timeout: float = 3600.0) -> Callable[[Callable[P, R]], Callable[P, R]]:
-        """Decorator: the call runs only after a person approved exactly these arguments; its result is recorded.
+        """Decorator: the call runs only after a person approved exactly these arguments and the server let
+        this call use the grant (once); its result is recorded.
 
         Raises (from the wrapped call):
-            ApprovalDenied: rejected, undecided in time, or the approval does not cover this exact call.
+            ApprovalDenied: rejected, undecided in time, the approval does not cover this exact call, or the
+                server refused the grant (used, expired, other arguments).
         """
         def wrap(function: Callable[P, R]) -> Callable[P, R]:
             @functools.wraps(function)
             def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
                 action = f"{function.__module__}.{function.__qualname__}"
-                arguments = {"args": list(args), "kwargs": kwargs}
+                arguments = json.loads(json.dumps({"args": list(args), "kwargs": kwargs}))
                 approval = self.request_approval(playbook, action=action, arguments=arguments, reason=reason,
-                                                 agent=agent, timeout=timeout)
+                                                 timeout=timeout)
                 if not approval.approved:
                     raise ApprovalDenied(approval, f"{approval.decider} decided {approval.outcome}: "
                                                    f"{approval.rationale}")
-                if not approval.covers(action, json.loads(json.dumps(arguments))):
+                if not approval.covers(action, arguments):
                     raise ApprovalDenied(approval, "the approval does not cover this exact call")
+                self.consume(approval, arguments)
                 result = function(*args, **kwargs)
                 self.record_result(approval, result)
                 return result
@@ -244,7 +269,9 @@ class AsyncClient:
         return await asyncio.to_thread(self.sync.complete, task_id, output)
 
     async def request_approval(self, playbook: str, *, action: str, arguments: dict[str, Any], reason: str,
-                               agent: str | None = None, timeout: float = 3600.0) -> Approval:
+                               timeout: float = 3600.0) -> Approval:
         return await asyncio.to_thread(functools.partial(self.sync.request_approval, playbook, action=action,
-                                                         arguments=arguments, reason=reason, agent=agent,
-                                                         timeout=timeout))
+                                                         arguments=arguments, reason=reason, timeout=timeout))
+
+    async def consume(self, approval: Approval, arguments: dict[str, Any]) -> Any:
+        return await asyncio.to_thread(self.sync.consume, approval, arguments)

@@ -24,14 +24,14 @@ CHANNEL = "api"
 _FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def caller(principal: Principal) -> service.Caller:
-    return service.Caller(actor=principal.actor, channel=CHANNEL)
+def caller(principal: Principal, channel: str = CHANNEL) -> service.Caller:
+    return service.Caller(actor=principal.actor, channel=channel)
 
 
 def start_run(store: Store, principal: Principal, playbook_id: str, input: Any, *, why: str | None,
-              version: int | None) -> tuple[RunState, list[Any]]:
+              version: int | None, channel: str = CHANNEL) -> tuple[RunState, list[Any]]:
     """Any person or agent in the directory may start a run (SPEC §6); the engine checks the rest."""
-    return service.start_run(store, playbook_id, input, caller(principal), why=why, version=version)
+    return service.start_run(store, playbook_id, input, caller(principal, channel), why=why, version=version)
 
 
 def cancel_run(store: Store, principal: Principal, run_id: str, reason: str) -> RunState:
@@ -40,8 +40,9 @@ def cancel_run(store: Store, principal: Principal, run_id: str, reason: str) -> 
     return service.cancel_run(store, run_id, caller(principal), reason)
 
 
-def task_command(store: Store, principal: Principal, verb: str, task_id: str, **args: Any) -> dict[str, Any]:
-    """start, complete, decide, recommend or reassign a task the caller sees.
+def task_command(store: Store, principal: Principal, verb: str, task_id: str, *, channel: str = CHANNEL,
+                 **args: Any) -> dict[str, Any]:
+    """start, complete, decide, recommend or reassign a task the caller sees (over the API, or MCP).
 
     A guest may only complete its task; the completion is recorded on behalf of the task's current assignee
     (channel api), since the engine lets only the assignee complete a task, under the authority `guest`
@@ -53,9 +54,9 @@ def task_command(store: Store, principal: Principal, verb: str, task_id: str, **
         if verb != "complete" or task.assignee is None:
             raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")
         guest = {"email": principal.email, "token": principal.token_id, "invited_by": principal.actor}
-        return service.task_command(store, verb, task_id, service.Caller(actor=task.assignee, channel=CHANNEL),
+        return service.task_command(store, verb, task_id, service.Caller(actor=task.assignee, channel=channel),
                                     guest=guest, **args)
-    return service.task_command(store, verb, task_id, caller(principal), **args)
+    return service.task_command(store, verb, task_id, caller(principal, channel), **args)
 
 
 def publish(store: Store, principal: Principal, text: str) -> dict[str, Any]:

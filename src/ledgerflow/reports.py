@@ -1,4 +1,4 @@
-"""The `report` use cases (SPEC §5, §6): ownership, stalled, waits and clarity. Read-only: each runs a few
+"""The `report` use cases (SPEC §5, §6, §11): ownership, stalled, waits, clarity and agents. Read-only: each runs a few
 indexed Core queries in one read transaction and leaves the arithmetic to `domain.reports`.
 """
 
@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from ledgerflow import access
+from ledgerflow.domain.agent_scores import SCORED_EVENTS, agent_scores
 from ledgerflow.domain.escalation_map import build_map
 from ledgerflow.domain.figures import Period, hours_between
 from ledgerflow.domain.lint import lint_source
@@ -283,3 +284,25 @@ def clarity(store: Store) -> dict[str, Any]:
     gaps = [{"task": row.id, "run": row.run, "playbook": row.playbook, "step": row.step, "assignee": row.assignee,
              "ready_at": display_time(row.ready_at)} for row in blocked]
     return {"findings": findings, "gaps": gaps}
+
+
+# -------------------------------------------------------------------------------------------- agents
+
+
+def agents(store: Store, *, playbook: str | None = None) -> list[dict[str, Any]]:
+    """`report agents` (SPEC §11): per agent and decision step, how its recommendations and decisions held up
+    against the people's final outcomes (the arithmetic is `domain.agent_scores`)."""
+    e, r = schema.events, schema.runs
+    with store.read() as tx:
+        directory = tx.directory()
+        agent_ids = frozenset(a.id for a in directory.actors if a.is_agent) if directory is not None else frozenset()
+        runs = select(r.c.id, r.c.playbook)
+        if playbook is not None:
+            runs = runs.where(r.c.playbook == playbook)
+        playbook_of = {row.id: row.playbook for row in tx.conn.execute(runs)}
+        query = select(e.c.type, e.c.run, e.c.task, e.c.step, e.c.actor, e.c.data).where(
+            e.c.type.in_(SCORED_EVENTS), e.c.run.is_not(None)).order_by(e.c.seq)
+        if playbook is not None:
+            query = query.where(e.c.run.in_(select(r.c.id).where(r.c.playbook == playbook)))
+        events = [dict(row._mapping) for row in tx.conn.execute(query)]
+    return agent_scores(events, playbook_of, agent_ids)

@@ -1,4 +1,5 @@
-"""`ledgerflow serve`: the REST API, the web UI at `/` and the worker, in one process."""
+"""`ledgerflow serve`: the REST API, the MCP endpoint at `/mcp`, the web UI at `/` and the worker, in one
+process."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.routing import Match, Mount, Route
 
 from ledgerflow import instruments, tokens
+from ledgerflow.agents.http import McpEndpoint
 from ledgerflow.api.app import create_app
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.storage.store import Store
@@ -31,9 +33,10 @@ def web_identity(store: Store, token: str) -> Identity | None:
 
 
 def create_server_app(store: Store, *, worker: bool = True, session_secret: str | None = None) -> FastAPI:
-    """The API under /api/v1 and the web UI at /; with `worker`, the worker loop runs beside them (and `/readyz`
-    watches its passes)."""
+    """The API under /api/v1, MCP at /mcp and the web UI at /; with `worker`, the worker loop runs beside them
+    (and `/readyz` watches its passes)."""
     loop = Worker(store)
+    agents = McpEndpoint(store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -42,7 +45,8 @@ def create_server_app(store: Store, *, worker: bool = True, session_secret: str 
         if worker:
             thread.start()
         try:
-            yield
+            async with agents.running():
+                yield
         finally:
             stop.set()
             if worker:
@@ -52,6 +56,7 @@ def create_server_app(store: Store, *, worker: bool = True, session_secret: str 
     # token as a bearer on GET /api/v1/tasks/<task>.
     app = create_app(store, lifespan=lifespan, guest_links=False, heartbeat=loop.since_last_pass if worker else None)
     _answer_unknown_api_paths(app)
+    agents.mount(app)
     app.mount("/", create_web_app(store, lambda token: web_identity(store, token), secret=session_secret))
     return app
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ledgerflow import governance, telemetry
-from ledgerflow.domain import assignments, flow, notifications, timers
+from ledgerflow.domain import assignments, flow, grants, notifications, timers
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
@@ -454,6 +454,15 @@ def _fire(tx: Tx, timer: Any, runs: dict[str, RunState]) -> dict[str, Any]:
                 events = _reconcile(tx, moved)
                 for run_id in moved:  # the page's copies are stale now
                     runs.pop(run_id, None)
+        elif timer.kind == grants.EXPIRE and timer.run is not None:
+            before = runs.get(timer.run) or tx.load_run(timer.run)
+            if grants.undecided(before):  # decided in time: the grant's own expiry applies from here
+                ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="system"))
+                result = flow.expire_run(ctx, before, reason=f"approval {timer.data['approval']} expired undecided "
+                                                             f"at {display_time(timer.due_at)}")
+                _write(tx, ctx, before, result)
+                runs[timer.run] = result.state
+                events = list(result.events)
         elif timer.run is not None and timer.task is not None:
             before = runs.get(timer.run) or tx.load_run(timer.run)
             ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="system"))

@@ -70,5 +70,10 @@ def describe(row: dict[str, Any], playbook: Playbook | None = None) -> str:
         case "escalation.pulled_in":
             return (f"{', '.join(d.get('to', []))} pulled in on {step} (it stays with {d.get('assignee')}): "
                     f"{d.get('reason')}")
+        case "approval.consumed":
+            approver = ((row["authority"] or {}).get("detail") or {}).get("approver")
+            return f"{who} used approval {d.get('approval')} (approved by {approver}) for {d.get('action')}"
+        case "approval.refused":
+            return f"{who} was refused approval {d.get('approval')} for {d.get('action')}: {d.get('rule')}"
         case _:
             return f"{row['type']} by {who}"

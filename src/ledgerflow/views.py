@@ -62,6 +62,15 @@ def playbook(store: Store, playbook_id: str, version: int | None) -> dict[str, A
             "definition": definition.data, "source": row.source}
 
 
+def directory(store: Store) -> dict[str, Any]:
+    """Who is who, without contact details: each person and agent with their roles and standing delegate."""
+    with store.read() as tx:
+        loaded = tx.directory()
+    actors = loaded.actors if loaded is not None else ()
+    return {"actors": [{"id": a.id, "kind": a.kind, "name": a.name, "roles": list(a.roles), "delegate": a.delegate}
+                       for a in actors]}
+
+
 def lint(store: Store, text: str, file: str) -> list[Finding]:
     """Lint a playbook text against the loaded directory."""
     with store.read() as tx:
@@ -378,6 +387,13 @@ def stalled(store: Store, principal: Principal) -> list[dict[str, Any]]:
 def waiting(store: Store, principal: Principal, playbook: str | None) -> list[dict[str, Any]]:
     """`report waiting`, over the runs the principal sees."""
     return reports.waiting(store, playbook=playbook, visible_to=principal.actor)
+
+
+def agents(store: Store, principal: Principal) -> list[dict[str, Any]]:
+    """`report agents`, over the playbooks the principal owns (the scorecard is the owners')."""
+    with store.read() as tx:
+        mine = {row.id for row in tx.list_playbooks() if access.owns(tx, row.id, principal.actor)}
+    return [row for row in reports.agents(store) if row["playbook"] in mine]
 
 
 def clarity(store: Store, principal: Principal) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from ledgerflow import service, tokens
 from ledgerflow.storage.store import Store
+from tests.agents.helpers import APPROVAL
 from tests.api.helpers import PREPARED, Login, bearer, start, to_decision
 from tests.conftest import PRICING
 from tests.engine.helpers import snapshot
@@ -18,6 +19,7 @@ OPEN_TO_EVERY_ACTOR = {  # lists filtered to what the caller sees, reads of defi
     ("GET", "/api/v1/runs"), ("POST", "/api/v1/runs"), ("GET", "/api/v1/tasks"), ("GET", "/api/v1/audit/verify"),
     ("GET", "/api/v1/reports/stalled"), ("GET", "/api/v1/reports/clarity"), ("GET", "/api/v1/reports/waiting"),
     ("GET", "/api/v1/playbooks/{playbook_id}/map"), ("GET", "/api/v1/playbooks/{playbook_id}/map.md"),
+    ("POST", "/api/v1/approvals"), ("GET", "/api/v1/reports/agents"),
 }
 
 
@@ -36,6 +38,10 @@ def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any]:
         return {"json": {"reason": "no"}}
     if path.endswith("/decisions"):
         return {"json": {"decision": "pause", "rationale": "no"}}
+    if path == "/api/v1/approvals":
+        return {"json": {"playbook": "agent-action-approval", "action": "a", "arguments": {}, "reason": "r"}}
+    if path.endswith("/consume"):
+        return {"json": {"arguments": {}}}
     if path.startswith("/api/v1/outcomes/"):
         return {"json": {"period": "2026-W10", "value": 1}}
     if path == "/api/v1/playbooks" or path.endswith("/lint"):
@@ -53,7 +59,10 @@ def test_no_endpoint_lets_an_outsider_an_agent_or_a_guest_reach_a_run_it_takes_n
     guest = bearer(tokens.invite_guest(store, other["task"], "g@example.com",
                                        service.Caller(actor=other["assignee"]))["link"].rsplit("/", 1)[1])
     strangers = {"outsider": login("lena"), "agent": login("intake-bot"), "guest": guest}
-    ids = {"run_id": run_id, "task_id": decision["task"], "playbook_id": "pricing-exception"}
+    service.publish(store, str(APPROVAL), service.Caller())
+    asked = client.post("/api/v1/approvals", json=_body("POST", "/api/v1/approvals", {})["json"], headers=login("bob"))
+    ids = {"run_id": run_id, "task_id": decision["task"], "playbook_id": "pricing-exception",
+           "approval": asked.json()["approval"]}
     paths = client.get("/openapi.json").json()["paths"]
     checked = 0
     for template, operations in paths.items():

@@ -61,7 +61,7 @@ def test_the_agent_acts_only_after_a_person_approves_and_the_result_is_recorded(
     agent, dave = _client(store, base_url, "intake-bot"), _client(store, base_url, "dave")
     refunds: list[dict[str, Any]] = []
 
-    @agent.guard("agent-action-approval", reason="the customer was charged twice", agent="intake-bot", timeout=20)
+    @agent.guard("agent-action-approval", reason="the customer was charged twice", timeout=20)
     def refund(order: int, amount: float) -> dict[str, Any]:
         refunds.append({"order": order, "amount": amount})
         return {"refund_id": f"RF-{order}"}
@@ -77,6 +77,9 @@ def test_the_agent_acts_only_after_a_person_approves_and_the_result_is_recorded(
     assert execute["assignee"] == "intake-bot"
     decided = next(e for e in run["timeline"] if e["type"] == "task.decided")
     assert (decided["actor"], decided["authority"]["kind"]) == ("dave", "role")
+    (consumed,) = [e for e in run["timeline"] if e["type"] == "approval.consumed"]
+    assert consumed["actor"] == "intake-bot" and consumed["seq"] < next(
+        e["seq"] for e in run["timeline"] if e["type"] == "task.completed")  # the grant was used before acting
     agent.close()
     dave.close()
 
@@ -85,7 +88,7 @@ def test_a_rejected_action_never_runs(store: Store, base_url: str) -> None:
     agent, dave = _client(store, base_url, "intake-bot"), _client(store, base_url, "dave")
     calls: list[int] = []
 
-    @agent.guard("agent-action-approval", reason="bulk discount", agent="intake-bot", timeout=20)
+    @agent.guard("agent-action-approval", reason="bulk discount", timeout=20)
     def discount_everyone(percent: int) -> None:
         calls.append(percent)
 
@@ -101,7 +104,7 @@ def test_an_approval_covers_only_the_exact_action_it_was_given_for(store: Store,
     agent, dave = _client(store, base_url, "intake-bot"), _client(store, base_url, "dave")
     thread, box = _in_thread(lambda: agent.request_approval(
         "agent-action-approval", action="refund", arguments={"order": 7, "amount": 10}, reason="double charge",
-        agent="intake-bot", timeout=20))
+        timeout=20))
     _decide_when_it_arrives(dave, "approve", "ok")
     thread.join(timeout=30)
     approval = box["value"]
@@ -109,5 +112,23 @@ def test_an_approval_covers_only_the_exact_action_it_was_given_for(store: Store,
     assert approval.covers("refund", {"order": 7, "amount": 10})
     assert not approval.covers("refund", {"order": 7, "amount": 1000})
     assert not approval.covers("refund_all", {"order": 7, "amount": 10})
+    agent.close()
+    dave.close()
+
+
+def test_the_server_grant_is_single_use_even_for_an_approval_the_agent_still_holds(
+        store: Store, base_url: str) -> None:
+    agent, dave = _client(store, base_url, "intake-bot"), _client(store, base_url, "dave")
+    thread, box = _in_thread(lambda: agent.request_approval(
+        "agent-action-approval", action="refund", arguments={"order": 9}, reason="double charge", timeout=20))
+    _decide_when_it_arrives(dave, "approve", "ok")
+    thread.join(timeout=30)
+    approval = box["value"]
+    with pytest.raises(ApprovalDenied, match="approval-mismatch"):
+        agent.consume(approval, {"order": 10})
+    assert agent.consume(approval, {"order": 9})["grant"]["consumed_at"] is not None
+    with pytest.raises(ApprovalDenied, match="approval-used"):
+        agent.consume(approval, {"order": 9})
+    assert agent.approval(approval.approval)["status"] == "approved"
     agent.close()
     dave.close()

@@ -115,7 +115,9 @@ def test_migrate_check_lists_what_is_pending_and_changes_nothing(tmp_path: Path,
     assert main(["migrate", "--check", "--db", store.url, "--json"]) == 1
     state = json.loads(capsys.readouterr().out)
     assert state["current"] == "0011" and state["head"] == SCHEMA_REVISION
-    assert state["pending"] == [f"{n:04d}" for n in range(12, int(SCHEMA_REVISION) + 1)]
+    versions = Path(__file__).resolve().parents[2] / "src" / "ledgerflow" / "storage" / "migrations" / "versions"
+    revisions = sorted(p.name[:4] for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py"))  # numbers may skip one
+    assert state["pending"] == [r for r in revisions if r > "0011"]
     with store.engine.connect() as conn:
         assert [tuple(row) for row in conn.execute(text("SELECT * FROM alembic_version"))] == before
     assert main(["migrate", "--db", store.url]) == 0

@@ -24,7 +24,7 @@ from ledgerflow.api.deps import StoreDep
 from ledgerflow.api.expensive import Expensive
 from ledgerflow.api.links import add_links
 from ledgerflow.api.models import TaskContextOut
-from ledgerflow.api.routes import accountability, oversight, playbooks, runs, tasks
+from ledgerflow.api.routes import accountability, approvals, oversight, playbooks, runs, tasks
 from ledgerflow.domain import limits
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError, LimitExceeded
 from ledgerflow.domain.limits import DEFAULT, Limits
@@ -221,6 +221,7 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
     api.include_router(tasks.router(max_page_size=config.max_page_size))
     api.include_router(oversight.router())
     api.include_router(accountability.router())
+    api.include_router(approvals.router())
     app.include_router(api)
     if guest_links:
         app.include_router(_guest_router())

@@ -114,6 +114,8 @@ class Mutation:
                 raise  # refused before the use case ran, or may pass on a retry: nothing is kept
             code, problem = problem_of(exc)
             with self.store.write():  # the use case wrote nothing; keep its refusal for replays
+                if exc.after_rollback is not None:
+                    exc.after_rollback()  # the refusal's own audit record
                 kept = idempotency.claim(self.store, **claim)
                 if kept is None:
                     idempotency.record(self.store, actor=self.scope, key=self.key,

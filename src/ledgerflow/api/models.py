@@ -381,6 +381,65 @@ class WaitingOut(BaseModel):
     due_at: str | None
 
 
+class AgentScoreOut(BaseModel):
+    """One agent at one decision step (SPEC §11): how its recommendations and decisions held up."""
+
+    agent: str
+    playbook: str
+    step: str
+    recommendations: int
+    agreed: int
+    overridden: int
+    agreement_rate: float | None = Field(description="agreed / (agreed + overridden); null before any decision.")
+    decisions: int
+    decisions_reversed: int
+
+
 class ClarityReport(BaseModel):
     findings: list[dict[str, Any]]
     gaps: list[dict[str, Any]]
+
+
+# ------------------------------------------------------------------------------------ approval grants
+
+
+class ApprovalIn(_In):
+    playbook: str = Field(examples=["agent-action-approval"])
+    action: str = Field(examples=["refund"])
+    arguments: dict[str, Any]
+    reason: str
+
+
+class ConsumeIn(_In):
+    arguments: dict[str, Any] = Field(description="The exact arguments the action will run with.")
+
+
+class GrantOut(BaseModel):
+    """What an approval allows: bound to the agent, the action, its arguments' SHA-256 and the version."""
+
+    agent: str
+    action: str
+    arguments_sha256: str
+    playbook: str
+    version: int
+    approver: str | None
+    on_behalf_of: str | None
+    decision: str
+    rationale: str | None
+    decided_at: str | None
+    expires_at: str
+    consumed_at: str | None
+
+
+class ApprovalOut(BaseModel):
+    """An approval request (SPEC §11): pending, approved (with its grant), rejected or expired."""
+
+    approval: str
+    run: str
+    status: Literal["pending", "approved", "rejected", "expired"]
+    action: str | None = None
+    agent: str | None = None
+    requested_at: str | None = None
+    expires_at: str | None = None
+    detail: str | None = None
+    grant: GrantOut | None = None

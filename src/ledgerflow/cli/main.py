@@ -98,7 +98,7 @@ task_app = _group("Work on tasks: start, complete, decide, recommend, reassign."
 audit_app = _group("The tamper-evident history.")
 export_app = _group("Process-mining exports: OCEL 2.0 and XES.")
 governance_app = _group("Governance decisions: continue, stabilize, pause, stop.")
-report_app = _group("Reports: ownership, stalled work, waits, clarity.")
+report_app = _group("Reports: ownership, stalled work, waits, clarity, agents.")
 token_app = _group("Bearer tokens for the REST API (and LEDGERFLOW_TOKEN).")
 guest_app = _group("Invite an external guest to one task by a scoped link.")
 witness_app = _group("Cosign another party's checkpoints (run by someone else).")
@@ -775,6 +775,45 @@ def demo_command(seed: Annotated[int, typer.Option(help="Seed of the simulated m
                      f"         ledgerflow governance history pricing-exception {db}", highlight=False)
 
 
+@app.command("mcp")
+def mcp_command() -> None:
+    """Serve the Model Context Protocol on stdio for the actor of LEDGERFLOW_TOKEN (an AI agent's tools)."""
+    from ledgerflow.agents.server import build_server
+
+    db = store()
+    _agent(db)  # a bad token stops here, before the client connects
+    build_server(db, lambda _: _agent(db)).run("stdio")
+
+
+def _agent(db: "Store") -> "tokens.Principal":
+    """The actor of LEDGERFLOW_TOKEN (not a guest), for the MCP commands; checked again on every call."""
+    token = os.environ.get("LEDGERFLOW_TOKEN")
+    if not token:
+        raise InvalidInput("set LEDGERFLOW_TOKEN to the agent's token (`ledgerflow token create --actor AGENT`)",
+                           rule="token-missing")
+    principal = tokens.authenticate(db, token)
+    if principal.is_guest:
+        raise Forbidden("LEDGERFLOW_TOKEN holds a guest link's token; a guest acts through its link",
+                        rule="guest-token-in-cli")
+    return principal
+
+
+@app.command("mcp-gateway")
+def mcp_gateway_command(
+    upstream: Annotated[str, typer.Option(help='The upstream MCP server\'s command line, e.g. "npx some-server".')],
+    policy: Annotated[str, typer.Option(help="The policy YAML: per tool allow, deny or {ask: PLAYBOOK}.")],
+) -> None:
+    """An MCP proxy on stdio: forwards allowed tools, refuses denied ones and holds `ask` ones for a person's
+    approval of their exact arguments; every call is an event (LEDGERFLOW_TOKEN's actor)."""
+    from ledgerflow.agents import gateway
+    from ledgerflow.domain.gateway_policy import load_policy
+    from ledgerflow.domain.source import parse_yaml
+
+    rules = load_policy(parse_yaml(service.read_text(policy), policy).data)
+    db = store()
+    gateway.serve(gateway.Gateway(db, _agent(db), rules), gateway.upstream_command(upstream))
+
+
 @app.command("worker")
 def worker_command(
     once: Annotated[bool, typer.Option(help="Do one pass and stop.")] = False,
@@ -909,6 +948,19 @@ def _waits_table(result: dict[str, Any], title: str) -> "rich_table.Table":
         rows.extend({**mine, "step": ""} for mine in step["assignees"])
     return render.table(title, ("step", "assignee", "tasks", "wait_median_hours+wait_p90_hours",
                                 "in_progress_median_hours", "nudges", "reassignments", "send_backs"), rows)
+
+
+@report_app.command("agents")
+def report_agents(playbook: Annotated[str | None, typer.Option("--playbook", help="Only this playbook's runs.")]
+                  = None) -> None:
+    """Per agent and decision step: recommendations, agreement with the people's final outcomes, overrides,
+    its own decisions and how many were later reversed (SPEC §11)."""
+    result = reports.agents(store(), playbook=playbook)
+    rows = [{**row, "agreement_rate": "-" if row["agreement_rate"] is None else f"{row['agreement_rate']:.0%}"}
+            for row in result]
+    emit(result, render.table("Agents: recommendations and decisions against the final outcome",
+                              ("agent", "playbook", "step", "recommendations", "agreed", "overridden",
+                               "agreement_rate", "decisions", "decisions_reversed"), rows))
 
 
 @report_app.command("clarity")

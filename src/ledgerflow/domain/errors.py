@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -30,6 +30,9 @@ class LedgerflowError(Exception):
         self.message = message
         self.rule = rule or self.default_rule
         self.details: dict[str, Any] = dict(details or {})
+        self.after_rollback: Callable[[], None] | None = None
+        """A write owed even though the command was refused (its audit record, e.g. `approval.refused`), for
+        whoever rolls back the transaction the command ran in to do after it."""
 
 
 class InvalidInput(LedgerflowError):

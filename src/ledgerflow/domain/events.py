@@ -16,10 +16,15 @@ EVENT_TYPES = frozenset({
     "notification.queued", "notification.delivered", "governance.review_opened", "governance.decided",
     "playbook.published", "directory.loaded", "clock.advanced", "token.created", "token.revoked",
     "decision.informed", "audit.rechained", "audit.checkpointed", "escalation.pulled_in", "outcome.recorded",
+    "approval.consumed", "approval.refused", "gateway.called",
 })
 
+CHANNELS = frozenset({"cli", "api", "web", "mcp", "worker", "system"})
+"""Where a command came in (SPEC §8); `mcp` is an AI agent over the Model Context Protocol (SPEC §11)."""
+
 AUTHORITY_KINDS = frozenset({"role", "authority_row", "delegation", "escalation", "reassignment",
-                             "ownership_gap", "owner", "admin", "system", "person", "assignee", "starter", "guest"})
+                             "ownership_gap", "owner", "admin", "system", "person", "assignee", "starter", "guest",
+                             "grant", "policy"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +44,8 @@ class Event:
     def __post_init__(self) -> None:
         if self.type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {self.type!r}")
+        if self.channel not in CHANNELS:
+            raise ValueError(f"unknown channel {self.channel!r}")
 
 
 def authority(kind: str, detail: Any = None) -> dict[str, Any]:

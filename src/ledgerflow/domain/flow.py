@@ -381,13 +381,13 @@ class _Flow:
     # ------------------------------------------------------------------------------- endings
 
     def end(self, status: RunStatus, event: str, actor: str = "system", auth: dict[str, Any] | None = None,
-            data: dict[str, Any] | None = None) -> None:
+            data: dict[str, Any] | None = None, reason: str | None = None) -> None:
         run = self.b.state
         check_run_move(run.status, status, run.id)
         for task in run.tasks:
             if task.is_open:
                 self.b.emit("task.cancelled", actor=actor, task=task.id, step=task.step, auth=auth,
-                            data={"reason": f"run {status}"})
+                            data={"reason": reason or f"run {status}"})
         self.b.emit(event, actor=actor, auth=auth, data=data)
 
     def reject(self, by_task: str) -> None:
@@ -684,6 +684,15 @@ def cancel_run(ctx: Context, run: RunState, *, actor: str, reason: str) -> Build
     b = Builder(ctx, run)
     _Flow(b).end(RunStatus.CANCELLED, "run.cancelled", actor=actor, auth=authority("owner", actor),
                  data={"reason": reason})
+    return b
+
+
+def expire_run(ctx: Context, run: RunState, *, reason: str) -> Builder:
+    """The system cancels a run whose time ran out (an approval request nobody decided); each open task is
+    cancelled with `reason`. A run that has ended already is left as it is."""
+    b = Builder(ctx, run)
+    if run.status == RunStatus.RUNNING:
+        _Flow(b).end(RunStatus.CANCELLED, "run.cancelled", data={"reason": reason}, reason=reason)
     return b
 
 

@@ -262,3 +262,20 @@ idempotency_keys = Table(
     Column("created_at", String(32), nullable=False),
 )
 """The first answer to each (actor, Idempotency-Key) of the REST API; `status` is null while it is in flight."""
+
+approvals = Table(
+    "approvals", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("run", String(64), nullable=False, unique=True),
+    Column("agent", String(200), nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("arguments_hash", String(64), nullable=False),
+    Column("playbook", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("requested_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("consumed_at", String(32), nullable=True),
+    Index("ix_approvals_agent", "agent"),
+)
+"""Approval grants (SPEC §11): one row per request, beside the run of the approval playbook that decides it;
+the arguments themselves are the run's input. `consumed_at` is set once, by a conditional update."""

@@ -320,6 +320,10 @@ class Store:
         except OperationalError as exc:
             raise EnvironmentProblem(f"database error: {exc.orig}", rule="database-error") from None
 
+    def in_transaction(self) -> bool:
+        """True inside `write()` on this thread or task: a write opened now would join it."""
+        return self._active.get() is not None
+
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         """A write transaction's connection: SQLite's writers queue in-process and share commits (see

@@ -15,7 +15,15 @@ from fastapi.responses import Response
 from ledgerflow import audit, governance, instruments, views
 from ledgerflow.api.deps import Actor, ActorMutation, StoreDep
 from ledgerflow.api.errors import documented
-from ledgerflow.api.models import ClarityReport, GovernanceIn, GovernanceOut, ScorecardOut, StalledOut, VerifyOut
+from ledgerflow.api.models import (
+    AgentScoreOut,
+    ClarityReport,
+    GovernanceIn,
+    GovernanceOut,
+    ScorecardOut,
+    StalledOut,
+    VerifyOut,
+)
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.figures import Period, parse_period, span
 from ledgerflow.domain.times import display_time
@@ -68,6 +76,12 @@ def router() -> APIRouter:
     def stalled(store: StoreDep, who: Actor) -> list[StalledOut]:
         """Open tasks past due and blocked ownership gaps, among the tasks the caller sees."""
         return [StalledOut(**row) for row in views.stalled(store, who)]
+
+    @api.get("/reports/agents", response_model=list[AgentScoreOut], tags=["reports"])
+    def agents(store: StoreDep, who: Actor) -> list[AgentScoreOut]:
+        """Per agent and decision step of the playbooks the caller owns: recommendations, agreement with the
+        final outcome, overrides, decisions and reversals (`report agents`)."""
+        return [AgentScoreOut(**row) for row in views.agents(store, who)]
 
     @api.get("/reports/clarity", response_model=ClarityReport, tags=["reports"])
     def clarity(store: StoreDep, who: Actor) -> ClarityReport:
