@@ -264,7 +264,7 @@ def replay_run(rows: Iterable[dict[str, Any]]) -> RunState | None:
 
 def _normal(run: RunState) -> tuple[Any, ...]:
     return (run.id, run.playbook, run.version, run.status, run.started_by, run.started_at, run.ended_at, run.input,
-            run.why, {t.id: t for t in run.tasks}, set(run.recommendations))
+            run.why, {t.id: t for t in run.tasks}, set(run.recommendations), run.attachments, run.held)
 
 
 Replayed = tuple[str, RunState | None, tuple[bool, bool, bool] | None, int]

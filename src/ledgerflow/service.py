@@ -11,6 +11,7 @@ from typing import Any
 
 from ledgerflow import governance
 from ledgerflow.domain import assignments, flow, notifications, timers
+from ledgerflow.domain.attachments import Document
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
@@ -175,13 +176,15 @@ def _governance_gate(tx: Tx, playbook_id: str, version: int) -> None:
 
 
 def start_run(store: Store, playbook_id: str, input: Any, caller: Caller, *, why: str | None = None,
-              version: int | None = None) -> tuple[RunState, list[Any]]:
+              version: int | None = None, attachments: tuple[Document, ...] = ()) -> tuple[RunState, list[Any]]:
+    """Start a run; `attachments` are documents stored already (documents.py), recorded with the input."""
     check_value({"input": input, "why": why}, "the command", store.settings.limits)
     with store.write() as tx:
         _, version = tx.playbook(playbook_id, version)
         _governance_gate(tx, playbook_id, version)
         ctx = _context(tx, playbook_id, version, caller)
-        result = flow.start_run(ctx, run_id=new_id("r"), actor=caller.actor, input=input, version=version, why=why)
+        result = flow.start_run(ctx, run_id=new_id("r"), actor=caller.actor, input=input, version=version, why=why,
+                                attachments=attachments)
         _write(tx, ctx, None, result)
         return result.state, [t for t in result.state.tasks if t.is_open]
 
@@ -238,10 +241,19 @@ def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: 
         "start": flow.start_task, "complete": flow.complete_task, "decide": flow.decide,
         "recommend": flow.recommend, "reassign": flow.reassign,
     }
+    documents: tuple[Document, ...] = args.pop("attachments", None) or ()
     check_value(args, "the command", store.settings.limits)
+    if documents:
+        if verb != "complete":
+            raise InvalidInput(f"documents are attached when a task is completed, not on {verb}",
+                               rule="attachment-not-here")
+        args["attachments"] = documents
     with store.write() as tx:
         run = tx.load_task_run(task_id)
         if run is None:
+            if documents:
+                raise InvalidInput(f"task {task_id} belongs to no run; documents are attached to runs",
+                                   rule="attachment-not-here")
             return _standalone_command(tx, verb, task_id, caller, args.get("output"))
         before, after = _on_run(tx, run, caller, lambda ctx, run: commands[verb](
             ctx, run, task_id=task_id, actor=caller.actor, **args))

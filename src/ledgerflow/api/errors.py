@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledgerflow.domain.errors import (
+    AttachmentRefused,
+    AttachmentTooLarge,
+    AttachmentType,
     Conflict,
     EnvironmentProblem,
     Forbidden,
@@ -59,7 +62,10 @@ class UnsupportedMediaType(InvalidInput):
 STATUS: dict[type[Exception], int] = {
     AuthenticationFailed: 401,
     BodyTooLarge: 413,
+    AttachmentTooLarge: 413,
     UnsupportedMediaType: 415,
+    AttachmentType: 415,
+    AttachmentRefused: 422,
     SchemaViolation: 422,
     KeyReused: 422,
     NotFound: 404,

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     )
     from ledgerflow import scorecard as scorecards
     from ledgerflow.cli import render
+    from ledgerflow.domain import attachments as attachment_view
     from ledgerflow.domain import canonical, figures, limits, notes, times
     from ledgerflow.domain import findings as severity
     from ledgerflow.storage import database
@@ -73,7 +74,7 @@ else:
     render = _lazy("ledgerflow.cli.render")
     canonical, figures, limits, severity, notes, times = (
         _lazy(f"ledgerflow.domain.{name}") for name in ("canonical", "figures", "limits", "findings", "notes", "times"))
-    database = _lazy("ledgerflow.storage.database")
+    database, attachment_view = _lazy("ledgerflow.storage.database"), _lazy("ledgerflow.domain.attachments")
     rich_table, rich_text = _lazy("rich.table"), _lazy("rich.text")
 
 
@@ -134,6 +135,17 @@ def _global_options(
     """
 
 As = Annotated[str | None, typer.Option("--as", help="The actor doing this (recorded in the history).")]
+Attach = Annotated[list[str] | None, typer.Option(
+    "--attach", help="A document to attach (repeatable): checked and stored by its SHA-256 first (SPEC §14).")]
+
+
+def attached(db: "Store", paths: list[str] | None) -> tuple[Any, ...]:
+    """`--attach` files, checked and stored before the command's transaction (nothing when none are given)."""
+    if not paths:
+        return ()
+    from ledgerflow import documents
+
+    return documents.attach_files(db, paths)
 
 
 def caller(actor: str | None) -> "service.Caller":
@@ -308,14 +320,16 @@ def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", he
               version: Annotated[int | None, typer.Option()] = None,
               idempotency_key: Annotated[str | None, typer.Option(
                   help="Makes a retry safe: the same key and request return the first run, even from another "
-                       "process; the same key with another request exits 2.")] = None) -> None:
+                       "process; the same key with another request exits 2.")] = None,
+              attach: Attach = None) -> None:
     """Start a run of a published playbook."""
     data = parse_json(input, "--input")
     db, who = store(), caller(as_)
+    files = attached(db, attach)
     opened: list[Any] = []
 
     def start() -> dict[str, Any]:
-        run, tasks = service.start_run(db, playbook_id, data, who, why=why, version=version)
+        run, tasks = service.start_run(db, playbook_id, data, who, why=why, version=version, attachments=files)
         opened.extend(tasks)
         return {"run": run.id, "status": str(run.status), "tasks": [render.task_json(t) for t in tasks]}
 
@@ -323,6 +337,8 @@ def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", he
         result, replayed = start(), False
     else:
         request = {"playbook": playbook_id, "input": data, "why": why, "version": version}
+        if files:
+            request["attachments"] = [f.record() for f in files]
         result, replayed = idempotency.once(
             db, actor=who.actor, key=idempotency.check_key(idempotency_key), method="CLI",
             path=f"run start {playbook_id}", fingerprint=idempotency.request_hash("CLI", "run start",
@@ -341,6 +357,7 @@ def run_show(run_id: str) -> None:
         events = tx.events(run=run_id)
     result = {**render.run_json(run), "input": run.input, "why": run.why,
               "tasks": [render.task_json(t, full=True) for t in run.tasks],
+              "attachments": attachment_view.shown(run.attachments), "held": run.held,
               "timeline": [render.timeline_entry(e) for e in events]}
     if settings.json:
         render.print_json(result)
@@ -348,6 +365,8 @@ def run_show(run_id: str) -> None:
     title = rich_text.Text.assemble((f"run {run.id}", "bold"), f" {run.playbook} v{run.version}: {run.status}")
     render.out.print(title)
     render.out.print(render.tasks_table(run.tasks))
+    for document in result["attachments"]:
+        render.out.print(render.attachment_line(document), highlight=False)
     for entry in result["timeline"]:
         render.out.print(f"{entry['seq']:>6}  {entry['at']}  {entry['text']}", highlight=False)
 
@@ -381,7 +400,7 @@ def task_show(task_id: str, as_: As = None) -> None:
     context = {"input": seen.input, "outputs": seen.earlier_outputs}
     result = {**render.task_json(seen.task, full=True), "why": seen.why, "summary": _summary(seen.input),
               "clarity": seen.clarity, "rights": seen.rights, "context": context,
-              "recommendations": seen.recommendations, "you_may": seen.you_may}
+              "recommendations": seen.recommendations, "you_may": seen.you_may, "attachments": seen.attachments}
     if settings.json:
         render.print_json(result)
         return
@@ -399,6 +418,8 @@ def task_show(task_id: str, as_: As = None) -> None:
         lines.append("rights: " + ", ".join(f"{k} {v}" for k, v in seen.rights.items() if v not in (None, [], False)))
     for rec in seen.recommendations:
         lines.append(f"recommendation by {rec.get('actor')}: {rec.get('outcome')}: {rec.get('rationale')}")
+    for document in seen.attachments:
+        lines.append(render.attachment_line(document))
     if seen.you_may:
         lines.append("you may: " + ", ".join(seen.you_may))
     render.out.print("\n".join(lines), highlight=False)
@@ -440,10 +461,13 @@ def task_start(task_id: str, as_: As = None) -> None:
 
 @task_app.command("complete")
 def task_complete(task_id: str, as_: As = None,
-                  output: Annotated[str | None, typer.Option(help="JSON or @FILE.")] = None) -> None:
-    """Complete a task with its output."""
+                  output: Annotated[str | None, typer.Option(help="JSON or @FILE.")] = None,
+                  attach: Attach = None) -> None:
+    """Complete a task with its output (and documents)."""
     data = parse_json(output, "--output") if output is not None else None
-    _task_result(service.task_command(store(), "complete", task_id, caller(as_), output=data))
+    db = store()
+    who = caller(as_)
+    _task_result(service.task_command(db, "complete", task_id, who, output=data, attachments=attached(db, attach)))
 
 
 @task_app.command("decide")
@@ -906,4 +930,4 @@ def entry() -> None:
     sys.exit(main())
 
 
-from ledgerflow.cli import accountability  # noqa: E402, F401  (its commands hang on the sub-apps above)
+from ledgerflow.cli import accountability, attachments  # noqa: E402, F401  (their commands hang on the apps above)

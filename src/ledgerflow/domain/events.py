@@ -16,6 +16,7 @@ EVENT_TYPES = frozenset({
     "notification.queued", "notification.delivered", "governance.review_opened", "governance.decided",
     "playbook.published", "directory.loaded", "clock.advanced", "token.created", "token.revoked",
     "decision.informed", "audit.rechained", "audit.checkpointed", "escalation.pulled_in", "outcome.recorded",
+    "attachment.removed", "run.held", "run.released",
 })
 
 AUTHORITY_KINDS = frozenset({"role", "authority_row", "delegation", "escalation", "reassignment",

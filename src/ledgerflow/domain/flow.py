@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from ledgerflow.domain.attachments import Document, bound
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory
 from ledgerflow.domain.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, SchemaViolation
@@ -108,13 +109,20 @@ def expression_context(run: RunState, playbook: Playbook) -> dict[str, Any]:
 
 
 def data_under_decision(run: RunState, playbook: Playbook, step: Step) -> str:
-    """SHA-256 of the canonical JSON of the input and every output the decision can read."""
-    outputs = {}
+    """SHA-256 of the canonical JSON of the input and every output the decision can read, and of the documents
+    attached with them (by name and hash), so an approval counts only for the documents it saw. A run without
+    documents hashes as it did before documents existed."""
+    outputs, readers = {}, {}
     for earlier in playbook.before(step):
         done = [t for t in run.latest(earlier.id) if t.status == TaskStatus.COMPLETED and t.output is not None]
         if done:
             outputs[earlier.id] = done[-1].output
-    return digest({"input": run.input, "outputs": outputs})
+            readers[done[-1].id] = earlier.id
+    document: dict[str, Any] = {"input": run.input, "outputs": outputs}
+    documents = bound(run.attachments, readers)
+    if documents:
+        document["attachments"] = documents
+    return digest(document)
 
 
 def _decision_outcome(step: DecisionStep, latest: Iterable[TaskState]) -> str | None:
@@ -439,8 +447,9 @@ def _from_target_onward(playbook: Playbook, target: Step, sender: Step) -> set[s
 
 
 def start_run(ctx: Context, *, run_id: str, actor: str, input: Mapping[str, Any], version: int,
-              why: str | None) -> Builder:
-    """Validate the input and start a run; the flow advances to its first waiting step."""
+              why: str | None, attachments: tuple[Document, ...] = ()) -> Builder:
+    """Validate the input and start a run; the flow advances to its first waiting step. `attachments` are
+    documents stored already, recorded with the input."""
     if not ctx.directory.is_actor(actor):
         raise NotFound(f"unknown actor {actor!r}: a run is started by a person or agent in the directory",
                        rule="unknown-actor")
@@ -449,8 +458,10 @@ def start_run(ctx: Context, *, run_id: str, actor: str, input: Mapping[str, Any]
                                                                                      "message": "not an object"}]})
     validate(ctx.playbook.input_validator, input, "input")
     b = Builder(ctx, None)
-    b.emit("run.started", actor=actor, auth=authority("starter", "directory member"),
-           data={"run": run_id, "playbook": ctx.playbook.id, "version": version, "input": dict(input), "why": why})
+    data = {"run": run_id, "playbook": ctx.playbook.id, "version": version, "input": dict(input), "why": why}
+    if attachments:
+        data["attachments"] = [d.record() for d in attachments]
+    b.emit("run.started", actor=actor, auth=authority("starter", "directory member"), data=data)
     _Flow(b).advance()
     return b
 
@@ -492,8 +503,9 @@ def start_task(ctx: Context, run: RunState, *, task_id: str, actor: str) -> Buil
 
 
 def complete_task(ctx: Context, run: RunState, *, task_id: str, actor: str, output: Any = None,
-                  guest: dict[str, Any] | None = None) -> Builder:
-    """Complete a task as its assignee; `guest` names the invited outsider who did it on the assignee's behalf."""
+                  guest: dict[str, Any] | None = None, attachments: tuple[Document, ...] = ()) -> Builder:
+    """Complete a task as its assignee; `guest` names the invited outsider who did it on the assignee's behalf;
+    `attachments` are documents stored already, recorded with the output."""
     task = _open_task(run, task_id, actor, ("task", "action"), "complete")
     step = ctx.playbook.step(task.step)
     if output is None:
@@ -504,7 +516,10 @@ def complete_task(ctx: Context, run: RunState, *, task_id: str, actor: str, outp
     validate(getattr(step, "validator", None), output, f"the output of step {step.id}")
     b = Builder(ctx, run)
     auth = authority("guest", guest) if guest is not None else _delegated(task, authority("assignee"))
-    b.emit("task.completed", actor=actor, task=task.id, step=task.step, auth=auth, data={"output": output})
+    data: dict[str, Any] = {"output": output}
+    if attachments:
+        data["attachments"] = [d.record() for d in attachments]
+    b.emit("task.completed", actor=actor, task=task.id, step=task.step, auth=auth, data=data)
     _Flow(b).advance()
     return b
 

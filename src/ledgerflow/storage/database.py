@@ -19,7 +19,7 @@ from ledgerflow.storage.hot import Hot
 
 DEFAULT_URL = "sqlite:///ledgerflow.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_REVISION = "0014"
+SCHEMA_REVISION = "0015"
 """The newest migration (a test holds it equal to Alembic's head): every command checks the database against
 it without loading Alembic, which only `init` and `migrate` need."""
 
@@ -34,7 +34,7 @@ def normalize_url(url: str | None) -> str:
     return url
 
 
-def _sqlite_path(url: str) -> str | None:
+def sqlite_path(url: str) -> str | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return None
@@ -99,7 +99,7 @@ def _revision(conn: Any) -> str | None:
 
 def check_initialized(engine: Engine, url: str) -> None:
     """Raise EnvironmentProblem (exit 4) unless the database exists and was made by `init`."""
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None and path != ":memory:" and not Path(path).exists():
         raise EnvironmentProblem(f"no database at {path}; run `ledgerflow init` first", rule="not-initialized")
     try:

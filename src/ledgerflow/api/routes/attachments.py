@@ -1,0 +1,66 @@
+"""Documents (SPEC §14): upload one, read one back, list a run's.
+
+An upload is checked (size, media type detected from its content, the scanning hook) and stored by its SHA-256;
+a run start or a completion then refers to it by that hash. A download is always offered as a file
+(`Content-Disposition: attachment`, `nosniff`, a sandboxing CSP); only PDFs and images may be asked for inline.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Query, UploadFile
+from fastapi.responses import Response
+
+from ledgerflow import documents, views
+from ledgerflow.api.deps import Actor, Anyone, StoreDep
+from ledgerflow.api.errors import documented
+from ledgerflow.api.models import AttachmentOut, Uploaded
+from ledgerflow.domain.attachments import Attachment, inline, shown
+
+BINARY: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The document's bytes.", "content": {"application/octet-stream": {}}}}
+
+
+def download(found: Attachment, data: bytes, *, show_inline: bool = False) -> Response:
+    """A document as a response the browser will not run: a file to save unless an inline type was asked for
+    inline, never sniffed, sandboxed."""
+    disposition = "inline" if show_inline and inline(found.media_type) else "attachment"
+    fallback = found.name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    media_type = found.media_type if inline(found.media_type) or found.media_type == "text/plain" \
+        else "application/octet-stream"
+    return Response(data, media_type=media_type, headers={
+        "Content-Disposition": f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(found.name)}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        "Cache-Control": "private, no-store",
+    })
+
+
+def router() -> APIRouter:
+    api = APIRouter(tags=["attachments"], responses=documented(401))
+
+    @api.post("/attachments", response_model=Uploaded, status_code=201, responses=documented(400, 413, 415, 422))
+    def upload(store: StoreDep, who: Anyone, file: Annotated[UploadFile, File(description="The document.")]
+               ) -> Uploaded:
+        """Store a document (multipart field `file`); refer to its `sha256` in a run start's or a completion's
+        `attachments`. Too large: 413; a media type not allowed: 415; refused by the scanning hook: 422."""
+        document = documents.upload(store, who, file.filename or "attachment", file.file.read())
+        return Uploaded(**document.record())
+
+    @api.get("/attachments/{sha256}", response_class=Response, responses={**BINARY, **documented(400, 404, 409)})
+    def get(store: StoreDep, who: Anyone, sha256: str,
+            show_inline: Annotated[bool, Query(alias="inline", description="Show a PDF or image inline.")] = False
+            ) -> Response:
+        """A document's bytes, to whoever may read a run it is attached to (a guest: its own task's)."""
+        found, data = documents.fetch(store, who, sha256)
+        return download(found, data, show_inline=show_inline)
+
+    @api.get("/runs/{run_id}/attachments", response_model=list[AttachmentOut], responses=documented(404))
+    def of_run(store: StoreDep, who: Actor, run_id: str) -> list[AttachmentOut]:
+        """The run's documents: name, size, type, who attached them at which step."""
+        run, _ = views.run(store, who, run_id)
+        return [AttachmentOut(**a) for a in shown(run.attachments)]
+
+    return api
