@@ -74,3 +74,27 @@ def test_an_unreadable_attachment_exits_2(capsys: pytest.CaptureFixture[str], cl
     code, out, _ = run(capsys, "run", "start", "pricing-exception", "--as", "bob", "--input", INPUT,
                        "--attach", str(tmp_path / "missing.pdf"), "--db", cli_db)
     assert code == 2 and out["error"]["rule"] == "file-unreadable"
+
+
+def test_an_exported_pack_carries_the_documents_and_check_pack_verifies_them(
+        capsys: pytest.CaptureFixture[str], cli_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledgerflow import evidence
+
+    key, public = evidence.new_key()
+    monkeypatch.setenv("LEDGERFLOW_SIGNING_KEY", key)
+    deal = tmp_path / "deal.pdf"
+    deal.write_bytes(PDF)
+    _, started, _ = run(capsys, "run", "start", "pricing-exception", "--as", "bob", "--input", INPUT,
+                        "--attach", str(deal), "--db", cli_db)
+    out = tmp_path / "pack.json"
+    code, exported, err = run(capsys, "audit", "export", started["run"], "--out", str(out), "--with-attachments",
+                              "--db", cli_db)
+    assert code == 0, err
+    assert (exported["attachments"], exported["carried"]) == (1, 1)
+    code, verdict, err = run(capsys, "audit", "check-pack", str(out), "--trust", public)
+    assert code == 0 and verdict["attachments"] == 1, err
+    pack = json.loads(out.read_text())
+    pack["files"] = {sha: "JVBERi0xLjQK" for sha in pack["files"]}  # another PDF's bytes under the same name
+    out.write_text(json.dumps(pack))
+    code, verdict, _ = run(capsys, "audit", "check-pack", str(out), "--trust", public)
+    assert code == 1 and verdict["first_bad"]["reason"] == "attachment-altered"

@@ -571,12 +571,18 @@ def _verdict(result: dict[str, Any]) -> None:
 
 
 @audit_app.command("export")
-def audit_export(run_id: str, out_file: Annotated[str, typer.Option("--out", help="Evidence pack (JSON).")]) -> None:
+def audit_export(run_id: str, out_file: Annotated[str, typer.Option("--out", help="Evidence pack (JSON).")],
+                 with_attachments: Annotated[bool, typer.Option(
+                     "--with-attachments", help="Carry the run's documents in the pack (their hashes are always "
+                                                "listed).")] = False) -> None:
     """Write one run's evidence pack: its events, playbook, directory, a signed checkpoint and the proof."""
-    pack = evidence.export_run(store(), run_id)
+    pack = evidence.export_run(store(), run_id, with_attachments=with_attachments)
     jsonfiles.write_json(out_file, pack)
-    emit({"run": run_id, "out": out_file, "events": len(pack["events"])},
-         f"evidence pack for {run_id}: {len(pack['events'])} events -> {out_file}")
+    carried = len(pack.get("files", {}))
+    emit({"run": run_id, "out": out_file, "events": len(pack["events"]), "attachments": len(pack["attachments"]),
+          "carried": carried},
+         f"evidence pack for {run_id}: {len(pack['events'])} events, {len(pack['attachments'])} documents listed, "
+         f"{carried} carried -> {out_file}")
 
 
 @audit_app.command("check-pack")
