@@ -13,14 +13,16 @@ import os
 import shlex
 import subprocess
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import puremagic
 
-from ledgerflow import access
+from ledgerflow import access, service
 from ledgerflow.config import Settings
+from ledgerflow.domain import retention
 from ledgerflow.domain.attachments import (
     Attachment,
     Document,
@@ -30,7 +32,9 @@ from ledgerflow.domain.attachments import (
     safe_name,
 )
 from ledgerflow.domain.errors import AttachmentRefused, Conflict, EnvironmentProblem, InvalidInput, NotFound
-from ledgerflow.domain.runs import RunState
+from ledgerflow.domain.events import Event
+from ledgerflow.domain.limits import check_value
+from ledgerflow.domain.runs import RunState, evolve
 from ledgerflow.domain.times import display_time, format_time
 from ledgerflow.storage.store import Store, Tx
 from ledgerflow.tokens import ADMIN, Principal
@@ -211,3 +215,67 @@ def fetch(store: Store, principal: Principal, sha256: str) -> tuple[Attachment, 
         raise EnvironmentProblem(f"the stored bytes of {found.name} ({sha256}) are missing or altered; run "
                                  "`ledgerflow audit verify`", rule="attachment-damaged")
     return found, data
+
+
+def set_hold(store: Store, run_id: str, caller: service.Caller, *, held: bool, reason: str) -> RunState:
+    """Place or lift a legal hold on a run (ended or not): while it stands, retention removes none of its
+    documents. One event on the run's chain says who, when and why."""
+    check_value({"reason": reason}, "the command", store.settings.limits)
+    with store.write() as tx:
+        before = tx.load_run(run_id)
+        playbook, _ = tx.playbook(before.playbook, before.version)
+        event = retention.hold(before, playbook, actor=caller.actor, is_admin=caller.actor == "admin" and
+                               caller.channel == "cli", held=held, reason=reason, at=format_time(tx.now()),
+                               channel=caller.channel)
+        after = _apply(tx, before, [event])
+    return after
+
+
+def _apply(tx: Tx, before: RunState, events: list[Event]) -> RunState:
+    after = before
+    for event in events:
+        after = evolve(after, event) or after
+    tx.save_run(before, after)
+    tx.append(events)
+    return after
+
+
+def sweep(store: Store, *, grace: timedelta | None = None) -> dict[str, Any]:
+    """Remove what is no longer kept: the documents of ended, unheld runs past their playbook's retention
+    (recorded as `attachment.removed`, the hash stays), then bytes no run keeps any more, and documents no run
+    refers to stored longer than `grace` ago (default LEDGERFLOW_ORPHAN_GRACE: uploads never used, commands
+    that failed after storing theirs).
+
+    Returns `{"removed": [{run, sha256, name}], "deleted": N, "orphans": N}`.
+    """
+    removed: list[dict[str, Any]] = []
+    with store.write() as tx:
+        now = tx.now()
+        for run_id in tx.runs_with_documents(ended=True):
+            before = tx.load_run(run_id)
+            playbook, _ = tx.playbook(before.playbook, before.version)
+            events = retention.expired(before, playbook.retention, now)
+            if events:
+                _apply(tx, before, events)
+                removed.extend({"run": run_id, "sha256": e.data["sha256"], "name": e.data["name"]} for e in events)
+    deleted = sum(_delete_unkept(store, sha256) for sha256 in dict.fromkeys(r["sha256"] for r in removed))
+    cutoff = format_time(datetime.now(UTC) - (store.settings.orphan_grace if grace is None else grace))
+    old = [sha256 for sha256, stored_at in store.blobs.stored() if stored_at <= cutoff]
+    with store.read() as tx:
+        used = tx.referenced(old)
+    orphans = 0
+    for sha256 in old:
+        if sha256 not in used and _delete_unkept(store, sha256):
+            orphans += 1
+    return {"removed": removed, "deleted": deleted, "orphans": orphans}
+
+
+def _delete_unkept(store: Store, sha256: str) -> bool:
+    """Delete a document's bytes unless a run still keeps it (refers to it, and retention has not removed it
+    there); asked again just before deleting, so that a run that took the same bytes meanwhile keeps them."""
+    with store.write() as tx:
+        for run_id in tx.runs_referencing(sha256):
+            if any(a.sha256 == sha256 and a.removed_at is None for a in tx.load_run(run_id).attachments):
+                return False
+        tx.forget_uploads(sha256)
+    return store.blobs.delete(sha256)

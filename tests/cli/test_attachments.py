@@ -98,3 +98,19 @@ def test_an_exported_pack_carries_the_documents_and_check_pack_verifies_them(
     out.write_text(json.dumps(pack))
     code, verdict, _ = run(capsys, "audit", "check-pack", str(out), "--trust", public)
     assert code == 1 and verdict["first_bad"]["reason"] == "attachment-altered"
+
+
+def test_a_held_run_shows_its_hold_and_the_sweep_reports_in_json(capsys: pytest.CaptureFixture[str], cli_db: str,
+                                                                 tmp_path: Path) -> None:
+    deal = tmp_path / "deal.pdf"
+    deal.write_bytes(PDF)
+    _, started, _ = run(capsys, "run", "start", "pricing-exception", "--as", "bob", "--input", INPUT,
+                        "--attach", str(deal), "--db", cli_db)
+    code, held, err = run(capsys, "run", "hold", started["run"], "--reason", "matter 7", "--as", "sam", "--db", cli_db)
+    assert code == 0 and held == {"run": started["run"], "held": True}, err
+    code, shown, _ = run(capsys, "run", "show", started["run"], "--db", cli_db)
+    assert shown["held"] is True and shown["attachments"][0]["name"] == "deal.pdf"
+    code, _, err = run(capsys, "run", "hold", started["run"], "--reason", "again", "--as", "sam", "--db", cli_db)
+    assert code == 3 and "hold-state" in err
+    code, swept, _ = run(capsys, "attachment", "sweep", "--db", cli_db)
+    assert code == 0 and swept == {"removed": [], "deleted": 0, "orphans": 0}

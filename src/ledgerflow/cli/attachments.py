@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ledgerflow.cli.main import As, app, caller, emit, store
+from ledgerflow.cli.main import As, app, caller, emit, run_app, store
 
 if TYPE_CHECKING:
     from ledgerflow.tokens import Principal
@@ -57,3 +57,34 @@ def attachment_list(run_id: str, as_: As = None) -> None:
             raise NotFound(f"unknown run {run_id!r}", rule="unknown-run")
         rows = shown(documents.readable(tx, principal, run))
     emit(rows, "\n".join(render.attachment_line(row) for row in rows) or f"run {run_id} has no documents")
+
+
+@run_app.command("hold")
+def run_hold(run_id: str, reason: Annotated[str, typer.Option(help="Why (a matter, a request).")],
+             as_: As = None) -> None:
+    """Place a legal hold on a run: retention removes none of its documents until it is released."""
+    from ledgerflow import documents
+
+    run = documents.set_hold(store(), run_id, caller(as_), held=True, reason=reason)
+    emit({"run": run.id, "held": run.held}, f"run {run.id} is held: its documents are kept")
+
+
+@run_app.command("release")
+def run_release(run_id: str, reason: Annotated[str, typer.Option(help="Why the hold ends.")],
+                as_: As = None) -> None:
+    """Lift a run's legal hold: its documents fall under the playbook's retention again."""
+    from ledgerflow import documents
+
+    run = documents.set_hold(store(), run_id, caller(as_), held=False, reason=reason)
+    emit({"run": run.id, "held": run.held}, f"run {run.id} is released from its hold")
+
+
+@attachment_app.command("sweep")
+def attachment_sweep() -> None:
+    """Remove the bytes retention no longer keeps (recorded, hashes kept) and documents no run refers to."""
+    from ledgerflow import documents
+
+    result = documents.sweep(store())
+    lines = [f"removed {r['name']} ({r['sha256']}) of run {r['run']}" for r in result["removed"]]
+    lines.append(f"{result['deleted']} document(s) deleted after retention, {result['orphans']} unreferenced")
+    emit(result, "\n".join(lines))

@@ -1121,6 +1121,13 @@ class Tx:
         return {row.id: (flag(row.exception), flag(row.reworked), flag(row.failed_check))
                 for row in self.conn.execute(query)} if ids else {}
 
+    def runs_with_documents(self, *, ended: bool) -> list[str]:
+        """Runs that refer to documents (only those that ended, with `ended`), by id."""
+        query = select(_r.c.id).where(_r.c.id.in_(select(schema.attachments.c.run)))
+        if ended:
+            query = query.where(_r.c.ended_at.is_not(None))
+        return [str(x) for x in self.conn.execute(query.order_by(_r.c.id)).scalars()]
+
     def runs_referencing(self, sha256: str) -> list[str]:
         """The runs a document is attached to, by id."""
         a = schema.attachments
