@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from ledgerflow import checkpoints, delivery, evidence, service
+from ledgerflow import checkpoints, delivery, documents, evidence, service
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage.store import Store
@@ -31,6 +31,10 @@ def backoff(attempts: int, cap: float) -> float:
     return float(min(2.0 * 2 ** max(attempts - 1, 0), cap))
 
 
+SWEEP_EVERY = timedelta(hours=1)
+"""How often the worker applies documents' retention and sweeps unreferenced ones (`attachment sweep`)."""
+
+
 class Worker:
     """One worker process's loop; `tick()` does one pass and says what it did."""
 
@@ -42,6 +46,16 @@ class Worker:
         self.client = client or httpx.Client()
         self.clock = clock
         self._next_checkpoint: datetime | None = None  # the first pass signs one when checkpoints are on
+        self._next_sweep: datetime | None = None  # the first pass sweeps documents, then every SWEEP_EVERY
+
+    def sweep_if_due(self) -> int:
+        """Apply documents' retention and remove unreferenced ones every SWEEP_EVERY; how many went."""
+        now = self.clock()
+        if self._next_sweep is not None and now < self._next_sweep:
+            return 0
+        self._next_sweep = now + SWEEP_EVERY
+        result = documents.sweep(self.store)
+        return len(result["removed"]) + int(result["orphans"])
 
     def checkpoint_if_due(self) -> int:
         """Sign, have cosigned, keep and record a checkpoint every LEDGERFLOW_CHECKPOINT_EVERY."""
@@ -56,7 +70,7 @@ class Worker:
     def tick(self) -> dict[str, int]:
         fired = service.fire_due_timers(self.store)
         counts = {"timers": len(fired), "delivered": 0, "retried": 0, "failed": 0,
-                  "checkpoints": self.checkpoint_if_due()}
+                  "checkpoints": self.checkpoint_if_due(), "documents_removed": self.sweep_if_due()}
         now = self.clock()
         with self.store.write() as tx:
             rows = tx.claim_outbox(format_time(now), format_time(now + LEASE))

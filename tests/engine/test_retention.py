@@ -131,3 +131,21 @@ def test_a_malformed_retention_does_not_load(retention: str) -> None:
 def test_an_unknown_retention_key_is_a_lint_finding() -> None:
     playbook = load_playbook(parse_yaml(PRICING.read_text() + "retention: {documents: 30d}\n", "p.yaml"))
     assert [(f.rule, f.path) for f in playbook.issues] == [("unknown-key", "retention.documents")]
+
+
+def test_the_worker_sweeps_once_an_hour(kept_30_days: Store) -> None:
+    from datetime import UTC, datetime
+
+    from ledgerflow.worker import Worker
+
+    store = kept_30_days
+    ended_run(store)
+    moments = iter([datetime(2027, 1, 1, 9, 0, tzinfo=UTC), datetime(2027, 1, 1, 9, 30, tzinfo=UTC)])
+    now = next(moments)
+    worker = Worker(store, clock=lambda: now)
+    later(store, "31d")
+    assert worker.tick()["documents_removed"] == 1
+    (orphan,) = documents.keep(store, [("stray.txt", b"no run refers to me\n")])
+    now = next(moments)
+    assert worker.tick()["documents_removed"] == 0  # not due again within the hour
+    assert store.blobs.get(orphan.sha256) is not None
