@@ -26,14 +26,18 @@ BINARY: dict[int | str, dict[str, Any]] = {
 def download(found: Attachment, data: bytes, *, show_inline: bool = False) -> Response:
     """A document as a response the browser will not run: a file to save unless an inline type was asked for
     inline, never sniffed, sandboxed."""
-    disposition = "inline" if show_inline and inline(found.media_type) else "attachment"
+    shown = show_inline and inline(found.media_type)
     fallback = found.name.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
     media_type = found.media_type if inline(found.media_type) or found.media_type == "text/plain" \
         else "application/octet-stream"
+    # sandboxed, nothing of the document's runs; Chromium's PDF viewer refuses a sandboxed document, so an inline
+    # PDF goes without it (the viewer runs no script of the PDF's)
+    sandbox = "" if shown and found.media_type == "application/pdf" else "; sandbox"
     return Response(data, media_type=media_type, headers={
-        "Content-Disposition": f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(found.name)}",
+        "Content-Disposition": f"{'inline' if shown else 'attachment'}; filename=\"{fallback}\"; "
+                               f"filename*=UTF-8''{quote(found.name)}",
         "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        "Content-Security-Policy": f"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'{sandbox}",
         "Cache-Control": "private, no-store",
     })
 
