@@ -11,7 +11,7 @@ from typing import Any
 
 from ledgerflow import governance
 from ledgerflow.domain import assignments, flow, notifications, timers
-from ledgerflow.domain.attachments import Document
+from ledgerflow.domain.attachments import Attachment, Document
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
@@ -212,7 +212,8 @@ def _write(tx: Tx, ctx: flow.Context, before: RunState | None, result: flow.Buil
     _count(tx, ctx.playbook, before, result, flags)
     stored = tx.append(result.events)
     tx.add_timers(timers.timers_for(result.events, ctx))
-    queue(tx, stored, ctx.playbook, ctx.directory, render_summary(ctx.playbook.summary, result.state.input))
+    queue(tx, stored, ctx.playbook, ctx.directory, render_summary(ctx.playbook.summary, result.state.input),
+          tuple(a for a in result.state.attachments if a.removed_at is None))
     if ended:
         governance.check_triggers(tx, result.state.playbook)
 
@@ -358,13 +359,13 @@ def _fire_due(tx: Tx, until: str, limit: int, *, move_clock: bool) -> list[dict[
 
 
 def queue(tx: Tx, stored: list[dict[str, Any]], playbook: Playbook | None, directory: Directory | None,
-          summary: str | None) -> None:
+          summary: str | None, documents: tuple[Attachment, ...] = ()) -> None:
     """Outbox rows for the notifications and action calls that stored events cause, in this transaction;
-    `summary` is the run's (SPEC §12)."""
+    `summary` and `documents` are the run's (SPEC §12, §14)."""
     settings, at = tx.settings, format_time(datetime.now(UTC))  # the worker sends on the real clock
     rows: list[dict[str, Any]] = []
     for m in notifications.messages_for(stored, playbook=playbook, directory=directory, channels=settings.channels,
-                                        base_url=settings.base_url, summary=summary):
+                                        base_url=settings.base_url, summary=summary, documents=documents):
         rows.append({"channel": m.channel, "recipient": m.recipient, "subject": m.subject, "body": m.body,
                      "payload": m.payload, "event_seq": m.event_seq, "run": m.run, "task": m.task})
     for event in stored:

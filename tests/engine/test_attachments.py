@@ -212,3 +212,24 @@ def test_documents_are_files_beside_a_sqlite_database_and_rows_in_postgresql(sto
     else:
         with store.engine.connect() as conn:
             assert conn.execute(select(schema.blobs.c.data).where(schema.blobs.c.sha256 == sha)).scalar() == PDF
+
+
+def test_a_recommendation_names_the_documents_it_was_made_on(store: Store) -> None:
+    run_id = start_with(store, ("deal.pdf", PDF))
+    complete_prepare(store, run_id, ("sheet.txt", SHEET_V1))
+    act(store, "recommend", only_open(store, run_id), "carol", outcome="approve", rationale="margin is fine")
+    recorded = next(e for e in tx_events(store, run_id) if e["type"] == "recommendation.recorded")
+    assert recorded["data"]["documents"] == [hashlib.sha256(PDF).hexdigest(), hashlib.sha256(SHEET_V1).hexdigest()]
+
+
+def test_the_message_about_a_task_names_the_runs_documents_with_their_hashes(store: Store) -> None:
+    mailing = _limited(store, smtp_url="smtp://127.0.0.1:2525")
+    try:
+        run_id = start_with(mailing, ("deal.pdf", PDF))
+        with mailing.read() as tx:
+            mails = [row for row in tx.outbox() if row.run == run_id and row.channel == "email"]
+    finally:
+        mailing.close()
+    sha = hashlib.sha256(PDF).hexdigest()
+    assert mails and all(f"Document: deal.pdf (SHA-256 {sha}) http://127.0.0.1:8000/attachments/{sha}" in m.body
+                         for m in mails)

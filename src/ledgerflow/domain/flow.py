@@ -108,21 +108,33 @@ def expression_context(run: RunState, playbook: Playbook) -> dict[str, Any]:
                     "started_at": run.started_at}}
 
 
-def data_under_decision(run: RunState, playbook: Playbook, step: Step) -> str:
-    """SHA-256 of the canonical JSON of the input and every output the decision can read, and of the documents
-    attached with them (by name and hash), so an approval counts only for the documents it saw. A run without
-    documents hashes as it did before documents existed."""
+def _read_by(run: RunState, playbook: Playbook, step: Step) -> tuple[dict[str, Any], dict[str, str]]:
+    """The outputs a step reads, by earlier step, and the tasks they come from (task id -> step)."""
     outputs, readers = {}, {}
     for earlier in playbook.before(step):
         done = [t for t in run.latest(earlier.id) if t.status == TaskStatus.COMPLETED and t.output is not None]
         if done:
             outputs[earlier.id] = done[-1].output
             readers[done[-1].id] = earlier.id
+    return outputs, readers
+
+
+def data_under_decision(run: RunState, playbook: Playbook, step: Step) -> str:
+    """SHA-256 of the canonical JSON of the input and every output the decision can read, and of the documents
+    attached with them (by name and hash), so an approval counts only for the documents it saw. A run without
+    documents hashes as it did before documents existed."""
+    outputs, readers = _read_by(run, playbook, step)
     document: dict[str, Any] = {"input": run.input, "outputs": outputs}
     documents = bound(run.attachments, readers)
     if documents:
         document["attachments"] = documents
     return digest(document)
+
+
+def documents_under_decision(run: RunState, playbook: Playbook, step: Step) -> list[str]:
+    """The hashes of the documents a decision reads, in the order attached."""
+    readers = _read_by(run, playbook, step)[1]
+    return list(dict.fromkeys(a.sha256 for a in run.attachments if a.task is None or a.task in readers))
 
 
 def _decision_outcome(step: DecisionStep, latest: Iterable[TaskState]) -> str | None:
@@ -637,9 +649,13 @@ def recommend(ctx: Context, run: RunState, *, task_id: str, actor: str, outcome:
     if not rationale.strip():
         raise Forbidden("a recommendation needs a rationale", rule="rationale-required")
     b = Builder(ctx, run)
+    data = {"outcome": outcome, "rationale": rationale, "attempt": task.attempt,
+            "data_hash": data_under_decision(run, ctx.playbook, step)}
+    seen = documents_under_decision(run, ctx.playbook, step)
+    if seen:  # the documents it was made on, named in the history (data_hash covers them too)
+        data["documents"] = seen
     b.emit("recommendation.recorded", actor=actor, task=task.id, step=step.id, auth=authority("role", "recommend"),
-           data={"outcome": outcome, "rationale": rationale, "attempt": task.attempt,
-                 "data_hash": data_under_decision(run, ctx.playbook, step)})
+           data=data)
     return b
 
 
