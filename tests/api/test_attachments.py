@@ -124,3 +124,20 @@ def test_a_guest_reads_its_own_tasks_documents_and_nothing_else(client: TestClie
     assert client.get(f"/api/v1/attachments/{pdf}", headers=guest).status_code == 404
     seen = client.get(f"/api/v1/tasks/{prepare['task']}", headers=guest).json()
     assert [a["name"] for a in seen["attachments"]] == ["sheet.txt"]
+
+
+def test_an_owner_places_and_lifts_a_legal_hold_and_others_are_refused(client: TestClient, login: Login,
+                                                                       store: Store) -> None:
+    run_id = client.post("/api/v1/runs", json={"playbook": "pricing-exception", "input": INPUT},
+                         headers=login("bob")).json()["run"]
+    login("sam")
+    with changes_nothing(store):
+        refused = client.post(f"/api/v1/runs/{run_id}/hold", json={"reason": "mine"}, headers=login("bob"))
+    assert refused.status_code == 403 and refused.json()["rule"] == "hold-not-allowed"
+    assert client.post(f"/api/v1/runs/{run_id}/hold", json={"reason": "matter 7"}, headers=login("sam")).json() == {
+        "run": run_id, "held": True}
+    assert client.get(f"/api/v1/runs/{run_id}", headers=login("sam")).json()["held"] is True
+    again = client.post(f"/api/v1/runs/{run_id}/hold", json={"reason": "again"}, headers=login("sam"))
+    assert again.status_code == 409 and again.json()["rule"] == "hold-state"
+    released = client.post(f"/api/v1/runs/{run_id}/release", json={"reason": "closed"}, headers=login("sam"))
+    assert released.json() == {"run": run_id, "held": False}

@@ -34,7 +34,7 @@ def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any]:
         return {"json": {"to": "erin", "reason": "load"}}
     if path.endswith("/complete"):
         return {"json": {"output": PREPARED}}
-    if path.endswith("/cancel"):
+    if path.endswith(("/cancel", "/hold", "/release")):
         return {"json": {"reason": "no"}}
     if path.endswith("/decisions"):
         return {"json": {"decision": "pause", "rationale": "no"}}

@@ -42,6 +42,15 @@ class CompleteIn(_In):
     attachments: Attachments
 
 
+class HoldIn(_In):
+    reason: str = Field(description="Why the hold is placed or lifted (a matter, a request).")
+
+
+class HoldOut(BaseModel):
+    run: str
+    held: bool = Field(description="Under a legal hold: retention removes none of the run's documents.")
+
+
 class AttachmentOut(BaseModel):
     """A document attached to a run (SPEC §14): fetch its bytes with GET /attachments/{sha256}."""
 

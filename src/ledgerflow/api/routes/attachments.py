@@ -13,10 +13,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 
-from ledgerflow import documents, views
-from ledgerflow.api.deps import Actor, Anyone, StoreDep
+from ledgerflow import access, documents, remote, views
+from ledgerflow.api.deps import Actor, ActorMutation, Anyone, Mutation, StoreDep
 from ledgerflow.api.errors import documented
-from ledgerflow.api.models import AttachmentOut, Uploaded
+from ledgerflow.api.models import AttachmentOut, HoldIn, HoldOut, Uploaded
 from ledgerflow.domain.attachments import Attachment, inline, shown
 
 BINARY: dict[int | str, dict[str, Any]] = {
@@ -67,4 +67,22 @@ def router() -> APIRouter:
         run, _ = views.run(store, who, run_id)
         return [AttachmentOut(**a) for a in shown(run.attachments)]
 
+    @api.post("/runs/{run_id}/hold", response_model=HoldOut, responses=documented(403, 404, 409, 422))
+    def hold(call: ActorMutation, run_id: str, body: HoldIn) -> Response:
+        """Place a legal hold on a run (its playbook's workflow or outcome owner): retention removes none of
+        its documents until it is released."""
+        return call.answer(lambda: _held(call, run_id, body.reason, held=True))
+
+    @api.post("/runs/{run_id}/release", response_model=HoldOut, responses=documented(403, 404, 409, 422))
+    def release(call: ActorMutation, run_id: str, body: HoldIn) -> Response:
+        """Lift a run's legal hold."""
+        return call.answer(lambda: _held(call, run_id, body.reason, held=False))
+
     return api
+
+
+def _held(call: Mutation, run_id: str, reason: str, *, held: bool) -> HoldOut:
+    with call.store.read() as tx:
+        access.visible_run(tx, run_id, call.principal)
+    run = documents.set_hold(call.store, run_id, remote.caller(call.principal), held=held, reason=reason)
+    return HoldOut(run=run.id, held=run.held)
