@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from ledgerflow import audit, checkpoints, documents, evidence, service
 from ledgerflow.domain import notes
@@ -121,3 +121,19 @@ def test_audit_verify_finds_a_document_altered_or_lost_where_it_is_kept(store: S
     assert result["ok"] is False
     assert result["first_bad"]["reason"] == reason and result["first_bad"]["run"] == run_id
     assert result["first_bad"]["detail"] == hashlib.sha256(SHEET).hexdigest()
+
+
+def test_a_documents_record_changed_on_the_runs_row_is_a_state_mismatch(store: Store) -> None:
+    run_id = approved_run(store)
+    runs = schema.runs
+    with store.engine.begin() as conn:
+        stored = conn.execute(select(runs.c.attachments).where(runs.c.id == run_id)).scalar_one()
+        stored[1]["sha256"] = hashlib.sha256(PDF).hexdigest()  # the sheet's record now names the other document
+        conn.execute(update(runs).where(runs.c.id == run_id).values(attachments=stored))
+    fresh = Store(store.url)  # no run kept in memory
+    try:
+        result = audit.verify(fresh)
+    finally:
+        fresh.close()
+    assert result["ok"] is False
+    assert (result["first_bad"]["reason"], result["first_bad"]["run"]) == ("state-mismatch", run_id)
