@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from ledgerflow import tokens
@@ -141,3 +142,19 @@ def test_an_owner_places_and_lifts_a_legal_hold_and_others_are_refused(client: T
     assert again.status_code == 409 and again.json()["rule"] == "hold-state"
     released = client.post(f"/api/v1/runs/{run_id}/release", json={"reason": "closed"}, headers=login("sam"))
     assert released.json() == {"run": run_id, "held": False}
+
+
+def test_an_agent_attaches_what_it_gathered_through_the_python_client(store: Store) -> None:
+    from ledgerflow.client import ApiError, Client
+    from tests.servers import serving
+
+    with serving(create_app(store, ApiConfig(limits=Limits(max_bytes=64 * 1024)))) as url:
+        with Client(url, tokens.create(store, "intake-bot", ADMIN)["token"]) as agent, \
+                Client(url, tokens.create(store, "erin", ADMIN)["token"]) as stranger:
+            uploaded = agent.upload("crm-export.txt", SHEET)
+            run = agent.start_run("pricing-exception", INPUT, attachments=[uploaded["sha256"]])
+            assert [a["name"] for a in agent.run(run["run"])["attachments"]] == ["crm-export.txt"]
+            assert agent.attachment(uploaded["sha256"]) == SHEET
+            with pytest.raises(ApiError) as caught:
+                stranger.attachment(uploaded["sha256"])
+            assert caught.value.status == 404
