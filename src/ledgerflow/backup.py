@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, MetaData, Table, insert, inspect, select, text
+from sqlalchemy import Connection, Engine, LargeBinary, MetaData, Table, insert, inspect, select, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, InvalidInput
@@ -72,12 +72,17 @@ def backup(engine: Engine, url: str, out: str, *, folder: str | None = None) -> 
                     if table.name == BLOBS:
                         continue  # written below, as documents, whichever store holds them
                     columns = [str(c.name) for c in table.columns]
+                    binary = _binary(table)
                     _line(packed, digest, {"table": str(table.name), "columns": columns})
                     rows = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
                         select(table).order_by(*(list(table.primary_key.columns) or list(table.columns))))
                     count = 0
                     for row in rows:
-                        _line(packed, digest, list(row))
+                        values = list(row)
+                        for index in binary:
+                            if values[index] is not None:
+                                values[index] = base64.b64encode(values[index]).decode()
+                        _line(packed, digest, values)
                         count += 1
                     counts[str(table.name)] = count
                 if any(t.name == "attachments" for t in tables):  # from revision 0015
@@ -140,6 +145,11 @@ def _tables(conn: Connection) -> list[Table]:
     reflected = MetaData()
     reflected.reflect(conn)
     return [t for t in reflected.sorted_tables if t.name != "alembic_version"]
+
+
+def _binary(table: Table) -> list[int]:
+    """Positions of the columns that hold bytes: written as base64 text, since JSON has no bytes."""
+    return [i for i, column in enumerate(table.columns) if isinstance(column.type, LargeBinary)]
 
 
 def _line(packed: gzip.GzipFile, digest: Any, value: Any) -> None:
@@ -208,6 +218,7 @@ def _insert(conn: Connection, tables: dict[str, Table], file: str) -> None:
     batch: list[dict[str, Any]] = []
     table: Table | None = None
     columns: list[str] = []
+    binary: list[int] = []
 
     def flush() -> None:
         if batch and table is not None:
@@ -225,7 +236,12 @@ def _insert(conn: Connection, tables: dict[str, Table], file: str) -> None:
                 raise InvalidInput(f"{file} holds table {value['table']!r}, which its schema does not have",
                                    rule="bad-backup")
             table, columns = tables[value["table"]], value["columns"]
+            binary = [columns.index(str(c.name)) for c in table.columns
+                      if isinstance(c.type, LargeBinary) and str(c.name) in columns]
         elif isinstance(value, list) and table is not None:
+            for index in binary:
+                if value[index] is not None:
+                    value[index] = base64.b64decode(value[index])
             batch.append(dict(zip(columns, value, strict=True)))
             if len(batch) >= BATCH:
                 flush()

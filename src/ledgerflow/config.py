@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ledgerflow.domain.attachments import ALLOWED_TYPES, ATTACHMENTS, MAX_ATTACHMENT_BYTES, AttachmentLimits
 from ledgerflow.domain.durations import parse_duration
@@ -23,9 +25,28 @@ KEYS = ("LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_MAIL_FROM", "LEDGERF
         "LEDGERFLOW_MAX_INPUT_BYTES", "LEDGERFLOW_MAX_INPUT_DEPTH",
         "LEDGERFLOW_CHECKPOINT_EVERY", "LEDGERFLOW_CHECKPOINT_DIR", "LEDGERFLOW_WITNESS_URLS",
         "LEDGERFLOW_TRUSTED_KEYS", "LEDGERFLOW_WITNESS_KEYS", "LEDGERFLOW_OIDC_ISSUER", "LEDGERFLOW_OIDC_CLIENT_ID",
-        "LEDGERFLOW_OIDC_CLIENT_SECRET", "LEDGERFLOW_OIDC_CLAIM", "LEDGERFLOW_SESSION_HOURS",
+        "LEDGERFLOW_OIDC_CLIENT_SECRET", "LEDGERFLOW_OIDC_CLAIM", "LEDGERFLOW_SESSION_HOURS", "LEDGERFLOW_LOG_FORMAT",
         "LEDGERFLOW_MAX_ATTACHMENT_BYTES", "LEDGERFLOW_ATTACHMENT_TYPES", "LEDGERFLOW_ATTACHMENT_SCAN",
         "LEDGERFLOW_ATTACHMENT_DIR", "LEDGERFLOW_ORPHAN_GRACE")
+
+OTHER_KEYS = ("LEDGERFLOW_TOKEN", "LEDGERFLOW_WITNESS_SIGNING_KEY", "LEDGERFLOW_DEBUG", "LEDGERFLOW_TEST_BACKENDS",
+              "LEDGERFLOW_TEST_PG", "LEDGERFLOW_TEST_WORKERS", "LEDGERFLOW_FUZZ_SEED", "LEDGERFLOW_BENCH_SNAPSHOT")
+"""Variables read from the environment only, by one command or by the test and benchmark tooling: known, so
+`config show` does not warn about them."""
+
+SECRETS = frozenset({"LEDGERFLOW_SIGNING_KEY", "LEDGERFLOW_WEBHOOK_SECRET", "LEDGERFLOW_SESSION_SECRET",
+                     "LEDGERFLOW_SLACK_WEBHOOK_URL", "LEDGERFLOW_TOKEN", "LEDGERFLOW_WITNESS_SIGNING_KEY",
+                     "LEDGERFLOW_OIDC_CLIENT_SECRET"})
+"""Values never shown: keys, secrets, tokens, and a Slack webhook URL (whoever has it may post)."""
+URLS_WITH_PASSWORDS = frozenset({"LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_WEBHOOK_URL",
+                                 "LEDGERFLOW_LLM_BASE_URL", "LEDGERFLOW_WITNESS_URLS"})
+"""URLs shown with any password in them masked."""
+DEFAULTS = {"LEDGERFLOW_DB": "sqlite:///ledgerflow.db", "LEDGERFLOW_MAIL_FROM": "ledgerflow@localhost",
+            "LEDGERFLOW_BASE_URL": "http://127.0.0.1:8000", "LEDGERFLOW_RETRY_MAX": "300",
+            "LEDGERFLOW_MAX_INPUT_BYTES": str(MAX_BYTES), "LEDGERFLOW_MAX_INPUT_DEPTH": str(MAX_DEPTH),
+            "LEDGERFLOW_OIDC_CLAIM": "email", "LEDGERFLOW_SESSION_HOURS": "12",
+            "LEDGERFLOW_LOG_FORMAT": "json unless stderr is a terminal"}
+MASK = "********"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +76,8 @@ class Settings:
     trusted_keys: str | None = None
     """Trust anchors for `audit verify` and `check-pack` when `--trust` is not given: a key or a file of keys."""
     witness_keys: str | None = None
+    log_format: str | None = None
+    """`json` or `console` for the server's and the worker's logs; unset, JSON unless stderr is a terminal."""
     oidc_issuer: str | None = None
     """An OpenID provider people sign in to the web UI with (SPEC §13), with its client id and secret."""
     oidc_client_id: str | None = None
@@ -127,6 +150,7 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         checkpoint_dir=values.get("LEDGERFLOW_CHECKPOINT_DIR"),
         witness_urls=tuple(u.rstrip("/") for u in values.get("LEDGERFLOW_WITNESS_URLS", "").replace(",", " ").split()),
         trusted_keys=values.get("LEDGERFLOW_TRUSTED_KEYS"), witness_keys=values.get("LEDGERFLOW_WITNESS_KEYS"),
+        log_format=_log_format(values.get("LEDGERFLOW_LOG_FORMAT")),
         oidc_issuer=values.get("LEDGERFLOW_OIDC_ISSUER"), oidc_client_id=values.get("LEDGERFLOW_OIDC_CLIENT_ID"),
         oidc_client_secret=values.get("LEDGERFLOW_OIDC_CLIENT_SECRET"),
         oidc_claim=values.get("LEDGERFLOW_OIDC_CLAIM", "email"),
@@ -139,6 +163,59 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         attachment_dir=values.get("LEDGERFLOW_ATTACHMENT_DIR"),
         orphan_grace=_every(values.get("LEDGERFLOW_ORPHAN_GRACE"), "LEDGERFLOW_ORPHAN_GRACE") or timedelta(days=1),
     )
+
+
+def _log_format(text: str | None) -> str | None:
+    if text is not None and text not in ("json", "console"):
+        raise InvalidInput("LEDGERFLOW_LOG_FORMAT is json or console", rule="bad-config")
+    return text
+
+
+def show(environ: Mapping[str, str] | None = None, toml_path: Path | None = None) -> dict[str, Any]:
+    """`config show`: every setting with its effective value and where it came from (env, file, default), secrets
+    masked; and the `LEDGERFLOW_*` variables nothing reads (a misspelt name is otherwise silently ignored).
+
+    Raises:
+        InvalidInput: as `load_settings` (the file or a value is malformed).
+    """
+    env = dict(os.environ if environ is None else environ)
+    path = toml_path if toml_path is not None else Path("ledgerflow.toml")
+    load_settings(env, path)  # refuse what the server would refuse
+    from_file: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    rows = []
+    for key in (*KEYS, *OTHER_KEYS[:2]):
+        value: str | None
+        if env.get(key):
+            value, source = env[key], "env"
+        elif key in from_file and key in KEYS:
+            value, source = str(from_file[key]), f"file {path}"
+        else:
+            value, source = DEFAULTS.get(key), "default"
+        rows.append({"key": key, "value": masked(key, value), "source": source})
+    known = {*KEYS, *OTHER_KEYS}
+    unknown = sorted({k for k in env if k.startswith("LEDGERFLOW_") and k not in known}
+                     | {f"{k} (in {path})" for k in from_file if k not in KEYS})
+    return {"settings": rows, "unknown": unknown}
+
+
+def masked(key: str, value: str | None) -> str | None:
+    """A setting's value as `config show` prints it: secrets as `********`, passwords in URLs masked."""
+    if value is None or value == "":
+        return value
+    if key in SECRETS:
+        return MASK
+    if key in URLS_WITH_PASSWORDS:
+        return " ".join(_without_password(part) for part in value.split())
+    return value
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    return urlunsplit(parts._replace(netloc=f"{user}{MASK}@{parts.hostname or ''}"
+                                     + (f":{parts.port}" if parts.port else "")))
 
 
 def _every(text: str | None, key: str) -> timedelta | None:

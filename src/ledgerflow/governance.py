@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ledgerflow import telemetry
 from ledgerflow.domain import governance as rules
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.events import Event
-from ledgerflow.domain.figures import LATENCY_PERCENTILES, week_of
+from ledgerflow.domain.figures import LATENCY_PERCENTILES, Period, week_of
 from ledgerflow.domain.limits import check_value
 from ledgerflow.domain.playbook import Playbook
 from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.timers import Timer
-from ledgerflow.domain.times import format_time
+from ledgerflow.domain.times import display_time, format_time
 from ledgerflow.ids import new_id
 from ledgerflow.scorecard import figures, latency_side
 from ledgerflow.storage.store import Store, Tx
@@ -38,11 +39,14 @@ def _open_review(tx: Tx, playbook: str) -> TaskState | None:
     return next(iter(reviews.values()), None)
 
 
-def open_review(tx: Tx, playbook: Playbook, reason: str, trigger: str | None = None) -> list[Event]:
+def open_review(tx: Tx, playbook: Playbook, reason: str, trigger: str | None = None,
+                period: Period | None = None) -> list[Event]:
+    """Open a review of `period` (default: this week), or add the reason to the review already open."""
     now = tx.now()
     events = rules.open_review(playbook, now=now, new_id=new_id, reason=reason,
                                figures=figures(tx, playbook.id, week_of(now)),
-                               existing=_open_review(tx, playbook.id), trigger=trigger)
+                               existing=_open_review(tx, playbook.id), trigger=trigger,
+                               period=(period or week_of(now)).name)
     apply_standalone(tx, events)
     return events
 
@@ -59,7 +63,8 @@ def fire_cadence(tx: Tx, playbook_id: str) -> list[Event]:
     playbook, _ = tx.playbook(playbook_id)
     events: list[Event] = []
     if playbook.governance.cadence == "weekly":
-        events = open_review(tx, playbook, reason="weekly cadence")
+        # it fires at the start of a week: the week to review is the one that just ended
+        events = open_review(tx, playbook, reason="weekly cadence", period=week_of(tx.now()).previous())
         schedule_cadence(tx, playbook)
     return events
 
@@ -96,30 +101,61 @@ def check_triggers(tx: Tx, playbook_id: str) -> list[Event]:
 def decide(store: Store, playbook_id: str, *, actor: str, channel: str, decision: str, rationale: str,
            follow_ups: Sequence[tuple[str, str, str]]) -> dict[str, Any]:
     """`governance decide`: record, enforce (state row), close reviews, open follow-ups."""
-    check_value({"decision": decision, "rationale": rationale, "follow_ups": [list(f) for f in follow_ups]},
-                "the command", store.settings.limits)
-    items = []
-    for text, owner, due in follow_ups:
-        try:
-            items.append(rules.FollowUp(text=text, owner=owner, due=parse_duration(due)))
-        except ValueError as exc:
-            raise InvalidInput(str(exc), rule="bad-duration") from None
-    with store.write() as tx:
-        playbook, version = tx.playbook(playbook_id)
-        directory = tx.directory()
-        now = tx.now()
-        card = figures(tx, playbook_id, week_of(now))
-        reviews = list(tx.standalone(playbook=playbook_id, step=rules.REVIEW_STEP, open_only=True).values())
-        events = rules.decide(playbook, actor=actor, channel=channel, decision=decision, rationale=rationale,
-                              follow_ups=items, figures=card, open_reviews=reviews,
-                              known_actor=lambda a: directory is not None and directory.is_actor(a),
-                              now=now, new_id=new_id)
-        at = format_time(now)
-        current = tx.governance(playbook_id)
-        retired = current.stopped_through if current is not None else None
-        tx.set_governance(playbook_id, state=decision, decided_by=actor, decided_at=at, rationale=rationale,
-                          stopped_through=version if decision == "stop" else retired)
-        apply_standalone(tx, events)
-    opened = [e.task for e in events if e.type == "task.ready"]
-    return {"playbook": playbook_id, "decision": decision, "decided_by": actor, "decided_at": at,
-            "scorecard": card, "closed": [r.id for r in reviews], "follow_ups": opened}
+    with telemetry.command("governance.decide", actor=actor, channel=channel, playbook=playbook_id):
+        check_value({"decision": decision, "rationale": rationale, "follow_ups": [list(f) for f in follow_ups]},
+                    "the command", store.settings.limits)
+        items = []
+        for text, owner, due in follow_ups:
+            try:
+                items.append(rules.FollowUp(text=text, owner=owner, due=parse_duration(due)))
+            except ValueError as exc:
+                raise InvalidInput(str(exc), rule="bad-duration") from None
+        with store.write() as tx:
+            playbook, version = tx.playbook(playbook_id)
+            directory = tx.directory()
+            now = tx.now()
+            card = figures(tx, playbook_id, week_of(now))
+            reviews = list(tx.standalone(playbook=playbook_id, step=rules.REVIEW_STEP, open_only=True).values())
+            events = rules.decide(playbook, actor=actor, channel=channel, decision=decision, rationale=rationale,
+                                  follow_ups=items, figures=card, open_reviews=reviews,
+                                  known_actor=lambda a: directory is not None and directory.is_actor(a),
+                                  now=now, new_id=new_id)
+            at = format_time(now)
+            current = tx.governance(playbook_id)
+            retired = current.stopped_through if current is not None else None
+            tx.set_governance(playbook_id, state=decision, decided_by=actor, decided_at=at, rationale=rationale,
+                              stopped_through=version if decision == "stop" else retired)
+            apply_standalone(tx, events)
+        opened = [e.task for e in events if e.type == "task.ready"]
+        return {"playbook": playbook_id, "decision": decision, "decided_by": actor, "decided_at": at,
+                "scorecard": card, "closed": [r.id for r in reviews], "follow_ups": opened}
+
+
+HISTORY_TYPES = ("governance.review_opened", "governance.decided")
+"""The governance rhythm of a playbook, as recorded: the reviews that opened and the decisions taken."""
+
+
+def history(store: Store, playbook_id: str) -> list[dict[str, Any]]:
+    """`governance history`: a playbook's reviews and decisions, oldest first, each as recorded.
+
+    Raises:
+        NotFound: no playbook has this id.
+    """
+    with store.read() as tx:
+        tx.playbook(playbook_id)
+        rows = [row for kind in HISTORY_TYPES for row in tx.events_of_type(kind, "", "9999")
+                if row["data"].get("playbook") == playbook_id]
+    entries = []
+    for row in sorted(rows, key=lambda r: r["seq"]):
+        data = row["data"]
+        decided = row["type"] == "governance.decided"
+        entries.append({
+            "seq": row["seq"], "at": display_time(row["at"]), "type": row["type"],
+            "decision": data.get("decision") if decided else None,
+            "by": row["actor"] if decided else None,
+            "reason": data.get("rationale") if decided else data.get("reason"),
+            "trigger": data.get("trigger"),
+            "follow_ups": data.get("follow_ups", []),
+            "scorecard": data.get("scorecard") if decided else data.get("figures"),
+        })
+    return entries

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from ledgerflow import governance
+from ledgerflow import governance, telemetry
 from ledgerflow.domain import outcome as rules
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.figures import Period, week_of
@@ -28,34 +28,35 @@ def record(store: Store, playbook_id: str, period: Period, value: float, *, acto
         InvalidInput: see `domain.outcome.record`.
         Forbidden: see `domain.outcome.record`.
     """
-    with store.write() as tx:
-        playbook, _ = tx.playbook(playbook_id)
-        directory = tx.directory()
-        if directory is None or not directory.is_actor(actor):
-            raise NotFound(f"unknown actor {actor!r}: say who records with --as (the outcome or workflow owner)",
-                           rule="unknown-actor")
-        now = tx.now()
-        event = rules.record(playbook, actor=actor, channel=channel, period=period, value=value, note=note, now=now)
-        row = {"value": event.data["value"], "note": event.data["note"], "recorded_by": actor,
-               "recorded_at": event.at}
-        where = (_o.c.playbook == playbook_id, _o.c.period == period.name)
-        if tx.conn.execute(select(_o.c.period).where(*where)).first() is None:
-            tx.conn.execute(insert(_o).values(playbook=playbook_id, period=period.name, **row))
-        else:
-            tx.conn.execute(update(_o).where(*where).values(**row))
-        tx.append([event])
-        start, end = week_of(now).bounds
-        fired = {data.get("trigger") for data in tx.event_data("governance.review_opened", start, end)
-                 if data.get("playbook") == playbook_id}
-        reviews = []
-        for trigger in rules.crossed_triggers(playbook, event.data["value"], lambda t: trigger_key(t) in fired):
-            key = trigger_key(trigger)
-            opened = governance.open_review(tx, playbook, reason=f"trigger crossed: {key} ({period.name})",
-                                            trigger=key)
-            reviews += [e.task for e in opened if e.task is not None]
-    return {"playbook": playbook_id, "period": period.name, "metric": event.data["metric"],
-            "value": event.data["value"], "note": event.data["note"], "recorded_by": actor,
-            "recorded_at": display_time(event.at), "authority": event.authority,
-            "reviews": list(dict.fromkeys(reviews)),
-            "outcome": rules.outcome_block(playbook.outcome.metric, event.data["value"])}
+    with telemetry.command("outcome.record", actor=actor, channel=channel, playbook=playbook_id):
+        with store.write() as tx:
+            playbook, _ = tx.playbook(playbook_id)
+            directory = tx.directory()
+            if directory is None or not directory.is_actor(actor):
+                raise NotFound(f"unknown actor {actor!r}: say who records with --as (the outcome or workflow owner)",
+                               rule="unknown-actor")
+            now = tx.now()
+            event = rules.record(playbook, actor=actor, channel=channel, period=period, value=value, note=note, now=now)
+            row = {"value": event.data["value"], "note": event.data["note"], "recorded_by": actor,
+                   "recorded_at": event.at}
+            where = (_o.c.playbook == playbook_id, _o.c.period == period.name)
+            if tx.conn.execute(select(_o.c.period).where(*where)).first() is None:
+                tx.conn.execute(insert(_o).values(playbook=playbook_id, period=period.name, **row))
+            else:
+                tx.conn.execute(update(_o).where(*where).values(**row))
+            tx.append([event])
+            start, end = week_of(now).bounds
+            fired = {data.get("trigger") for data in tx.event_data("governance.review_opened", start, end)
+                     if data.get("playbook") == playbook_id}
+            reviews = []
+            for trigger in rules.crossed_triggers(playbook, event.data["value"], lambda t: trigger_key(t) in fired):
+                key = trigger_key(trigger)
+                opened = governance.open_review(tx, playbook, reason=f"trigger crossed: {key} ({period.name})",
+                                                trigger=key, period=period)
+                reviews += [e.task for e in opened if e.task is not None]
+        return {"playbook": playbook_id, "period": period.name, "metric": event.data["metric"],
+                "value": event.data["value"], "note": event.data["note"], "recorded_by": actor,
+                "recorded_at": display_time(event.at), "authority": event.authority,
+                "reviews": list(dict.fromkeys(reviews)),
+                "outcome": rules.outcome_block(playbook.outcome.metric, event.data["value"])}
 

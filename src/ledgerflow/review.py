@@ -1,7 +1,7 @@
 """The weekly review pack (SPEC §12, issue: the governance rhythm): what an operations leader brings to the
 staff review, assembled from the reports and rendered by `domain.review`.
 
-Read-only. Each part comes from the report that owns it (scorecard, waits, ownership, waiting), so the pack
+Read-only. Each part comes from the report that owns it (scorecard, friction, ownership, waiting), so the pack
 says what those commands say.
 """
 
@@ -9,16 +9,45 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from ledgerflow import reports
-from ledgerflow.domain.figures import Period
+from ledgerflow.domain.errors import InvalidInput
+from ledgerflow.domain.figures import Period, parse_period, week_of
 from ledgerflow.domain.governance import FOLLOW_UP_STEP
 from ledgerflow.domain.reports import deadline, overdue_hours
-from ledgerflow.domain.times import display_time, format_time
+from ledgerflow.domain.times import display_time, format_time, parse_time
+from ledgerflow.friction import friction
 from ledgerflow.scorecard import figures
-from ledgerflow.storage.store import Store
+from ledgerflow.storage import schema
+from ledgerflow.storage.store import Store, Tx
 
 TREND_WEEKS = 4
 """The weeks the trend covers, ending with the reviewed one."""
+
+
+def period_of_review(tx: Tx, task_id: str) -> tuple[str, Period]:
+    """The playbook and the week a review task looks at, as its `governance.review_opened` event says.
+
+    A review opened before the event named its week looks at the week before it opened when the weekly
+    cadence opened it (that week had just ended), else at the week it opened in.
+
+    Raises:
+        NotFound: no such task.
+        InvalidInput: the task is not a governance review.
+    """
+    if tx.run_of_task(task_id) is not None or (task := tx.standalone(ids=[task_id])[task_id]).type != "review":
+        raise InvalidInput(f"task {task_id} is not a governance review: only a review has a review pack",
+                           rule="not-a-review")
+    e = schema.events
+    opened = tx.conn.execute(select(e.c.at, e.c.data).where(e.c.task == task_id,
+                                                           e.c.type == "governance.review_opened")
+                             .order_by(e.c.seq).limit(1)).first()
+    data = (opened.data if opened is not None else None) or {}
+    if data.get("period"):
+        return task.playbook, parse_period(str(data["period"]))
+    week = week_of(parse_time(opened.at if opened is not None else task.ready_at))
+    return task.playbook, week.previous() if data.get("reason") == "weekly cadence" else week
 
 
 def review_pack(store: Store, playbook_id: str, period: Period) -> dict[str, Any]:
@@ -52,7 +81,7 @@ def review_pack(store: Store, playbook_id: str, period: Period) -> dict[str, Any
         "triggers": [{"at": display_time(row["at"]), "trigger": row["data"].get("trigger"),
                       "reason": row["data"].get("reason")} for row in opened if row["data"].get("trigger")],
         "waiting": reports.waiting(store, playbook=playbook_id),
-        "waits": reports.waits(store, playbook_id, period)["steps"],
+        "friction": friction(store, playbook_id, period),
         "escalations": [{"at": c["at"], "run": c["run"], "step": c["step"], "from": c["from"], "to": c["to"]}
                         for c in escalations],
         "decisions": [{"at": display_time(row["at"]), "by": row["actor"], "decision": row["data"].get("decision"),

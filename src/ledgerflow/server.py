@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Match, Mount, Route
 
-from ledgerflow import tokens
+from ledgerflow import instruments, tokens
 from ledgerflow.api.app import create_app
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.storage.store import Store
@@ -31,12 +31,14 @@ def web_identity(store: Store, token: str) -> Identity | None:
 
 
 def create_server_app(store: Store, *, worker: bool = True, session_secret: str | None = None) -> FastAPI:
-    """The API under /api/v1 and the web UI at /; with `worker`, the worker loop runs beside them."""
+    """The API under /api/v1 and the web UI at /; with `worker`, the worker loop runs beside them (and `/readyz`
+    watches its passes)."""
+    loop = Worker(store)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        thread = threading.Thread(target=Worker(store).run, args=(stop,), name="ledgerflow-worker", daemon=True)
+        thread = threading.Thread(target=loop.run, args=(stop,), name="ledgerflow-worker", daemon=True)
         if worker:
             thread.start()
         try:
@@ -48,7 +50,7 @@ def create_server_app(store: Store, *, worker: bool = True, session_secret: str 
 
     # A guest link is opened by a person, so `/guest/<token>` is the web UI's page; API clients use the guest
     # token as a bearer on GET /api/v1/tasks/<task>.
-    app = create_app(store, lifespan=lifespan, guest_links=False)
+    app = create_app(store, lifespan=lifespan, guest_links=False, heartbeat=loop.since_last_pass if worker else None)
     _answer_unknown_api_paths(app)
     app.mount("/", create_web_app(store, lambda token: web_identity(store, token), secret=session_secret))
     return app
@@ -76,10 +78,11 @@ def _answer_unknown_api_paths(app: FastAPI) -> None:
 def serve(store: Store, host: str, port: int, **options: Any) -> None:
     import uvicorn
 
+    instruments.configure_logging(json={"json": True, "console": False}.get(store.settings.log_format or ""))
     app = create_server_app(store, **options)
     # What start-up built (modules, the app's routes and models) lives as long as the process: frozen out of
     # the collector, a full collection walks only what requests made since, not the whole heap (those walks
     # were 40-90 ms pauses in the middle of requests, the slowest 1% of decisions under load).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)  # our request log says it

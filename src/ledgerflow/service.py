@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ledgerflow import governance
+from ledgerflow import governance, telemetry
 from ledgerflow.domain import assignments, flow, notifications, timers
 from ledgerflow.domain.attachments import Attachment, Document
 from ledgerflow.domain.canonical import digest
@@ -73,20 +73,21 @@ def _system_event(tx: Tx, type_: str, caller: Caller, data: dict[str, Any], kind
 
 
 def load_directory_file(store: Store, path: str, caller: Caller) -> dict[str, Any]:
-    source = parse_yaml(read_text(path), path)
-    directory, data = load_directory(source)
-    content = digest(data)
-    with store.write() as tx:
-        at = format_time(tx.now())
-        version = tx.save_directory(data, content, at)
-        tx.append([_system_event(tx, "directory.loaded", caller,
-                                 {"version": version, "digest": content, "actors": len(directory.actors)})])
-        _reconcile(tx, tx.runs_with_open_tasks())
-        tx.add_timers([Timer(due_at=format_time(begins), kind=AWAY, run=None, task=None,
-                             data={"actor": actor, "directory": version})
-                       for begins, actor in directory.away_starts(tx.now())])
-    return {"version": version, "digest": content, "people": sum(1 for a in directory.actors if not a.is_agent),
-            "agents": sum(1 for a in directory.actors if a.is_agent), "roles": len(directory.roles)}
+    with telemetry.command("directory.load", actor=caller.actor, channel=caller.channel):
+        source = parse_yaml(read_text(path), path)
+        directory, data = load_directory(source)
+        content = digest(data)
+        with store.write() as tx:
+            at = format_time(tx.now())
+            version = tx.save_directory(data, content, at)
+            tx.append([_system_event(tx, "directory.loaded", caller,
+                                     {"version": version, "digest": content, "actors": len(directory.actors)})])
+            _reconcile(tx, tx.runs_with_open_tasks())
+            tx.add_timers([Timer(due_at=format_time(begins), kind=AWAY, run=None, task=None,
+                                 data={"actor": actor, "directory": version})
+                           for begins, actor in directory.away_starts(tx.now())])
+        return {"version": version, "digest": content, "people": sum(1 for a in directory.actors if not a.is_agent),
+                "agents": sum(1 for a in directory.actors if a.is_agent), "roles": len(directory.roles)}
 
 
 def lint_files(store: Store | None, files: list[str], directory_file: str | None) -> list[Finding]:
@@ -105,37 +106,38 @@ def lint_files(store: Store | None, files: list[str], directory_file: str | None
 
 def publish(store: Store, path: str, caller: Caller) -> dict[str, Any]:
     """Publish a playbook: a new version unless the content is identical (refused on lint errors)."""
-    text = read_text(path)
-    with store.write() as tx:
-        directory = tx.directory()
-        findings = lint_source(text, path, directory)
-        errors = [f for f in findings if f.severity == ERROR]
-        if errors:
-            first = errors[0]
-            raise Conflict(f"{len(errors)} lint error(s); first: {first.where()} [{first.rule}] {first.message}",
-                           rule="lint-errors", details={"findings": [f.to_dict() for f in findings]})
-        playbook = load_playbook(parse_yaml(text, path))
-        content = playbook.content_hash
-        versions = tx.playbook_versions(playbook.id)
-        state = tx.governance(playbook.id)
-        stopped = state is not None and state.state == "stop"
-        if versions and versions[-1].content_hash == content and not stopped:
-            return {"playbook": playbook.id, "version": versions[-1].version, "created": False,
-                    "findings": [f.to_dict() for f in findings]}
-        version = (versions[-1].version if versions else 0) + 1
-        at = format_time(tx.now())
-        tx.insert_playbook({"id": playbook.id, "version": version, "content_hash": content, "data": playbook.data,
-                            "source": text, "file": Path(path).name, "published_at": at,
-                            "published_by": caller.actor})
-        if state is None or stopped:
-            tx.set_governance(playbook.id, state="continue", decided_by=caller.actor, decided_at=at,
-                              rationale="published" if state is None else "republished after stop",
-                              stopped_through=state.stopped_through if state is not None else None)
-        tx.append([_system_event(tx, "playbook.published", caller,
-                                 {"playbook": playbook.id, "version": version, "content_hash": content})])
-        governance.schedule_cadence(tx, playbook)
-    return {"playbook": playbook.id, "version": version, "created": True,
-            "findings": [f.to_dict() for f in findings]}
+    with telemetry.command("playbook.publish", actor=caller.actor, channel=caller.channel, file=path):
+        text = read_text(path)
+        with store.write() as tx:
+            directory = tx.directory()
+            findings = lint_source(text, path, directory)
+            errors = [f for f in findings if f.severity == ERROR]
+            if errors:
+                first = errors[0]
+                raise Conflict(f"{len(errors)} lint error(s); first: {first.where()} [{first.rule}] {first.message}",
+                               rule="lint-errors", details={"findings": [f.to_dict() for f in findings]})
+            playbook = load_playbook(parse_yaml(text, path))
+            content = playbook.content_hash
+            versions = tx.playbook_versions(playbook.id)
+            state = tx.governance(playbook.id)
+            stopped = state is not None and state.state == "stop"
+            if versions and versions[-1].content_hash == content and not stopped:
+                return {"playbook": playbook.id, "version": versions[-1].version, "created": False,
+                        "findings": [f.to_dict() for f in findings]}
+            version = (versions[-1].version if versions else 0) + 1
+            at = format_time(tx.now())
+            tx.insert_playbook({"id": playbook.id, "version": version, "content_hash": content, "data": playbook.data,
+                                "source": text, "file": Path(path).name, "published_at": at,
+                                "published_by": caller.actor})
+            if state is None or stopped:
+                tx.set_governance(playbook.id, state="continue", decided_by=caller.actor, decided_at=at,
+                                  rationale="published" if state is None else "republished after stop",
+                                  stopped_through=state.stopped_through if state is not None else None)
+            tx.append([_system_event(tx, "playbook.published", caller,
+                                     {"playbook": playbook.id, "version": version, "content_hash": content})])
+            governance.schedule_cadence(tx, playbook)
+        return {"playbook": playbook.id, "version": version, "created": True,
+                "findings": [f.to_dict() for f in findings]}
 
 
 # ------------------------------------------------------------------------------------------- runs
@@ -178,15 +180,17 @@ def _governance_gate(tx: Tx, playbook_id: str, version: int) -> None:
 def start_run(store: Store, playbook_id: str, input: Any, caller: Caller, *, why: str | None = None,
               version: int | None = None, attachments: tuple[Document, ...] = ()) -> tuple[RunState, list[Any]]:
     """Start a run; `attachments` are documents stored already (documents.py), recorded with the input."""
-    check_value({"input": input, "why": why}, "the command", store.settings.limits)
-    with store.write() as tx:
-        _, version = tx.playbook(playbook_id, version)
-        _governance_gate(tx, playbook_id, version)
-        ctx = _context(tx, playbook_id, version, caller)
-        result = flow.start_run(ctx, run_id=new_id("r"), actor=caller.actor, input=input, version=version, why=why,
-                                attachments=attachments)
-        _write(tx, ctx, None, result)
-        return result.state, [t for t in result.state.tasks if t.is_open]
+    with telemetry.command("run.start", actor=caller.actor, channel=caller.channel, playbook=playbook_id) as seen:
+        seen["run"] = run_id = new_id("r")
+        check_value({"input": input, "why": why}, "the command", store.settings.limits)
+        with store.write() as tx:
+            _, version = tx.playbook(playbook_id, version)
+            _governance_gate(tx, playbook_id, version)
+            ctx = _context(tx, playbook_id, version, caller)
+            result = flow.start_run(ctx, run_id=run_id, actor=caller.actor, input=input, version=version, why=why,
+                                    attachments=attachments)
+            _write(tx, ctx, None, result)
+            return result.state, [t for t in result.state.tasks if t.is_open]
 
 
 def _on_run(tx: Tx, before: RunState, caller: Caller,
@@ -238,32 +242,34 @@ def _count(tx: Tx, playbook: Playbook, before: RunState | None, result: flow.Bui
 
 def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: Any) -> dict[str, Any]:
     """start, complete, decide, recommend or reassign one task."""
-    commands: dict[str, Callable[..., flow.Builder]] = {
-        "start": flow.start_task, "complete": flow.complete_task, "decide": flow.decide,
-        "recommend": flow.recommend, "reassign": flow.reassign,
-    }
-    documents: tuple[Document, ...] = args.pop("attachments", None) or ()
-    check_value(args, "the command", store.settings.limits)
-    if documents:
-        if verb != "complete":
-            raise InvalidInput(f"documents are attached when a task is completed, not on {verb}",
-                               rule="attachment-not-here")
-        args["attachments"] = documents
-    with store.write() as tx:
-        run = tx.load_task_run(task_id)
-        if run is None:
-            if documents:
-                raise InvalidInput(f"task {task_id} belongs to no run; documents are attached to runs",
+    with telemetry.command(f"task.{verb}", actor=caller.actor, channel=caller.channel, task=task_id) as seen:
+        commands: dict[str, Callable[..., flow.Builder]] = {
+            "start": flow.start_task, "complete": flow.complete_task, "decide": flow.decide,
+            "recommend": flow.recommend, "reassign": flow.reassign,
+        }
+        documents: tuple[Document, ...] = args.pop("attachments", None) or ()
+        check_value(args, "the command", store.settings.limits)
+        if documents:
+            if verb != "complete":
+                raise InvalidInput(f"documents are attached when a task is completed, not on {verb}",
                                    rule="attachment-not-here")
-            return _standalone_command(tx, verb, task_id, caller, args.get("output"))
-        before, after = _on_run(tx, run, caller, lambda ctx, run: commands[verb](
-            ctx, run, task_id=task_id, actor=caller.actor, **args))
-    old = {t.id for t in before.tasks}
-    task = after.task(task_id)
-    if task is None:
-        raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")
-    opened = [t for t in after.tasks if t.id not in old and t.is_open]
-    return {"task": task, "run": after, "opened": opened}
+            args["attachments"] = documents
+        with store.write() as tx:
+            run = tx.load_task_run(task_id)
+            if run is None:
+                if documents:
+                    raise InvalidInput(f"task {task_id} belongs to no run; documents are attached to runs",
+                                       rule="attachment-not-here")
+                return _standalone_command(tx, verb, task_id, caller, args.get("output"))
+            seen.update(run=run.id, playbook=run.playbook)
+            before, after = _on_run(tx, run, caller, lambda ctx, run: commands[verb](
+                ctx, run, task_id=task_id, actor=caller.actor, **args))
+        old = {t.id for t in before.tasks}
+        task = after.task(task_id)
+        if task is None:
+            raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")
+        opened = [t for t in after.tasks if t.id not in old and t.is_open]
+        return {"task": task, "run": after, "opened": opened}
 
 
 def _standalone_command(tx: Tx, verb: str, task_id: str, caller: Caller, output: Any) -> dict[str, Any]:
@@ -287,11 +293,12 @@ def _standalone_command(tx: Tx, verb: str, task_id: str, caller: Caller, output:
 
 
 def cancel_run(store: Store, run_id: str, caller: Caller, reason: str) -> RunState:
-    check_value({"reason": reason}, "the command", store.settings.limits)
-    with store.write() as tx:
-        _, after = _on_run(tx, tx.load_run(run_id), caller,
-                           lambda ctx, run: flow.cancel_run(ctx, run, actor=caller.actor, reason=reason))
-    return after
+    with telemetry.command("run.cancel", actor=caller.actor, channel=caller.channel, run=run_id):
+        check_value({"reason": reason}, "the command", store.settings.limits)
+        with store.write() as tx:
+            _, after = _on_run(tx, tx.load_run(run_id), caller,
+                               lambda ctx, run: flow.cancel_run(ctx, run, actor=caller.actor, reason=reason))
+        return after
 
 
 # ------------------------------------------------------------------------------------------ clock
@@ -448,24 +455,26 @@ def _fire(tx: Tx, timer: Any, runs: dict[str, RunState]) -> dict[str, Any]:
 
     `runs` holds the runs of the timers being fired (read and locked with them) and is kept current.
     """
-    tx.mark_fired(timer.id, format_time(tx.now()))
-    events: list[Event] = []
-    if timer.kind == governance.REVIEW:
-        events = governance.fire_cadence(tx, timer.data["playbook"])
-    elif timer.kind == AWAY:  # set by the directory version that is still current, else a newer one set its own
-        if timer.data["directory"] == tx.directory_version():
-            moved = tx.runs_with_open_tasks([timer.data["actor"]])
-            events = _reconcile(tx, moved)
-            for run_id in moved:  # the page's copies are stale now
-                runs.pop(run_id, None)
-    elif timer.run is not None and timer.task is not None:
-        before = runs.get(timer.run) or tx.load_run(timer.run)
-        ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="system"))
-        result = timers.fire(ctx, before, kind=timer.kind, task_id=timer.task, data=timer.data)
-        _write(tx, ctx, before, result)
-        runs[timer.run] = result.state
-        events = list(result.events)
-    return {"timer": timer.id, "kind": timer.kind, "due_at": display_time(timer.due_at), "run": timer.run,
-            "task": timer.task, "events": [e.type for e in events],
-            "said": [describe({"type": e.type, "actor": e.actor, "data": e.data, "step": e.step,
-                               "authority": e.authority}) for e in events]}
+    with telemetry.command(f"timer.{timer.kind}", actor="system", channel="system", run=timer.run,
+                           task=timer.task):
+        tx.mark_fired(timer.id, format_time(tx.now()))
+        events: list[Event] = []
+        if timer.kind == governance.REVIEW:
+            events = governance.fire_cadence(tx, timer.data["playbook"])
+        elif timer.kind == AWAY:  # set by the directory version that is still current, else a newer one set its own
+            if timer.data["directory"] == tx.directory_version():
+                moved = tx.runs_with_open_tasks([timer.data["actor"]])
+                events = _reconcile(tx, moved)
+                for run_id in moved:  # the page's copies are stale now
+                    runs.pop(run_id, None)
+        elif timer.run is not None and timer.task is not None:
+            before = runs.get(timer.run) or tx.load_run(timer.run)
+            ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="system"))
+            result = timers.fire(ctx, before, kind=timer.kind, task_id=timer.task, data=timer.data)
+            _write(tx, ctx, before, result)
+            runs[timer.run] = result.state
+            events = list(result.events)
+        return {"timer": timer.id, "kind": timer.kind, "due_at": display_time(timer.due_at), "run": timer.run,
+                "task": timer.task, "events": [e.type for e in events],
+                "said": [describe({"type": e.type, "actor": e.actor, "data": e.data, "step": e.step,
+                                   "authority": e.authority}) for e in events]}

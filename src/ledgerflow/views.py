@@ -27,6 +27,8 @@ from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.states import RunStatus, TaskStatus
 from ledgerflow.domain.summary import render_summary
 from ledgerflow.domain.times import display_time, format_time, parse_time
+from ledgerflow.friction import friction as friction_report
+from ledgerflow.review import period_of_review, review_pack
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store, Tx
 from ledgerflow.summaries import of_runs as run_summaries
@@ -204,7 +206,7 @@ def _clarity(task: TaskState, step: Step | None) -> dict[str, Any]:
     clarity = getattr(step, "clarity", None)
     if clarity is None:
         what = task.note if task.type == "follow_up" else (
-            "Review the playbook's scorecard and decide: continue, stabilize, pause or stop"
+            task.note or "Review the playbook's scorecard and decide: continue, stabilize, pause or stop"
             if task.type == "review" else None)
         return {"what": what, "why": None, "success": None, "owner": task.assignee, "due": None,
                 "due_at": display_time(task.due_at)}
@@ -329,6 +331,33 @@ def waits(store: Store, principal: Principal, playbook_id: str, period: Period) 
     with store.read() as tx:
         _require_owner(tx, playbook_id, principal.actor, "waits report")
     return reports.waits(store, playbook_id, period)
+
+
+def friction(store: Store, principal: Principal, playbook_id: str, period: Period) -> dict[str, Any]:
+    """`report friction`, for the playbook's owners."""
+    with store.read() as tx:
+        _require_owner(tx, playbook_id, principal.actor, "friction report")
+    return friction_report(store, playbook_id, period)
+
+
+def review(store: Store, principal: Principal, playbook_id: str, period: Period) -> dict[str, Any]:
+    """The weekly review pack of a playbook and period, for its owners."""
+    with store.read() as tx:
+        _require_owner(tx, playbook_id, principal.actor, "review pack")
+    return review_pack(store, playbook_id, period)
+
+
+def review_of_task(store: Store, principal: Principal, task_id: str) -> dict[str, Any]:
+    """The review pack a governance review task looks at, for whoever sees the task (its assignee, the owners).
+
+    Raises:
+        NotFound: no such task, or one the principal may not see.
+        InvalidInput: the task is not a governance review.
+    """
+    with store.read() as tx:
+        access.visible_task(tx, task_id, principal)
+        playbook_id, period = period_of_review(tx, task_id)
+    return review_pack(store, playbook_id, period)
 
 
 def _visible_task_ids(tx: Tx, actor: str, rows: list[dict[str, Any]]) -> set[str]:

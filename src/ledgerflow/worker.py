@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledgerflow import checkpoints, delivery, documents, evidence, service
+from ledgerflow import checkpoints, delivery, documents, evidence, instruments, service
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
@@ -61,6 +61,12 @@ class Worker:
         self._next_sweep = now + SWEEP_EVERY
         result = documents.sweep(self.store)
         return len(result["removed"]) + int(result["orphans"])
+        self.last_pass: datetime | None = None
+        """When the last pass ended, by `clock`: `/readyz` of the server it runs in watches it."""
+
+    def since_last_pass(self) -> float | None:
+        """Seconds since the last pass ended; None before the first."""
+        return None if self.last_pass is None else (self.clock() - self.last_pass).total_seconds()
 
     def checkpoint_if_due(self) -> tuple[int, int]:
         """Sign, have cosigned, keep and record a checkpoint every LEDGERFLOW_CHECKPOINT_EVERY.
@@ -93,7 +99,11 @@ class Worker:
             rows = tx.claim_outbox(format_time(now), format_time(now + LEASE))
         for row in rows:
             outcome = self._action(row) if row.channel == "action" else self._notify(row)
-            counts[{"done": "delivered", "retry": "retried", "failed": "failed"}[outcome]] += 1
+            said = {"done": "delivered", "retry": "retried", "failed": "failed"}[outcome]
+            counts[said] += 1
+            instruments.DELIVERIES.labels(channel=row.channel, outcome=said).inc()
+        self.last_pass = self.clock()
+        instruments.WORKER_TICK.set(self.last_pass.timestamp())
         return counts
 
     def _notify(self, row: Any) -> str:

@@ -24,7 +24,7 @@ PLAYBOOK = Path(__file__).resolve().parents[2] / "src" / "ledgerflow" / "example
 @pytest.fixture
 def base_url(store: Store) -> Iterator[str]:
     service.publish(store, str(PLAYBOOK), ADMIN)
-    with serving(create_app(store, CONFIG)) as url:
+    with serving(create_app(store, CONFIG), ready_path="/readyz") as url:
         yield url
 
 

@@ -23,7 +23,7 @@ ST = shutil.which("st") or str(Path(sys.executable).parent / "st")
 def schemathesis(store: Store, actor: str, *options: str) -> str:
     """Run `st run` against a live server over `store` as `actor`; its output, once it exits 0."""
     token = tokens.create(store, actor, ADMIN)["token"]
-    with serving(create_app(store, CONFIG)) as url:
+    with serving(create_app(store, CONFIG), ready_path="/readyz") as url:
         done = subprocess.run(
             [ST, "run", f"{url}/openapi.json", "--header", f"Authorization: Bearer {token}",
              "--checks", "not_a_server_error,response_schema_conformance", "--request-timeout", "10",

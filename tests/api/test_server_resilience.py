@@ -31,7 +31,7 @@ def test_an_unexpected_error_answers_500_and_the_same_connection_serves_the_next
     def broken(*_: object) -> object:
         raise RuntimeError("a bug")
 
-    with serving(create_app(store)) as base:
+    with serving(create_app(store), ready_path="/readyz") as base:
         connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
         with monkeypatch.context() as patched:
             patched.setattr(views, "playbooks", broken)

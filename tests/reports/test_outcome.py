@@ -143,3 +143,12 @@ def test_the_api_records_for_the_owners_and_their_integrations_only(store: Store
                                                                                "detail": "outcome owner"})
     assert refused.status_code == 403
     assert card.json()["outcome"] == {**BLOCK, "value": 19.5, "on_target": False}
+
+
+def test_the_scorecard_table_reads_the_outcome_as_a_sentence(capsys: pytest.CaptureFixture[str], store: Store,
+                                                             tmp_path: Path) -> None:
+    _measured(store, tmp_path)
+    _record(store, 18)
+    assert main(["scorecard", "pricing-exception", "--period", "2026-W10", "--db", store.url]) == 0
+    printed = " ".join(capsys.readouterr().out.replace("│", " ").split())
+    assert "gross margin: 18 %, OFF TARGET (target 22 %, higher is better)." in printed

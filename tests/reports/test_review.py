@@ -66,13 +66,20 @@ No trigger crossed.
 |---|---|---|---|---|---|---|---|
 | {late} |  | approve | maria | 2026-03-02T08:00:00Z | 26.0 | OVERDUE |  |
 
-## Waits per step
+## Friction per step
 
-| step | tasks | wait median h | wait p90 h | nudges | reassignments | send-backs |
-|---|---|---|---|---|---|---|
-| prepare | 2 | 0.0 | 0.0 | 0 | 0 | 0 |
-| approve | 2 | 0.0 | 0.0 | 2 | 0 | 0 |
-| apply | 1 | 0.0 | 0.0 | 0 | 0 | 0 |
+| step | tasks | done | wait median h | wait p90 h | re-routes | nudges | nudges per done | send-backs | loops | \
+handoffs | ping-pong |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+| prepare | 2 | 2 | 0.0 | 0.0 | 0 | 0 | 0.0 | 0 | 0 | 0 | 0 |
+| approve | 2 | 1 | 0.0 | 0.0 | 1 (1 escalated) | 2 | 2.0 | 0 | 0 | 3 | 0 |
+| apply | 1 | 1 | 0.0 | 0.0 | 0 | 0 | 0.0 | 0 | 0 | 1 | 0 |
+
+## Handoffs per run
+
+| runs ended | handoffs | per run | most in one run | went back and forth |
+|---|---|---|---|---|
+| 1 | 2 | 2.0 | 2 | 0 |
 
 ## Escalations
 

@@ -74,7 +74,10 @@ def test_the_cli_prints_the_rows_as_json_and_as_a_table(capsys: pytest.CaptureFi
     assert [r["run"] for r in rows] == [older, newer] and all(set(r) >= KEYS for r in rows)
     assert main(["report", "waiting", "--db", store.url]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith("Where work waits")
+    assert printed.startswith("Where work waits, longest first")
+    rows_printed = [line for line in printed.splitlines() if older in line or newer in line]
+    assert len(rows_printed) == 2 and older in rows_printed[0]  # whole ids, longest wait first
+    assert all(row["waiting_on"] in line for row, line in zip(rows, rows_printed, strict=True))
 
 
 def test_the_api_lists_only_the_runs_the_caller_sees(store: Store) -> None:

@@ -3,16 +3,19 @@ board, the outcome charted beside the execution figures."""
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from pypdf import PdfReader
 
-from ledgerflow import outcomes, service
+from ledgerflow import governance, outcomes, service
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, publish_text, start
 from tests.reports.test_map import HOLED
 from tests.reports.test_outcome import MEASURED
+from tests.reports.test_review_task import weekly_review
 from tests.web.conftest import sign_in
 
 
@@ -49,3 +52,21 @@ def test_the_governance_dashboard_charts_the_outcome_beside_the_figures(store: S
     sign_in(web, "maria")
     page = web.get("/governance/pricing-exception").text
     assert "Outcome: gross margin (%), target 22" in page and "Throughput (ended runs)" in page
+
+
+def test_the_review_task_page_names_its_week_and_links_to_its_pack(store: Store, web: TestClient) -> None:
+    task_id = weekly_review(store)
+    sign_in(web, "sam")
+    page = web.get(f"/tasks/{task_id}").text
+    assert "Review pricing-exception for 2026-W10 (weekly cadence)" in page
+    assert f'href="/tasks/{task_id}/review.pdf"' in page
+    pdf = web.get(f"/tasks/{task_id}/review.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    text = "\n".join(p.extract_text() for p in PdfReader(BytesIO(pdf.content)).pages)
+    assert "Weekly review: Pricing exception approval, 2026-W10" in text and "Friction per step" in text
+    follow_up = governance.decide(store, "pricing-exception", actor="sam", channel="cli", decision="continue",
+                                  rationale="ok", follow_ups=[("Check the ERP mapping", "carol", "1w")])
+    assert web.get(f"/tasks/{follow_up['follow_ups'][0]}/review.pdf").status_code == 404  # no pack: no review
+    sign_in(web, "bob")  # sees neither the review nor its pack
+    hidden = web.get(f"/tasks/{task_id}/review.pdf")
+    assert hidden.status_code == 404 and hidden.headers["content-type"].startswith("text/html")

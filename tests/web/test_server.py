@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from ledgerflow import tokens
 from ledgerflow.config import Settings
@@ -48,6 +49,20 @@ def test_a_guest_link_opens_the_one_task_page_and_nothing_else(store: Store) -> 
         assert page.status_code == 200 and page.url.path == f"/tasks/{task.id}" and "(guest)" in page.text
         assert "Acme" not in page.text  # the case data stays hidden from a guest
         assert client.get("/").status_code == 404 and client.get(f"/runs/{run.id}").status_code == 404
+
+
+def test_the_server_is_ready_once_its_worker_has_made_a_pass_and_a_scrape_says_when(store: Store) -> None:
+    with TestClient(create_server_app(store, session_secret="s")) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        deadline = time.monotonic() + 20
+        ready = client.get("/readyz")
+        while ready.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["checks"]["worker"] == "ok"
+        scraped = {sample.name: sample.value for family in text_string_to_metric_families(client.get("/metrics").text)
+                   for sample in family.samples}
+    assert scraped["ledgerflow_worker_last_tick_timestamp_seconds"] > 0 and scraped["ledgerflow_database_up"] == 1
 
 
 def test_an_api_path_no_route_serves_answers_problem_json_not_the_web_page(store: Store) -> None:

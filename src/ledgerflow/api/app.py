@@ -18,8 +18,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledgerflow import tokens, views
-from ledgerflow.api import errors
+from ledgerflow import instruments, tokens, views
+from ledgerflow.api import errors, operations
 from ledgerflow.api.deps import StoreDep
 from ledgerflow.api.expensive import Expensive
 from ledgerflow.api.links import add_links
@@ -149,7 +149,8 @@ class Contained:
         try:
             await self.app(scope, receive, watch)
         except Exception as exc:
-            log.error("unexpected error answering %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+            log.error("unexpected error answering %s %s", scope.get("method"), operations.route_template(scope),
+                      exc_info=exc)  # the template: a path may hold a guest token
             if not started:
                 # the server log has the traceback; the caller learns nothing about the internals
                 body = errors.problem_body(500, "internal-error", "an unexpected error occurred")
@@ -200,7 +201,7 @@ def _problem_media_types(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 
 def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifespan | None = None,
-               guest_links: bool = True) -> FastAPI:
+               guest_links: bool = True, heartbeat: operations.Heartbeat | None = None) -> FastAPI:
     """The REST API over one store.
 
     Args:
@@ -209,6 +210,7 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
         lifespan: what runs beside the app while it serves (`ledgerflow serve` passes the worker here).
         guest_links: answer `/guest/<token>` with the task as JSON; `ledgerflow serve` leaves that path to the
             web UI, which shows the guest their task as a page.
+        heartbeat: how long ago the worker running beside the app finished a pass (`/readyz` checks it).
     """
     config = config or ApiConfig(limits=store.settings.limits, documents=store.settings.attachments.max_bytes)
     app = FastAPI(title="ledgerflow", version="1", lifespan=lifespan, redoc_url=None,
@@ -217,6 +219,8 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
                               "`rule` is the rule name the CLI prints.")
     app.state.store = store
     errors.install(app)
+    instruments.install()
+    app.include_router(operations.router(store, heartbeat))
     api = APIRouter(prefix=PREFIX)
     api.include_router(playbooks.router(Expensive(config.expensive_slots, config.expensive_seconds)))
     api.include_router(runs.router(page_size=config.page_size, max_page_size=config.max_page_size,
@@ -231,5 +235,6 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
         app.include_router(_guest_router())
     app.add_middleware(InputGate, limits=config.limits, documents=config.documents)
     app.add_middleware(Contained)
+    app.add_middleware(operations.RequestLog)  # outermost: its id is on every line and answer of the request
     app.openapi = _problem_media_types(app)  # type: ignore[method-assign]
     return app

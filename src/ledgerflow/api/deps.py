@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from ledgerflow import idempotency, tokens
+from ledgerflow import idempotency, telemetry, tokens
 from ledgerflow.api.errors import PROBLEM, UnsupportedMediaType, problem_of, problem_response, status_of
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
 from ledgerflow.storage.store import Store
@@ -42,7 +42,11 @@ def principal(store: StoreDep,
     if credentials is None:
         raise AuthenticationFailed("send `Authorization: Bearer TOKEN` (see `ledgerflow token create`)",
                                    rule="token-missing")
-    return tokens.authenticate(store, credentials.credentials)
+    found = tokens.authenticate(store, credentials.credentials)
+    fields = telemetry.request_fields.get()
+    if fields is not None:
+        fields["actor"] = found.actor
+    return found
 
 
 async def actor(who: Annotated[Principal, Depends(principal)]) -> Principal:

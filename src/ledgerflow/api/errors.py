@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledgerflow import telemetry
 from ledgerflow.domain.errors import (
     AttachmentRefused,
     AttachmentTooLarge,
@@ -95,6 +96,9 @@ def problem_body(status: int, rule: str, detail: str, extra: dict[str, Any] | No
                             "status": status, "detail": detail, "rule": rule}
     for key, value in jsonable_encoder(extra or {}).items():
         body.setdefault(key, value)
+    current = telemetry.request_id.get()
+    if current is not None:  # the request's log line carries the same id
+        body.setdefault("request_id", current)
     return body
 
 

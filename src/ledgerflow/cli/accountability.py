@@ -10,7 +10,20 @@ from typing import Annotated
 
 import typer
 
-from ledgerflow.cli.main import As, app, caller, emit, playbook_app, report_app, settings, store
+from ledgerflow.cli.main import (
+    As,
+    PeriodOption,
+    SinceOption,
+    UntilOption,
+    _period,
+    app,
+    caller,
+    emit,
+    playbook_app,
+    report_app,
+    settings,
+    store,
+)
 from ledgerflow.domain.errors import InvalidInput
 
 outcome_app = typer.Typer(no_args_is_help=True, help="The outcome measure: a value per week (SPEC §12).")
@@ -26,10 +39,37 @@ def report_waiting(playbook: PlaybookFilter = None) -> None:
     from ledgerflow.cli import render
 
     result = reports.waiting(store(), playbook=playbook)
-    rows = [{**row, "overdue": "OVERDUE" if row["overdue"] else "", "blocked": "BLOCKED" if row["blocked"] else "",
+    # 80 columns hold the ids whole and whom each run waits on; `since` and the rest are in --json
+    rows = [{**row, "waiting_on": row["waiting_on"] or "-", "hours": row["waiting_hours"],
+             "flags": " ".join(flag for flag in ("overdue", "blocked") if row[flag]),
              "summary": row["summary"] or ""} for row in result]
-    emit(result, render.table("Where work waits", ("run", "summary", "step", "task", "waiting_on", "since",
-                                            "waiting_hours", "overdue", "blocked"), rows))
+    emit(result, render.table("Where work waits, longest first",
+                              ("run+task", "step+waiting_on", "hours+flags", "summary"), rows))
+
+
+FRICTION_FIGURES = ("tasks", "completions", "wait_median_hours", "wait_p90_hours", "reassignments", "delegations",
+                    "escalations", "nudges", "nudges_per_completion", "send_backs", "loops", "handoffs", "ping_pongs")
+
+
+@report_app.command("friction")
+def report_friction(playbook_id: str, period: PeriodOption = None, since: SinceOption = None,
+                    until: UntilOption = None) -> None:
+    """Per step: waits, re-routes, nudges per completion, send-back loops, handoffs and ping-pong."""
+    from ledgerflow.cli import render
+    from ledgerflow.friction import friction
+
+    db = store()
+    chosen = _period(db, period, since, until)
+    result = friction(db, playbook_id, chosen)
+    runs = result["runs"]
+    steps = [s["step"] for s in result["steps"]]
+    # a figure per line and a step per column: a playbook has a few steps, the view has many figures
+    rows = [{"figure": figure, **{s["step"]: render.cell(figure, s[figure]) for s in result["steps"]}}
+            for figure in FRICTION_FIGURES]
+    emit(result, render.table(
+        f"{playbook_id} {chosen.name}: friction per step; {runs['runs']} runs ended, "
+        f"{render.cell('handoffs_per_run', runs['handoffs_per_run'])} handoffs per run (most {runs['handoffs_max']}), "
+        f"{runs['ping_pong_runs']} went back and forth", ("figure", *steps), rows))
 
 
 @playbook_app.command("map")
@@ -72,24 +112,33 @@ def outcome_record(playbook_id: str, period: Annotated[str, typer.Option(help="A
 
 
 @report_app.command("review")
-def report_review(playbook_id: str,
-                  out_file: Annotated[str, typer.Option("--out", help="FILE.md (Markdown) or FILE.pdf.")],
-                  period: Annotated[str | None, typer.Option(help="An ISO week (default: this week).")] = None) -> None:
-    """Write the weekly review pack: figures and trend, outcome, triggers, waits, escalations, decisions."""
+def report_review(playbook_id: Annotated[str | None, typer.Argument(help="The playbook (or give --task).")] = None,
+                  out_file: Annotated[str, typer.Option("--out", help="FILE.md (Markdown) or FILE.pdf.")] = "",
+                  period: Annotated[str | None, typer.Option(help="An ISO week (default: this week).")] = None,
+                  task: Annotated[str | None, typer.Option(help="A governance review task: the week it looks at.")]
+                  = None) -> None:
+    """Write the weekly review pack: figures and trend, outcome, triggers, waits, friction, escalations, decisions."""
     from ledgerflow import jsonfiles
     from ledgerflow.domain.figures import parse_period
     from ledgerflow.domain.review import review_markdown
-    from ledgerflow.review import review_pack
+    from ledgerflow.review import period_of_review, review_pack
     from ledgerflow.review_pdf import review_pdf
     from ledgerflow.views import this_week
 
-    db = store()
-    chosen = parse_period(period) if period else this_week(db)
-    kind = out_file.lower().rsplit(".", 1)[-1]
+    kind = out_file.lower().rsplit(".", 1)[-1] if "." in out_file else ""
     if kind not in ("md", "pdf"):
-        raise InvalidInput(f"--out {out_file}: the review pack is written as .md (Markdown) or .pdf",
+        raise InvalidInput(f"--out {out_file or '(missing)'}: the review pack is written as .md (Markdown) or .pdf",
                            rule="bad-out-file")
-    pack = review_pack(db, playbook_id, chosen)
+    if (task is None) == (playbook_id is None) or (task is not None and period is not None):
+        raise InvalidInput("give a PLAYBOOK (with --period or not), or --task with a review task alone",
+                           rule="bad-args")
+    db = store()
+    if task is not None:
+        with db.read() as tx:
+            playbook_id, chosen = period_of_review(tx, task)
+    else:
+        chosen = parse_period(period) if period else this_week(db)
+    pack = review_pack(db, str(playbook_id), chosen)
     jsonfiles.write_file(out_file, review_pdf(pack) if kind == "pdf" else review_markdown(pack).encode("utf-8"))
     emit({"playbook": playbook_id, "period": chosen.name, "out": out_file},
          f"review pack of {playbook_id} {chosen.name} written to {out_file}")

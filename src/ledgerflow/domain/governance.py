@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from ledgerflow.domain.errors import Forbidden, InvalidInput
 from ledgerflow.domain.events import Event, authority
@@ -80,18 +81,35 @@ def trigger_key(trigger: Trigger) -> str:
     return f"{trigger.metric} {bound}"
 
 
+def pack_links(playbook_id: str, period: str) -> dict[str, str]:
+    """Where a review's pack is fetched (issue #20): the command that writes it and the API path that serves
+    it, for one playbook and period. The path is relative to the server's base URL."""
+    return {"period": period,
+            "command": f"ledgerflow report review {playbook_id} --period {period} --out review-{period}.pdf",
+            "url": f"/api/v1/playbooks/{quote(playbook_id, safe='')}/review?period={period}&format=pdf"}
+
+
 def open_review(playbook: Playbook, *, now: datetime, new_id: Callable[[str], str], reason: str,
-                figures: Mapping[str, Any], existing: TaskState | None, trigger: str | None = None) -> list[Event]:
-    """A review task for the workflow owner, or a note on the one already open."""
+                figures: Mapping[str, Any], existing: TaskState | None, period: str,
+                trigger: str | None = None) -> list[Event]:
+    """A review task for the workflow owner, or a note on the one already open.
+
+    `period` is the week the review looks at (the one just ended for the weekly cadence, the week a trigger
+    crossed in); the task's text and the event carry where that week's review pack is fetched.
+    """
     at = format_time(now)
-    data: dict[str, Any] = {"playbook": playbook.id, "reason": reason, "trigger": trigger, "figures": dict(figures)}
+    pack = pack_links(playbook.id, period)
+    data: dict[str, Any] = {"playbook": playbook.id, "reason": reason, "trigger": trigger, "figures": dict(figures),
+                            "period": period, "pack": pack}
     if existing is not None:
         return [Event(type="governance.review_opened", at=at, actor="system", task=existing.id, step=REVIEW_STEP,
                       data={**data, "added_to": existing.id})]
     task_id = new_id("t")
     owner = playbook.workflow_owner or "admin"
+    what = (f"Review {playbook.id} for {period} ({reason}) and decide: continue, stabilize, pause or stop. "
+            f"The review pack: {pack['command']} (or GET {pack['url']}).")
     ready = {"type": "review", "attempt": 1, "seat": 0, "assignee": owner, "ready_at": at,
-             "due_at": format_time(now + REVIEW_DUE), "sla_due_at": None, "playbook": playbook.id}
+             "due_at": format_time(now + REVIEW_DUE), "sla_due_at": None, "playbook": playbook.id, "what": what}
     return [Event(type="governance.review_opened", at=at, actor="system", task=task_id, step=REVIEW_STEP, data=data),
             Event(type="task.ready", at=at, actor="system", task=task_id, step=REVIEW_STEP,
                   authority=authority("owner", "workflow owner"), data=ready)]

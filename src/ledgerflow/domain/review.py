@@ -1,6 +1,6 @@
 """The weekly review pack as Markdown (SPEC §12): the week's figures and their trend, the outcome value, risk
-triggers crossed, where work waits, escalations, decisions taken and follow-ups due. Pure: renders the dict
-that `ledgerflow.review.review_pack` assembles.
+triggers crossed, where work waits and where it meets friction, escalations, decisions taken and follow-ups due.
+Pure: renders the dict that `ledgerflow.review.review_pack` assembles.
 """
 
 from __future__ import annotations
@@ -66,6 +66,14 @@ def trend_rows(trend: Sequence[dict[str, Any]]) -> list[list[str]]:
              number((c.get("outcome") or {}).get("value"))] for c in trend]
 
 
+def reroutes(step: dict[str, Any]) -> str:
+    """A step's re-routes, with what they were when there were any."""
+    kinds = [f"{step[key]} {label}" for key, label in (("reassignments", "reassigned"),
+                                                        ("delegations", "delegated"), ("escalations", "escalated"))
+             if step[key]]
+    return f"{step['reroutes']} ({', '.join(kinds)})" if kinds else "0"
+
+
 TREND_HEADER = ("week", "throughput", "", "exception rate", "latency median h", "first-pass yield", "outcome")
 
 
@@ -78,10 +86,16 @@ def sections(pack: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
          [[w["run"], w["summary"] or "", w["step"], w["waiting_on"] or NONE, w["since"], number(w["waiting_hours"]),
            "OVERDUE" if w["overdue"] else "", "BLOCKED" if w["blocked"] else ""] for w in pack["waiting"]],
          "No open run."),
-        ("Waits per step", ["step", "tasks", "wait median h", "wait p90 h", "nudges", "reassignments", "send-backs"],
-         [[s["step"], number(s["tasks"]), number(s["wait_median_hours"]), number(s["wait_p90_hours"]),
-           number(s["nudges"]), number(s["reassignments"]), number(s["send_backs"])] for s in pack["waits"]],
-         "No step had work."),
+        ("Friction per step", ["step", "tasks", "done", "wait median h", "wait p90 h", "re-routes", "nudges",
+                               "nudges per done", "send-backs", "loops", "handoffs", "ping-pong"],
+         [[s["step"], number(s["tasks"]), number(s["completions"]), number(s["wait_median_hours"]),
+           number(s["wait_p90_hours"]), reroutes(s), number(s["nudges"]), number(s["nudges_per_completion"]),
+           number(s["send_backs"]), number(s["loops"]), number(s["handoffs"]), number(s["ping_pongs"])]
+          for s in pack["friction"]["steps"]], "No step had work."),
+        ("Handoffs per run", ["runs ended", "handoffs", "per run", "most in one run", "went back and forth"],
+         [[number(r["runs"]), number(r["handoffs"]), number(r["handoffs_per_run"]), number(r["handoffs_max"]),
+           number(r["ping_pong_runs"])] for r in [pack["friction"]["runs"]] if r["runs"]],
+         "No run ended."),
         ("Escalations", ["at", "run", "step", "from", "to"],
          [[e["at"], e["run"], e["step"], e["from"] or NONE, e["to"] or NONE] for e in pack["escalations"]],
          "No escalation."),

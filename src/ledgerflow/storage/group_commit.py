@@ -29,6 +29,8 @@ MAX_GROUP = 16
 """Commands per commit at most: bounds how long the first of a group waits for the ones behind it."""
 ORPHAN_CHECK_S = 0.1
 """How often a writer waiting for its group's commit checks that someone is still there to make it."""
+COMMIT_SIZES: list[Callable[[int], None]] = []
+"""Told how many commands each group commit held (the server's metrics listen; the storage knows no metrics)."""
 QUEUE_TIMEOUT_S = 10.0
 """How long a writer waits for its turn before giving up (SQLite's own busy timeout is the same)."""
 
@@ -150,6 +152,8 @@ class GroupCommit:
         try:
             if group.members and group.error is None:
                 group.root.commit()
+                for listener in COMMIT_SIZES:
+                    listener(group.members)
             else:
                 group.root.rollback()
         except BaseException as exc:

@@ -31,6 +31,8 @@ from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.playbook import DecisionStep, Playbook
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.times import display_time, format_time, parse_time
+from ledgerflow.review import period_of_review, review_pack
+from ledgerflow.review_pdf import review_pdf
 from ledgerflow.scorecard import figures
 from ledgerflow.storage.store import Store
 from ledgerflow.timeline import describe
@@ -340,6 +342,17 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
         return page(request, "playbook.html", playbook=playbook, version=version, versions=versions,
                     findings=findings, diagram=svg.diagram(playbook), steps=list(playbook.walk()),
                     escalation_map=build_map(playbook, version, directory))
+
+    @app.get("/tasks/{task_id}/review.pdf")
+    def review_pack_pdf(request: Request, task_id: str) -> Response:
+        """The review pack a governance review task looks at, as the PDF to send before the meeting."""
+        task, _, _ = load_task(person(request), task_id)
+        if task.type != "review":
+            raise _Missing()
+        with store.read() as tx:
+            playbook_id, period = period_of_review(tx, task_id)
+        return Response(review_pdf(review_pack(store, playbook_id, period)), media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="review-{period.name}.pdf"'})
 
     @app.get("/waiting", response_class=HTMLResponse)
     def waiting_board(request: Request) -> Response:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
@@ -13,6 +14,8 @@ from ledgerflow.api.errors import documented
 from ledgerflow.api.models import OutcomeIn, OutcomeOut, WaitingOut
 from ledgerflow.domain.escalation_map import map_markdown
 from ledgerflow.domain.figures import parse_period
+from ledgerflow.domain.review import review_markdown
+from ledgerflow.review_pdf import review_pdf
 
 
 def router() -> APIRouter:
@@ -54,4 +57,34 @@ def router() -> APIRouter:
                                                 actor=call.principal.actor, channel="api", note=body.note))
         return call.answer(run, 201)
 
+    @api.get("/playbooks/{playbook_id}/review", tags=["governance"], responses=documented(400, 403, 404),
+             response_model=None)
+    def review(store: StoreDep, who: Actor, playbook_id: str,
+               period: Annotated[str | None, Query(description="An ISO week like 2026-W10 (default: this week).")]
+               = None, format: PackFormat = "json") -> Response | dict[str, Any]:
+        """The weekly review pack of a period (`report review`): JSON, Markdown or PDF, for the owners."""
+        chosen = parse_period(period) if period else views.this_week(store)
+        return _pack(views.review(store, who, playbook_id, chosen), format)
+
+    @api.get("/tasks/{task_id}/review", tags=["governance"], responses=documented(400, 404), response_model=None)
+    def review_of_task(store: StoreDep, who: Actor, task_id: str, format: PackFormat = "json"
+                       ) -> Response | dict[str, Any]:
+        """The review pack a governance review task looks at (the week its text names), for whoever sees the
+        task."""
+        return _pack(views.review_of_task(store, who, task_id), format)
+
     return api
+
+
+PackFormat = Annotated[Literal["json", "md", "pdf"], Query(description="json (default), md or pdf.")]
+
+
+def _pack(pack: dict[str, Any], format: str) -> Response | dict[str, Any]:
+    """The review pack in the format asked for; the PDF as an attachment named after the playbook and week."""
+    if format == "md":
+        return PlainTextResponse(review_markdown(pack), media_type="text/markdown; charset=utf-8")
+    if format == "pdf":
+        name = f"review-{pack['playbook']}-{pack['period']}.pdf"
+        return Response(review_pdf(pack), media_type="application/pdf",
+                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+    return pack

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ledgerflow import audit, governance, views
+from ledgerflow import audit, governance, instruments, views
 from ledgerflow.api.deps import Actor, ActorMutation, StoreDep
 from ledgerflow.api.errors import documented
 from ledgerflow.api.models import ClarityReport, GovernanceIn, GovernanceOut, ScorecardOut, StalledOut, VerifyOut
@@ -41,7 +41,9 @@ def router() -> APIRouter:
     @api.get("/audit/verify", response_model=VerifyOut, tags=["audit"])
     def verify(store: StoreDep, _who: Actor) -> VerifyOut:
         """Recompute the hash chain and replay the state (`ledgerflow audit verify`)."""
-        return VerifyOut(**audit.verify(store))
+        result = audit.verify(store)
+        instruments.VERIFICATIONS.labels(result="ok" if result["ok"] else "failed").inc()
+        return VerifyOut(**result)
 
     @api.get("/scorecards/{playbook_id}", response_model=ScorecardOut, tags=["governance"],
              responses=documented(400, 403, 404))
@@ -83,5 +85,12 @@ def router() -> APIRouter:
               since: SinceQuery = None, until: UntilQuery = None) -> dict[str, Any]:
         """Waits per step and assignee over a period (`report waits`), for the owners."""
         return views.waits(store, who, playbook_id, _period(store, period, since, until))
+
+    @api.get("/reports/friction/{playbook_id}", tags=["reports"], responses=documented(400, 403, 404))
+    def friction(store: StoreDep, who: Actor, playbook_id: str, period: PeriodQuery = None,
+                 since: SinceQuery = None, until: UntilQuery = None) -> dict[str, Any]:
+        """Per step over a period: waits, re-routes, nudges per completion, send-back loops, handoffs and
+        ping-pong, and the handoffs per run ended (`report friction`), for the owners."""
+        return views.friction(store, who, playbook_id, _period(store, period, since, until))
 
     return api
