@@ -122,10 +122,14 @@ def test_documents_no_run_refers_to_are_swept_after_the_grace_period(store: Stor
     assert store.blobs.get(orphan.sha256) is None and store.blobs.get(SHA) == PDF
 
 
-@pytest.mark.parametrize("retention", ["{attachments: forever}", "30d"])
-def test_a_malformed_retention_does_not_load(retention: str) -> None:
+def test_a_retention_that_is_not_a_mapping_does_not_load() -> None:
     with pytest.raises(LoadError):
-        load_playbook(parse_yaml(PRICING.read_text() + f"retention: {retention}\n", "p.yaml"))
+        load_playbook(parse_yaml(PRICING.read_text() + "retention: 30d\n", "p.yaml"))
+
+
+def test_a_retention_that_is_not_a_duration_is_a_load_finding() -> None:
+    playbook = load_playbook(parse_yaml(PRICING.read_text() + "retention: {attachments: forever}\n", "p.yaml"))
+    assert [(f.rule, f.path) for f in playbook.issues] == [("load-error", "retention.attachments")]
 
 
 def test_an_unknown_retention_key_is_a_lint_finding() -> None:
