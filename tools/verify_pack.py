@@ -10,7 +10,9 @@ What it checks, in order (exit 0 only if all hold; 1 with the reason otherwise; 
 3. the checkpoint: a C2SP signed note whose first signature under the note's origin is by a key YOU name
    (`--trust`), never by a key the pack carries;
 4. inclusion: the head, as the leaf {"chain","hash","length"}, leads through the RFC 9162 audit path to the
-   root the checkpoint signed.
+   root the checkpoint signed;
+5. documents: the pack's list of attached documents is the one its events name, every file it carries hashes
+   to a listed document, and a pack made `--with-attachments` carries every document not removed by retention.
 ledgerflow's own `audit check-pack` also replays the events into the run's state; this file does not.
 """
 
@@ -154,7 +156,40 @@ def check(pack: dict[str, Any], trusted: list[bytes]) -> dict[str, Any]:
     if int(size) != proof["size"] or root_from_proof(proof["index"], proof["size"], leaf, path) != base64.b64decode(
             root):
         raise Refused("not-included", None)
-    return {"ok": True, "run": run, "events": len(events), "signed_by": signer, "checkpoint": body.splitlines()[-1]}
+    carried = check_documents(pack, events)
+    return {"ok": True, "run": run, "events": len(events), "signed_by": signer, "checkpoint": body.splitlines()[-1],
+            "attachments": carried}
+
+
+def listing(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents the events attach (run.started, task.completed), once each, and whether removed since."""
+    found: dict[str, dict[str, Any]] = {}
+    for event in events:
+        data = event.get("data") or {}
+        if event["type"] == "attachment.removed" and data.get("sha256") in found:
+            found[data["sha256"]]["removed"] = True
+        elif event["type"] in ("run.started", "task.completed"):
+            for d in data.get("attachments") or ():
+                found.setdefault(d["sha256"], {"sha256": d["sha256"], "name": d["name"], "size": d["size"],
+                                               "media_type": d["media_type"], "removed": False})
+    return list(found.values())
+
+
+def check_documents(pack: dict[str, Any], events: list[dict[str, Any]]) -> int:
+    """The documents part of the pack; returns how many files it carries, each checked against its hash."""
+    listed = listing(events)
+    if (pack.get("attachments") or []) != listed:
+        raise Refused("attachment-mismatch", None)
+    files = pack.get("files") or {}
+    names = {d["sha256"] for d in listed}
+    for sha256, encoded in files.items():
+        if sha256 not in names:
+            raise Refused("attachment-mismatch", None)
+        if hashlib.sha256(base64.b64decode(encoded, validate=True)).hexdigest() != sha256:
+            raise Refused("attachment-altered", None)
+    if pack.get("with_attachments") and any(not d["removed"] and d["sha256"] not in files for d in listed):
+        raise Refused("attachment-missing", None)
+    return len(files)
 
 
 def _keys(values: list[str]) -> list[bytes]:

@@ -10,6 +10,7 @@ its memory holds one chain and a batch of runs, not the whole history.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 from collections import Counter
@@ -31,6 +32,8 @@ from ledgerflow.domain.times import parse_time
 from ledgerflow.storage.schema import SYSTEM_CHAIN
 from ledgerflow.storage.store import PERIOD_COUNTS, Store, Tx, event_hash
 
+ATTACHING = ("run.started", "task.completed")
+"""The events that attach documents (SPEC §14)."""
 _EVENT_FIELDS = ("type", "at", "actor", "channel", "run", "task", "step", "authority", "data")
 _BATCH = 500  # runs compared against their stored rows per round of queries
 
@@ -143,8 +146,23 @@ def verify(store: Store, *, processes: int | None = None) -> dict[str, Any]:
     # saw the log the counts were read with (the log only grows, and every change of state appends to it)
     if count == events and (stored_weeks != _week_table(weeks) or not _marks_agree(stored_marks, parts)):
         mismatched.append(_bad(None, None, "state-mismatch"))
-    first_bad = earliest(broken) or earliest(mismatched)
+    documents: dict[str, tuple[str, int]] = {}
+    for part in parts:
+        documents.update(part.documents)
+    first_bad = earliest(broken) or earliest(mismatched) or earliest(damaged_documents(store, documents))
     return {"ok": first_bad is None, "events": count, "first_bad": first_bad}
+
+
+def damaged_documents(store: Store, documents: dict[str, tuple[str, int]]) -> Iterator[dict[str, Any]]:
+    """Every document a run refers to and retention has not removed must be kept and hash to its name
+    (`attachment-missing`, `attachment-altered`); `documents` maps each hash to a run and the seq that attached it.
+    """
+    for sha256, (run, seq) in sorted(documents.items()):
+        data = store.blobs.get(sha256)
+        if data is None:
+            yield {**_bad(seq, run, "attachment-missing"), "detail": sha256}
+        elif hashlib.sha256(data).hexdigest() != sha256:
+            yield {**_bad(seq, run, "attachment-altered"), "detail": sha256}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +175,7 @@ class Part:
     mismatched: list[dict[str, Any]]
     weeks: Counter[tuple[str, str, str]]
     latencies: dict[tuple[str, str], list[float]]  # decision latencies in hours by (playbook, ISO week)
+    documents: dict[str, tuple[str, int]]  # the documents its runs keep: hash -> (run, seq of the event attaching it)
 
 
 def _marks_agree(stored: dict[tuple[str, str, float], Marks], parts: list[Part]) -> bool:
@@ -198,6 +217,7 @@ def _verify_range(tx: Tx, low: str | None, high: str | None) -> Part:
     pending: list[Replayed] = []
     weeks: Counter[tuple[str, str, str]] = Counter()
     latencies: dict[tuple[str, str], list[float]] = {}
+    documents: dict[str, tuple[str, int]] = {}
     count = 0
     for chain, group in groupby(tx.chain_events(low, high), key=lambda row: str(row["chain"])):
         rows = list(group)
@@ -213,12 +233,25 @@ def _verify_range(tx: Tx, low: str | None, high: str | None) -> Part:
             for key, hours in _latencies(replayed):
                 latencies.setdefault(key, []).append(hours)
             pending.append(replayed)
+            documents.update(kept_documents(chain, rows))
             if len(pending) >= _BATCH:
                 mismatched.extend(_compare_runs(tx, pending))
                 pending = []
     mismatched.extend(_compare_runs(tx, pending))
     broken.extend(_bad(None, _chain_run(chain), "truncated") for chain in heads)
-    return Part(count, broken, mismatched, weeks, latencies)
+    return Part(count, broken, mismatched, weeks, latencies, documents)
+
+
+def kept_documents(run: str, rows: list[dict[str, Any]]) -> dict[str, tuple[str, int]]:
+    """The documents a run's events attach and retention has not removed: hash -> (run, seq attaching it)."""
+    found: dict[str, tuple[str, int]] = {}
+    for row in rows:
+        if row["type"] == "attachment.removed":
+            found.pop(row["data"]["sha256"], None)
+        elif row["type"] in ATTACHING:
+            for document in row["data"].get("attachments") or ():
+                found.setdefault(document["sha256"], (run, row["seq"]))
+    return found
 
 
 def _week(at: str) -> str:
@@ -264,7 +297,7 @@ def replay_run(rows: Iterable[dict[str, Any]]) -> RunState | None:
 
 def _normal(run: RunState) -> tuple[Any, ...]:
     return (run.id, run.playbook, run.version, run.status, run.started_by, run.started_at, run.ended_at, run.input,
-            run.why, {t.id: t for t in run.tasks}, set(run.recommendations))
+            run.why, {t.id: t for t in run.tasks}, set(run.recommendations), run.attachments, run.held)
 
 
 Replayed = tuple[str, RunState | None, tuple[bool, bool, bool] | None, int]

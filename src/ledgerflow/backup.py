@@ -9,6 +9,10 @@ schema, so a backup taken before an upgrade restores after it. A file cut short,
 is refused before anything is written (its last line holds the row counts and the SHA-256 of every line
 before it). Hashes and links are copied as stored: `audit verify` on the copy checks them again, and
 `audit verify --checkpoint` against the last published checkpoint says whether events were lost since.
+
+Documents (SPEC §14) travel as their own lines, `{"document": SHA256, "data": base64}`, whichever store holds
+them (files beside SQLite, PostgreSQL's `blobs` table); `restore` checks each against its hash and puts it in
+the target's store once the rows are in.
 """
 
 from __future__ import annotations
@@ -29,14 +33,18 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, InvalidInput
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage import database
+from ledgerflow.storage.blobs import Blobs, blobs_for
 
 FORMAT = "ledgerflow-backup"
 VERSION = 1
 BATCH = 2_000
+BLOBS = "blobs"
+"""The table PostgreSQL keeps documents in; a backup carries them as document lines instead, counted under it."""
 
 
-def backup(engine: Engine, url: str, out: str) -> dict[str, Any]:
-    """Write every table of the database at `url` to a new file `out`, from one snapshot.
+def backup(engine: Engine, url: str, out: str, *, folder: str | None = None) -> dict[str, Any]:
+    """Write every table of the database at `url` to a new file `out`, from one snapshot, and its documents
+    (kept in `folder` when LEDGERFLOW_ATTACHMENT_DIR names one).
 
     Raises:
         InvalidInput: `out` exists already (`file-exists`) or cannot be written (`file-unwritable`).
@@ -61,6 +69,8 @@ def backup(engine: Engine, url: str, out: str) -> dict[str, Any]:
                           "dialect": conn.dialect.name, "taken_at": format_time(datetime.now(UTC))}
                 _line(packed, digest, header)
                 for table in tables:
+                    if table.name == BLOBS:
+                        continue  # written below, as documents, whichever store holds them
                     columns = [str(c.name) for c in table.columns]
                     binary = _binary(table)
                     _line(packed, digest, {"table": str(table.name), "columns": columns})
@@ -75,6 +85,13 @@ def backup(engine: Engine, url: str, out: str) -> dict[str, Any]:
                         _line(packed, digest, values)
                         count += 1
                     counts[str(table.name)] = count
+                if any(t.name == "attachments" for t in tables):  # from revision 0015
+                    documents = blobs_for(engine, url, folder)
+                    for sha256, _ in documents.stored():
+                        data = documents.get(sha256)
+                        if data is not None:
+                            _line(packed, digest, {"document": sha256, "data": base64.b64encode(data).decode()})
+                            counts[BLOBS] = counts.get(BLOBS, 0) + 1
                 packed.write(orjson.dumps({"end": True, "rows": counts, "sha256": digest.hexdigest()}) + b"\n")
                 packed.flush()
                 raw.flush()
@@ -92,8 +109,9 @@ def backup(engine: Engine, url: str, out: str) -> dict[str, Any]:
             "events": counts.get("events", 0), "bytes": target.stat().st_size, "sha256": digest.hexdigest()}
 
 
-def restore(engine: Engine, url: str, file: str) -> dict[str, Any]:
-    """Put a backup onto the empty database at `url`, then migrate it to this version's schema.
+def restore(engine: Engine, url: str, file: str, *, folder: str | None = None) -> dict[str, Any]:
+    """Put a backup onto the empty database at `url`, then migrate it to this version's schema; its documents
+    go to the database's store (`folder` when LEDGERFLOW_ATTACHMENT_DIR names one).
 
     Raises:
         InvalidInput: not a ledgerflow backup, cut short or altered (`bad-backup`), or unreadable.
@@ -113,6 +131,7 @@ def restore(engine: Engine, url: str, file: str) -> dict[str, Any]:
             if conn.dialect.name == "postgresql":
                 _move_sequences(conn, tables.values())
             command.upgrade(database._alembic_config(conn), "head")
+        _put_documents(blobs_for(engine, url, folder), file)
     except OperationalError as exc:
         raise EnvironmentProblem(f"cannot restore onto {url}: {exc.orig}", rule="database-unreachable") from None
     except SQLAlchemyError as exc:  # a schema the rows do not fit: the file was made by another program
@@ -171,6 +190,9 @@ def _check(file: str) -> tuple[dict[str, Any], dict[str, int]]:
         elif isinstance(value, dict) and isinstance(value.get("table"), str):
             table = value["table"]
             counts[table] = 0
+        elif isinstance(value, dict) and isinstance(value.get("document"), str):
+            table = None
+            counts[BLOBS] = counts.get(BLOBS, 0) + 1
         elif isinstance(value, list) and table is not None:
             counts[table] += 1
         else:
@@ -205,7 +227,10 @@ def _insert(conn: Connection, tables: dict[str, Table], file: str) -> None:
 
     for line in _lines(file):
         value = orjson.loads(line)
-        if isinstance(value, dict) and "table" in value:
+        if isinstance(value, dict) and "document" in value:
+            flush()
+            table = None
+        elif isinstance(value, dict) and "table" in value:
             flush()
             if value["table"] not in tables:
                 raise InvalidInput(f"{file} holds table {value['table']!r}, which its schema does not have",
@@ -221,6 +246,18 @@ def _insert(conn: Connection, tables: dict[str, Table], file: str) -> None:
             if len(batch) >= BATCH:
                 flush()
     flush()
+
+
+def _put_documents(documents: Blobs, file: str) -> None:
+    """Each document line's bytes into the store, checked against the hash that names them."""
+    for line in _lines(file):
+        value = orjson.loads(line)
+        if isinstance(value, dict) and "document" in value:
+            data = base64.b64decode(value["data"])
+            if hashlib.sha256(data).hexdigest() != value["document"]:
+                raise InvalidInput(f"{file} holds a document that does not hash to its name {value['document']}",
+                                   rule="bad-backup")
+            documents.put(value["document"], data)
 
 
 def _move_sequences(conn: Connection, tables: Any) -> None:

@@ -19,7 +19,7 @@ import asyncio
 import functools
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
@@ -133,8 +133,22 @@ class Client:
         return _answer(self.http.post(path, json=body or {}, headers=headers))
 
     def start_run(self, playbook: str, input: dict[str, Any], *, why: str | None = None,
-                  idempotency_key: str | None = None) -> Any:
-        return self.post("/runs", {"playbook": playbook, "input": input, "why": why}, idempotency_key=idempotency_key)
+                  idempotency_key: str | None = None, attachments: Sequence[str] = ()) -> Any:
+        """Start a run; `attachments` are hashes `upload` answered."""
+        return self.post("/runs", {"playbook": playbook, "input": input, "why": why, "attachments": list(attachments)},
+                         idempotency_key=idempotency_key)
+
+    def upload(self, name: str, data: bytes) -> Any:
+        """Store a document (an agent attaching what it gathered); refer to the `sha256` it answers in
+        `start_run` or `complete`."""
+        return _answer(self.http.post("/attachments", files={"file": (name, data)}))
+
+    def attachment(self, sha256: str) -> bytes:
+        """A document's bytes (rights as for reading a run it is attached to)."""
+        response = self.http.get(f"/attachments/{sha256}")
+        if response.is_error:
+            _answer(response)
+        return response.content
 
     def run(self, run_id: str) -> Any:
         return self.get(f"/runs/{run_id}")
@@ -146,8 +160,8 @@ class Client:
     def task(self, task_id: str) -> Any:
         return self.get(f"/tasks/{task_id}")
 
-    def complete(self, task_id: str, output: dict[str, Any] | None = None) -> Any:
-        return self.post(f"/tasks/{task_id}/complete", {"output": output})
+    def complete(self, task_id: str, output: dict[str, Any] | None = None, *, attachments: Sequence[str] = ()) -> Any:
+        return self.post(f"/tasks/{task_id}/complete", {"output": output, "attachments": list(attachments)})
 
     def decide(self, task_id: str, outcome: str, rationale: str | None = None, to: str | None = None) -> Any:
         return self.post(f"/tasks/{task_id}/decide", {"outcome": outcome, "rationale": rationale, "to": to})

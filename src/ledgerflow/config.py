@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ledgerflow.domain.attachments import ALLOWED_TYPES, ATTACHMENTS, MAX_ATTACHMENT_BYTES, AttachmentLimits
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.limits import DEFAULT, MAX_BYTES, MAX_DEPTH, Limits
@@ -24,7 +25,9 @@ KEYS = ("LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_MAIL_FROM", "LEDGERF
         "LEDGERFLOW_MAX_INPUT_BYTES", "LEDGERFLOW_MAX_INPUT_DEPTH",
         "LEDGERFLOW_CHECKPOINT_EVERY", "LEDGERFLOW_CHECKPOINT_DIR", "LEDGERFLOW_WITNESS_URLS",
         "LEDGERFLOW_TRUSTED_KEYS", "LEDGERFLOW_WITNESS_KEYS", "LEDGERFLOW_OIDC_ISSUER", "LEDGERFLOW_OIDC_CLIENT_ID",
-        "LEDGERFLOW_OIDC_CLIENT_SECRET", "LEDGERFLOW_OIDC_CLAIM", "LEDGERFLOW_SESSION_HOURS", "LEDGERFLOW_LOG_FORMAT")
+        "LEDGERFLOW_OIDC_CLIENT_SECRET", "LEDGERFLOW_OIDC_CLAIM", "LEDGERFLOW_SESSION_HOURS", "LEDGERFLOW_LOG_FORMAT",
+        "LEDGERFLOW_MAX_ATTACHMENT_BYTES", "LEDGERFLOW_ATTACHMENT_TYPES", "LEDGERFLOW_ATTACHMENT_SCAN",
+        "LEDGERFLOW_ATTACHMENT_DIR", "LEDGERFLOW_ORPHAN_GRACE")
 
 OTHER_KEYS = ("LEDGERFLOW_TOKEN", "LEDGERFLOW_WITNESS_SIGNING_KEY", "LEDGERFLOW_DEBUG", "LEDGERFLOW_TEST_BACKENDS",
               "LEDGERFLOW_TEST_PG", "LEDGERFLOW_TEST_WORKERS", "LEDGERFLOW_FUZZ_SEED", "LEDGERFLOW_BENCH_SNAPSHOT")
@@ -83,6 +86,16 @@ class Settings:
     """The ID token claim that names a directory person: a verified `email`, or a claim holding person ids."""
     session_hours: int = 12
     """How long a web UI sign-in lasts."""
+    attachments: AttachmentLimits = ATTACHMENTS
+    """The size limit and allowed media types of documents (SPEC §14)."""
+    attachment_scan: str | None = None
+    """A scanning hook every document passes before it is stored: an http(s) URL that answers 2xx to accept, or a
+    command that reads the document on stdin and exits 0 to accept."""
+    attachment_dir: str | None = None
+    """Where document files are kept (default: beside a SQLite database; a PostgreSQL installation's table)."""
+    orphan_grace: timedelta = timedelta(days=1)
+    """How long a stored document no run refers to is kept before the sweep removes it (an upload waiting for
+    the command that will refer to it)."""
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -133,7 +146,7 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         signing_key=values.get("LEDGERFLOW_SIGNING_KEY"), retry_max=retry_max,
         llm_base_url=values.get("LEDGERFLOW_LLM_BASE_URL"), llm_model=values.get("LEDGERFLOW_LLM_MODEL"),
         session_secret=values.get("LEDGERFLOW_SESSION_SECRET"), limits=limits,
-        checkpoint_every=_every(values.get("LEDGERFLOW_CHECKPOINT_EVERY")),
+        checkpoint_every=_every(values.get("LEDGERFLOW_CHECKPOINT_EVERY"), "LEDGERFLOW_CHECKPOINT_EVERY"),
         checkpoint_dir=values.get("LEDGERFLOW_CHECKPOINT_DIR"),
         witness_urls=tuple(u.rstrip("/") for u in values.get("LEDGERFLOW_WITNESS_URLS", "").replace(",", " ").split()),
         trusted_keys=values.get("LEDGERFLOW_TRUSTED_KEYS"), witness_keys=values.get("LEDGERFLOW_WITNESS_KEYS"),
@@ -142,6 +155,13 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         oidc_client_secret=values.get("LEDGERFLOW_OIDC_CLIENT_SECRET"),
         oidc_claim=values.get("LEDGERFLOW_OIDC_CLAIM", "email"),
         session_hours=_positive(values, "LEDGERFLOW_SESSION_HOURS", 12),
+        attachments=AttachmentLimits(
+            max_bytes=_positive(values, "LEDGERFLOW_MAX_ATTACHMENT_BYTES", MAX_ATTACHMENT_BYTES),
+            types=frozenset(values.get("LEDGERFLOW_ATTACHMENT_TYPES", "").replace(",", " ").split())
+            or ALLOWED_TYPES),
+        attachment_scan=values.get("LEDGERFLOW_ATTACHMENT_SCAN"),
+        attachment_dir=values.get("LEDGERFLOW_ATTACHMENT_DIR"),
+        orphan_grace=_every(values.get("LEDGERFLOW_ORPHAN_GRACE"), "LEDGERFLOW_ORPHAN_GRACE") or timedelta(days=1),
     )
 
 
@@ -198,15 +218,15 @@ def _without_password(url: str) -> str:
                                      + (f":{parts.port}" if parts.port else "")))
 
 
-def _every(text: str | None) -> timedelta | None:
+def _every(text: str | None, key: str) -> timedelta | None:
     if text is None:
         return None
     try:
         every = parse_duration(text)
     except (ValueError, OverflowError) as exc:
-        raise InvalidInput(f"LEDGERFLOW_CHECKPOINT_EVERY: {exc}", rule="bad-config") from None
+        raise InvalidInput(f"{key}: {exc}", rule="bad-config") from None
     if every <= timedelta(0):
-        raise InvalidInput("LEDGERFLOW_CHECKPOINT_EVERY must be a positive duration, e.g. 15m", rule="bad-config")
+        raise InvalidInput(f"{key} must be a positive duration, e.g. 15m", rule="bad-config")
     return every
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,11 +18,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledgerflow import checkpoints
-from ledgerflow.audit import chain_problem, replay_run
+from ledgerflow.audit import ATTACHING, chain_problem, replay_run
 from ledgerflow.checkpoints import Checkpoint, Trust
 from ledgerflow.domain import merkle, notes
 from ledgerflow.domain.canonical import digest
-from ledgerflow.domain.errors import InvalidInput
+from ledgerflow.domain.errors import EnvironmentProblem, InvalidInput
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage.store import Store
@@ -75,8 +76,39 @@ def _covering(store: Store, run_id: str, head: tuple[int, str]) -> Checkpoint | 
     return None
 
 
-def export_run(store: Store, run_id: str, *, actor: str = "admin", channel: str = "cli") -> dict[str, Any]:
-    """The evidence pack of one run.
+def listing(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents a run's events attach, once each in the order first attached, with whether retention
+    removed their bytes: what a pack lists and what its verifier recomputes from the events."""
+    found: dict[str, dict[str, Any]] = {}
+    for event in events:
+        data = event.get("data") or {}
+        if event.get("type") == "attachment.removed" and data.get("sha256") in found:
+            found[data["sha256"]]["removed"] = True
+        elif event.get("type") in ATTACHING:
+            for d in data.get("attachments") or ():
+                found.setdefault(d["sha256"], {"sha256": d["sha256"], "name": d["name"], "size": d["size"],
+                                               "media_type": d["media_type"], "removed": False})
+    return list(found.values())
+
+
+def _files(store: Store, documents: list[dict[str, Any]]) -> dict[str, str]:
+    """The kept documents' bytes, base64, by hash; each checked against its hash on the way out."""
+    files = {}
+    for d in documents:
+        if d["removed"]:
+            continue
+        data = store.blobs.get(d["sha256"])
+        if data is None or hashlib.sha256(data).hexdigest() != d["sha256"]:
+            raise EnvironmentProblem(f"the stored bytes of {d['name']} ({d['sha256']}) are missing or altered; run "
+                                     "`ledgerflow audit verify`", rule="attachment-damaged")
+        files[d["sha256"]] = base64.b64encode(data).decode()
+    return files
+
+
+def export_run(store: Store, run_id: str, *, actor: str = "admin", channel: str = "cli",
+               with_attachments: bool = False) -> dict[str, Any]:
+    """The evidence pack of one run: it lists the hashes of the run's documents and, `with_attachments`,
+    carries their bytes.
 
     With a signing key, a fresh checkpoint is taken (and published like any other); without one, the
     newest kept checkpoint covering the run's head is used.
@@ -105,6 +137,8 @@ def export_run(store: Store, run_id: str, *, actor: str = "admin", channel: str 
         simulated = tx.simulated
     chains, hashed = checkpoints.leaves(cp.heads)
     index = chains.index(run_id)
+    documents = listing(events)
+    carried = {"with_attachments": True, "files": _files(store, documents)} if with_attachments else {}
     return {
         "format": FORMAT, "exported_at": format_time(datetime.now(UTC)), "simulated_clock": simulated,
         "run": {"run": run.id, "playbook": run.playbook, "version": run.version, "status": str(run.status),
@@ -119,6 +153,7 @@ def export_run(store: Store, run_id: str, *, actor: str = "admin", channel: str 
         "checkpoint": cp.note.text(),
         "proof": {"index": index, "size": len(hashed),
                   "path": [base64.b64encode(node).decode() for node in merkle.inclusion_proof(index, hashed)]},
+        "attachments": documents, **carried,
     }
 
 
@@ -164,8 +199,39 @@ def verify_pack(pack: Any, trust: Trust) -> dict[str, Any]:
         same = False
     if not same:
         return _bad(pack, None, "playbook-mismatch", "the playbook source does not hash to its content hash")
-    return {"ok": True, "events": len(events), "first_bad": None, "checkpoint": {
+    documents = documents_problem(pack, events)
+    if documents is not None:
+        return _bad(pack, None, *documents)
+    return {"ok": True, "events": len(events), "first_bad": None, "attachments": len(pack.get("files") or {}),
+            "checkpoint": {
         "origin": signed.origin, "time": signed.at, "signed": verdict.detail, "cosigners": list(verdict.cosigners)}}
+
+
+def documents_problem(pack: dict[str, Any], events: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """(reason, detail) when the pack's documents disagree with its events: the list must be the one the events
+    give, every file carried must hash to a listed document, and a pack made `with_attachments` must carry every
+    document retention has not removed."""
+    listed = listing(events)
+    if (pack.get("attachments") or []) != listed:
+        return "attachment-mismatch", "the pack's list of documents is not the one its events name"
+    files = pack.get("files") or {}
+    if not isinstance(files, dict):
+        return "not-an-evidence-pack", "files is not an object"
+    names = {d["sha256"] for d in listed}
+    for sha256, encoded in files.items():
+        try:
+            data = base64.b64decode(str(encoded), validate=True)
+        except binascii.Error:
+            return "attachment-altered", f"{sha256} is not base64"
+        if sha256 not in names:
+            return "attachment-mismatch", f"{sha256} is carried but no event attaches it"
+        if hashlib.sha256(data).hexdigest() != sha256:
+            return "attachment-altered", f"the bytes carried as {sha256} hash otherwise"
+    if pack.get("with_attachments"):
+        missing = [d["sha256"] for d in listed if not d["removed"] and d["sha256"] not in files]
+        if missing:
+            return "attachment-missing", f"{missing[0]} is not carried"
+    return None
 
 
 def _bad(pack: Any, seq: Any, reason: str, detail: str) -> dict[str, Any]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ledgerflow import access, service
+from ledgerflow import access, documents, service
 from ledgerflow.domain.errors import Forbidden, LoadError, NotFound
 from ledgerflow.domain.playbook import load_playbook
 from ledgerflow.domain.runs import RunState
@@ -29,9 +30,12 @@ def caller(principal: Principal, channel: str = CHANNEL) -> service.Caller:
 
 
 def start_run(store: Store, principal: Principal, playbook_id: str, input: Any, *, why: str | None,
-              version: int | None, channel: str = CHANNEL) -> tuple[RunState, list[Any]]:
-    """Any person or agent in the directory may start a run (SPEC §6); the engine checks the rest."""
-    return service.start_run(store, playbook_id, input, caller(principal, channel), why=why, version=version)
+              version: int | None, attachments: Sequence[str] = (),
+              channel: str = CHANNEL) -> tuple[RunState, list[Any]]:
+    """Any person or agent in the directory may start a run (SPEC §6); the engine checks the rest.
+    `attachments` are hashes of the caller's uploads."""
+    return service.start_run(store, playbook_id, input, caller(principal, channel), why=why, version=version,
+                             attachments=documents.referenced(store, principal, attachments))
 
 
 def cancel_run(store: Store, principal: Principal, run_id: str, reason: str) -> RunState:
@@ -50,6 +54,8 @@ def task_command(store: Store, principal: Principal, verb: str, task_id: str, *,
     """
     with store.read() as tx:
         task, _ = access.visible_task(tx, task_id, principal)
+    if args.get("attachments"):
+        args["attachments"] = documents.referenced(store, principal, args["attachments"])
     if principal.is_guest:
         if verb != "complete" or task.assignee is None:
             raise NotFound(f"unknown task {task_id!r}", rule="unknown-task")

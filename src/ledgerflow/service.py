@@ -11,6 +11,7 @@ from typing import Any
 
 from ledgerflow import governance, telemetry
 from ledgerflow.domain import assignments, flow, grants, notifications, timers
+from ledgerflow.domain.attachments import Attachment, Document
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
@@ -177,7 +178,8 @@ def _governance_gate(tx: Tx, playbook_id: str, version: int) -> None:
 
 
 def start_run(store: Store, playbook_id: str, input: Any, caller: Caller, *, why: str | None = None,
-              version: int | None = None) -> tuple[RunState, list[Any]]:
+              version: int | None = None, attachments: tuple[Document, ...] = ()) -> tuple[RunState, list[Any]]:
+    """Start a run; `attachments` are documents stored already (documents.py), recorded with the input."""
     with telemetry.command("run.start", actor=caller.actor, channel=caller.channel, playbook=playbook_id) as seen:
         seen["run"] = run_id = new_id("r")
         check_value({"input": input, "why": why}, "the command", store.settings.limits)
@@ -185,7 +187,8 @@ def start_run(store: Store, playbook_id: str, input: Any, caller: Caller, *, why
             _, version = tx.playbook(playbook_id, version)
             _governance_gate(tx, playbook_id, version)
             ctx = _context(tx, playbook_id, version, caller)
-            result = flow.start_run(ctx, run_id=run_id, actor=caller.actor, input=input, version=version, why=why)
+            result = flow.start_run(ctx, run_id=run_id, actor=caller.actor, input=input, version=version, why=why,
+                                    attachments=attachments)
             _write(tx, ctx, None, result)
             return result.state, [t for t in result.state.tasks if t.is_open]
 
@@ -213,7 +216,8 @@ def _write(tx: Tx, ctx: flow.Context, before: RunState | None, result: flow.Buil
     _count(tx, ctx.playbook, before, result, flags)
     stored = tx.append(result.events)
     tx.add_timers(timers.timers_for(result.events, ctx))
-    queue(tx, stored, ctx.playbook, ctx.directory, render_summary(ctx.playbook.summary, result.state.input))
+    queue(tx, stored, ctx.playbook, ctx.directory, render_summary(ctx.playbook.summary, result.state.input),
+          tuple(a for a in result.state.attachments if a.removed_at is None))
     if ended:
         governance.check_triggers(tx, result.state.playbook)
 
@@ -243,10 +247,19 @@ def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: 
             "start": flow.start_task, "complete": flow.complete_task, "decide": flow.decide,
             "recommend": flow.recommend, "reassign": flow.reassign,
         }
+        documents: tuple[Document, ...] = args.pop("attachments", None) or ()
         check_value(args, "the command", store.settings.limits)
+        if documents:
+            if verb != "complete":
+                raise InvalidInput(f"documents are attached when a task is completed, not on {verb}",
+                                   rule="attachment-not-here")
+            args["attachments"] = documents
         with store.write() as tx:
             run = tx.load_task_run(task_id)
             if run is None:
+                if documents:
+                    raise InvalidInput(f"task {task_id} belongs to no run; documents are attached to runs",
+                                       rule="attachment-not-here")
                 return _standalone_command(tx, verb, task_id, caller, args.get("output"))
             seen.update(run=run.id, playbook=run.playbook)
             before, after = _on_run(tx, run, caller, lambda ctx, run: commands[verb](
@@ -353,13 +366,13 @@ def _fire_due(tx: Tx, until: str, limit: int, *, move_clock: bool) -> list[dict[
 
 
 def queue(tx: Tx, stored: list[dict[str, Any]], playbook: Playbook | None, directory: Directory | None,
-          summary: str | None) -> None:
+          summary: str | None, documents: tuple[Attachment, ...] = ()) -> None:
     """Outbox rows for the notifications and action calls that stored events cause, in this transaction;
-    `summary` is the run's (SPEC §12)."""
+    `summary` and `documents` are the run's (SPEC §12, §14)."""
     settings, at = tx.settings, format_time(datetime.now(UTC))  # the worker sends on the real clock
     rows: list[dict[str, Any]] = []
     for m in notifications.messages_for(stored, playbook=playbook, directory=directory, channels=settings.channels,
-                                        base_url=settings.base_url, summary=summary):
+                                        base_url=settings.base_url, summary=summary, documents=documents):
         rows.append({"channel": m.channel, "recipient": m.recipient, "subject": m.subject, "body": m.body,
                      "payload": m.payload, "event_seq": m.event_seq, "run": m.run, "task": m.task})
     for event in stored:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from ledgerflow import access, reports
 from ledgerflow import scorecard as scorecards
+from ledgerflow.domain.attachments import shown
 from ledgerflow.domain.durations import format_duration
 from ledgerflow.domain.errors import Forbidden, InvalidInput
 from ledgerflow.domain.figures import Period, week_of
@@ -149,6 +150,8 @@ class TaskContext:
     data_hash: str | None = None
     you_may: list[str] = field(default_factory=list)
     summary: str | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    """The documents of the run (SPEC §14); a guest's: its own task's only."""
 
 
 def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
@@ -170,8 +173,9 @@ def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
     sla = _sla(found, step, now, nudges)
     if principal.is_guest:
         open_ = found.is_open and found.type in GUEST_TYPES
+        own = [a for a in (parent.attachments if parent is not None else ()) if a.task == found.id]
         return TaskContext(task=found, run=None, guest=True, clarity=clarity, produces=produces, sla=sla,
-                           you_may=["complete"] if open_ else [])
+                           you_may=["complete"] if open_ else [], attachments=shown(own))
     holders: set[str] = set()
     rights = None
     data_hash = None
@@ -195,7 +199,8 @@ def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
         recommendations=_recommendations(parent, found, data_hash), decisions=_decisions(parent, data_hash),
         sla=sla, data_hash=data_hash,
         summary=render_summary(playbook.summary, parent.input) if parent is not None else None,
-        you_may=_may(found, parent, principal.actor, access.owners(playbook), holders, excluded))
+        you_may=_may(found, parent, principal.actor, access.owners(playbook), holders, excluded),
+        attachments=shown(parent.attachments if parent is not None else ()))
 
 
 def _count(tx: Tx, task: TaskState, type_: str) -> int:

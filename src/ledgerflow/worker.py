@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledgerflow import checkpoints, delivery, evidence, instruments, service
+from ledgerflow import checkpoints, delivery, documents, evidence, instruments, service
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
@@ -36,6 +36,10 @@ def backoff(attempts: int, cap: float) -> float:
     return float(min(2.0 * 2 ** max(attempts - 1, 0), cap))
 
 
+SWEEP_EVERY = timedelta(hours=1)
+"""How often the worker applies documents' retention and sweeps unreferenced ones (`attachment sweep`)."""
+
+
 class Worker:
     """One worker process's loop; `tick()` does one pass and says what it did."""
 
@@ -47,6 +51,16 @@ class Worker:
         self.client = client or httpx.Client()
         self.clock = clock
         self._next_checkpoint: datetime | None = None  # the first pass signs one when checkpoints are on
+        self._next_sweep: datetime | None = None  # the first pass sweeps documents, then every SWEEP_EVERY
+
+    def sweep_if_due(self) -> int:
+        """Apply documents' retention and remove unreferenced ones every SWEEP_EVERY; how many went."""
+        now = self.clock()
+        if self._next_sweep is not None and now < self._next_sweep:
+            return 0
+        self._next_sweep = now + SWEEP_EVERY
+        result = documents.sweep(self.store)
+        return len(result["removed"]) + int(result["orphans"])
         self.last_pass: datetime | None = None
         """When the last pass ended, by `clock`: `/readyz` of the server it runs in watches it."""
 
@@ -78,7 +92,8 @@ class Worker:
         fired = service.fire_due_timers(self.store)
         published, unpublished = self.checkpoint_if_due()
         counts = {"timers": len(fired), "delivered": 0, "retried": 0, "failed": 0,
-                  "checkpoints": published, "checkpoint_failures": unpublished}
+                  "checkpoints": published, "checkpoint_failures": unpublished,
+                  "documents_removed": self.sweep_if_due()}
         now = self.clock()
         with self.store.write() as tx:
             rows = tx.claim_outbox(format_time(now), format_time(now + LEASE))

@@ -20,7 +20,9 @@ OPEN_TO_EVERY_ACTOR = {  # lists filtered to what the caller sees, reads of defi
     ("GET", "/api/v1/reports/stalled"), ("GET", "/api/v1/reports/clarity"), ("GET", "/api/v1/reports/waiting"),
     ("GET", "/api/v1/playbooks/{playbook_id}/map"), ("GET", "/api/v1/playbooks/{playbook_id}/map.md"),
     ("POST", "/api/v1/approvals"), ("GET", "/api/v1/reports/agents"),
+    ("POST", "/api/v1/attachments"),
 }
+OPEN_TO_GUESTS = {("POST", "/api/v1/attachments")}  # storing a document reads nothing: only its uploader refers to it
 
 
 def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any]:
@@ -34,7 +36,7 @@ def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any]:
         return {"json": {"to": "erin", "reason": "load"}}
     if path.endswith("/complete"):
         return {"json": {"output": PREPARED}}
-    if path.endswith("/cancel"):
+    if path.endswith(("/cancel", "/hold", "/release")):
         return {"json": {"reason": "no"}}
     if path.endswith("/decisions"):
         return {"json": {"decision": "pause", "rationale": "no"}}
@@ -61,8 +63,13 @@ def test_no_endpoint_lets_an_outsider_an_agent_or_a_guest_reach_a_run_it_takes_n
     strangers = {"outsider": login("lena"), "agent": login("intake-bot"), "guest": guest}
     service.publish(store, str(APPROVAL), service.Caller())
     asked = client.post("/api/v1/approvals", json=_body("POST", "/api/v1/approvals", {})["json"], headers=login("bob"))
+    document = client.post("/api/v1/attachments", files={"file": ("deal.pdf", b"%PDF-1.4\n%%EOF\n")},
+                           headers=login("bob")).json()["sha256"]
+    client.post("/api/v1/runs", headers=login("bob"), json={
+        "playbook": "pricing-exception", "input": {"customer": "A", "deal_value": 1, "discount_pct": 1},
+        "attachments": [document]})
     ids = {"run_id": run_id, "task_id": decision["task"], "playbook_id": "pricing-exception",
-           "approval": asked.json()["approval"]}
+           "approval": asked.json()["approval"], "sha256": document}
     paths = client.get("/openapi.json").json()["paths"]
     checked = 0
     for template, operations in paths.items():
@@ -71,7 +78,8 @@ def test_no_endpoint_lets_an_outsider_an_agent_or_a_guest_reach_a_run_it_takes_n
         path = re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], template)
         for method in (m.upper() for m in operations):
             for kind, headers in strangers.items():
-                if (method, template) in OPEN_TO_EVERY_ACTOR and kind != "guest":
+                open_to = OPEN_TO_GUESTS if kind == "guest" else OPEN_TO_EVERY_ACTOR
+                if (method, template) in open_to:
                     continue
                 before = snapshot(store)
                 extra = _body(method, template, ids)

@@ -155,3 +155,24 @@ def test_a_damaged_or_foreign_file_is_refused_before_anything_is_written(store: 
     finally:
         engine.dispose()
         drop_schema(url)
+
+
+@pytest.mark.parametrize("onto", BACKENDS)
+def test_a_backup_carries_the_documents_to_either_database(store: Store, tmp_path: Path, onto: str) -> None:
+    import hashlib
+
+    from ledgerflow import documents, service
+    from tests.engine.helpers import caller
+
+    pdf = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n%%EOF\n"
+    service.start_run(store, "pricing-exception", {"customer": "Acme", "deal_value": 12000, "discount_pct": 18},
+                      caller("bob"), attachments=documents.keep(store, [("deal.pdf", pdf)]))
+    taken = _backup(store, tmp_path / "ledger.lfb")
+    assert taken["rows"]["blobs"] == 1  # type: ignore[index]
+    copy = _restored(tmp_path / "ledger.lfb", onto, tmp_path)
+    try:
+        assert copy.blobs.get(hashlib.sha256(pdf).hexdigest()) == pdf
+        assert audit.verify(copy)["ok"]
+    finally:
+        copy.close()
+        drop_schema(copy.url)

@@ -5,6 +5,8 @@ Each test saves a screenshot in its temporary folder.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,4 +106,34 @@ def test_someone_else_cannot_open_the_task(store: Store, server: str, browser: B
     response = page.goto(f"{server}/tasks/{decision.id}")  # type: ignore[attr-defined]
     page.screenshot(path=str(tmp_path / "missing.png"))
     assert response is not None and response.status == 404
+    page.close()
+
+
+PIXEL = base64.b64decode(  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_a_preparer_uploads_the_deal_sheet_and_the_approver_sees_it_inline(store: Store, server: str,
+                                                                          browser: Browser, tmp_path: Path) -> None:
+    run = start(store)
+    prepare = only_open(store, run.id)
+    page = _sign_in(browser, server, str(prepare.assignee))
+    page.goto(f"{server}/tasks/{prepare.id}")
+    page.get_by_label("Output (JSON)").fill(json.dumps(GOOD_OUTPUT))
+    page.locator("#attachments").set_input_files([{"name": "deal-sheet.png", "mimeType": "image/png",
+                                                   "buffer": PIXEL}])
+    page.get_by_role("button", name="Complete").click()
+    page.get_by_role("status").wait_for()
+    assert "complete recorded" in page.get_by_role("status").inner_text()
+    page.close()
+    decision = only_open(store, run.id)
+    page = _sign_in(browser, server, str(decision.assignee))
+    page.goto(f"{server}/tasks/{decision.id}")
+    preview = page.get_by_role("img", name="deal-sheet.png")
+    preview.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=preview.element_handle())
+    assert preview.evaluate("img => img.naturalWidth") == 1
+    assert page.get_by_role("link", name="Download").get_attribute("download") == "deal-sheet.png"
+    page.screenshot(path=str(tmp_path / "document.png"), full_page=True)
     page.close()

@@ -24,9 +24,10 @@ from ledgerflow.api.deps import StoreDep
 from ledgerflow.api.expensive import Expensive
 from ledgerflow.api.links import add_links
 from ledgerflow.api.models import TaskContextOut
-from ledgerflow.api.routes import accountability, approvals, oversight, playbooks, runs, tasks
+from ledgerflow.api.routes import accountability, approvals, attachments, oversight, playbooks, runs, tasks
 from ledgerflow.domain import limits
-from ledgerflow.domain.errors import InvalidInput, LedgerflowError, LimitExceeded
+from ledgerflow.domain.attachments import MAX_ATTACHMENT_BYTES
+from ledgerflow.domain.errors import AttachmentTooLarge, InvalidInput, LedgerflowError, LimitExceeded
 from ledgerflow.domain.limits import DEFAULT, Limits
 from ledgerflow.storage.store import Store
 
@@ -41,6 +42,8 @@ class ApiConfig:
 
     limits: Limits = DEFAULT
     """The input gate's limits; larger request bodies answer 413 (default: the store's settings)."""
+    documents: int = MAX_ATTACHMENT_BYTES
+    """How much larger than `limits` a multipart body (a form with files) may be: the attachment limit."""
     expensive_slots: int = 4
     """How many lint or publish requests run at once; more answer 503 `server-busy`."""
     expensive_seconds: float = 10.0
@@ -57,11 +60,13 @@ class InputGate:
     """The input gate (SPEC §10) at the HTTP edge, before any route runs: a body over `limits.max_bytes` answers
     413 (by Content-Length, or by counting what arrives, so no more than the limit is ever held), and a JSON
     body must pass `limits.parse_json` — NaN, 1e400, lone surrogates and deep nesting answer 400 with the
-    limit's rule instead of reaching the engine."""
+    limit's rule instead of reaching the engine. A multipart body (a form with files) may be larger by
+    `documents` bytes, the attachment limit (SPEC §14): each document is then measured on its own."""
 
-    def __init__(self, app: ASGIApp, limits: Limits) -> None:
+    def __init__(self, app: ASGIApp, limits: Limits, documents: int = 0) -> None:
         self.app = app
         self.limits = limits
+        self.documents = documents
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -73,9 +78,11 @@ class InputGate:
             await self._refuse(exc, scope, receive, send)
             return
         headers = dict(scope["headers"])
+        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        largest = self.limits.max_bytes + (self.documents if kind == b"multipart/form-data" else 0)
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limits.max_bytes:
-            await self._refuse(self._too_large(), scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > largest:
+            await self._refuse(self._too_large(largest, kind), scope, receive, send)
             return
         chunks: list[bytes] = []
         size, more = 0, True
@@ -85,13 +92,12 @@ class InputGate:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limits.max_bytes:
-                await self._refuse(self._too_large(), scope, receive, send)
+            if size > largest:
+                await self._refuse(self._too_large(largest, kind), scope, receive, send)
                 return
             chunks.append(chunk)
             more = bool(message.get("more_body", False))
         body, delivered = b"".join(chunks), False
-        kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if body and (kind == b"application/json" or kind.endswith(b"+json")):
             try:
                 limits.parse_json(body, "the request body", self.limits)
@@ -110,9 +116,11 @@ class InputGate:
 
         await self.app(scope, replay, send)
 
-    def _too_large(self) -> errors.BodyTooLarge:
-        return errors.BodyTooLarge(f"the request body is larger than {self.limits.max_bytes} bytes",
-                                   details={"limit": self.limits.max_bytes})
+    def _too_large(self, largest: int, kind: bytes) -> LimitExceeded:
+        if kind == b"multipart/form-data" and self.documents:
+            return AttachmentTooLarge(f"the request body is larger than {largest} bytes: a document may be "
+                                      f"{self.documents} bytes", details={"limit": largest})
+        return errors.BodyTooLarge(f"the request body is larger than {largest} bytes", details={"limit": largest})
 
     @staticmethod
     async def _refuse(exc: LedgerflowError, scope: Scope, receive: Receive, send: Send) -> None:
@@ -204,7 +212,7 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
             web UI, which shows the guest their task as a page.
         heartbeat: how long ago the worker running beside the app finished a pass (`/readyz` checks it).
     """
-    config = config or ApiConfig(limits=store.settings.limits)
+    config = config or ApiConfig(limits=store.settings.limits, documents=store.settings.attachments.max_bytes)
     app = FastAPI(title="ledgerflow", version="1", lifespan=lifespan, redoc_url=None,
                   description="The ledgerflow REST API: runs, tasks, decisions and their audit trail. Every route "
                               "takes `Authorization: Bearer TOKEN`; errors are RFC 9457 problem documents whose "
@@ -222,10 +230,11 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
     api.include_router(oversight.router())
     api.include_router(accountability.router())
     api.include_router(approvals.router())
+    api.include_router(attachments.router())
     app.include_router(api)
     if guest_links:
         app.include_router(_guest_router())
-    app.add_middleware(InputGate, limits=config.limits)
+    app.add_middleware(InputGate, limits=config.limits, documents=config.documents)
     app.add_middleware(Contained)
     app.add_middleware(operations.RequestLog)  # outermost: its id is on every line and answer of the request
     app.openapi = _problem_media_types(app)  # type: ignore[method-assign]

@@ -18,6 +18,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledgerflow import telemetry
 from ledgerflow.domain.errors import (
+    AttachmentRefused,
+    AttachmentTooLarge,
+    AttachmentType,
     Conflict,
     EnvironmentProblem,
     Forbidden,
@@ -60,7 +63,10 @@ class UnsupportedMediaType(InvalidInput):
 STATUS: dict[type[Exception], int] = {
     AuthenticationFailed: 401,
     BodyTooLarge: 413,
+    AttachmentTooLarge: 413,
     UnsupportedMediaType: 415,
+    AttachmentType: 415,
+    AttachmentRefused: 422,
     SchemaViolation: 422,
     KeyReused: 422,
     NotFound: 404,

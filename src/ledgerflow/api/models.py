@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ledgerflow.domain.attachments import shown
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.times import display_time
 from ledgerflow.timeline import describe
@@ -19,11 +20,17 @@ class _In(BaseModel):
 # ------------------------------------------------------------------------------------------- requests
 
 
+Sha256 = Annotated[str, Field(pattern="^[0-9a-f]{64}$", description="A document uploaded with POST /attachments.")]
+Attachments = Annotated[list[Sha256], Field(default_factory=list, max_length=100, description=(
+    "Documents to attach, by the SHA-256 `POST /attachments` answered (your own uploads)."))]
+
+
 class StartRunIn(_In):
     playbook: str
     input: dict[str, Any]
     why: str | None = None
     version: int | None = Field(default=None, ge=1, le=2**31 - 1)  # the largest version a database column holds
+    attachments: Attachments
 
 
 class CancelIn(_In):
@@ -32,6 +39,40 @@ class CancelIn(_In):
 
 class CompleteIn(_In):
     output: dict[str, Any] | None = None
+    attachments: Attachments
+
+
+class HoldIn(_In):
+    reason: str = Field(description="Why the hold is placed or lifted (a matter, a request).")
+
+
+class HoldOut(BaseModel):
+    run: str
+    held: bool = Field(description="Under a legal hold: retention removes none of the run's documents.")
+
+
+class AttachmentOut(BaseModel):
+    """A document attached to a run (SPEC §14): fetch its bytes with GET /attachments/{sha256}."""
+
+    name: str
+    sha256: str
+    size: int
+    media_type: str = Field(description="Detected from the content when it was attached.")
+    actor: str = Field(description="Who attached it.")
+    at: str | None
+    task: str | None = Field(description="The task it was completed with; null: attached when the run started.")
+    step: str | None
+    inline: bool = Field(description="Whether it may be shown inline (PDF and images).")
+    removed_at: str | None = Field(description="When retention removed its bytes; the hash remains.")
+
+
+class Uploaded(BaseModel):
+    """A document stored by its SHA-256; refer to it in `attachments` of a run start or a completion."""
+
+    name: str
+    sha256: str
+    size: int
+    media_type: str
 
 
 class DecideIn(_In):
@@ -163,11 +204,14 @@ class RunDetail(RunOut):
     input: dict[str, Any]
     why: str | None
     tasks: list[TaskOut]
+    attachments: list[AttachmentOut]
+    held: bool = Field(description="Under a legal hold: retention removes none of its documents.")
     timeline: list[EventOut]
 
     @classmethod
     def of_run(cls, r: RunState, events: list[dict[str, Any]]) -> RunDetail:
         return cls(**RunOut.of(r).model_dump(), input=r.input, why=r.why, tasks=[TaskOut.of(t) for t in r.tasks],
+                   attachments=[AttachmentOut(**a) for a in shown(r.attachments)], held=r.held,
                    timeline=[EventOut.of(e) for e in events])
 
 
@@ -238,6 +282,7 @@ class TaskContextOut(BaseModel):
     data_hash: str | None = Field(description="For a decision: the hash of the data under decision now.")
     you_may: list[str] = Field(description="What the caller may try now: start, complete, decide, recommend, "
                                            "reassign (a hint; the engine decides).")
+    attachments: list[AttachmentOut] = Field(description="The run's documents (a guest: its own task's).")
 
     @classmethod
     def of(cls, c: TaskContext) -> TaskContextOut:
@@ -245,7 +290,8 @@ class TaskContextOut(BaseModel):
                    guest=c.guest, why=c.why, input=c.input, earlier_outputs=c.earlier_outputs,
                    recommendations=c.recommendations,
                    decisions=c.decisions, clarity=Clarity(**c.clarity), rights=c.rights, produces=c.produces,
-                   sla=SlaClock(**c.sla), data_hash=c.data_hash, you_may=c.you_may)
+                   sla=SlaClock(**c.sla), data_hash=c.data_hash, you_may=c.you_may,
+                   attachments=[AttachmentOut(**a) for a in c.attachments])
 
 
 class PlaybookSummary(BaseModel):

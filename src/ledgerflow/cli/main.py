@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     )
     from ledgerflow import scorecard as scorecards
     from ledgerflow.cli import render
+    from ledgerflow.domain import attachments as attachment_view
     from ledgerflow.domain import canonical, figures, limits, notes, times
     from ledgerflow.domain import findings as severity
     from ledgerflow.storage import database
@@ -73,7 +74,7 @@ else:
     render = _lazy("ledgerflow.cli.render")
     canonical, figures, limits, severity, notes, times = (
         _lazy(f"ledgerflow.domain.{name}") for name in ("canonical", "figures", "limits", "findings", "notes", "times"))
-    database = _lazy("ledgerflow.storage.database")
+    database, attachment_view = _lazy("ledgerflow.storage.database"), _lazy("ledgerflow.domain.attachments")
     rich_table, rich_text = _lazy("rich.table"), _lazy("rich.text")
 
 
@@ -134,6 +135,17 @@ def _global_options(
     """
 
 As = Annotated[str | None, typer.Option("--as", help="The actor doing this (recorded in the history).")]
+Attach = Annotated[list[str] | None, typer.Option(
+    "--attach", help="A document to attach (repeatable): checked and stored by its SHA-256 first (SPEC §14).")]
+
+
+def attached(db: "Store", paths: list[str] | None) -> tuple[Any, ...]:
+    """`--attach` files, checked and stored before the command's transaction (nothing when none are given)."""
+    if not paths:
+        return ()
+    from ledgerflow import documents
+
+    return documents.attach_files(db, paths)
 Outcome = Annotated[str, typer.Option(help="One of the step's options, like approve, reject or send_back.")]
 Rationale = Annotated[str | None, typer.Option(help="Why (recorded in the history; required where the step says so).")]
 PeriodOption = Annotated[str | None, typer.Option(help="An ISO week like 2026-W10 (default: this week).")]
@@ -242,7 +254,7 @@ def backup(out: Annotated[str, typer.Option("--out", help="The new backup file (
     url = database.normalize_url(settings.db)
     engine = database.make_engine(url)
     try:
-        result = backups.backup(engine, url, out)
+        result = backups.backup(engine, url, out, folder=config.load_settings().attachment_dir)
     finally:
         engine.dispose()
     emit(result, f"{out}: {result['events']} events, schema {result['schema']}, {result['bytes']} bytes, "
@@ -257,7 +269,7 @@ def restore(file: Annotated[str, typer.Argument(help="A file written by `ledgerf
     url = database.normalize_url(settings.db)
     engine = database.make_engine(url)
     try:
-        result = backups.restore(engine, url, file)
+        result = backups.restore(engine, url, file, folder=config.load_settings().attachment_dir)
     finally:
         engine.dispose()
     emit(result, f"{url}: {result['events']} events restored from {file} (schema {result['schema']} -> "
@@ -355,15 +367,18 @@ def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", he
                   help="Run this published version (default: the newest).")] = None,
               idempotency_key: Annotated[str | None, typer.Option(
                   help="Makes a retry safe: the same key and request return the first run, even from another "
-                       "process; the same key with another request exits 2.")] = None) -> None:
+                       "process; the same key with another request exits 2.")] = None,
+              attach: Attach = None) -> None:
     """Start a run of a published playbook."""
     data = parse_json(input, "--input")
     db, who = store(), caller(as_)
+    files = attached(db, attach)
     opened: list[Any] = []
 
     def start() -> dict[str, Any]:
         try:
-            run, tasks = service.start_run(db, playbook_id, data, who, why=why, version=version)
+            run, tasks = service.start_run(db, playbook_id, data, who, why=why, version=version,
+                                           attachments=files)
         except NotFound as exc:
             if exc.rule != "unknown-actor" or as_ is not None or who.actor != "admin":
                 raise
@@ -377,6 +392,8 @@ def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", he
         result, replayed = start(), False
     else:
         request = {"playbook": playbook_id, "input": data, "why": why, "version": version}
+        if files:
+            request["attachments"] = [f.record() for f in files]
         result, replayed = idempotency.once(
             db, actor=who.actor, key=idempotency.check_key(idempotency_key), method="CLI",
             path=f"run start {playbook_id}", fingerprint=idempotency.request_hash("CLI", "run start",
@@ -396,6 +413,7 @@ def run_show(run_id: str) -> None:
         playbook, _ = tx.playbook(run.playbook, run.version)
     result = {**render.run_json(run), "input": run.input, "why": run.why,
               "tasks": [render.task_json(t, full=True) for t in run.tasks],
+              "attachments": attachment_view.shown(run.attachments), "held": run.held,
               "timeline": [render.timeline_entry(e, playbook) for e in events]}
     if settings.json:
         render.print_json(result)
@@ -403,6 +421,8 @@ def run_show(run_id: str) -> None:
     title = rich_text.Text.assemble((f"run {run.id}", "bold"), f" {run.playbook} v{run.version}: {run.status}")
     render.out.print(title)
     render.out.print(render.tasks_table(run.tasks))
+    for document in result["attachments"]:
+        render.out.print(render.attachment_line(document), highlight=False)
     for entry in result["timeline"]:
         render.out.print(f"{entry['seq']:>6}  {entry['at']}  {entry['text']}", highlight=False)
 
@@ -440,7 +460,7 @@ def task_show(task_id: str, as_: As = None) -> None:
         about = summaries.of_runs(tx, [seen.task.run], plain=True).get(seen.task.run or "")
     result = {**render.task_json(seen.task, full=True), "why": seen.why, "summary": about,
               "clarity": seen.clarity, "rights": seen.rights, "context": context,
-              "recommendations": seen.recommendations, "you_may": seen.you_may}
+              "recommendations": seen.recommendations, "you_may": seen.you_may, "attachments": seen.attachments}
     if settings.json:
         render.print_json(result)
         return
@@ -460,6 +480,8 @@ def task_show(task_id: str, as_: As = None) -> None:
         lines += render.rights_lines(seen.rights, task.step, playbook)
     for rec in seen.recommendations:
         lines.append(f"recommendation by {rec.get('actor')}: {rec.get('outcome')}: {rec.get('rationale')}")
+    for document in seen.attachments:
+        lines.append(render.attachment_line(document))
     if seen.you_may:
         lines.append("you may: " + ", ".join(seen.you_may))
     render.out.print("\n".join(lines), highlight=False)
@@ -497,10 +519,13 @@ def task_start(task_id: str, as_: As = None) -> None:
 
 @task_app.command("complete")
 def task_complete(task_id: str, as_: As = None,
-                  output: Annotated[str | None, typer.Option(help="JSON or @FILE.")] = None) -> None:
-    """Complete a task with its output."""
+                  output: Annotated[str | None, typer.Option(help="JSON or @FILE.")] = None,
+                  attach: Attach = None) -> None:
+    """Complete a task with its output (and documents)."""
     data = parse_json(output, "--output") if output is not None else None
-    _task_result(service.task_command(store(), "complete", task_id, caller(as_), output=data))
+    db = store()
+    who = caller(as_)
+    _task_result(service.task_command(db, "complete", task_id, who, output=data, attachments=attached(db, attach)))
 
 
 @task_app.command("decide")
@@ -605,12 +630,18 @@ def _verdict(result: dict[str, Any]) -> None:
 
 
 @audit_app.command("export")
-def audit_export(run_id: str, out_file: Annotated[str, typer.Option("--out", help="Evidence pack (JSON).")]) -> None:
+def audit_export(run_id: str, out_file: Annotated[str, typer.Option("--out", help="Evidence pack (JSON).")],
+                 with_attachments: Annotated[bool, typer.Option(
+                     "--with-attachments", help="Carry the run's documents in the pack (their hashes are always "
+                                                "listed).")] = False) -> None:
     """Write one run's evidence pack: its events, playbook, directory, a signed checkpoint and the proof."""
-    pack = evidence.export_run(store(), run_id)
+    pack = evidence.export_run(store(), run_id, with_attachments=with_attachments)
     jsonfiles.write_json(out_file, pack)
-    emit({"run": run_id, "out": out_file, "events": len(pack["events"])},
-         f"evidence pack for {run_id}: {len(pack['events'])} events -> {out_file}")
+    carried = len(pack.get("files", {}))
+    emit({"run": run_id, "out": out_file, "events": len(pack["events"]), "attachments": len(pack["attachments"]),
+          "carried": carried},
+         f"evidence pack for {run_id}: {len(pack['events'])} events, {len(pack['attachments'])} documents listed, "
+         f"{carried} carried -> {out_file}")
 
 
 @audit_app.command("check-pack")
@@ -1044,8 +1075,8 @@ def entry() -> None:
 
 
 # their commands hang on the sub-apps above: the accountability pages, directory/token/governance reads, and
-# operating it (config show)
-from ledgerflow.cli import accountability, operations, records  # noqa: E402, F401
+# operating it (config show), documents
+from ledgerflow.cli import accountability, attachments, operations, records  # noqa: E402, F401
 
 GLOBAL_OPTIONS = ("Every command also takes --db URL (sqlite:///file.db, a path, or postgresql://...; default "
                   "LEDGERFLOW_DB, else sqlite:///ledgerflow.db) and --json (one JSON document on stdout), anywhere on "

@@ -90,6 +90,13 @@ def tasks_table(tasks: Iterable[TaskState], title: str = "Tasks") -> Table:
     return table(title, ("task", "step", "type", "status", "assignee", "ready_at+due_at"), rows)
 
 
+def attachment_line(d: dict[str, Any]) -> str:
+    """One document on a line of `task show`."""
+    removed = f", bytes removed {d['removed_at']}" if d["removed_at"] else ""
+    return (f"attachment {d['name']} ({d['media_type']}, {d['size']:,} bytes) by {d['actor']} at "
+            f"{d['step'] or 'start'}{removed}: {d['sha256']}")
+
+
 SHARES = frozenset({"exception_rate", "first_pass_yield"})
 """Figures that are shares: people read them as percentages (JSON keeps the unrounded number)."""
 IDS = frozenset({"task", "run", "id"})

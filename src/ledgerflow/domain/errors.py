@@ -5,6 +5,9 @@
     │   ├── NotFound                an unknown id or actor (exit 2; HTTP 404)
     │   ├── SchemaViolation         data violating its JSON Schema; `details` lists every failing path
     │   ├── LimitExceeded           input past a limit of SPEC §10 (too large, too deep, not canonical...)
+    │   │   └── AttachmentTooLarge  a document past LEDGERFLOW_MAX_ATTACHMENT_BYTES (HTTP 413)
+    │   ├── AttachmentType          a document of a media type not allowed (HTTP 415)
+    │   ├── AttachmentRefused       a document the scanning hook refused (HTTP 422)
     │   └── LoadError               a file that does not load; carries file, line and path
     ├── Refused                     a well-formed command refused by the rules or the state (exit 3)
     │   ├── Forbidden               rights, separation of duties, rationale (HTTP 403)
@@ -59,6 +62,24 @@ class LimitExceeded(InvalidInput):
     (input-too-large, input-too-deep, not-canonical, yaml-aliases, duration-too-large)."""
 
     default_rule = "input-too-large"
+
+
+class AttachmentTooLarge(LimitExceeded):
+    """Raised when a document is larger than the attachment limit (SPEC §14), before anything is written."""
+
+    default_rule = "attachment-too-large"
+
+
+class AttachmentType(InvalidInput):
+    """Raised when a document's media type, detected from its content, is not on the allowed list."""
+
+    default_rule = "attachment-type"
+
+
+class AttachmentRefused(InvalidInput):
+    """Raised when the operator's scanning hook refuses a document (or cannot be reached: it fails closed)."""
+
+    default_rule = "attachment-refused"
 
 
 class LoadError(InvalidInput):

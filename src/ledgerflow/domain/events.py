@@ -17,6 +17,7 @@ EVENT_TYPES = frozenset({
     "playbook.published", "directory.loaded", "clock.advanced", "token.created", "token.revoked",
     "decision.informed", "audit.rechained", "audit.checkpointed", "escalation.pulled_in", "outcome.recorded",
     "approval.consumed", "approval.refused", "gateway.called",
+    "attachment.removed", "run.held", "run.released",
 })
 
 CHANNELS = frozenset({"cli", "api", "web", "mcp", "worker", "system"})

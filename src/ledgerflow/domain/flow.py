@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from ledgerflow.domain.attachments import Document, bound
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory
 from ledgerflow.domain.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, SchemaViolation
@@ -107,14 +108,33 @@ def expression_context(run: RunState, playbook: Playbook) -> dict[str, Any]:
                     "started_at": run.started_at}}
 
 
-def data_under_decision(run: RunState, playbook: Playbook, step: Step) -> str:
-    """SHA-256 of the canonical JSON of the input and every output the decision can read."""
-    outputs = {}
+def _read_by(run: RunState, playbook: Playbook, step: Step) -> tuple[dict[str, Any], dict[str, str]]:
+    """The outputs a step reads, by earlier step, and the tasks they come from (task id -> step)."""
+    outputs, readers = {}, {}
     for earlier in playbook.before(step):
         done = [t for t in run.latest(earlier.id) if t.status == TaskStatus.COMPLETED and t.output is not None]
         if done:
             outputs[earlier.id] = done[-1].output
-    return digest({"input": run.input, "outputs": outputs})
+            readers[done[-1].id] = earlier.id
+    return outputs, readers
+
+
+def data_under_decision(run: RunState, playbook: Playbook, step: Step) -> str:
+    """SHA-256 of the canonical JSON of the input and every output the decision can read, and of the documents
+    attached with them (by name and hash), so an approval counts only for the documents it saw. A run without
+    documents hashes as it did before documents existed."""
+    outputs, readers = _read_by(run, playbook, step)
+    document: dict[str, Any] = {"input": run.input, "outputs": outputs}
+    documents = bound(run.attachments, readers)
+    if documents:
+        document["attachments"] = documents
+    return digest(document)
+
+
+def documents_under_decision(run: RunState, playbook: Playbook, step: Step) -> list[str]:
+    """The hashes of the documents a decision reads, in the order attached."""
+    readers = _read_by(run, playbook, step)[1]
+    return list(dict.fromkeys(a.sha256 for a in run.attachments if a.task is None or a.task in readers))
 
 
 def _decision_outcome(step: DecisionStep, latest: Iterable[TaskState]) -> str | None:
@@ -439,8 +459,9 @@ def _from_target_onward(playbook: Playbook, target: Step, sender: Step) -> set[s
 
 
 def start_run(ctx: Context, *, run_id: str, actor: str, input: Mapping[str, Any], version: int,
-              why: str | None) -> Builder:
-    """Validate the input and start a run; the flow advances to its first waiting step."""
+              why: str | None, attachments: tuple[Document, ...] = ()) -> Builder:
+    """Validate the input and start a run; the flow advances to its first waiting step. `attachments` are
+    documents stored already, recorded with the input."""
     if not ctx.directory.is_actor(actor):
         raise NotFound(f"unknown actor {actor!r}: a run is started by a person or agent in the directory",
                        rule="unknown-actor")
@@ -449,8 +470,10 @@ def start_run(ctx: Context, *, run_id: str, actor: str, input: Mapping[str, Any]
                                                                                      "message": "not an object"}]})
     validate(ctx.playbook.input_validator, input, "input")
     b = Builder(ctx, None)
-    b.emit("run.started", actor=actor, auth=authority("starter", "directory member"),
-           data={"run": run_id, "playbook": ctx.playbook.id, "version": version, "input": dict(input), "why": why})
+    data = {"run": run_id, "playbook": ctx.playbook.id, "version": version, "input": dict(input), "why": why}
+    if attachments:
+        data["attachments"] = [d.record() for d in attachments]
+    b.emit("run.started", actor=actor, auth=authority("starter", "directory member"), data=data)
     _Flow(b).advance()
     return b
 
@@ -492,8 +515,9 @@ def start_task(ctx: Context, run: RunState, *, task_id: str, actor: str) -> Buil
 
 
 def complete_task(ctx: Context, run: RunState, *, task_id: str, actor: str, output: Any = None,
-                  guest: dict[str, Any] | None = None) -> Builder:
-    """Complete a task as its assignee; `guest` names the invited outsider who did it on the assignee's behalf."""
+                  guest: dict[str, Any] | None = None, attachments: tuple[Document, ...] = ()) -> Builder:
+    """Complete a task as its assignee; `guest` names the invited outsider who did it on the assignee's behalf;
+    `attachments` are documents stored already, recorded with the output."""
     task = _open_task(run, task_id, actor, ("task", "action"), "complete")
     step = ctx.playbook.step(task.step)
     if output is None:
@@ -504,7 +528,10 @@ def complete_task(ctx: Context, run: RunState, *, task_id: str, actor: str, outp
     validate(getattr(step, "validator", None), output, f"the output of step {step.id}")
     b = Builder(ctx, run)
     auth = authority("guest", guest) if guest is not None else _delegated(task, authority("assignee"))
-    b.emit("task.completed", actor=actor, task=task.id, step=task.step, auth=auth, data={"output": output})
+    data: dict[str, Any] = {"output": output}
+    if attachments:
+        data["attachments"] = [d.record() for d in attachments]
+    b.emit("task.completed", actor=actor, task=task.id, step=task.step, auth=auth, data=data)
     _Flow(b).advance()
     return b
 
@@ -622,9 +649,13 @@ def recommend(ctx: Context, run: RunState, *, task_id: str, actor: str, outcome:
     if not rationale.strip():
         raise Forbidden("a recommendation needs a rationale", rule="rationale-required")
     b = Builder(ctx, run)
+    data = {"outcome": outcome, "rationale": rationale, "attempt": task.attempt,
+            "data_hash": data_under_decision(run, ctx.playbook, step)}
+    seen = documents_under_decision(run, ctx.playbook, step)
+    if seen:  # the documents it was made on, named in the history (data_hash covers them too)
+        data["documents"] = seen
     b.emit("recommendation.recorded", actor=actor, task=task.id, step=step.id, auth=authority("role", "recommend"),
-           data={"outcome": outcome, "rationale": rationale, "attempt": task.attempt,
-                 "data_hash": data_under_decision(run, ctx.playbook, step)})
+           data=data)
     return b
 
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledgerflow.domain.attachments import Attachment
 from ledgerflow.domain.directory import Directory
 from ledgerflow.domain.playbook import Playbook
 
@@ -47,7 +48,8 @@ def _who(event: dict[str, Any], playbook: Playbook | None) -> list[str]:
             return []
 
 
-def _text(event: dict[str, Any], playbook: Playbook | None, base_url: str, summary: str | None) -> tuple[str, str]:
+def _text(event: dict[str, Any], playbook: Playbook | None, base_url: str, summary: str | None,
+          documents: Sequence[Attachment] = ()) -> tuple[str, str]:
     data, step_id = event["data"], event["step"]
     step = playbook.by_id.get(step_id) if playbook and step_id else None
     clarity = getattr(step, "clarity", None)
@@ -78,14 +80,17 @@ def _text(event: dict[str, Any], playbook: Playbook | None, base_url: str, summa
                          f"approver (assignee now: {data.get('assignee')}).")
         case _:
             subject = f"SLA breached — {title}"
+    lines += [f"Document: {d.name} (SHA-256 {d.sha256}) {base_url}/attachments/{d.sha256}" for d in documents]
     lines += ["", f"Open it: {link}", f"Run: {event['run'] or '-'}  Task: {event['task'] or '-'}"]
     return subject, "\n".join(lines)
 
 
 def messages_for(events: Sequence[dict[str, Any]], *, playbook: Playbook | None, directory: Directory | None,
-                 channels: Sequence[str], base_url: str, summary: str | None = None) -> list[Message]:
+                 channels: Sequence[str], base_url: str, summary: str | None = None,
+                 documents: Sequence[Attachment] = ()) -> list[Message]:
     """The messages that stored events cause on the configured channels; `summary` is the run's (SPEC §12),
-    carried in the subject so that a person sees what the task is about from the message list."""
+    carried in the subject so that a person sees what the task is about from the message list; `documents` are
+    the run's (SPEC §14), each named with its hash, so the reader knows which bytes the task is about."""
     out: list[Message] = []
     for event in events:
         if event["type"] not in NOTIFYING:
@@ -93,12 +98,14 @@ def messages_for(events: Sequence[dict[str, Any]], *, playbook: Playbook | None,
         people = [p for p in _who(event, playbook) if p]
         if not people:
             continue
-        subject, body = _text(event, playbook, base_url, summary)
+        subject, body = _text(event, playbook, base_url, summary, documents)
         common = {"subject": subject, "body": body, "event_seq": event["seq"], "run": event["run"],
                   "task": event["task"]}
         payload = {"type": event["type"], "seq": event["seq"], "at": event["at"], "run": event["run"],
                    "task": event["task"], "step": event["step"], "to": people, "data": event["data"],
                    "summary": summary}
+        if documents:
+            payload["documents"] = [{"name": d.name, "sha256": d.sha256} for d in documents]
         if "email" in channels and directory is not None:
             for person in people:
                 actor = directory.get(person)

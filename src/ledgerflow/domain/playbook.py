@@ -33,7 +33,8 @@ _KEYS = {
     "action": _COMMON | {"owner", "action", "clarity", "produces"},
     "parallel": _COMMON | {"branches"},
 }
-_TOP_KEYS = {"id", "title", "outcome", "workflow_owner", "input", "steps", "governance", "description", "summary"}
+_TOP_KEYS = {"id", "title", "outcome", "workflow_owner", "input", "steps", "governance", "description", "summary",
+             "retention"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,6 +217,9 @@ class Playbook:
     governance: Governance
     summary: str | None = None
     """The summary template (SPEC §12): `{field}` placeholders over the run's input."""
+    retention: timedelta | None = None
+    """How long a run's documents are kept after the run ends (`retention: {attachments: 365d}`); None: for
+    ever. Removal takes the bytes only: the events keep every document's name and hash."""
     data: dict[str, Any] = field(compare=False, repr=False)
     source: Source = field(compare=False, repr=False)
     issues: tuple[Finding, ...] = ()
@@ -601,9 +605,13 @@ def load_playbook(source: Source) -> Playbook:
         if trigger.metric == "outcome" and outcome.metric is None:
             raise reader.fail(join(join("governance.triggers", number), "metric"),
                               "a trigger on `outcome` needs outcome.metric: {name, unit, target, direction}")
+    retention_raw = reader.mapping(data.get("retention"), "retention", "retention")
+    reader.keys(retention_raw, {"attachments"}, "retention")
+    retention = reader.duration(retention_raw.get("attachments"), "retention.attachments")
     return Playbook(id=playbook_id, title=reader.text(data.get("title"), "title") or playbook_id,
                     outcome=outcome, workflow_owner=reader.text(data.get("workflow_owner"), "workflow_owner"),
                     input_schema=input_schema or {}, steps=steps, governance=governance, summary=summary, data=data,
+                    retention=retention,
                     source=source, issues=tuple(reader.issues), input_validator=input_validator, by_id=by_id)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ledgerflow.domain.attachments import Attachment
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.states import OPEN_TASK, RunStatus, TaskStatus, check_task_move
 
@@ -78,6 +79,10 @@ class RunState:
     why: str | None = None
     tasks: tuple[TaskState, ...] = ()
     recommendations: tuple[Recommendation, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    """Documents attached at the start and with task completions, in the order attached (SPEC §14)."""
+    held: bool = False
+    """A legal hold: retention removes none of the run's documents while it stands."""
 
     def task(self, task_id: str) -> TaskState | None:
         for task in self.tasks:
@@ -114,7 +119,9 @@ def evolve(run: RunState | None, event: Event) -> RunState | None:
     if event.type == "run.started":
         return RunState(id=str(event.run), playbook=data["playbook"], version=data["version"],
                         status=RunStatus.RUNNING, started_by=event.actor, started_at=event.at,
-                        input=data["input"], why=data.get("why"))
+                        input=data["input"], why=data.get("why"),
+                        attachments=tuple(Attachment.of(d, actor=event.actor, at=event.at)
+                                          for d in data.get("attachments", ())))
     if run is None:
         return None
     match event.type:
@@ -130,8 +137,17 @@ def evolve(run: RunState | None, event: Event) -> RunState | None:
         case "task.started":
             return _with_task(run, str(event.task), status=TaskStatus.IN_PROGRESS, started_at=event.at)
         case "task.completed":
+            run = _attached(run, event)
             return _with_task(run, str(event.task), status=TaskStatus.COMPLETED, ended_at=event.at,
                               output=data.get("output", {}))
+        case "attachment.removed":
+            return replace(run, attachments=tuple(
+                replace(a, removed_at=event.at) if a.sha256 == data["sha256"] and a.removed_at is None else a
+                for a in run.attachments))
+        case "run.held":
+            return replace(run, held=True)
+        case "run.released":
+            return replace(run, held=False)
         case "task.decided":
             return _with_task(run, str(event.task), status=TaskStatus.DECIDED, ended_at=event.at,
                               outcome=data["outcome"], rationale=data.get("rationale"),
@@ -167,6 +183,14 @@ def evolve(run: RunState | None, event: Event) -> RunState | None:
             return replace(run, status=RunStatus.CANCELLED, ended_at=event.at)
         case _:
             return run
+
+
+def _attached(run: RunState, event: Event) -> RunState:
+    documents = event.data.get("attachments")
+    if not documents:
+        return run
+    added = (Attachment.of(d, actor=event.actor, at=event.at, task=event.task, step=event.step) for d in documents)
+    return replace(run, attachments=(*run.attachments, *added))
 
 
 def _current(run: RunState, event: Event) -> TaskState:

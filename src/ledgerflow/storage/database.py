@@ -34,7 +34,7 @@ def normalize_url(url: str | None) -> str:
     return url
 
 
-def _sqlite_path(url: str) -> str | None:
+def sqlite_path(url: str) -> str | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return None
@@ -100,7 +100,7 @@ def _revision(conn: Any) -> str | None:
 def check_initialized(engine: Engine, url: str, *, any_revision: bool = False) -> None:
     """Raise EnvironmentProblem (exit 4) unless the database exists and was made by `init` (and is at this
     version's schema, unless `any_revision`: a backup is taken before `migrate` too)."""
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None and path != ":memory:" and not Path(path).exists():
         raise EnvironmentProblem(f"no database at {path}; run `ledgerflow init` first", rule="not-initialized")
     try:

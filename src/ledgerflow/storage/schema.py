@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Float, Index, Integer, MetaData, Sequence, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Sequence,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -69,6 +83,9 @@ runs = Table(
     Column("exception", Boolean, nullable=True),
     Column("reworked", Boolean, nullable=True),
     Column("failed_check", Boolean, nullable=True),
+    # documents attached to the run and its tasks (SPEC §14), as `domain.attachments.Attachment` records; null: none
+    Column("attachments", JSON, nullable=True),
+    Column("held", Boolean, nullable=True),  # a legal hold: the run's documents outlive their retention
     Index("ix_runs_playbook_status", "playbook", "status"),
     Index("ix_runs_ended", "playbook", "ended_at"),
     Index("ix_runs_starter_status", "started_by", "status"),
@@ -161,6 +178,35 @@ recommendations = Table(
     Column("at", String(32), nullable=False),
     Index("ix_recommendations_run", "run"),
 )
+
+attachments = Table(
+    "attachments", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("run", String(64), primary_key=True),
+    Index("ix_attachments_run", "run"),
+)
+"""Which runs reference which document, written with the run: `attachment get` finds the runs that decide who
+may read a document, and the orphan sweep the documents nobody references."""
+
+blobs = Table(
+    "blobs", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("stored_at", String(32), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+"""Document bytes by SHA-256 on a PostgreSQL installation, so that every process shares them (SQLite keeps them
+in files beside the database); each is written in a transaction of its own before the command that refers to it."""
+
+uploads = Table(
+    "uploads", metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("actor", String(200), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("at", String(32), nullable=False),
+)
+"""Who uploaded which document through the API: an upload's hash may be referenced by its uploader only (knowing
+a hash is not having the document)."""
 
 SYSTEM_CHAIN = "system"
 """The chain of events that belong to no run: directory loads, publications, governance, reviews, tokens."""

@@ -45,6 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledgerflow.config import Settings
+from ledgerflow.domain.attachments import Attachment, records
 from ledgerflow.domain.canonical import ZERO_HASH, canonical_json
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, LimitExceeded, NotFound
@@ -58,6 +59,7 @@ from ledgerflow.domain.states import OPEN_TASK, RunStatus, TaskStatus
 from ledgerflow.domain.timers import Timer
 from ledgerflow.domain.times import format_time, parse_time
 from ledgerflow.storage import schema
+from ledgerflow.storage.blobs import Blobs, blobs_for
 from ledgerflow.storage.database import check_initialized, make_engine, normalize_url
 from ledgerflow.storage.group_commit import GroupCommit
 from ledgerflow.storage.hot import Hot
@@ -286,6 +288,14 @@ class Store:
         sqlite = self.engine.dialect.name == "sqlite"
         self._writers = GroupCommit(self.engine) if sqlite else None
         self._cache = RunCache() if sqlite else None
+        self._blobs: Blobs | None = None
+
+    @property
+    def blobs(self) -> Blobs:
+        """Where this database's documents are kept (see blobs.py)."""
+        if self._blobs is None:
+            self._blobs = blobs_for(self.engine, self.url, self.settings.attachment_dir)
+        return self._blobs
 
     def clock_mode(self, conn: Connection) -> str:
         """`simulated` or `real`: fixed by `init`, so read once per store."""
@@ -386,7 +396,8 @@ def _recommendation_from(x: Any) -> Recommendation:
 def _run_from(row: Any, tasks: Sequence[TaskState], recs: Sequence[Recommendation]) -> RunState:
     return RunState(id=row.id, playbook=row.playbook, version=row.version, status=RunStatus(row.status),
                     started_by=row.started_by, started_at=row.started_at, ended_at=row.ended_at, input=row.input,
-                    why=row.why, tasks=tuple(tasks), recommendations=tuple(recs))
+                    why=row.why, tasks=tuple(tasks), recommendations=tuple(recs),
+                    attachments=tuple(Attachment.from_dict(a) for a in row.attachments or ()), held=bool(row.held))
 
 
 def _marks_from(row: Any) -> Marks:
@@ -663,9 +674,17 @@ class Tx:
         if before is None:
             _HOT_INSERT_RUN.run(self.conn, {"id": after.id, "playbook": after.playbook, "version": after.version,
                                              "started_by": after.started_by, "started_at": after.started_at,
-                                             "input": after.input, "why": after.why, **run_values})
-        elif (before.status, before.ended_at) != (after.status, after.ended_at) or flags is not None:
-            _HOT_UPDATE_RUN.run(self.conn, {"run_id": after.id, **run_values})
+                                             "input": after.input, "why": after.why,
+                                             "attachments": records(after.attachments), "held": after.held or None,
+                                             **run_values})
+        else:
+            changed = (before.status, before.ended_at) != (after.status, after.ended_at) or flags is not None
+            if (before.attachments, before.held) != (after.attachments, after.held):
+                run_values.update(attachments=records(after.attachments), held=after.held or None)
+                changed = True
+            if changed:
+                _HOT_UPDATE_RUN.run(self.conn, {"run_id": after.id, **run_values})
+        self._reference(before, after)
         old = {t.id: t for t in (before.tasks if before else ())}
         self._track(old.values(), after.tasks)
         new_rows = []
@@ -684,6 +703,14 @@ class Tx:
             self.conn.execute(insert(rt).values(task=rec.task, actor=rec.actor, run=after.id, step=rec.step,
                                                 attempt=rec.attempt, outcome=rec.outcome, rationale=rec.rationale,
                                                 data_hash=rec.data_hash, at=rec.at))
+
+    def _reference(self, before: RunState | None, after: RunState) -> None:
+        """Index the documents the run refers to for the first time (see `schema.attachments`)."""
+        known = {a.sha256 for a in (before.attachments if before else ())}
+        new = [{"sha256": sha, "run": after.id} for sha in dict.fromkeys(a.sha256 for a in after.attachments)
+               if sha not in known]
+        if new:
+            self.conn.execute(insert(schema.attachments), new)
 
     def _update_tasks(self, changes: Iterable[tuple[TaskState, TaskState]]) -> None:
         """Write each changed task's changed columns: one batch per set of columns."""
@@ -1110,6 +1137,46 @@ class Tx:
 
         return {row.id: (flag(row.exception), flag(row.reworked), flag(row.failed_check))
                 for row in self.conn.execute(query)} if ids else {}
+
+    def runs_with_documents(self, *, ended: bool) -> list[str]:
+        """Runs that refer to documents (only those that ended, with `ended`), by id."""
+        query = select(_r.c.id).where(_r.c.id.in_(select(schema.attachments.c.run)))
+        if ended:
+            query = query.where(_r.c.ended_at.is_not(None))
+        return [str(x) for x in self.conn.execute(query.order_by(_r.c.id)).scalars()]
+
+    def runs_referencing(self, sha256: str) -> list[str]:
+        """The runs a document is attached to, by id."""
+        a = schema.attachments
+        return [str(x) for x in self.conn.execute(select(a.c.run).where(a.c.sha256 == sha256).order_by(a.c.run))
+                .scalars()]
+
+    def referenced(self, hashes: Sequence[str]) -> set[str]:
+        """Which of these documents some run refers to."""
+        a = schema.attachments
+        found: set[str] = set()
+        for start in range(0, len(hashes), _IDS_PER_QUERY):
+            chunk = list(hashes[start:start + _IDS_PER_QUERY])
+            found.update(str(x) for x in self.conn.execute(select(a.c.sha256).where(a.c.sha256.in_(chunk))).scalars())
+        return found
+
+    def record_upload(self, sha256: str, actor: str, name: str, at: str) -> None:
+        """Remember who uploaded a document through the API, under which name (the latest upload's)."""
+        u = schema.uploads
+        if self.uploaded(sha256, actor) is None:
+            self.conn.execute(insert(u).values(sha256=sha256, actor=actor, name=name, at=at))
+        else:
+            self.conn.execute(update(u).where(u.c.sha256 == sha256, u.c.actor == actor).values(name=name, at=at))
+
+    def uploaded(self, sha256: str, actor: str) -> str | None:
+        """The name under which `actor` uploaded the document, or None when it did not."""
+        u = schema.uploads
+        name = self.conn.execute(select(u.c.name).where(u.c.sha256 == sha256, u.c.actor == actor)).scalar()
+        return None if name is None else str(name)
+
+    def forget_uploads(self, sha256: str) -> None:
+        """Drop the upload records of a document whose bytes are gone (the orphan sweep)."""
+        self.conn.execute(schema.uploads.delete().where(schema.uploads.c.sha256 == sha256))
 
     def runs_without_chain(self) -> list[str]:
         """Runs that have a row but no events: state the log cannot account for."""

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from ledgerflow import access, governance, reports, service
@@ -35,7 +36,7 @@ from ledgerflow.review_pdf import review_pdf
 from ledgerflow.scorecard import figures
 from ledgerflow.storage.store import Store
 from ledgerflow.timeline import describe
-from ledgerflow.web import svg
+from ledgerflow.web import documents, svg
 
 HERE = Path(__file__).parent
 INBOX_PAGE = 100
@@ -241,7 +242,8 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
                     is_assignee=task.assignee == who.actor and task.is_open, may_recommend=may_recommend,
                     may_reassign=bool(playbook and task.is_open and who.task is None and task.assignee is not None
                                       and who.actor in (playbook.workflow_owner, playbook.outcome.owner)),
-                    guest=who.task is not None, message=message, error=error)
+                    guest=who.task is not None, message=message, error=error,
+                    attachments=documents.listed(store, documents.principal(who.actor, who.task), run))
 
     def act(request: Request, task_id: str, form_csrf: str, verb: str, **args: Any) -> Response:
         who = guard(request, form_csrf)
@@ -259,12 +261,28 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
         return act(request, task_id, csrf_token, "start")
 
     @app.post("/tasks/{task_id}/complete")
-    def complete_task(request: Request, task_id: str, csrf_token: str = Form(""), output: str = Form("{}")) -> Response:
+    async def complete_task(request: Request, task_id: str) -> Response:
+        # read as a whole form: an empty file input sends a part with an empty file name, which a declared
+        # UploadFile parameter refuses
+        async with request.form() as form:
+            csrf_token, output = str(form.get("csrf_token") or ""), str(form.get("output") or "{}")
+            guard(request, csrf_token)  # before any file is stored
+            try:
+                data = limits.parse_json(output, "The output", store.settings.limits)
+                files = await documents.received(store, form.getlist("attachments"))
+            except InvalidInput as exc:
+                return await run_in_threadpool(task_page, request, task_id, None, f"{exc.message} [{exc.rule}]")
+        return await run_in_threadpool(act, request, task_id, csrf_token, "complete", output=data, attachments=files)
+
+    @app.get("/attachments/{sha256}")
+    def attachment(request: Request, sha256: str, inline: bool = False) -> Response:
+        who = identity(request)
+        if who is None:
+            raise _Missing()
         try:
-            data = limits.parse_json(output or "{}", "The output", store.settings.limits)
-        except InvalidInput as exc:
-            return task_page(request, task_id, error=exc.message)
-        return act(request, task_id, csrf_token, "complete", output=data)
+            return documents.served(store, documents.principal(who.actor, who.task), sha256, inline)
+        except InvalidInput:
+            raise _Missing() from None
 
     @app.post("/tasks/{task_id}/decide")
     def decide_task(request: Request, task_id: str, csrf_token: str = Form(""), outcome: str = Form(""),

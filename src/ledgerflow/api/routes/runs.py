@@ -47,7 +47,7 @@ def router(*, page_size: int, max_page_size: int, poll_seconds: float, stream_se
         """Start a run of a published playbook as the caller (any person or agent in the directory)."""
         def start() -> RunStarted:
             run, opened = remote.start_run(call.store, call.principal, body.playbook, body.input, why=body.why,
-                                           version=body.version)
+                                           version=body.version, attachments=body.attachments)
             return RunStarted(run=run.id, status=str(run.status), tasks=[TaskOut.of(t) for t in opened])
         return call.answer(start, 201)
 

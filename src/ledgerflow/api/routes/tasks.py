@@ -52,7 +52,8 @@ def router(*, max_page_size: int) -> APIRouter:
     def complete_task(call: AnyoneMutation, task_id: str, body: CompleteIn | None = None) -> Response:
         """Complete a task with its output (checked against the step's `produces`), by the assignee or by a
         guest invited to it."""
-        return _command(call, "complete", task_id, output=body.output if body is not None else None)
+        return _command(call, "complete", task_id, output=body.output if body is not None else None,
+                        attachments=body.attachments if body is not None else [])
 
     @api.post("/{task_id}/decide", response_model=TaskResult, responses=COMMAND_ERRORS)
     def decide_task(call: ActorMutation, task_id: str, body: DecideIn) -> Response:

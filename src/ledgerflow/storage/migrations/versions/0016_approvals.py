@@ -1,16 +1,14 @@
 """approval grants for AI agents' actions (SPEC §11)
 
 Revision ID: 0016
-Revises: 0014
-
-Written beside 0015 (documents, on another branch): re-point `down_revision` to "0015" when both land.
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
