@@ -4,10 +4,10 @@ engine as it was at that revision.
     python tools/upgrade_fixtures.py            # every revision not yet in tests/fixtures/upgrades
     python tools/upgrade_fixtures.py --force    # all of them again
 
-For each revision it takes the newest commit on main whose newest migration is that revision, checks it
-out in a scratch work tree, and has that version's own command line build a ledger on SQLite: `demo` (a
-simulated month: runs, send-backs, decisions, nudges, escalations, reviews, a governance decision) where the
-version has it, otherwise a run taken through its steps by hand. The ledger is then written as a backup
+For each revision it takes the newest commit of main's history (branches merged into it included) whose
+newest migration is that revision, checks it out in a scratch work tree, and has that version's own command
+line build a ledger on SQLite: `demo` (a simulated month: runs, send-backs, decisions, nudges, escalations,
+reviews, a governance decision) where the version has it, otherwise a run taken through its steps by hand. The ledger is then written as a backup
 file (`ledgerflow backup`'s format) named after the revision; `tests/storage/test_upgrades.py` restores each
 onto SQLite and PostgreSQL, migrates it to the newest schema and verifies its audit chain.
 """
@@ -35,9 +35,10 @@ def git(*args: str) -> str:
 
 
 def newest_commit_per_revision() -> dict[str, str]:
-    """Revision -> the newest first-parent commit of main whose newest migration it is."""
+    """Revision -> the newest commit in main's history whose newest migration it is (a revision written on a
+    branch that landed together with a later one was never the newest on main itself)."""
     found: dict[str, str] = {}
-    for commit in git("rev-list", "--first-parent", "main").split():
+    for commit in git("rev-list", "--date-order", "main").split():
         names = git("ls-tree", "--name-only", commit, VERSIONS).split()
         revisions = sorted(m.group(1) for name in names if (m := re.search(r"/(\d{4})_", name)))
         if revisions:

@@ -21,7 +21,7 @@ FIXTURES = sorted((Path(__file__).parents[1] / "fixtures" / "upgrades").glob("*.
 def test_there_is_a_fixture_for_every_earlier_revision() -> None:
     made = {path.stem for path in FIXTURES}
     assert made and max(made) < SCHEMA_REVISION
-    # every revision below the head that was ever the newest on main (0003 never was: it landed beside 0004);
+    # every revision below the head that was ever the newest in main's history (0003 never was: it came after 0004);
     # read from the migration files, since a branch may write its revision beside another branch's
     versions = Path(__file__).resolve().parents[2] / "src" / "ledgerflow" / "storage" / "migrations" / "versions"
     earlier = {p.name[:4] for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py")} - {SCHEMA_REVISION}
