@@ -8,8 +8,9 @@ For each revision it takes the newest commit of main's history (branches merged 
 newest migration is that revision, checks it out in a scratch work tree, and has that version's own command
 line build a ledger on SQLite: `demo` (a simulated month: runs, send-backs, decisions, nudges, escalations,
 reviews, a governance decision) where the version has it, otherwise a run taken through its steps by hand.
-The ledger is then written as a backup file (`ledgerflow backup`'s format) named after the revision; `tests/storage/test_upgrades.py` restores each
-onto SQLite and PostgreSQL, migrates it to the newest schema and verifies its audit chain.
+The ledger is then written as a backup file (`ledgerflow backup`'s format) named after the revision;
+`tests/storage/test_upgrades.py` restores each onto SQLite and PostgreSQL, migrates it to the newest schema
+and verifies its audit chain.
 """
 
 from __future__ import annotations
