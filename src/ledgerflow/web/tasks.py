@@ -108,7 +108,7 @@ def routes(web: Web) -> APIRouter:
         try:
             service.task_command(web.store, verb, task_id, service.Caller(actor=who.actor, channel="web"), **args)
         except LedgerflowError as exc:
-            return task_page(request, task_id, error=f"{exc.message} [{exc.rule}]", status=_status(exc))
+            return task_page(request, task_id, error=f"{exc.message} [{exc.rule}]", status=status_of(exc))
         if back == "board":
             return RedirectResponse(f"/waiting?message={verb}+recorded", status_code=303)
         return RedirectResponse(f"/tasks/{task_id}?message={verb}+recorded", status_code=303)
@@ -136,7 +136,7 @@ def routes(web: Web) -> APIRouter:
             service.task_command(web.store, "complete", task_id, service.Caller(actor=who.actor, channel="web"),
                                  output=data)
         except LedgerflowError as exc:
-            return task_page(request, task_id, error=f"{exc.message} [{exc.rule}]", status=_status(exc),
+            return task_page(request, task_id, error=f"{exc.message} [{exc.rule}]", status=status_of(exc),
                              values=values, errors=forms.field_errors(exc))
         return RedirectResponse(f"/tasks/{task_id}?message=complete+recorded", status_code=303)
 
@@ -158,6 +158,6 @@ def routes(web: Web) -> APIRouter:
     return api
 
 
-def _status(exc: LedgerflowError) -> int:
+def status_of(exc: LedgerflowError) -> int:
     """A refusal is a 4xx page, never a 500: bad input 400, refused by the rules or the state 409."""
     return 400 if isinstance(exc, InvalidInput | NotFound) else 409
