@@ -3,7 +3,7 @@ the governance dashboard with its charts, decision history and the decision form
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -11,12 +11,22 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ledgerflow import governance
 from ledgerflow.domain.errors import LedgerflowError, NotFound
 from ledgerflow.domain.escalation_map import build_map
-from ledgerflow.domain.figures import week_of
+from ledgerflow.domain.figures import Period, week_of
 from ledgerflow.domain.lint import lint_source
-from ledgerflow.domain.times import format_time
+from ledgerflow.domain.times import format_time, parse_time
 from ledgerflow.scorecard import figures
 from ledgerflow.web import svg
 from ledgerflow.web.context import Missing, Web
+
+CHART_WEEKS = 6
+"""Weeks a dashboard charts at most."""
+
+
+def charted_weeks(first_published: datetime, now: datetime) -> list[Period]:
+    """The last `CHART_WEEKS` ISO weeks, none before the playbook's first publication (weeks before it
+    existed would chart as zeros)."""
+    weeks = [week_of(now - timedelta(days=7 * back)) for back in range(CHART_WEEKS - 1, -1, -1)]
+    return [week for week in weeks if week.end > first_published]
 
 
 def routes(web: Web) -> APIRouter:
@@ -46,6 +56,19 @@ def routes(web: Web) -> APIRouter:
                         findings=findings, diagram=svg.diagram(playbook), steps=list(playbook.walk()),
                         escalation_map=build_map(playbook, version, directory))
 
+    @api.get("/governance", response_class=HTMLResponse)
+    def governance_index(request: Request) -> Response:
+        """Every playbook's governance state, one click from the main navigation."""
+        web.person(request)
+        with web.store.read() as tx:
+            rows = []
+            for r in tx.list_playbooks():
+                state = tx.governance(r.id)
+                rows.append({"id": r.id, "title": tx.playbook(r.id)[0].title, "state": state.state if state else
+                             "continue", "decided_at": state.decided_at if state else None,
+                             "decided_by": state.decided_by if state else None})
+        return web.page(request, "governance_index.html", playbooks=rows)
+
     @api.get("/governance/{playbook_id}", response_class=HTMLResponse)
     def governance_page(request: Request, playbook_id: str, error: str | None = None,
                         message: str | None = None) -> Response:
@@ -56,14 +79,15 @@ def routes(web: Web) -> APIRouter:
             except NotFound:
                 raise Missing() from None
             now = tx.now()
-            weeks = [week_of(now - timedelta(days=7 * back)) for back in range(5, -1, -1)]
+            first = parse_time(tx.playbook_versions(playbook_id)[0].published_at)
+            weeks = charted_weeks(first, now)
             cards = [figures(tx, playbook_id, week) for week in weeks]
             state = tx.governance(playbook_id)
             start, end = weeks[0].bounds[0], format_time(now + timedelta(seconds=1))
             crossed = [e for e in tx.events_of_type("governance.review_opened", start, end)
                        if e["data"].get("playbook") == playbook_id and e["data"].get("trigger")]
             decided = [e for e in tx.events_of_type("governance.decided", "0", end)
-                       if e["data"].get("playbook") == playbook_id][-5:]
+                       if e["data"].get("playbook") == playbook_id][::-1]
         labels = [card["period"] for card in cards]
         series: list[tuple[str, list[float | None], bool]] = [
             ("Throughput (ended runs)", [float(c["throughput"]) for c in cards], False),
