@@ -21,21 +21,22 @@ from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage.store import Store
 from ledgerflow.web import board, live, playbooks, runs, tasks
-from ledgerflow.web.context import HERE, Authenticate, Identity, Missing, Web
+from ledgerflow.web.context import HERE, Authenticate, Identity, LiveConfig, Missing, Web
 
-__all__ = ["Identity", "create_web_app"]
+__all__ = ["Identity", "LiveConfig", "create_web_app"]
 
 INBOX_PAGE = 100
 """Tasks per inbox page: a person with thousands open still gets the page at once."""
 
 
-def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | None = None) -> FastAPI:
+def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | None = None,
+                   live_config: LiveConfig | None = None) -> FastAPI:
     """The UI as an ASGI app, to mount at `/` of `ledgerflow serve` (or serve alone in tests)."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SessionMiddleware, secret_key=secret or secrets.token_urlsafe(32), https_only=False,
                        same_site="strict", session_cookie="ledgerflow_session")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    web = Web(store, authenticate)
+    web = Web(store, authenticate, live_config or LiveConfig())
 
     @app.exception_handler(Missing)
     async def missing(request: Request, _: Missing) -> Response:

@@ -22,6 +22,16 @@ from ledgerflow.web import display
 HERE = Path(__file__).parent
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveConfig:
+    """Server-sent events of the inbox and the board (`live.py`)."""
+
+    poll_seconds: float = 1.0
+    """How often a stream looks for new events."""
+    max_seconds: float = 300.0
+    """A stream ends after this long; the browser reconnects on its own (EventSource)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Who a token or guest link signs in: an actor, or a guest limited to one task."""
@@ -50,9 +60,10 @@ def _templates() -> Jinja2Templates:
 class Web:
     """The store, the templates and the per-request helpers the route modules share."""
 
-    def __init__(self, store: Store, authenticate: Authenticate):
+    def __init__(self, store: Store, authenticate: Authenticate, live: LiveConfig):
         self.store = store
         self.authenticate = authenticate
+        self.live = live
         self.templates = _templates()
 
     def identity(self, request: Request) -> Identity | None:
