@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 
@@ -33,7 +34,8 @@ def _watch(store: Store, actor: str, fingerprint: Fingerprint, change: Callable[
         await stream.aclose()  # type: ignore[attr-defined]
         return sent
 
-    return asyncio.run(run())
+    with ThreadPoolExecutor(1) as thread:  # a loop of its own: Playwright's may run in this worker's thread
+        return thread.submit(asyncio.run, run()).result()
 
 
 def test_the_inbox_stream_says_changed_when_a_task_arrives_or_leaves(store: Store) -> None:

@@ -37,6 +37,7 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
                        same_site="strict", session_cookie="ledgerflow_session")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     web = Web(store, authenticate, live_config or LiveConfig())
+    app.state.web = web  # `app.state.web.close()` ends the live streams before the store closes
 
     @app.exception_handler(Missing)
     async def missing(request: Request, _: Missing) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,25 @@ class Web:
         self.authenticate = authenticate
         self.live = live
         self.templates = _templates()
+        self.closing = threading.Event()
+        """Set when the app stops serving: live streams end at their next poll."""
+        self._streams = threading.Condition()
+        self._open_streams = 0
+
+    def stream_opened(self) -> None:
+        with self._streams:
+            self._open_streams += 1
+
+    def stream_closed(self) -> None:
+        with self._streams:
+            self._open_streams -= 1
+            self._streams.notify_all()
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """End every live stream (before the store closes under them); False if one outlived `timeout`."""
+        self.closing.set()
+        with self._streams:
+            return self._streams.wait_for(lambda: self._open_streams == 0, timeout)
 
     def identity(self, request: Request) -> Identity | None:
         actor = request.session.get("actor")

@@ -78,11 +78,21 @@ def _last_seq(web: Web) -> int:
 async def changes(web: Web, who: Identity, fingerprint: Fingerprint, duration: float,
                    poll: float) -> AsyncIterator[str]:
     """Queries run on the thread pool; waiting holds no thread, and a client that goes away ends the loop."""
+    web.stream_opened()
+    try:
+        async for line in _watch(web, who, fingerprint, duration, poll):
+            yield line
+    finally:
+        web.stream_closed()
+
+
+async def _watch(web: Web, who: Identity, fingerprint: Fingerprint, duration: float,
+                 poll: float) -> AsyncIterator[str]:
     deadline = time.monotonic() + duration
     seq = await run_in_threadpool(_last_seq, web)
     shown = await run_in_threadpool(fingerprint, web, who)
     yield f"retry: {int(max(poll, 1.0) * 1000)}\n: watching\n\n"
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not web.closing.is_set():
         await asyncio.sleep(min(poll, max(deadline - time.monotonic(), 0.0)))
         latest = await run_in_threadpool(_last_seq, web)
         if latest == seq:

@@ -117,9 +117,8 @@ def diagram(playbook: Playbook) -> Markup:
         sx, sy = at[source]
         tx, ty = at[target]
         parts.append(f'<path d="M{sx},{sy + BOX_H // 2 + 6} H{lane_x} V{ty + BOX_H // 2 + 6} H{tx - 2}" fill="none" '
-                     f'stroke="{BACK}" stroke-dasharray="5 3" marker-end="url(#back)"/>'
-                     f'<text x="{sx - 4}" y="{sy + BOX_H // 2 + 1}" font-size="10" fill="{BACK}" '
-                     f'text-anchor="end">send back</text>')
+                     f'stroke="{BACK}" stroke-dasharray="5 3" marker-end="url(#back)">'
+                     f"<title>{escape(source)} sends back to {escape(target)}</title></path>")
     offsets: dict[str, int] = {}
     for step_id, after, to in escalations(playbook):
         if step_id not in at:
