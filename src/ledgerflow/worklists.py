@@ -49,41 +49,70 @@ def _visible(tx: Tx, actor: str | None) -> ColumnElement[bool]:
     return access.visible_runs_clause(tx, actor) if actor is not None else and_(True)
 
 
+def visible_tasks_clause(tx: Tx, actor: str) -> ColumnElement[bool]:
+    """A WHERE clause on `tasks` selecting the tasks of runs `actor` sees (`access.visible_runs_clause`'s rules,
+    read off the tasks table: a playbook the actor reads in every version needs no look at its runs)."""
+    t, r, rec, p = schema.tasks, schema.runs, schema.recommendations, schema.playbooks
+    mine = t.alias("mine")
+    directory = tx.directory()
+    readable: dict[str, list[tuple[int, bool]]] = {}
+    for row in tx.conn.execute(select(p.c.id, p.c.version)):
+        readable.setdefault(row.id, []).append(
+            (row.version, actor in access.readers(tx.playbook(row.id, row.version)[0], directory)))
+    every = [pid for pid, versions in readable.items() if all(ok for _, ok in versions)]
+    some = [and_(r.c.playbook == pid, r.c.version == version) for pid, versions in readable.items()
+            if pid not in every for version, ok in versions if ok]
+    return or_(
+        t.c.playbook.in_(every) if every else false(),
+        t.c.run.in_(select(r.c.id).where(or_(*some))) if some else false(),
+        t.c.run.in_(select(r.c.id).where(r.c.started_by == actor)),
+        t.c.run.in_(select(mine.c.run).where(mine.c.run.is_not(None), or_(
+            mine.c.assignee == actor, mine.c.on_behalf_of == actor,
+            cast(mine.c.pulled_in, String).contains(f'"{actor}"', autoescape=True)))),
+        t.c.run.in_(select(rec.c.run).where(rec.c.actor == actor)),
+    )
+
+
 def board(tx: Tx, actor: str | None, where: BoardFilter, *, offset: int = 0, limit: int = 50) -> Board:
-    """A page of the operations board for `actor` (every open run when None)."""
-    t, r = schema.tasks, schema.runs
+    """A page of the operations board for `actor` (every open run when None).
+
+    Reads the tasks table alone: an open task belongs to a running run (ending a run closes its tasks).
+    """
+    t = schema.tasks
     now = tx.now()
     stamp = format_time(now)
-    late = or_(and_(t.c.due_at.is_not(None), t.c.due_at < stamp),
-               and_(t.c.sla_due_at.is_not(None), t.c.sla_due_at < stamp))
-    conditions = [t.c.status.in_(_OPEN), r.c.status == "running", _visible(tx, actor)]
+    late = or_(t.c.due_at < stamp, t.c.sla_due_at < stamp)
+    conditions: list[ColumnElement[bool]] = [t.c.status.in_(_OPEN), t.c.run.is_not(None)]
+    if actor is not None:
+        conditions.append(visible_tasks_clause(tx, actor))
     if where.playbook:
         conditions.append(t.c.playbook == where.playbook)
     if where.step:
         conditions.append(t.c.step == where.step)
-    joined = t.join(r, r.c.id == t.c.run)
-    per_person_query = (select(t.c.assignee, func.count().label("open"),
-                               func.sum(case((late, 1), else_=0)).label("overdue"))
-                        .select_from(joined).where(*conditions).group_by(t.c.assignee))
+    per_person = sorted(({"person": row.assignee, "open": int(row.open), "overdue": int(row.overdue or 0)}
+                         for row in tx.conn.execute(
+                             select(t.c.assignee, func.count().label("open"),
+                                    func.sum(case((late, 1), else_=0)).label("overdue"))
+                             .where(*conditions).group_by(t.c.assignee))),
+                        key=lambda p: (-p["overdue"], -p["open"], p["person"] or ""))
     if where.person:
         conditions.append(t.c.assignee == where.person)
+    total = sum(p["open"] for p in per_person if not where.person or p["person"] == where.person)
     query = (select(t.c.id, t.c.run, t.c.playbook, t.c.step, t.c.assignee, t.c.ready_at, t.c.due_at,
-                    t.c.sla_due_at, t.c.blocked, r.c.version)
-             .select_from(joined).where(*conditions)
+                    t.c.sla_due_at, t.c.blocked)
+             .where(*conditions)
              .order_by(t.c.blocked.desc(), case((late, 0), else_=1), t.c.ready_at, t.c.id)
              .offset(offset).limit(limit))
     rows = tx.conn.execute(query).all()
-    total = int(tx.conn.execute(select(func.count()).select_from(joined).where(*conditions)).scalar_one())
-    per_person = sorted(({"person": row.assignee, "open": int(row.open), "overdue": int(row.overdue or 0)}
-                         for row in tx.conn.execute(per_person_query)),
-                        key=lambda p: (-p["overdue"], -p["open"], p["person"] or ""))
+    r = schema.runs
+    versions = dict(tx.conn.execute(select(r.c.id, r.c.version).where(r.c.id.in_({row.run for row in rows}))).all())
     about = of_runs(tx, (row.run for row in rows))
     entries = [{**waiting_entry(run=row.run, playbook=row.playbook, summary=about.get(row.run), step=row.step,
                                 task=row.id, assignee=row.assignee, ready_at=row.ready_at, due_at=row.due_at,
                                 sla_due_at=row.sla_due_at, blocked=bool(row.blocked), now=now),
-                "ready_at": row.ready_at, "version": row.version} for row in rows]
+                "ready_at": row.ready_at, "version": versions.get(row.run, 0)} for row in rows]
     return Board(rows=entries, total=total, per_person=per_person,
-                 versions=sorted({(row.playbook, int(row.version)) for row in rows}))
+                 versions=sorted({(e["playbook"], int(e["version"])) for e in entries}))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -70,3 +70,11 @@ def test_the_board_shows_nothing_of_runs_the_person_may_not_see(store: Store, we
     for path in ("/waiting", "/waiting/rows"):
         page = web.get(path).text
         assert run.id not in page and "Secret Corp" not in page and "No open run waits on anyone." in page
+
+
+def test_a_person_who_reads_no_playbook_sees_the_runs_they_take_part_in(store: Store, web: TestClient) -> None:
+    start(store, customer="Not theirs")
+    run = start(store, customer="Theirs")
+    decision = act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0]
+    sign_in(web, str(decision.assignee))  # finance: neither recommends nor is informed at any step
+    assert _rows(web.get("/waiting").text) == [decision.id]
