@@ -5,9 +5,9 @@
 Runs and their open `prepare` tasks are bulk-loaded straight into `runs` and `tasks` (the lists read those
 two tables only; the engine writes ~100-200 commands/s): N running runs of pricing-exception (with a summary
 template), started over four weeks by four people, each waiting on alice or bob; the clock stands a day after
-the last start, so all but the newest day's are overdue. Measured through ledgerflow's own code: `worklists.board` / `worklists.runs` in a read transaction (what a
-page asks the database), and the whole pages `/waiting` and `/runs` over HTTP (TestClient: query, summaries,
-Jinja). Prints one JSON object.
+the last start, so all but the newest day's are overdue. Measured through ledgerflow's own code:
+`worklists.board` / `worklists.runs` in a read transaction (what a page asks the database), and the whole
+pages `/waiting` and `/runs` over HTTP (TestClient: query, summaries, Jinja). Prints one JSON object.
 """
 
 from __future__ import annotations
