@@ -192,10 +192,10 @@ def cosign(cp: Checkpoint, urls: Iterable[str], client: httpx.Client) -> tuple[C
 
 def write_new(folder: str, cp: Checkpoint) -> str:
     """Keep a checkpoint in `folder` as a new file, never replacing one (append-only), flushed to disk."""
-    os.makedirs(folder, exist_ok=True)
     stamp = cp.statement.at.replace(":", "").replace("-", "")
     name = Path(folder) / f"{stamp}-{cp.statement.events:012d}-{cp.statement.root.hex()[:8]}.json"
     try:
+        os.makedirs(folder, exist_ok=True)
         with open(name, "x", encoding="utf-8") as f:
             f.write(json.dumps(cp.document(), indent=1) + "\n")
             f.flush()

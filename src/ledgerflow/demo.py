@@ -8,15 +8,17 @@ in the third week — all through the same use cases as the command line, on a s
 from __future__ import annotations
 
 import random
+import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ledgerflow import audit, governance, service
+from ledgerflow import audit, governance, reports, service
+from ledgerflow.digest import WIDTH, day_digest
 from ledgerflow.domain.errors import Conflict
-from ledgerflow.domain.figures import week_of
-from ledgerflow.domain.times import display_time, format_time, parse_time
+from ledgerflow.domain.figures import Period, week_of
+from ledgerflow.domain.times import parse_time
 from ledgerflow.scorecard import scorecard
 from ledgerflow.storage.database import initialize, make_engine, normalize_url
 from ledgerflow.storage.store import Store
@@ -35,11 +37,28 @@ class Demo:
     log: list[str] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
     started: dict[str, int] = field(default_factory=dict)  # run id -> order started: ids are random, this is not
+    names: dict[str, str] = field(default_factory=dict)
+    """Run id -> the request's name, for the daily digest."""
+    told: int = 0
+    """The last event seq the digest has told."""
+
+    said: list[str] = field(default_factory=list)
+    """What the simulation itself says during the day, told under the day's title."""
 
     def say(self, text: str) -> None:
         with self.store.read() as tx:
-            now = display_time(format_time(tx.now()))
-        self.log.append(f"{now}  {text}")
+            now = tx.now()
+        self.said.extend(textwrap.wrap(f"{now:%H:%M} {text}", WIDTH, initial_indent="  ", subsequent_indent="      "))
+
+    def tell_day(self, day: datetime) -> None:
+        """The day's digest (08:00 to 08:00 the next day) from the events recorded since the last one."""
+        with self.store.read() as tx:
+            rows = tx.events(after_seq=self.told)
+        if rows:
+            self.told = rows[-1]["seq"]
+        title, *lines = day_digest(f"{day:%a %Y-%m-%d}", rows, self.names)
+        self.log.extend([title, *self.said, *lines])
+        self.said = []
 
     def advance(self, duration: str) -> None:
         service.advance_clock(self.store, duration, service.Caller())
@@ -55,7 +74,7 @@ class Demo:
                 run, _ = service.start_run(self.store, PLAYBOOK, request, service.Caller(actor=starter),
                                            why="customer asked for a better price")
             except Conflict as refused:
-                self.say(f"request held back: {refused.rule} (the engine enforces the governance decision)")
+                self.say(f"a request is held back ({refused.rule}): the engine enforces the decision")
                 return
             self.started[run.id] = len(self.started)
 
@@ -104,7 +123,7 @@ class Demo:
             follow_ups = [("Brief account executives on the 40% policy ceiling", "sam", "1w")]
         elif card["quality_trend"] is not None and card["quality_trend"] > 0 and week == 5:
             decision, actor, follow_ups = "continue", "maria", []
-            rationale = f"First-pass yield recovering ({card['quality_trend']:+.2f}); lift the WIP cap"
+            rationale = f"First-pass yield recovering ({card['quality_trend'] * 100:+.0f} pts); lift the WIP cap"
         else:
             decision, actor, follow_ups = "continue", "sam", []
             rationale = f"Exception rate {rate:.0%}, first-pass yield {card['first_pass_yield']:.0%}: no change"
@@ -112,7 +131,7 @@ class Demo:
                                    rationale=rationale, follow_ups=follow_ups)
         self.decisions.append({"week": card["period"], **{k: result[k] for k in ("decision", "decided_by")},
                                "rationale": rationale})
-        self.say(f"governance review: {actor} decided {decision} ({rationale})")
+        self.say(f"weekly review: {actor} decided {decision}: {rationale}")
 
 
 def run_demo(url: str | None, *, seed: int = 2026) -> dict[str, Any]:
@@ -126,8 +145,12 @@ def run_demo(url: str | None, *, seed: int = 2026) -> dict[str, Any]:
     service.load_directory_file(store, str(EXAMPLES / "directory.yaml"), admin)
     service.publish(store, str(EXAMPLES / "pricing-exception.yaml"), admin)
     demo = Demo(store=store, rng=random.Random(seed))
+    with store.read() as tx:
+        demo.told = tx.last_seq()  # the set-up is not part of the story
     for week in range(1, 5):
         for day in range(5):
+            with store.read() as tx:
+                today = tx.now()
             if day == 0:
                 demo.review(week)
             demo.start_requests(demo.rng.randint(3, 6), week)
@@ -139,12 +162,16 @@ def run_demo(url: str | None, *, seed: int = 2026) -> dict[str, Any]:
             demo.advance("4h")
             demo.work(slow_decider=slow)
             demo.advance("15h")  # overnight: nudges, SLA breaches and escalations fire
+            demo.tell_day(today)
         demo.advance("2d")  # the weekend; Monday 08:00 the cadence review is waiting
-    demo.review(5)
     with store.read() as tx:
         now = tx.now()
+    demo.review(5)
+    demo.tell_day(now)
     weeks = [scorecard(store, PLAYBOOK, week_of(now - timedelta(days=7 * back))) for back in range(4, 0, -1)]
-    result = {"db": url, "weeks": weeks, "governance": demo.decisions, "audit": audit.verify(store),
-              "log": demo.log}
+    month = Period(name=f"{weeks[0]['period']}..{weeks[-1]['period']}", start=week_of(now - timedelta(days=28)).start,
+                   end=week_of(now).start)
+    result = {"db": url, "weeks": weeks, "waits": reports.waits(store, PLAYBOOK, month),
+              "governance": demo.decisions, "audit": audit.verify(store), "log": demo.log}
     store.close()
     return result

@@ -14,7 +14,7 @@ from ledgerflow.domain.limits import check_value
 from ledgerflow.domain.playbook import Playbook
 from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.timers import Timer
-from ledgerflow.domain.times import format_time
+from ledgerflow.domain.times import display_time, format_time
 from ledgerflow.ids import new_id
 from ledgerflow.scorecard import figures, latency_side
 from ledgerflow.storage.store import Store, Tx
@@ -123,3 +123,33 @@ def decide(store: Store, playbook_id: str, *, actor: str, channel: str, decision
     opened = [e.task for e in events if e.type == "task.ready"]
     return {"playbook": playbook_id, "decision": decision, "decided_by": actor, "decided_at": at,
             "scorecard": card, "closed": [r.id for r in reviews], "follow_ups": opened}
+
+
+HISTORY_TYPES = ("governance.review_opened", "governance.decided")
+"""The governance rhythm of a playbook, as recorded: the reviews that opened and the decisions taken."""
+
+
+def history(store: Store, playbook_id: str) -> list[dict[str, Any]]:
+    """`governance history`: a playbook's reviews and decisions, oldest first, each as recorded.
+
+    Raises:
+        NotFound: no playbook has this id.
+    """
+    with store.read() as tx:
+        tx.playbook(playbook_id)
+        rows = [row for kind in HISTORY_TYPES for row in tx.events_of_type(kind, "", "9999")
+                if row["data"].get("playbook") == playbook_id]
+    entries = []
+    for row in sorted(rows, key=lambda r: r["seq"]):
+        data = row["data"]
+        decided = row["type"] == "governance.decided"
+        entries.append({
+            "seq": row["seq"], "at": display_time(row["at"]), "type": row["type"],
+            "decision": data.get("decision") if decided else None,
+            "by": row["actor"] if decided else None,
+            "reason": data.get("rationale") if decided else data.get("reason"),
+            "trigger": data.get("trigger"),
+            "follow_ups": data.get("follow_ups", []),
+            "scorecard": data.get("scorecard") if decided else data.get("figures"),
+        })
+    return entries

@@ -119,9 +119,9 @@ def _change(row: Any, origin: str | None, to: str | None, kind: str | None, reas
 # ------------------------------------------------------------------------------------------- stalled
 
 
-def stalled(store: Store) -> list[dict[str, Any]]:
+def stalled(store: Store, *, plain: bool = False) -> list[dict[str, Any]]:
     """Open tasks past their due time (the earlier of `due_at` and `sla_due_at`), and every open task
-    blocked as an ownership gap; most overdue first."""
+    blocked as an ownership gap; most overdue first. `plain`: summaries as in `summaries.of_runs`."""
     t = schema.tasks
     with store.read() as tx:
         now = tx.now()
@@ -130,7 +130,7 @@ def stalled(store: Store) -> list[dict[str, Any]]:
                    t.c.due_at, t.c.sla_due_at, t.c.blocked)
             .where(t.c.status.in_(_OPEN)).order_by(t.c.ready_at, t.c.id)).all()
         late_rows = [row for row in rows if row.blocked or overdue_hours(deadline(row.due_at, row.sla_due_at), now)]
-        about = run_summaries(tx, (row.run for row in late_rows))
+        about = run_summaries(tx, (row.run for row in late_rows), plain=plain)
     found = []
     for row in late_rows:
         due = deadline(row.due_at, row.sla_due_at)

@@ -9,6 +9,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.routing import Match, Mount, Route
 
 from ledgerflow import tokens
 from ledgerflow.api.app import create_app
@@ -46,8 +49,28 @@ def create_server_app(store: Store, *, worker: bool = True, session_secret: str 
     # A guest link is opened by a person, so `/guest/<token>` is the web UI's page; API clients use the guest
     # token as a bearer on GET /api/v1/tasks/<task>.
     app = create_app(store, lifespan=lifespan, guest_links=False)
+    _answer_unknown_api_paths(app)
     app.mount("/", create_web_app(store, lambda token: web_identity(store, token), secret=session_secret))
     return app
+
+
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def _answer_unknown_api_paths(app: FastAPI) -> None:
+    """A path under /api/v1 that no API route serves answers the API's problem+json (404 `unknown-route`, or
+    405 with `Allow` for a known path and another method), not the web UI's page behind the mount at /."""
+
+    async def unknown(request: Request) -> None:
+        routes = [route for route in app.router.routes if route is not catch_all and not isinstance(route, Mount)]
+        allowed = [method for method in _METHODS
+                   if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)]
+        if allowed:
+            raise HTTPException(405, headers={"Allow": ", ".join(allowed)})
+        raise HTTPException(404, f"no API route {request.url.path}")
+
+    catch_all = Route("/api/v1/{path:path}", unknown, methods=_METHODS, include_in_schema=False)
+    app.router.routes.append(catch_all)
 
 
 def serve(store: Store, host: str, port: int, **options: Any) -> None:

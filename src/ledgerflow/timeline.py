@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ledgerflow.domain.times import display_time
+
+if TYPE_CHECKING:
+    from ledgerflow.domain.playbook import Playbook
 
 
-def describe(row: dict[str, Any]) -> str:
-    """One readable sentence for an event."""
+def authority_text(authority: dict[str, Any] | None, step: str | None, playbook: Playbook | None = None) -> str:
+    """Under what authority, as a person reads it: an authority row by its condition, not its position."""
+    auth = authority or {}
+    kind, detail = auth.get("kind"), auth.get("detail")
+    if kind == "authority_row" and playbook is not None and step in playbook.by_id:
+        rows = getattr(playbook.step(str(step)), "authority", ())  # only decisions have authority rows
+        if str(detail).isdigit() and int(str(detail)) < len(rows):
+            row = rows[int(str(detail))]
+            return (f"the authority row `{row.when.source}` ({row.approve} approves)" if row.when is not None
+                    else f"the default authority row ({row.approve} approves)")
+    return f"{kind}" + (f" ({detail})" if detail not in (None, "") else "")
+
+
+def describe(row: dict[str, Any], playbook: Playbook | None = None) -> str:
+    """One readable sentence for an event; with the run's playbook version, authority rows by their condition."""
     d, who, step = row["data"], row["actor"], row["step"]
-    auth = row["authority"] or {}
-    under = f" under {auth.get('kind')}" + (f" ({auth['detail']})" if auth.get("detail") not in (None, "") else "")
+    under = f" under {authority_text(row['authority'], step, playbook)}"
     match row["type"]:
         case "run.started":
             why = f": {d['why']}" if d.get("why") else ""
@@ -44,9 +61,10 @@ def describe(row: dict[str, Any]) -> str:
         case "decision.informed":
             return f"{', '.join(d.get('to', []))} informed of {d.get('outcome')} on {step}"
         case "nudge.sent":
-            return f"{d.get('to')} nudged on {step}" + (f" (SLA due {d['due_at']})" if d.get("due_at") else "")
+            return f"{d.get('to')} nudged on {step}" + (f" (SLA due {display_time(d['due_at'])})"
+                                                        if d.get("due_at") else "")
         case "sla.breached":
-            return f"{step} breached its SLA ({d.get('sla_due_at')}) with {d.get('assignee')}"
+            return f"{step} breached its SLA ({display_time(d.get('sla_due_at'))}) with {d.get('assignee')}"
         case "governance.review_opened":
             return f"a review of {d.get('playbook')} opened: {d.get('reason')}"
         case "escalation.pulled_in":

@@ -146,6 +146,28 @@ def revoke(store: Store, token_id: str, caller: Caller) -> dict[str, Any]:
     return {"id": token_id, "actor": row.actor, "kind": row.kind, "revoked_at": display_time(at)}
 
 
+def listing(store: Store, caller: Caller, *, actor: str | None = None) -> list[dict[str, Any]]:
+    """`token list [--actor ID]`: tokens and guest links by id, never their value or hash, oldest first.
+
+    A token holder (LEDGERFLOW_TOKEN) sees the tokens it could revoke: its own and the guest links it sent.
+    """
+    t = schema.tokens
+    query = select(t).order_by(t.c.created_at, t.c.id)
+    if actor is not None:
+        query = query.where(t.c.actor == actor)
+    if caller.actor != "admin":
+        query = query.where(t.c.actor == caller.actor)
+    with store.read() as tx:
+        now = format_time(tx.now())
+        rows = tx.conn.execute(query).all()
+    return [{"id": row.id, "actor": row.actor, "kind": row.kind, "task": row.task, "email": row.email,
+             "created_by": row.created_by, "created_at": display_time(row.created_at),
+             "expires_at": display_time(row.expires_at), "revoked_at": display_time(row.revoked_at),
+             "state": ("revoked" if row.revoked_at is not None
+                       else "expired" if row.expires_at is not None and row.expires_at <= now else "active")}
+            for row in rows]
+
+
 def _run_of(tx: Tx, task_id: str | None) -> str | None:
     return None if task_id is None else tx.run_of_task(task_id)
 

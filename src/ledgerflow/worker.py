@@ -9,6 +9,7 @@ that receivers deduplicate on: `webhook-id`, `Message-ID`, `idempotency-key`).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,13 +17,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledgerflow import checkpoints, delivery, evidence, service
+from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage.store import Store
 
 LEASE = timedelta(seconds=60)
+CHECKPOINT_RETRY = timedelta(minutes=1)
+log = logging.getLogger(__name__)
 ACTION_ATTEMPTS = 5
 
 
@@ -43,20 +48,31 @@ class Worker:
         self.clock = clock
         self._next_checkpoint: datetime | None = None  # the first pass signs one when checkpoints are on
 
-    def checkpoint_if_due(self) -> int:
-        """Sign, have cosigned, keep and record a checkpoint every LEDGERFLOW_CHECKPOINT_EVERY."""
+    def checkpoint_if_due(self) -> tuple[int, int]:
+        """Sign, have cosigned, keep and record a checkpoint every LEDGERFLOW_CHECKPOINT_EVERY.
+
+        A checkpoint that cannot be kept (folder unwritable, disk full, database gone for the moment) is
+        logged and tried again a minute later: the loop goes on firing timers and delivering meanwhile.
+        Returns (published, failed)."""
         every, key = self.settings.checkpoint_every, self.settings.signing_key
         now = self.clock()
         if every is None or not key or (self._next_checkpoint is not None and now < self._next_checkpoint):
-            return 0
-        checkpoints.publish(self.store, evidence.load_key(key), actor="system", channel="worker", client=self.client)
+            return 0, 0
+        try:
+            checkpoints.publish(self.store, evidence.load_key(key), actor="system", channel="worker",
+                                client=self.client)
+        except (LedgerflowError, OSError, SQLAlchemyError) as exc:
+            log.error("checkpoint not published, trying again in %s: %s", CHECKPOINT_RETRY, exc)
+            self._next_checkpoint = now + min(every, CHECKPOINT_RETRY)
+            return 0, 1
         self._next_checkpoint = now + every
-        return 1
+        return 1, 0
 
     def tick(self) -> dict[str, int]:
         fired = service.fire_due_timers(self.store)
+        published, unpublished = self.checkpoint_if_due()
         counts = {"timers": len(fired), "delivered": 0, "retried": 0, "failed": 0,
-                  "checkpoints": self.checkpoint_if_due()}
+                  "checkpoints": published, "checkpoint_failures": unpublished}
         now = self.clock()
         with self.store.write() as tx:
             rows = tx.claim_outbox(format_time(now), format_time(now + LEASE))

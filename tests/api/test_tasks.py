@@ -147,3 +147,12 @@ def test_the_task_view_carries_the_runs_why(store: Store) -> None:
     decision = act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0]
     view = TaskContextOut.of(views.task(store, Principal(token_id="t", actor="dave"), decision.id))
     assert view.why == "renewal"
+
+
+def test_a_task_view_carries_the_runs_why_as_its_starter_wrote_it(client: TestClient, login: Login) -> None:
+    answer = client.post("/api/v1/runs", headers=login("bob"),
+                         json={"playbook": "pricing-exception", "input": INPUT, "why": "Renewal at risk [Q3]"})
+    assert answer.status_code == 201, answer.text
+    task = answer.json()["tasks"][0]
+    seen = client.get(f"/api/v1/tasks/{task['task']}", headers=login(task["assignee"])).json()
+    assert seen["why"] == "Renewal at risk [Q3]"

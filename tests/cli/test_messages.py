@@ -72,3 +72,19 @@ def test_a_negative_duration_says_what_a_duration_is(capsys: pytest.CaptureFixtu
 def test_an_unsupported_database_url_says_which_ones_work(capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run(capsys, "run", "list", "--db", "mysql://localhost/x")
     assert code == 2 and "postgresql://" in err and "MySQLdb" not in err
+
+
+def test_run_start_without_as_says_to_name_who_starts_it(capsys: pytest.CaptureFixture[str],
+                                                        decision: tuple[str, str]) -> None:
+    code, err = run(capsys, "run", "start", "pricing-exception", "--db", decision[0],
+                    "--input", '{"customer": "Acme", "deal_value": 12000, "discount_pct": 18}')
+    assert code == 2 and "--as" in err and "unknown actor 'admin'" not in err
+
+
+def test_lint_reports_a_bad_duration_with_every_other_finding(capsys: pytest.CaptureFixture[str],
+                                                              decision: tuple[str, str], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(PRICING.read_text().replace("due: 24h", "due: 1 day").replace("owner: deal-desk", "owner: x"))
+    code = main(["playbook", "lint", str(broken), "--db", decision[0]])
+    out = capsys.readouterr().out
+    assert code == 1 and "load-error" in out and "is not a duration" in out and "unknown-actor" in out

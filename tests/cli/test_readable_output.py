@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,45 @@ def test_ids_print_whole_in_an_80_column_table(capsys: pytest.CaptureFixture[str
     assert code == 0 and run_id in out
 
 
+@pytest.mark.parametrize("command", [("task", "list"), ("run", "list"), ("report", "stalled"), ("report", "waiting"),
+                                     ("report", "waits", "pricing-exception", "--period", "2026-W10"),
+                                     ("directory", "show"), ("token", "list")])
+def test_tables_fit_80_columns_and_cut_nothing(capsys: pytest.CaptureFixture[str], db: str,
+                                               command: tuple[str, ...]) -> None:
+    started(capsys, db)
+    run(capsys, "token", "create", "--actor", "dave", "--db", db)
+    run(capsys, "clock", "advance", "3d", "--db", db)
+    code, out, _ = run(capsys, *command, "--db", db)
+    assert code == 0
+    assert max(len(line) for line in out.splitlines()) <= 80 and "…" not in out
+    assert all(len(time) == 20 for time in re.findall(r"2026-03-[0-9T:Z]*", out))  # times whole, on one line
+
+
+def test_task_list_and_stalled_say_which_run_and_what_it_is_about(capsys: pytest.CaptureFixture[str],
+                                                                  db: str) -> None:
+    run_id, decision = started(capsys, db)
+    run(capsys, "clock", "advance", "3d", "--db", db)
+    for command in (("task", "list", "--status", "open"), ("report", "stalled")):
+        code, out, _ = run(capsys, *command, "--db", db)
+        rows = [line for line in out.splitlines() if line.startswith(decision)]
+        assert code == 0 and rows, command
+        below = out.splitlines()[out.splitlines().index(rows[0]) + 1]
+        assert below.startswith(run_id), command  # the run's id under the task's
+        assert "customer=Acme," in out and "discount_pct=18" in out, command
+
+
+def test_run_show_names_the_authority_row_by_its_condition(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    run_id, decision = started(capsys, db)
+    run(capsys, "task", "decide", decision, "--as", "dave", "--outcome", "approve", "--rationale", "ok", "--db", db)
+    code, out, _ = run(capsys, "run", "show", run_id, "--db", db)
+    assert code == 0 and "authority_row" not in out
+    assert "dave decided approve on approve under the authority row `input.deal_value <= 50000` (finance " \
+           "approves): ok" in out
+    shown = run_json(capsys, "run", "show", run_id, "--db", db)
+    assert isinstance(shown, dict)  # JSON keeps the recorded authority as it is hashed
+    assert {"kind": "authority_row", "detail": 0} in [e["authority"] for e in shown["timeline"]]
+
+
 def test_report_figures_read_as_people_read_them(capsys: pytest.CaptureFixture[str], db: str) -> None:
     _, decision = started(capsys, db)
     run(capsys, "task", "decide", decision, "--as", "dave", "--outcome", "reject", "--rationale", "no", "--db", db)
@@ -113,3 +153,16 @@ def test_publish_shows_the_warnings_it_let_through(capsys: pytest.CaptureFixture
     warned.write_text(PRICING.read_text().replace("          to: maria", "          to: dave"))
     code, out, _ = run(capsys, "playbook", "publish", str(warned), "--db", db)
     assert code == 0 and "escalation-below-authority" in out
+
+
+def test_demo_tells_the_month_then_scorecards_with_throughput_and_where_work_waited(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "demo", "--seed", "7", "--db", f"sqlite:///{tmp_path}/demo.db")
+    assert code == 0
+    story, _, rest = out.partition("The weekly scorecards")
+    assert story.startswith("Mon 2026-03-02\n") and "requests: " in story and "decided stabilize" in story
+    scorecards, _, waits = rest.partition("Where work waited this month")
+    assert "throughput" in scorecards and "2026-W13" in scorecards and "%" in scorecards
+    assert not re.search(r"\b0\.\d{2,}", scorecards)  # shares as percentages, not 0.5769...
+    assert "prepare" in waits and "approve" in waits and "audit verify: ok" in waits
+    assert max(len(line) for line in out.partition("audit verify")[0].splitlines()) <= 80

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+from tests.conftest import DIRECTORY, PRICING, START
 
 HEAVY = ("sqlalchemy", "jsonschema", "rich.console", "ledgerflow.storage.store", "celpy")
 
@@ -26,3 +29,16 @@ def test_version_prints_the_package_version() -> None:
     done = subprocess.run([sys.executable, "-c", "from ledgerflow.cli.main import entry; entry()", "--version"],
                           capture_output=True, text=True, check=True)
     assert done.stdout.startswith("ledgerflow ")
+
+
+def test_read_commands_compile_no_playbook(tmp_path: Path) -> None:
+    from ledgerflow.cli.main import main
+
+    db = f"sqlite:///{tmp_path}/small.db"
+    for args in (("init", "--simulated-clock", START), ("directory", "load", str(DIRECTORY)),
+                 ("playbook", "publish", str(PRICING)),
+                 ("run", "start", "pricing-exception", "--as", "bob", "--input",
+                  '{"customer": "Acme", "deal_value": 12000, "discount_pct": 18}')):
+        assert main([*args, "--db", db, "--json"]) == 0
+    for args in (("run", "list"), ("task", "list")):
+        assert not loaded_after(*args, "--db", db) & {"jsonschema", "celpy"}, args

@@ -94,6 +94,18 @@ def test_unreadable_shape_gives_one_load_error_with_line_and_path() -> None:
     assert finding.line == 54
 
 
+def test_a_bad_duration_is_reported_with_every_other_finding_of_the_file() -> None:
+    text = edit(EXAMPLE, ("      due: 4h\n", "      due: 4 hours\n"), ("due: 24h", "due: soon"),
+                ("after: 24h", "after: 1 day"), ("    owner: deal-desk\n    clarity:\n      what: Apply",
+                                                 "    owner: nobody\n    clarity:\n      what: Apply"))
+    found = lint(text)
+    assert sorted(f.path for f in found if f.rule == "load-error") == [
+        "steps[2].sla.due", "steps[2].sla.escalate[0].after", "steps[3].clarity.due"]
+    assert "is not a duration" in next(f for f in found if f.path == "steps[2].sla.due").message
+    assert [f.path for f in found if f.rule == "unknown-actor"] == ["steps[3].owner"]
+    assert not {"clarity-missing", "decision-without-sla"} & rules(found)  # unreadable is not also missing
+
+
 def test_duplicate_yaml_key_gives_load_error() -> None:
     text = edit(EXAMPLE, ("workflow_owner: sam\n", "workflow_owner: sam\nworkflow_owner: sam\n"))
     assert rules(lint(text)) == {"load-error"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -185,5 +186,31 @@ def test_the_worker_publishes_a_checkpoint_every_interval(store: Store, log_key:
             recorded = [e for e in tx.events() if e["type"] == "audit.checkpointed"]
         assert [(e["actor"], e["channel"]) for e in recorded] == [("system", "worker")]
         assert checkpoints.against(db, kept) is None
+    finally:
+        db.close()
+
+
+def test_a_checkpoint_that_cannot_be_kept_is_tried_again_and_the_worker_goes_on(
+        store: Store, log_key: tuple[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the checkpoint folder should be\n")
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]
+    db = Store(store.url, settings=replace(store.settings, signing_key=log_key[0], checkpoint_dir=str(blocked),
+                                           checkpoint_every=timedelta(minutes=15)))
+    try:
+        start(db)
+        worker = Worker(db, clock=lambda: now[0])
+        with caplog.at_level(logging.ERROR, logger="ledgerflow.worker"):
+            assert worker.tick()["checkpoint_failures"] == 1  # no exception out of the loop
+        assert "checkpoint not published" in caplog.text and str(blocked) in caplog.text
+        now[0] += timedelta(seconds=59)
+        assert worker.tick()["checkpoint_failures"] == 0  # not before the retry minute
+        with db.read() as tx:
+            assert not [e for e in tx.events() if e["type"] == "audit.checkpointed"]
+        blocked.unlink()
+        now[0] += timedelta(seconds=1)
+        counts = worker.tick()
+        assert (counts["checkpoints"], counts["checkpoint_failures"]) == (1, 0)
+        assert len(checkpoints.load(str(blocked))) == 1
     finally:
         db.close()

@@ -48,3 +48,20 @@ def test_a_guest_link_opens_the_one_task_page_and_nothing_else(store: Store) -> 
         assert page.status_code == 200 and page.url.path == f"/tasks/{task.id}" and "(guest)" in page.text
         assert "Acme" not in page.text  # the case data stays hidden from a guest
         assert client.get("/").status_code == 404 and client.get(f"/runs/{run.id}").status_code == 404
+
+
+def test_an_api_path_no_route_serves_answers_problem_json_not_the_web_page(store: Store) -> None:
+    token = tokens.create(store, "alice", ADMIN)["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_server_app(store, worker=False, session_secret="s")) as client:
+        for method, path in (("GET", "/api/v1/nope"), ("POST", "/api/v1/runs/r-1/nope"), ("GET", "/api/v1/")):
+            answer = client.request(method, path, headers=bearer)
+            assert answer.status_code == 404, (method, path)
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert answer.json()["rule"] == "unknown-route"
+        wrong = client.request("DELETE", "/api/v1/tasks", headers=bearer)
+        assert wrong.status_code == 405 and wrong.json()["rule"] == "method-not-allowed"
+        assert "GET" in wrong.headers["allow"]
+        assert client.get("/api/v1/tasks", headers=bearer).status_code == 200  # the real routes still answer
+        assert client.get("/nope").status_code == 404 and "problem" not in client.get("/nope").headers[
+            "content-type"]  # the web UI keeps its own pages

@@ -28,8 +28,8 @@ def report_waiting(playbook: PlaybookFilter = None) -> None:
     result = reports.waiting(store(), playbook=playbook)
     rows = [{**row, "overdue": "OVERDUE" if row["overdue"] else "", "blocked": "BLOCKED" if row["blocked"] else "",
              "summary": row["summary"] or ""} for row in result]
-    emit(result, render.table("Where work waits", ("run", "summary", "step", "task", "waiting_on", "since",
-                                            "waiting_hours", "overdue", "blocked"), rows))
+    emit(result, render.table("Where work waits", ("run+task", "step+waiting_on", "since+waiting_hours",
+                                                   "overdue+blocked", "summary"), rows))
 
 
 @playbook_app.command("map")

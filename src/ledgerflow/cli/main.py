@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.exceptions import TyperException
 
-from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError
+from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError, NotFound
 
 
 def _lazy(name: str) -> ModuleType:
@@ -134,6 +134,11 @@ def _global_options(
     """
 
 As = Annotated[str | None, typer.Option("--as", help="The actor doing this (recorded in the history).")]
+Outcome = Annotated[str, typer.Option(help="One of the step's options, like approve, reject or send_back.")]
+Rationale = Annotated[str | None, typer.Option(help="Why (recorded in the history; required where the step says so).")]
+PeriodOption = Annotated[str | None, typer.Option(help="An ISO week like 2026-W10 (default: this week).")]
+SinceOption = Annotated[str | None, typer.Option(help="Start of the period (date or RFC 3339), with --until.")]
+UntilOption = Annotated[str | None, typer.Option(help="End of the period (exclusive), with --since.")]
 
 
 def caller(actor: str | None) -> "service.Caller":
@@ -209,15 +214,54 @@ def init(
 
 
 @app.command()
-def migrate() -> None:
+def migrate(check: Annotated[bool, typer.Option("--check", help="Change nothing: exit 1 when migrations are "
+                                                               "pending (for CI/CD), 0 when the schema is current.")]
+            = False) -> None:
     """Upgrade an initialized database to this version's schema."""
     url = database.normalize_url(settings.db)
     engine = database.make_engine(url)
     try:
+        if check:
+            state = database.pending(engine, url)
+            emit(state, f"{url}: schema {state['current']}, this version needs {state['head']}; pending: "
+                        f"{', '.join(state['pending']) or 'none'}")
+            if state["pending"]:
+                raise typer.Exit(1)
+            return
         result = database.migrate(engine, url)
     finally:
         engine.dispose()
     emit(result, f"{url}: schema {result['from']} -> {result['to']}")
+
+
+@app.command()
+def backup(out: Annotated[str, typer.Option("--out", help="The new backup file (never replaced).")]) -> None:
+    """Copy the whole ledger to a file, consistently, while it serves (restore it with `ledgerflow restore`)."""
+    from ledgerflow import backup as backups
+
+    url = database.normalize_url(settings.db)
+    engine = database.make_engine(url)
+    try:
+        result = backups.backup(engine, url, out)
+    finally:
+        engine.dispose()
+    emit(result, f"{out}: {result['events']} events, schema {result['schema']}, {result['bytes']} bytes, "
+                 f"sha256 {result['sha256']}")
+
+
+@app.command()
+def restore(file: Annotated[str, typer.Argument(help="A file written by `ledgerflow backup`.")]) -> None:
+    """Put a backup onto a new, empty database (--db), then migrate it to this version's schema."""
+    from ledgerflow import backup as backups
+
+    url = database.normalize_url(settings.db)
+    engine = database.make_engine(url)
+    try:
+        result = backups.restore(engine, url, file)
+    finally:
+        engine.dispose()
+    emit(result, f"{url}: {result['events']} events restored from {file} (schema {result['schema']} -> "
+                 f"{result['to']}); run `ledgerflow audit verify --checkpoint` to see whether any were lost since")
 
 
 @clock_app.command("advance")
@@ -292,7 +336,8 @@ def playbook_list() -> None:
 
 
 @playbook_app.command("show")
-def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option()] = None) -> None:
+def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option(
+        help="A published version (default: the newest).")] = None) -> None:
     """One playbook version, as published."""
     with store().read() as tx:
         playbook, number = tx.playbook(playbook_id, version)
@@ -304,8 +349,10 @@ def playbook_show(playbook_id: str, version: Annotated[int | None, typer.Option(
 
 @run_app.command("start")
 def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", help="JSON or @FILE.")],
-              as_: As = None, why: Annotated[str | None, typer.Option()] = None,
-              version: Annotated[int | None, typer.Option()] = None,
+              as_: As = None, why: Annotated[str | None, typer.Option(
+                  help="What this run is for, in your words; shown with each of its tasks.")] = None,
+              version: Annotated[int | None, typer.Option(
+                  help="Run this published version (default: the newest).")] = None,
               idempotency_key: Annotated[str | None, typer.Option(
                   help="Makes a retry safe: the same key and request return the first run, even from another "
                        "process; the same key with another request exits 2.")] = None) -> None:
@@ -315,7 +362,14 @@ def run_start(playbook_id: str, input: Annotated[str, typer.Option("--input", he
     opened: list[Any] = []
 
     def start() -> dict[str, Any]:
-        run, tasks = service.start_run(db, playbook_id, data, who, why=why, version=version)
+        try:
+            run, tasks = service.start_run(db, playbook_id, data, who, why=why, version=version)
+        except NotFound as exc:
+            if exc.rule != "unknown-actor" or as_ is not None or who.actor != "admin":
+                raise
+            raise InvalidInput("say who starts the run: --as ACTOR, a person or agent in the directory "
+                               "(`ledgerflow directory show` lists them); without --as the command line acts as "
+                               "admin, who starts no runs", rule="actor-missing") from None
         opened.extend(tasks)
         return {"run": run.id, "status": str(run.status), "tasks": [render.task_json(t) for t in tasks]}
 
@@ -339,9 +393,10 @@ def run_show(run_id: str) -> None:
     with store().read() as tx:
         run = tx.load_run(run_id)
         events = tx.events(run=run_id)
+        playbook, _ = tx.playbook(run.playbook, run.version)
     result = {**render.run_json(run), "input": run.input, "why": run.why,
               "tasks": [render.task_json(t, full=True) for t in run.tasks],
-              "timeline": [render.timeline_entry(e) for e in events]}
+              "timeline": [render.timeline_entry(e, playbook) for e in events]}
     if settings.json:
         render.print_json(result)
         return
@@ -353,17 +408,19 @@ def run_show(run_id: str) -> None:
 
 
 @run_app.command("list")
-def run_list(playbook: Annotated[str | None, typer.Option()] = None,
-             status: Annotated[str | None, typer.Option()] = None) -> None:
+def run_list(playbook: Annotated[str | None, typer.Option(help="Only this playbook's runs.")] = None,
+             status: Annotated[str | None, typer.Option(
+                 help="Only runs in this status: running, completed, rejected or cancelled.")] = None) -> None:
     """Runs, oldest first."""
     with store().read() as tx:
         rows = [render.run_json(r) for r in tx.runs(playbook=playbook, status=status)]
-    emit(rows, render.table("Runs", ("run", "playbook", "version", "status", "started_by", "started_at", "ended_at"),
+    emit(rows, render.table("Runs", ("run", "playbook", "version", "status", "started_by", "started_at+ended_at"),
                             rows))
 
 
 @run_app.command("cancel")
-def run_cancel(run_id: str, reason: Annotated[str, typer.Option()], as_: As = None) -> None:
+def run_cancel(run_id: str, reason: Annotated[str, typer.Option(help="Why (recorded in the history).")],
+               as_: As = None) -> None:
     """Cancel a run (its starter, workflow owner or outcome owner)."""
     run = service.cancel_run(store(), run_id, caller(as_), reason)
     emit({"run": run.id, "status": str(run.status)}, f"run {run.id} {run.status}")
@@ -379,7 +436,9 @@ def task_show(task_id: str, as_: As = None) -> None:
                                  kind=tokens.ACTOR if as_ or os.environ.get("LEDGERFLOW_TOKEN") else tokens.ADMIN)
     seen = views.task(db, principal, task_id)
     context = {"input": seen.input, "outputs": seen.earlier_outputs}
-    result = {**render.task_json(seen.task, full=True), "why": seen.why, "summary": _summary(seen.input),
+    with db.read() as tx:
+        about = summaries.of_runs(tx, [seen.task.run], plain=True).get(seen.task.run or "")
+    result = {**render.task_json(seen.task, full=True), "why": seen.why, "summary": about,
               "clarity": seen.clarity, "rights": seen.rights, "context": context,
               "recommendations": seen.recommendations, "you_may": seen.you_may}
     if settings.json:
@@ -391,12 +450,14 @@ def task_show(task_id: str, as_: As = None) -> None:
     lines += [f"{label}: {value}" for label, value in (
         ("why this run", seen.why), ("what", seen.clarity.get("what")), ("why", seen.clarity.get("why")),
         ("done when", seen.clarity.get("success")), ("due", times.display_time(task.due_at)),
-        ("outcome", task.outcome), ("rationale", task.rationale), ("input", _summary(seen.input)),
+        ("outcome", task.outcome), ("rationale", task.rationale), ("about", about),
     ) if value]
     for output in seen.earlier_outputs:
         lines.append(f"output of {output.get('step')}: {json.dumps(output.get('output'), ensure_ascii=False)}")
     if seen.rights:
-        lines.append("rights: " + ", ".join(f"{k} {v}" for k, v in seen.rights.items() if v not in (None, [], False)))
+        with db.read() as tx:
+            playbook, _ = tx.playbook(task.playbook, seen.run.version if seen.run is not None else None)
+        lines += render.rights_lines(seen.rights, task.step, playbook)
     for rec in seen.recommendations:
         lines.append(f"recommendation by {rec.get('actor')}: {rec.get('outcome')}: {rec.get('rationale')}")
     if seen.you_may:
@@ -404,22 +465,18 @@ def task_show(task_id: str, as_: As = None) -> None:
     render.out.print("\n".join(lines), highlight=False)
 
 
-def _summary(data: dict[str, Any] | None, width: int = 80) -> str | None:
-    """A run's input on one line, as `key=value` pairs cut to `width` characters."""
-    if not data:
-        return None
-    text = ", ".join(f"{key}={value}" for key, value in data.items() if not isinstance(value, dict | list))
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
 @task_app.command("list")
-def task_list(assignee: Annotated[str | None, typer.Option()] = None, run: Annotated[str | None, typer.Option()] = None,
+def task_list(assignee: Annotated[str | None, typer.Option(help="Only this actor's tasks.")] = None,
+              run: Annotated[str | None, typer.Option(help="Only this run's tasks.")] = None,
               status: Annotated[str | None, typer.Option(help="A status, or `open`.")] = None) -> None:
     """Tasks ordered by ready time."""
     with store().read() as tx:
         tasks = tx.tasks(assignee=assignee, run=run, status=status)
-        about = summaries.of_runs(tx, (t.run for t in tasks))
-    emit([{**render.task_json(t), "summary": about.get(t.run or "")} for t in tasks], render.tasks_table(tasks))
+        # JSON carries the template's summary (null without one); a person sees the input's values instead
+        about = summaries.of_runs(tx, (t.run for t in tasks), plain=not settings.json)
+    rows = [{**render.task_json(t), "summary": about.get(t.run or "")} for t in tasks]
+    emit(rows, render.table("Tasks", ("task+run", "step+status", "assignee", "due_at", "summary"),
+                            [{**row, "assignee": row["assignee"] or "-", "run": row["run"] or "-"} for row in rows]))
 
 
 def _task_result(result: dict[str, Any]) -> None:
@@ -447,24 +504,25 @@ def task_complete(task_id: str, as_: As = None,
 
 
 @task_app.command("decide")
-def task_decide(task_id: str, outcome: Annotated[str, typer.Option()], as_: As = None,
-                rationale: Annotated[str | None, typer.Option()] = None,
-                to: Annotated[str | None, typer.Option(help="send_back target step.")] = None) -> None:
+def task_decide(task_id: str, outcome: Outcome, as_: As = None, rationale: Rationale = None,
+                to: Annotated[str | None, typer.Option(
+                    help="With send_back: the earlier step the work goes back to.")] = None) -> None:
     """Decide a decision task: approve, reject or send_back."""
     _task_result(service.task_command(store(), "decide", task_id, caller(as_), outcome=outcome,
                                       rationale=rationale, to=to))
 
 
 @task_app.command("recommend")
-def task_recommend(task_id: str, outcome: Annotated[str, typer.Option()], rationale: Annotated[str, typer.Option()],
-                   as_: As = None) -> None:
+def task_recommend(task_id: str, outcome: Outcome, rationale: Annotated[str, typer.Option(
+        help="Why you recommend it (recorded in the history).")], as_: As = None) -> None:
     """Record a recommendation on an open decision."""
     _task_result(service.task_command(store(), "recommend", task_id, caller(as_), outcome=outcome,
                                       rationale=rationale))
 
 
 @task_app.command("reassign")
-def task_reassign(task_id: str, to: Annotated[str, typer.Option()], reason: Annotated[str, typer.Option()],
+def task_reassign(task_id: str, to: Annotated[str, typer.Option(help="The person or agent who takes it over.")],
+                  reason: Annotated[str, typer.Option(help="Why (recorded in the history).")],
                   as_: As = None) -> None:
     """Move a task to another actor (workflow owner or outcome owner, with a reason)."""
     _task_result(service.task_command(store(), "reassign", task_id, caller(as_), to=to, reason=reason))
@@ -585,19 +643,39 @@ def audit_keygen() -> None:
          f"LEDGERFLOW_SIGNING_KEY={private}\npublic key: {public}")
 
 
+ExportPlaybook = Annotated[str | None, typer.Option("--playbook", help="Only this playbook's runs.")]
+ExportPeriod = Annotated[str | None, typer.Option(
+    help="Only runs started in this ISO week (like 2026-W10), each with its whole history.")]
+ExportSince = Annotated[str | None, typer.Option(help="Only runs started from this date or time, with --until.")]
+ExportUntil = Annotated[str | None, typer.Option(help="... and before this one (exclusive), with --since.")]
+
+
+def _export_filter(db: "Store", playbook: str | None, period: str | None, since: str | None,
+                   until: str | None) -> "dict[str, Any]":
+    """The runs to export: every one without a filter (and the system events with them)."""
+    chosen = _period(db, period, since, until) if (period or since or until) else None
+    return {"playbook": playbook, "period": chosen}
+
+
 @export_app.command("ocel")
-def export_ocel(out_file: Annotated[str, typer.Option("--out")]) -> None:
-    """The whole history as OCEL 2.0 JSON."""
-    document = exports.ocel(store())
+def export_ocel(out_file: Annotated[str, typer.Option("--out", help="Where to write the OCEL 2.0 JSON.")],
+                playbook: ExportPlaybook = None, period: ExportPeriod = None, since: ExportSince = None,
+                until: ExportUntil = None) -> None:
+    """The history as OCEL 2.0 JSON: everything, or the runs of a playbook or a period."""
+    db = store()
+    document = exports.ocel(db, **_export_filter(db, playbook, period, since, until))
     jsonfiles.write_json(out_file, document)
     emit({"out": out_file, "events": len(document["events"]), "objects": len(document["objects"])},
          f"{len(document['events'])} events, {len(document['objects'])} objects -> {out_file}")
 
 
 @export_app.command("xes")
-def export_xes(out_file: Annotated[str, typer.Option("--out")]) -> None:
-    """The runs as an XES event log."""
-    data = exports.xes(store())
+def export_xes(out_file: Annotated[str, typer.Option("--out", help="Where to write the XES log.")],
+               playbook: ExportPlaybook = None, period: ExportPeriod = None, since: ExportSince = None,
+               until: ExportUntil = None) -> None:
+    """The runs as an XES event log: every run, or those of a playbook or a period."""
+    db = store()
+    data = exports.xes(db, **_export_filter(db, playbook, period, since, until))
     try:
         Path(out_file).write_bytes(data)
     except OSError as exc:
@@ -609,7 +687,7 @@ def export_xes(out_file: Annotated[str, typer.Option("--out")]) -> None:
 def governance_decide(
     playbook_id: str,
     decision: Annotated[str, typer.Option(help="continue, stabilize, pause or stop.")],
-    rationale: Annotated[str, typer.Option()],
+    rationale: Annotated[str, typer.Option(help="Why (recorded in the history and shown in reviews).")],
     as_: As = None,
     follow_up: Annotated[list[str] | None, typer.Option("--follow-up", help="A follow-up action (repeatable).")] = None,
     owner: Annotated[list[str] | None, typer.Option("--owner", help="Its owner (one per --follow-up).")] = None,
@@ -673,7 +751,8 @@ def serve_command(
 
 @app.command("demo")
 def demo_command(seed: Annotated[int, typer.Option(help="Seed of the simulated month.")] = 2026) -> None:
-    """A simulated month of pricing exceptions on a fresh ./ledgerflow-demo-*.db (or --db)."""
+    """A simulated month of pricing exceptions on a fresh ./ledgerflow-demo-*.db (or --db): what happened each
+    day, the weekly scorecards, where work waited that month, and the audit check."""
     from ledgerflow.demo import run_demo
 
     result = run_demo(settings.db, seed=seed)
@@ -682,21 +761,18 @@ def demo_command(seed: Annotated[int, typer.Option(help="Seed of the simulated m
         return
     for line in result["log"]:
         render.out.print(line, highlight=False)
-    table = rich_table.Table(title=f"pricing-exception, a simulated month ({result['db']})")
-    for column in ("week", "runs", "exceptions", "rework", "latency p50 h", "p90 h", "first pass", "trend"):
-        table.add_column(column)
-
-    def show(value: object) -> str:
-        return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
-
-    for card in result["weeks"]:
-        table.add_row(card["period"], show(card["throughput"]), show(card["exception_rate"]), show(card["rework"]),
-                      show(card["decision_latency"]["median_hours"]), show(card["decision_latency"]["p90_hours"]),
-                      show(card["first_pass_yield"]), show(card["quality_trend"]))
-    render.out.print(table)
+    columns = ("throughput", "exception_rate", "rework", "median_hours+p90_hours", "first_pass_yield", "quality_trend")
+    rows = [{**card, **card["decision_latency"], "period": card["period"]} for card in result["weeks"]]
+    render.out.print()
+    render.out.print(render.table("The weekly scorecards (throughput: runs ended; decision latency in hours)",
+                                  ("period", *columns), rows))
+    render.out.print()
+    render.out.print(_waits_table(result["waits"], "Where work waited this month (hours)"))
     check = result["audit"]
-    render.out.print(f"audit verify: {'ok' if check['ok'] else 'FAILED'}, {check['events']} events; "
-              f"try: ledgerflow report stalled --db {result['db']}", highlight=False)
+    db = f"--db {result['db']}"
+    render.out.print(f"\naudit verify: {'ok' if check['ok'] else 'FAILED'}, {check['events']} events hash-chained.\n"
+                     f"Explore: ledgerflow run list {db}\n         ledgerflow report stalled {db}\n"
+                     f"         ledgerflow governance history pricing-exception {db}", highlight=False)
 
 
 @app.command("worker")
@@ -752,9 +828,8 @@ def witness_serve(
 
 
 @app.command("scorecard")
-def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Option()] = None,
-                      since: Annotated[str | None, typer.Option()] = None,
-                      until: Annotated[str | None, typer.Option()] = None) -> None:
+def scorecard_command(playbook_id: str, period: PeriodOption = None, since: SinceOption = None,
+                      until: UntilOption = None) -> None:
     """Governance figures of a playbook over a period (default: this ISO week)."""
     db = store()
     chosen = _period(db, period, since, until)
@@ -766,9 +841,6 @@ def scorecard_command(playbook_id: str, period: Annotated[str | None, typer.Opti
 
 # ------------------------------------------------------------------------------------------ reports
 
-PeriodOption = Annotated[str | None, typer.Option(help="An ISO week like 2026-W10 (default: this week).")]
-SinceOption = Annotated[str | None, typer.Option(help="Start of the period (date or RFC 3339), with --until.")]
-UntilOption = Annotated[str | None, typer.Option(help="End of the period (exclusive), with --since.")]
 
 
 def _period(db: "Store", period: str | None, since: str | None, until: str | None) -> "figures.Period":
@@ -796,18 +868,18 @@ def report_ownership(playbook_id: str, period: PeriodOption = None, since: Since
     changes = [{**c, "authority": (c["authority"] or {}).get("kind"), "flagged": "FLAGGED" if c["flagged"] else ""}
                for c in result["changes"]]
     render.out.print(render.table(f"{playbook_id} {chosen.name}: changes of assignee",
-                     ("at", "task", "step", "from", "to", "kind", "authority", "reason", "flagged"), changes))
+                     ("at+task", "step", "from+to", "kind+authority", "flagged", "reason"), changes))
     render.out.print(render.table(f"{playbook_id} {chosen.name}: ownership gaps",
-                     ("at", "task", "step", "role", "resolved_to", "blocked"), result["gaps"]))
+                     ("at+task", "step", "role", "resolved_to", "blocked"), result["gaps"]))
 
 
 @report_app.command("stalled")
 def report_stalled() -> None:
     """Open tasks past their due time, and ownership gaps blocked with the workflow owner."""
     db = store()
-    result = reports.stalled(db)
-    emit(result, render.table("Stalled tasks", ("task", "playbook", "step", "assignee", "due_at", "overdue_hours",
-                                          "blocked"), result))
+    result = reports.stalled(db, plain=not settings.json)
+    emit(result, render.table("Stalled tasks", ("task+run", "step+assignee", "due_at+overdue_hours", "blocked",
+                                                "summary"), result))
 
 
 @report_app.command("waits")
@@ -817,13 +889,17 @@ def report_waits(playbook_id: str, period: PeriodOption = None, since: SinceOpti
     db = store()
     chosen = _period(db, period, since, until)
     result = reports.waits(db, playbook_id, chosen)
+    emit(result, _waits_table(result, f"{playbook_id} {chosen.name}: waits (hours)"))
+
+
+def _waits_table(result: dict[str, Any], title: str) -> "rich_table.Table":
+    """`report waits` as a table: each step over all its assignees, then each assignee."""
     rows = []
     for step in result["steps"]:
         rows.append({**step, "assignee": "(all)"})
         rows.extend({**mine, "step": ""} for mine in step["assignees"])
-    emit(result, render.table(f"{playbook_id} {chosen.name}: waits (hours)",
-                        ("step", "assignee", "tasks", "wait_median_hours", "wait_p90_hours",
-                         "in_progress_median_hours", "nudges", "reassignments", "send_backs"), rows))
+    return render.table(title, ("step", "assignee", "tasks", "wait_median_hours+wait_p90_hours",
+                                "in_progress_median_hours", "nudges", "reassignments", "send_backs"), rows)
 
 
 @report_app.command("clarity")
@@ -906,4 +982,13 @@ def entry() -> None:
     sys.exit(main())
 
 
-from ledgerflow.cli import accountability  # noqa: E402, F401  (its commands hang on the sub-apps above)
+# their commands hang on the sub-apps above: the accountability pages, and directory/token/governance reads
+from ledgerflow.cli import accountability, records  # noqa: E402, F401
+
+GLOBAL_OPTIONS = ("Every command also takes --db URL (sqlite:///file.db, a path, or postgresql://...; default "
+                  "LEDGERFLOW_DB, else sqlite:///ledgerflow.db) and --json (one JSON document on stdout), anywhere on "
+                  "the line. Exit codes: 0 ok, 1 lint or verify found problems, 2 bad input, 3 refused, 4 environment.")
+"""Said under every command's --help: the global options are parsed before Typer sees the line."""
+for _group in (app, *(info.typer_instance for info in app.registered_groups if info.typer_instance)):
+    for _command in _group.registered_commands:
+        _command.epilog = _command.epilog or GLOBAL_OPTIONS

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -14,7 +15,10 @@ from rich.text import Text
 from ledgerflow.domain.findings import ERROR
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.times import display_time
-from ledgerflow.timeline import describe
+from ledgerflow.timeline import authority_text, describe
+
+if TYPE_CHECKING:
+    from ledgerflow.domain.playbook import Playbook
 
 # Markup is off: recorded text like "[section 4.2]" must print as recorded (SPEC §6); styles go in Text objects.
 out = Console(soft_wrap=True, markup=False)
@@ -47,10 +51,31 @@ def run_json(run: RunState | Any) -> dict[str, Any]:
             "ended_at": display_time(run.ended_at)}
 
 
-def timeline_entry(row: dict[str, Any]) -> dict[str, Any]:
+def timeline_entry(row: dict[str, Any], playbook: Playbook | None = None) -> dict[str, Any]:
     return {"seq": row["seq"], "at": display_time(row["at"]), "type": row["type"], "actor": row["actor"],
             "channel": row["channel"], "task": row["task"], "step": row["step"], "authority": row["authority"],
-            "data": row["data"], "text": describe(row)}
+            "data": row["data"], "text": describe(row, playbook)}
+
+
+def rights_lines(rights: dict[str, Any], step: str, playbook: Playbook | None) -> list[str]:
+    """Who may do what at a step, in words: who approves and under which authority row, the options, who
+    recommends, executes and is told, and whose earlier work keeps a person out (`task show`)."""
+    if "owner" in rights:
+        return [f"owner: {rights['owner']}"] if rights["owner"] else []
+    under = (f", under {authority_text({'kind': 'authority_row', 'detail': rights['authority_row']}, step, playbook)}"
+             if rights.get("authority_row") is not None else "")
+    lines = [f"approves: {rights.get('approve') or rights.get('approve_default')}{under}"]
+    required = "; a rationale is required" if rights.get("rationale_required") else ""
+    quorum = f"; {rights['quorum']} approvals needed" if (rights.get("quorum") or 1) > 1 else ""
+    lines.append(f"options: {', '.join(rights.get('options') or [])}{required}{quorum}")
+    lines += [f"{label}: {', '.join(names) if isinstance(names, list) else names}" for label, names in (
+        ("recommends", rights.get("recommend")), ("executes", rights.get("execute")),
+        ("informed", rights.get("inform"))) if names]
+    if rights.get("separation_of_duties"):
+        lines.append(f"separation of duties: whoever did {', '.join(rights['separation_of_duties'])} may not decide")
+    if rights.get("you_are_excluded"):
+        lines.append(f"you may not decide: {rights['you_are_excluded']}")
+    return lines
 
 
 def print_json(value: Any) -> None:
@@ -58,19 +83,20 @@ def print_json(value: Any) -> None:
 
 
 def tasks_table(tasks: Iterable[TaskState], title: str = "Tasks") -> Table:
-    table = Table(title=title)
-    for column in ("task", "step", "type", "status", "assignee", "ready", "due"):
-        table.add_column(column, no_wrap=column in IDS, min_width=10 if column in IDS else None)
-    for task in tasks:
-        table.add_row(task.id, task.step, task.type, str(task.status), task.assignee or "-",
-                      display_time(task.ready_at) or "", display_time(task.due_at) or "")
-    return table
+    rows = [{"task": task.id, "step": task.step, "type": task.type, "status": str(task.status),
+             "assignee": task.assignee or "-", "ready_at": display_time(task.ready_at),
+             "due_at": display_time(task.due_at)} for task in tasks]
+    return table(title, ("task", "step", "type", "status", "assignee", "ready_at+due_at"), rows)
 
 
 SHARES = frozenset({"exception_rate", "first_pass_yield"})
 """Figures that are shares: people read them as percentages (JSON keeps the unrounded number)."""
-IDS = frozenset({"task", "run"})
+IDS = frozenset({"task", "run", "id"})
 """Columns of ids, printed whole however narrow the terminal: a cut id cannot be copied."""
+TIMES = frozenset({"due_at", "ready_at", "at", "since", "started_at", "ended_at", "created_at", "expires_at"})
+"""Columns of RFC 3339 times, kept on one line."""
+PROSE = frozenset({"summary", "reason", "rationale", "text", "name"})
+"""Columns of free text: they take the width left over and wrap, so short columns stay on one line."""
 
 
 def cell(column: str, value: Any) -> str:
@@ -91,12 +117,21 @@ def cell(column: str, value: Any) -> str:
 
 
 def table(title: str, columns: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> Table:
-    result = Table(title=title)
+    """A table that cuts nothing in 80 columns: ids and times stay whole on one line, free text wraps.
+
+    A column named `a+b` stacks two values in one cell (`task+run`: the task id over its run's), which is how
+    two ids and a time fit beside a summary in 80 columns.
+    """
+    result = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for column in columns:
-        if column in IDS:
-            result.add_column(column, no_wrap=True, min_width=10)
+        parts = column.split("+")
+        header = "\n".join(part.replace("_hours", " h").replace("_", " ") for part in parts)
+        if all(part in IDS for part in parts) or all(part in TIMES for part in parts):
+            result.add_column(header, no_wrap=True, min_width=10 if parts[0] in IDS else 20)
+        elif column in PROSE:
+            result.add_column(header, overflow="fold", ratio=1, min_width=16)
         else:
-            result.add_column(column)
+            result.add_column(header, overflow="fold")
     for row in rows:
-        result.add_row(*(cell(c, row[c]) for c in columns))
+        result.add_row(*("\n".join(cell(part, row[part]) for part in column.split("+")) for column in columns))
     return result

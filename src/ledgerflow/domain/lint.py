@@ -78,7 +78,10 @@ _PATH_TOKEN = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 
 def lint_source(text: str, file: str | None, directory: Directory | None) -> list[Finding]:
-    """Parse, load and lint one playbook file; a file that does not load gives one `load-error`."""
+    """Parse, load and lint one playbook file; a file that does not load gives one `load-error`.
+
+    A bad duration loads (as a `load-error` finding at its path), so every other finding is reported with it.
+    """
     try:
         source = parse_yaml(text, file)
         playbook = load_playbook(source)
@@ -97,7 +100,9 @@ def lint_playbook(playbook: Playbook, directory: Directory | None) -> list[Findi
     """
     linter = _Linter(playbook, directory)
     linter.run()
-    return sorted([*playbook.issues, *linter.findings],
+    # a value the loader could not read (a bad duration) is reported once, not again as missing
+    unreadable = {f.path for f in playbook.issues if f.rule == "load-error"}
+    return sorted([*playbook.issues, *(f for f in linter.findings if f.path not in unreadable)],
                   key=lambda f: (f.line or 0, f.rule, f.path, f.step or "", f.message))
 
 

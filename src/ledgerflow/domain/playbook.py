@@ -2,7 +2,8 @@
 
 The loader is lenient where lint can say more: unknown keys, invalid expressions, duplicate step ids
 and nested parallel blocks become findings on the playbook; only a shape it cannot read at all
-(a step without a type, a duration that is not one) raises `LoadError`.
+(a step without a type, a list where a mapping belongs) raises `LoadError`. A duration that is not one is a
+`load-error` finding at its path, so that one typo does not hide the other findings of the file.
 """
 
 from __future__ import annotations
@@ -264,6 +265,8 @@ class _Reader:
         self.source = source
         self.issues: list[Finding] = []
         self.playbook_id: str | None = None
+        self.unreadable: set[str] = set()
+        """Paths of values reported as unreadable; lint does not report them again as missing."""
 
     def finding(self, rule: str, path: str, message: str, step: str | None = None) -> None:
         self.issues.append(Finding(playbook=self.playbook_id, step=step, rule=rule, severity=ERROR,
@@ -316,7 +319,9 @@ class _Reader:
         try:
             return parse_duration(str(value))
         except ValueError as exc:
-            raise self.fail(path, str(exc)) from None
+            self.finding("load-error", path, str(exc))
+            self.unreadable.add(path)
+            return None
         except LimitExceeded as exc:
             where = self.fail(path, exc.message)
             raise LimitExceeded(where.message, rule=exc.rule, details=where.details) from None
@@ -498,6 +503,8 @@ class _Reader:
                 self.keys(data, {"after", "to"}, item_path, step_id)
                 after = self.duration(data.get("after"), join(item_path, "after"))
                 target = self.text(data.get("to"), join(item_path, "to"))
+                if join(item_path, "after") in self.unreadable:
+                    continue
                 if after is None or not target:
                     raise self.fail(item_path, "an escalation is {after: DURATION, to: PERSON_OR_ROLE}")
                 escalations.append(Escalation(after=after, to=target))

@@ -64,6 +64,16 @@ def render_summary(template: str | None, input: Mapping[str, Any] | None) -> str
     return _one_line("".join(parts))
 
 
+def plain_summary(input: Mapping[str, Any] | None, width: int = 80) -> str | None:
+    """A run's input on one line as `key=value` pairs of its plain values, cut to `width` characters: what a
+    person at a terminal sees of a run whose playbook declares no template."""
+    if not input:
+        return None
+    text = ", ".join(f"{key}={_show(value)}" for key, value in input.items() if not isinstance(value, dict | list))
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def _show(value: Any) -> str:
     if value is None:
         return MISSING

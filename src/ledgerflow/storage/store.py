@@ -869,6 +869,15 @@ class Tx:
             query = query.limit(limit)
         return [_event_row(row) for row in self.conn.execute(query)]
 
+    def events_of_runs(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The events of these runs' chains, in seq order (bounded IN lists)."""
+        e = schema.events
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(run_ids), 500):
+            query = select(e).where(e.c.chain.in_(list(run_ids[start:start + 500])))
+            found.extend(_event_row(row) for row in self.conn.execute(query))
+        return sorted(found, key=lambda row: row["seq"])
+
     # ------------------------------------------------------------------- tasks without a run
 
     def standalone(self, *, playbook: str | None = None, step: str | None = None, open_only: bool = False,
@@ -1042,13 +1051,17 @@ class Tx:
         query = select(t).where(and_(True, *conditions)).order_by(t.c.ready_at, t.c.id).limit(limit)
         return [_task_from(row) for row in self.conn.execute(query)]
 
-    def runs(self, *, playbook: str | None = None, status: str | None = None) -> list[Any]:
+    def runs(self, *, playbook: str | None = None, status: str | None = None,
+             started: tuple[str, str] | None = None) -> list[Any]:
+        """Runs oldest first; `started` = (start, end): only those started in [start, end)."""
         r = schema.runs
         query = select(r).order_by(r.c.started_at, r.c.id)
         if playbook is not None:
             query = query.where(r.c.playbook == playbook)
         if status is not None:
             query = query.where(r.c.status == status)
+        if started is not None:
+            query = query.where(r.c.started_at >= started[0], r.c.started_at < started[1])
         return list(self.conn.execute(query))
 
     def runs_with_open_tasks(self, assignees: Sequence[str] | None = None) -> list[str]:

@@ -29,12 +29,24 @@ INBOX_PAGE = 100
 """Tasks per inbox page: a person with thousands open still gets the page at once."""
 
 
+def sso_provider(settings: Any) -> Any:
+    """The configured OpenID provider, or None (token sign-in only)."""
+    if not (settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret):
+        return None
+    from ledgerflow.web.sso import Provider
+
+    return Provider(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret, settings.oidc_claim)
+
+
 def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | None = None,
                    live_config: LiveConfig | None = None) -> FastAPI:
     """The UI as an ASGI app, to mount at `/` of `ledgerflow serve` (or serve alone in tests)."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    settings = store.settings
+    # `lax`, not `strict`: the browser must bring the session back from the sign-in provider's redirect (the
+    # OpenID `state` lives there); every form still carries its CSRF token.
     app.add_middleware(SessionMiddleware, secret_key=secret or secrets.token_urlsafe(32), https_only=False,
-                       same_site="strict", session_cookie="ledgerflow_session")
+                       same_site="lax", session_cookie="ledgerflow_session", max_age=settings.session_hours * 3600)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     web = Web(store, authenticate, live_config or LiveConfig())
     app.state.web = web  # `app.state.web.close()` ends the live streams before the store closes
@@ -47,9 +59,27 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
 
     # ----------------------------------------------------------------------------------- sign-in
 
+    sso = sso_provider(settings)
+
+    def sign_in(request: Request, actor: str) -> Response:
+        request.session.clear()
+        request.session.update(actor=actor, csrf=secrets.token_urlsafe(24))
+        return RedirectResponse("/", status_code=303)
+
+    if sso is not None:
+        from ledgerflow.web import sso as single_sign_on
+
+        def directory() -> Any:
+            with store.read() as tx:
+                return tx.directory()
+
+        app.include_router(single_sign_on.router(
+            sso, directory, sign_in, lambda request, why: web.page(request, "signin.html", status=403, error=why,
+                                                                     sso=True)))
+
     @app.get("/signin", response_class=HTMLResponse)
     def signin_form(request: Request) -> Response:
-        return web.page(request, "signin.html", error=None)
+        return web.page(request, "signin.html", error=None, sso=sso is not None)
 
     @app.post("/signin", response_class=HTMLResponse)
     def signin(request: Request, token: str = Form(""), csrf_token: str = Form("")) -> Response:
@@ -57,10 +87,9 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
             return web.page(request, "signin.html", status=400, error="The form expired; please sign in again.")
         who = authenticate(token.strip())
         if who is None or who.task is not None:
-            return web.page(request, "signin.html", status=401, error="That token is not valid.")
-        request.session.clear()
-        request.session.update(actor=who.actor, csrf=secrets.token_urlsafe(24))
-        return RedirectResponse("/", status_code=303)
+            return web.page(request, "signin.html", status=401, error="That token is not valid.",
+                            sso=sso is not None)
+        return sign_in(request, who.actor)
 
     @app.get("/guest/{token}")
     def guest(request: Request, token: str) -> Response:

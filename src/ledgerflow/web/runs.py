@@ -101,7 +101,7 @@ def routes(web: Web) -> APIRouter:
             events = tx.events(run=run_id)
             intact = chain_problem(run_id, events, tx.chain_head(run_id)) is None
             summary = summaries.of_runs(tx, [run.id]).get(run.id)
-        timeline = [{**e, "text": describe(e)} for e in events]
+        timeline = [{**e, "text": describe(e, playbook)} for e in events]
         return web.page(request, "run.html", run=run, playbook=playbook, timeline=timeline, intact=intact,
                         summary=summary, data=forms.shown(playbook.input_schema, run.input), message=message)
 

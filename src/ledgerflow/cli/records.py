@@ -1,0 +1,78 @@
+"""Read what is recorded, for a person at a terminal: `directory show`, `token list`, `governance history`.
+
+They hang on the sub-apps of `ledgerflow.cli.main`, which imports this module once its sub-apps exist; each
+imports what it needs when it runs, so that loading the command line stays cheap (`--help`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from ledgerflow.cli.main import caller, directory_app, emit, governance_app, store, token_app
+from ledgerflow.domain.errors import InvalidInput
+
+
+@directory_app.command("show")
+def directory_show(role: Annotated[str | None, typer.Option(help="Only the members of this role.")] = None) -> None:
+    """The directory in force: each person and agent with roles, delegate and away periods; each role's members."""
+    from ledgerflow.cli import render
+    from ledgerflow.domain.times import display_time
+
+    with store().read() as tx:
+        directory, row = tx.directory(), tx.directory_row()
+    if directory is None:
+        raise InvalidInput("no directory is loaded yet: ledgerflow directory load FILE", rule="no-directory")
+    if role is not None and role not in directory.roles:
+        raise InvalidInput(f"unknown role {role!r}; the roles are: {', '.join(sorted(directory.roles))}",
+                           rule="unknown-role")
+    actors: list[dict[str, Any]] = [
+        {"id": a.id, "kind": a.kind, "name": a.name, "email": a.email, "roles": list(a.roles), "delegate": a.delegate,
+         "away": [{"from": p.start.isoformat(), "until": p.until.isoformat(), "delegate": p.delegate}
+                  for p in a.away]}
+        for a in directory.actors if role is None or role in a.roles]
+    roles = {name: list(members) for name, members in sorted(directory.roles.items()) if role in (None, name)}
+    result = {"version": row.version, "loaded_at": display_time(row.loaded_at), "actors": actors, "roles": roles}
+    rows = [{**a, "roles": ", ".join(a["roles"]), "delegate": a["delegate"] or "",
+             "away": "; ".join(f"{p['from']}..{p['until']}" + (f" to {p['delegate']}" if p["delegate"] else "")
+                               for p in a["away"])} for a in actors]
+    emit(result, render.table(f"Directory v{row.version} (loaded {result['loaded_at']})",
+                              ("id", "kind", "name", "roles", "delegate", "away"), rows))
+
+
+@token_app.command("list")
+def token_list(actor: Annotated[str | None, typer.Option("--actor", help="Only this actor's tokens.")] = None) -> None:
+    """Tokens and guest links by id (never their value), with whose they are and whether they still work."""
+    from ledgerflow import tokens
+    from ledgerflow.cli import render
+
+    found = tokens.listing(store(), caller(None), actor=actor)
+    rows = [{**row, "for": row["email"] or "", "task": row["task"] or ""} for row in found]
+    emit(found, render.table("Tokens", ("id", "actor+kind", "state", "task+for", "created_at+expires_at"), rows))
+
+
+@governance_app.command("history")
+def governance_history(playbook_id: str) -> None:
+    """A playbook's reviews and decisions, oldest first: who decided what, why, on which figures."""
+    from ledgerflow import governance
+    from ledgerflow.cli import render
+
+    found = governance.history(store(), playbook_id)
+    if not found:
+        emit(found, f"{playbook_id}: no review or decision yet")
+        return
+    emit(found, "\n".join(_history_line(entry, render.cell) for entry in found))
+
+
+def _history_line(entry: dict[str, Any], cell: Any) -> str:
+    """One entry as a sentence: a review and why it opened, or a decision with its rationale and figures."""
+    card = {key: value for key, value in (entry["scorecard"] or {}).items() if value is not None}
+    shown = ", ".join(f"{key} {cell(key, card[key])}" for key in ("throughput", "exception_rate", "first_pass_yield")
+                      if key in card)
+    figures = f" [{shown}]" if card.get("exception_rate") is not None else ""  # an empty week says nothing
+    if entry["type"] == "governance.decided":
+        follow = "".join(f"\n      follow-up for {f['owner']}: {f['text']}" for f in entry["follow_ups"])
+        return f"{entry['at']}  {entry['by']} decided {entry['decision']}: {entry['reason']}{figures}{follow}"
+    trigger = f" ({entry['trigger']})" if entry["trigger"] else ""
+    return f"{entry['at']}  review opened{trigger}: {entry['reason']}{figures}"
