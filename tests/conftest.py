@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -34,6 +35,16 @@ decided by the draw; the inner loop explores new examples on each run, and what 
 PG_URL = os.environ.get("LEDGERFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = [b for b in os.environ.get("LEDGERFLOW_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
 """Both databases always (CI); `LEDGERFLOW_TEST_BACKENDS=sqlite` is the inner loop's quick path."""
+
+ARTIFACTS = Path(os.environ.get("LEDGERFLOW_ARTIFACTS")
+                 or Path(__file__).resolve().parents[1] / ".cache" / "screenshots")
+"""Where the browser tests keep a screenshot of each page (CI keeps the folder as an artifact)."""
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say where the screenshots are, once the run is over."""
+    if ARTIFACTS.is_dir() and any(ARTIFACTS.glob("*.png")):
+        terminalreporter.write_line(f"browser screenshots: {ARTIFACTS}")
 
 
 def fresh_url(backend: str, tmp_path: Path) -> str:

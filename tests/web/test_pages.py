@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -11,6 +13,7 @@ from ledgerflow.scorecard import scorecard
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, snapshot, start
 from tests.web.conftest import csrf_of, sign_in
+from tests.web.helpers import publish_rich
 
 
 def _decision(store: Store, by: str = "bob") -> object:
@@ -147,3 +150,18 @@ def test_what_the_actor_waits_on_shows_the_longest_waits_and_counts_them_all(sto
     inbox = web.get("/").text
     assert 'id="you-wait-on">3<' in inbox and "(the 2 waiting longest)" in inbox
     assert runs[0] in inbox and runs[1] in inbox and runs[2] not in inbox
+
+
+def test_the_inbox_says_what_each_task_is_about_and_when_it_is_due(store: Store, web: TestClient,
+                                                                  tmp_path: Path) -> None:
+    publish_rich(store, tmp_path)
+    run = start(store, customer="Stark Industries", deal_value=400000)
+    task = only_open(store, run.id)
+    service.advance_clock(store, "26h", service.Caller())
+    sign_in(web, str(task.assignee))
+    inbox = web.get("/").text
+    assert f'<a href="/tasks/{task.id}">Stark Industries: 400000 at 18%</a>' in inbox
+    assert '<time datetime="2026-03-03T08:00:00Z" title="2026-03-03 08:00:00 UTC" class="late">2 h overdue</time>' \
+        in inbox
+    rows = web.get("/inbox/rows").text  # the fragment a live update swaps in
+    assert "Stark Industries: 400000 at 18%" in rows and "<html" not in rows

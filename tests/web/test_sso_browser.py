@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from ledgerflow.storage.store import Store
 from ledgerflow.web.app import create_web_app
@@ -66,14 +66,6 @@ def signing_in(store: Store, oidc_provider_package: Path) -> Iterator[str]:
             node.terminate()
             node.communicate(timeout=10)  # reaps it and closes its pipes
     db.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield chromium
-        chromium.close()
 
 
 def _through_the_provider(browser: Browser, url: str, login: str) -> Page:

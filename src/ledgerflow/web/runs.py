@@ -1,0 +1,108 @@
+"""Runs (issue #21 §3, §4): the list with search, filters and pages; the run page with its tasks, timeline
+and data as labelled fields; starting a run from a form generated from the playbook's input schema."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ledgerflow import access, service, summaries, worklists
+from ledgerflow.audit import chain_problem
+from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
+from ledgerflow.timeline import describe
+from ledgerflow.web import forms
+from ledgerflow.web.context import Missing, Web
+from ledgerflow.web.tasks import PostedForm, status_of
+
+PAGE = 50
+"""Runs per page of the list."""
+
+
+def routes(web: Web) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/runs", response_class=HTMLResponse)
+    def run_list(request: Request, q: str = "", playbook: str = "", status: str = "", period: str = "",
+                 started_by: str = "", after: str | None = None) -> Response:
+        """The runs the person may see, newest first, searched and filtered."""
+        who = web.person(request)
+        where = worklists.RunFilter(search=q or None, playbook=playbook or None, status=status or None,
+                                    period=period or None, started_by=started_by or None)
+        error, code = None, 200
+        with web.store.read() as tx:
+            try:
+                rows, following = worklists.runs(tx, who.actor, where, after=after, limit=PAGE)
+            except InvalidInput as exc:
+                (rows, following), error, code = ([], None), f"{exc.message} [{exc.rule}]", 400
+            published = [row.id for row in tx.list_playbooks()]
+            directory = tx.directory()
+        filters = {"q": q, "playbook": playbook, "status": status, "period": period, "started_by": started_by}
+        return web.page(request, "runs.html", status=code, rows=rows, error=error, filters=filters,
+                        playbooks=published, statuses=worklists.RUN_STATUSES, periods=list(worklists.PERIODS),
+                        persons=[a.id for a in (directory.actors if directory else ())],
+                        following=following, paged=after is not None,
+                        query=urlencode({k: v for k, v in filters.items() if v}))
+
+    @api.get("/runs/new", response_class=HTMLResponse)
+    def new_run(request: Request, playbook: str = "") -> Response:
+        web.person(request)
+        return start_form(request, playbook)
+
+    @api.post("/runs/new", response_class=HTMLResponse)
+    def start_run(request: Request, form: PostedForm) -> Response:
+        """Start a run as the signed-in person; a refused start shows the API's message and writes nothing."""
+        who = web.guard(request, form.get("csrf_token", ""))
+        if who.task is not None:
+            raise Missing()
+        playbook_id = form.get("playbook", "")
+        with web.store.read() as tx:
+            try:
+                playbook, _ = tx.playbook(playbook_id)
+            except NotFound:
+                raise Missing() from None
+        values = forms.posted(form)
+        why = form.get("why", "").strip() or None
+        try:
+            data = forms.document(playbook.input_schema, values, web.store.settings.limits)
+            run, _ = service.start_run(web.store, playbook_id, data, service.Caller(actor=who.actor, channel="web"),
+                                       why=why)
+        except LedgerflowError as exc:
+            return start_form(request, playbook_id, values=values, why=why or "", errors=forms.field_errors(exc),
+                              error=f"{exc.message} [{exc.rule}]", status=status_of(exc))
+        return RedirectResponse(f"/runs/{run.id}?message=run+started", status_code=303)
+
+    def start_form(request: Request, playbook_id: str, *, values: dict[str, str] | None = None, why: str = "",
+                   errors: dict[str, str] | None = None, error: str | None = None, status: int = 200) -> Response:
+        with web.store.read() as tx:
+            published = [row.id for row in tx.list_playbooks()]
+            chosen: Any = None
+            if playbook_id:
+                try:
+                    chosen = tx.playbook(playbook_id)[0]
+                except NotFound:
+                    raise Missing() from None
+        return web.page(request, "start.html", status=status, playbooks=published, playbook=chosen, why=why,
+                        fields=forms.fields(chosen.input_schema, values, errors) if chosen else [], error=error)
+
+    @api.get("/runs/{run_id}", response_class=HTMLResponse)
+    def run_page(request: Request, run_id: str, message: str | None = None) -> Response:
+        who = web.person(request)
+        with web.store.read() as tx:
+            try:
+                run = tx.load_run(run_id)
+            except NotFound:
+                raise Missing() from None
+            playbook = tx.playbook(run.playbook, run.version)[0]
+            if not access.sees_run(tx, run, who.actor):
+                raise Missing()
+            events = tx.events(run=run_id)
+            intact = chain_problem(run_id, events, tx.chain_head(run_id)) is None
+            summary = summaries.of_runs(tx, [run.id]).get(run.id)
+        timeline = [{**e, "text": describe(e, playbook)} for e in events]
+        return web.page(request, "run.html", run=run, playbook=playbook, timeline=timeline, intact=intact,
+                        summary=summary, data=forms.shown(playbook.input_schema, run.input), message=message)
+
+    return api
