@@ -21,7 +21,10 @@ KEYS = ("LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_MAIL_FROM", "LEDGERF
         "LEDGERFLOW_LLM_MODEL", "LEDGERFLOW_WEBHOOK_URL", "LEDGERFLOW_WEBHOOK_SECRET", "LEDGERFLOW_SESSION_SECRET",
         "LEDGERFLOW_MAX_INPUT_BYTES", "LEDGERFLOW_MAX_INPUT_DEPTH",
         "LEDGERFLOW_CHECKPOINT_EVERY", "LEDGERFLOW_CHECKPOINT_DIR", "LEDGERFLOW_WITNESS_URLS",
-        "LEDGERFLOW_TRUSTED_KEYS", "LEDGERFLOW_WITNESS_KEYS")
+        "LEDGERFLOW_TRUSTED_KEYS", "LEDGERFLOW_WITNESS_KEYS", "LEDGERFLOW_ACTION_LINK_TTL",
+        "LEDGERFLOW_SLACK_BOT_TOKEN", "LEDGERFLOW_SLACK_SIGNING_SECRET", "LEDGERFLOW_SLACK_API_URL")
+ACTION_LINK_TTL = timedelta(hours=72)
+SLACK_API_URL = "https://slack.com/api/"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +54,19 @@ class Settings:
     trusted_keys: str | None = None
     """Trust anchors for `audit verify` and `check-pack` when `--trust` is not given: a key or a file of keys."""
     witness_keys: str | None = None
+    action_link_ttl: timedelta = ACTION_LINK_TTL
+    """How long an e-mail decision link works (SPEC §13), on the database clock."""
+    slack_bot_token: str | None = None
+    """A Slack app's bot token: decisions reach their assignee as Block Kit messages (SPEC §13)."""
+    slack_signing_secret: str | None = None
+    """Verifies the requests Slack sends to `/slack/interactions`."""
+    slack_api_url: str = SLACK_API_URL
+    """Slack's Web API base URL (tests point it at a local recorder)."""
+
+    @property
+    def slack_app(self) -> bool:
+        """Decisions go to Slack as interactive messages: a bot token and a signing secret are set."""
+        return bool(self.slack_bot_token and self.slack_signing_secret)
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -58,7 +74,7 @@ class Settings:
         found = []
         if self.smtp_url:
             found.append("email")
-        if self.slack_webhook_url:
+        if self.slack_webhook_url or self.slack_app:
             found.append("slack")
         if self.webhook_url:
             found.append("webhook")
@@ -96,23 +112,29 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         signing_key=values.get("LEDGERFLOW_SIGNING_KEY"), retry_max=retry_max,
         llm_base_url=values.get("LEDGERFLOW_LLM_BASE_URL"), llm_model=values.get("LEDGERFLOW_LLM_MODEL"),
         session_secret=values.get("LEDGERFLOW_SESSION_SECRET"), limits=limits,
-        checkpoint_every=_every(values.get("LEDGERFLOW_CHECKPOINT_EVERY")),
+        checkpoint_every=_duration(values, "LEDGERFLOW_CHECKPOINT_EVERY"),
         checkpoint_dir=values.get("LEDGERFLOW_CHECKPOINT_DIR"),
         witness_urls=tuple(u.rstrip("/") for u in values.get("LEDGERFLOW_WITNESS_URLS", "").replace(",", " ").split()),
         trusted_keys=values.get("LEDGERFLOW_TRUSTED_KEYS"), witness_keys=values.get("LEDGERFLOW_WITNESS_KEYS"),
+        action_link_ttl=_duration(values, "LEDGERFLOW_ACTION_LINK_TTL") or ACTION_LINK_TTL,
+        slack_bot_token=values.get("LEDGERFLOW_SLACK_BOT_TOKEN"),
+        slack_signing_secret=values.get("LEDGERFLOW_SLACK_SIGNING_SECRET"),
+        slack_api_url=values.get("LEDGERFLOW_SLACK_API_URL", SLACK_API_URL).rstrip("/") + "/",
     )
 
 
-def _every(text: str | None) -> timedelta | None:
+def _duration(values: Mapping[str, str], key: str) -> timedelta | None:
+    """A positive duration setting (`15m`, `72h`), or None when it is not set."""
+    text = values.get(key)
     if text is None:
         return None
     try:
-        every = parse_duration(text)
+        span = parse_duration(text)
     except (ValueError, OverflowError) as exc:
-        raise InvalidInput(f"LEDGERFLOW_CHECKPOINT_EVERY: {exc}", rule="bad-config") from None
-    if every <= timedelta(0):
-        raise InvalidInput("LEDGERFLOW_CHECKPOINT_EVERY must be a positive duration, e.g. 15m", rule="bad-config")
-    return every
+        raise InvalidInput(f"{key}: {exc}", rule="bad-config") from None
+    if span <= timedelta(0):
+        raise InvalidInput(f"{key} must be a positive duration, e.g. 15m", rule="bad-config")
+    return span
 
 
 def _positive(values: Mapping[str, str], key: str, default: int) -> int:

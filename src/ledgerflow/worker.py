@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledgerflow import checkpoints, delivery, evidence, service
+from ledgerflow import action_links, checkpoints, delivery, evidence, service
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
@@ -85,7 +85,9 @@ class Worker:
         now = self.clock()
         try:
             if row.channel == "email":
-                delivery.send_email(self.settings, row)
+                to = row.payload.get("to")
+                links = action_links.decision_mail(self.store, row.task, to) if row.task and to else None
+                delivery.send_email(self.settings, row, links)
             elif row.channel == "slack":
                 delivery.send_slack(self.settings, self.client, row)
             else:

@@ -107,14 +107,19 @@ def expression_context(run: RunState, playbook: Playbook) -> dict[str, Any]:
                     "started_at": run.started_at}}
 
 
-def data_under_decision(run: RunState, playbook: Playbook, step: Step) -> str:
-    """SHA-256 of the canonical JSON of the input and every output the decision can read."""
+def readable_outputs(run: RunState, playbook: Playbook, step: Step) -> dict[str, Any]:
+    """The latest output of every earlier step that `step` can read, by step id."""
     outputs = {}
     for earlier in playbook.before(step):
         done = [t for t in run.latest(earlier.id) if t.status == TaskStatus.COMPLETED and t.output is not None]
         if done:
             outputs[earlier.id] = done[-1].output
-    return digest({"input": run.input, "outputs": outputs})
+    return outputs
+
+
+def data_under_decision(run: RunState, playbook: Playbook, step: Step) -> str:
+    """SHA-256 of the canonical JSON of the input and every output the decision can read."""
+    return digest({"input": run.input, "outputs": readable_outputs(run, playbook, step)})
 
 
 def _decision_outcome(step: DecisionStep, latest: Iterable[TaskState]) -> str | None:

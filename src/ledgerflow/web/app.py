@@ -34,6 +34,7 @@ from ledgerflow.scorecard import figures
 from ledgerflow.storage.store import Store
 from ledgerflow.timeline import describe
 from ledgerflow.web import svg
+from ledgerflow.web.actions import action_routes
 
 HERE = Path(__file__).parent
 INBOX_PAGE = 100
@@ -61,6 +62,7 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
     app.add_middleware(SessionMiddleware, secret_key=secret or secrets.token_urlsafe(32), https_only=False,
                        same_site="strict", session_cookie="ledgerflow_session")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(action_routes(store))
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["when"] = display_time
     templates.env.filters["pretty"] = lambda value: json.dumps(value, indent=2, ensure_ascii=False)
