@@ -88,14 +88,15 @@ def hash_link(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _case(run: RunState, playbook: Playbook, step: DecisionStep, task: TaskState) -> Case:
+def case_of(run: RunState, playbook: Playbook, step: DecisionStep, task: TaskState) -> Case:
     return Case(task=task.id, run=run.id, title=f"{playbook.title}: {step.id}",
                 summary=render_summary(playbook.summary, run.input), what=step.clarity.what, why=step.clarity.why,
                 due_at=display_time(task.due_at), input=run.input,
                 outputs=readable_outputs(run, playbook, step), rationale_required=step.rationale_required)
 
 
-def _open_decision(tx: Tx, task_id: str) -> tuple[RunState, TaskState, Playbook, DecisionStep] | None:
+def open_decision(tx: Tx, task_id: str) -> tuple[RunState, TaskState, Playbook, DecisionStep] | None:
+    """The task's run, the task, its playbook and step when it is an open decision; else None."""
     run = tx.load_task_run(task_id)
     task = run.task(task_id) if run is not None else None
     if run is None or task is None or task.type != "decision" or not task.is_open:
@@ -111,7 +112,7 @@ def decision_mail(store: Store, task_id: str, addressee: str) -> DecisionMail | 
     None when the task is not an open decision assigned to `addressee` (the e-mail then goes without links:
     an escalation to someone without the right, a decision already taken)."""
     with store.write() as tx:
-        found = _open_decision(tx, task_id)
+        found = open_decision(tx, task_id)
         directory = tx.directory()
         person = directory.get(addressee) if directory is not None else None
         if found is None or person is None or found[1].assignee != addressee:
@@ -128,7 +129,7 @@ def decision_mail(store: Store, task_id: str, addressee: str) -> DecisionMail | 
                 outcome=outcome, data_hash=data_hash, created_at=format_time(now), expires_at=expires_at,
                 used_at=None))
             links.append((outcome, f"{tx.settings.base_url}/act/{token}"))
-        return DecisionMail(case=_case(run, playbook, step, task), addressee_name=person.name, links=links,
+        return DecisionMail(case=case_of(run, playbook, step, task), addressee_name=person.name, links=links,
                             expires_at=display_time(expires_at) or expires_at)
 
 
@@ -144,29 +145,41 @@ def _row(tx: Tx, token: str) -> Any:
 
 def _check(tx: Tx, row: Any) -> tuple[RunState, TaskState, Playbook, DecisionStep]:
     """The link's task, its run and step, when the link may still act; else why not."""
-    def refuse(message: str, rule: str = "link-superseded") -> LinkRefused:
-        return LinkRefused(message, rule=rule, task=row.task)
-
     if row.used_at is not None:
-        raise refuse(f"This link was used at {display_time(row.used_at)}; a link acts once.", "link-used")
+        raise LinkRefused(f"This link was used at {display_time(row.used_at)}; a link acts once.", rule="link-used",
+                          task=row.task)
     if row.expires_at <= format_time(tx.now()):
-        raise refuse(f"This link expired at {display_time(row.expires_at)}.", "link-expired")
-    run = tx.load_task_run(row.task)
-    task = run.task(row.task) if run is not None else None
+        raise LinkRefused(f"This link expired at {display_time(row.expires_at)}.", rule="link-expired", task=row.task)
+    return current(tx, row.task, row.addressee, row.data_hash)
+
+
+def current(tx: Tx, task_id: str, addressee: str, data_hash: str) -> tuple[RunState, TaskState, Playbook,
+                                                                            DecisionStep]:
+    """The decision a message offered to `addressee` on data `data_hash`, if it still stands as offered.
+
+    Raises:
+        LinkRefused (`link-superseded`): the run ended, the task was decided or handed to someone else, or the
+            data under decision is no longer what the message showed.
+    """
+    def refuse(message: str) -> LinkRefused:
+        return LinkRefused(message, rule="link-superseded", task=task_id)
+
+    run = tx.load_task_run(task_id)
+    task = run.task(task_id) if run is not None else None
     if run is None or task is None:
-        raise refuse("The task of this link no longer exists.")
+        raise refuse("The task no longer exists.")
     if run.status != RunStatus.RUNNING:
-        raise refuse(f"The run ended ({run.status}) after this e-mail was sent.")
+        raise refuse(f"The run ended ({run.status}) after this message was sent.")
     if not task.is_open:
         raise refuse(f"The task is {task.status} already (outcome: {task.outcome or 'none'}).")
-    if task.assignee != row.addressee:
-        raise refuse(f"The task was handed to {task.assignee} after this e-mail was sent to {row.addressee}.")
+    if task.assignee != addressee:
+        raise refuse(f"The task was handed to {task.assignee} after this message was sent to {addressee}.")
     playbook, _ = tx.playbook(run.playbook, run.version)
     step = playbook.by_id.get(task.step)
     if not isinstance(step, DecisionStep):
-        raise refuse("The task of this link is not a decision.")
-    if data_under_decision(run, playbook, step) != row.data_hash:
-        raise refuse("The data under decision changed after this e-mail was sent; decide on what it is now.")
+        raise refuse("The task is not a decision.")
+    if data_under_decision(run, playbook, step) != data_hash:
+        raise refuse("The data under decision changed after this message was sent; decide on what it is now.")
     return run, task, playbook, step
 
 
@@ -181,7 +194,7 @@ def offer(store: Store, token: str) -> Offer:
         run, task, playbook, step = _check(tx, row)
         directory = tx.directory()
         person = directory.get(row.addressee) if directory is not None else None
-        return Offer(case=_case(run, playbook, step, task), addressee=row.addressee,
+        return Offer(case=case_of(run, playbook, step, task), addressee=row.addressee,
                      addressee_name=person.name if person is not None else row.addressee, outcome=row.outcome,
                      expires_at=display_time(row.expires_at) or row.expires_at)
 

@@ -70,12 +70,15 @@ class Settings:
 
     @property
     def channels(self) -> tuple[str, ...]:
-        """The notification channels configured: email, slack, webhook."""
+        """The notification channels configured: email, slack (the incoming webhook), slack-app (direct messages
+        from the bot, SPEC §13), webhook."""
         found = []
         if self.smtp_url:
             found.append("email")
-        if self.slack_webhook_url or self.slack_app:
+        if self.slack_webhook_url:
             found.append("slack")
+        if self.slack_app:
+            found.append("slack-app")
         if self.webhook_url:
             found.append("webhook")
         return tuple(found)

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.routing import Match, Mount, Route
 
 from ledgerflow import tokens
+from ledgerflow.api import slack
 from ledgerflow.api.app import create_app
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.storage.store import Store
@@ -50,6 +51,7 @@ def create_server_app(store: Store, *, worker: bool = True, session_secret: str 
     # token as a bearer on GET /api/v1/tasks/<task>.
     app = create_app(store, lifespan=lifespan, guest_links=False)
     _answer_unknown_api_paths(app)
+    app.include_router(slack.router(store))
     app.mount("/", create_web_app(store, lambda token: web_identity(store, token), secret=session_secret))
     return app
 

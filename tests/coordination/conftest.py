@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -104,6 +105,47 @@ def receiver() -> Iterator[Receiver]:
             self.send_header("content-length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@dataclass
+class SlackApi:
+    """A local stand-in for Slack's Web API: records each call (method and arguments) and answers `ok`."""
+
+    url: str
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        return [args for name, args in self.calls if name == method]
+
+
+@pytest.fixture
+def slack_api() -> Iterator[SlackApi]:
+    port = free_port()
+    state = SlackApi(url=f"http://127.0.0.1:{port}/api/")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+            args = json.loads(body) if "json" in self.headers.get("content-type", "") else dict(
+                (k, v[0]) for k, v in parse_qs(body).items())
+            method = self.path.rsplit("/", 1)[-1]
+            state.calls.append((method, args))
+            reply = json.dumps({"ok": True, "channel": args.get("channel", "D0LEDGER"), "ts": "1767000000.000100"})
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply.encode())
 
         def log_message(self, *args: Any) -> None:
             pass
