@@ -86,7 +86,8 @@ class Worker:
         try:
             if row.channel == "email":
                 to = row.payload.get("to")
-                links = action_links.decision_mail(self.store, row.task, to) if row.task and to else None
+                links = (action_links.decision_mail(self.store, row.task, to)
+                         if row.task and to and self.settings.smtp_url else None)
                 delivery.send_email(self.settings, row, links)
             elif row.channel == "slack" and row.recipient:  # a person, through the Slack app's bot
                 slack_app.deliver(self.store, row)
