@@ -204,3 +204,20 @@ def test_a_task_email_without_a_decision_carries_no_links(configured: Callable[.
     assert not mail.is_multipart() and "/act/" not in mail.get_payload()
     with db.read() as tx:
         assert tx.conn.execute(schema.action_links.select()).first() is None
+
+
+def test_the_data_under_decision_is_escaped_in_the_html_part_and_on_the_page(
+        configured: Callable[..., Store], smtp: Smtp) -> None:
+    db = configured(smtp_url=smtp.url, base_url=BASE)
+    run = start(db, customer="<script>alert(1)</script>")
+    act(db, "complete", only_open(db, run.id), output=GOOD_OUTPUT)
+    Worker(db).tick()
+    (mail,) = [m for m in smtp.inbox.messages if "/act/" in m.as_string()]
+    (html,) = [p for p in mail.walk() if p.get_content_type() == "text/html"]
+    body = html.get_payload(decode=True).decode()
+    assert "<script>" not in body and "&lt;script&gt;" in body
+    url = re.search(r'href="(http://testserver/act/[^"]+)"', body)
+    assert url
+    with TestClient(create_web_app(db, authenticate, secret="test-secret")) as web:
+        page = web.get(url.group(1))
+    assert page.status_code == 200 and "<script>" not in page.text and "&lt;script&gt;" in page.text
