@@ -21,8 +21,10 @@ KEYS = ("LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_MAIL_FROM", "LEDGERF
         "LEDGERFLOW_LLM_MODEL", "LEDGERFLOW_WEBHOOK_URL", "LEDGERFLOW_WEBHOOK_SECRET", "LEDGERFLOW_SESSION_SECRET",
         "LEDGERFLOW_MAX_INPUT_BYTES", "LEDGERFLOW_MAX_INPUT_DEPTH",
         "LEDGERFLOW_CHECKPOINT_EVERY", "LEDGERFLOW_CHECKPOINT_DIR", "LEDGERFLOW_WITNESS_URLS",
-        "LEDGERFLOW_TRUSTED_KEYS", "LEDGERFLOW_WITNESS_KEYS", "LEDGERFLOW_ACTION_LINK_TTL",
-        "LEDGERFLOW_SLACK_BOT_TOKEN", "LEDGERFLOW_SLACK_SIGNING_SECRET", "LEDGERFLOW_SLACK_API_URL")
+        "LEDGERFLOW_TRUSTED_KEYS", "LEDGERFLOW_WITNESS_KEYS", "LEDGERFLOW_OIDC_ISSUER", "LEDGERFLOW_OIDC_CLIENT_ID",
+        "LEDGERFLOW_OIDC_CLIENT_SECRET", "LEDGERFLOW_OIDC_CLAIM", "LEDGERFLOW_SESSION_HOURS",
+        "LEDGERFLOW_ACTION_LINK_TTL", "LEDGERFLOW_SLACK_BOT_TOKEN", "LEDGERFLOW_SLACK_SIGNING_SECRET",
+        "LEDGERFLOW_SLACK_API_URL")
 ACTION_LINK_TTL = timedelta(hours=72)
 SLACK_API_URL = "https://slack.com/api/"
 
@@ -54,6 +56,14 @@ class Settings:
     trusted_keys: str | None = None
     """Trust anchors for `audit verify` and `check-pack` when `--trust` is not given: a key or a file of keys."""
     witness_keys: str | None = None
+    oidc_issuer: str | None = None
+    """An OpenID provider people sign in to the web UI with (SPEC §13), with its client id and secret."""
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_claim: str = "email"
+    """The ID token claim that names a directory person: a verified `email`, or a claim holding person ids."""
+    session_hours: int = 12
+    """How long a web UI sign-in lasts."""
     action_link_ttl: timedelta = ACTION_LINK_TTL
     """How long an e-mail decision link works (SPEC §13), on the database clock."""
     slack_bot_token: str | None = None
@@ -106,6 +116,11 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         raise InvalidInput("LEDGERFLOW_RETRY_MAX must be a number of seconds", rule="bad-config") from None
     limits = Limits(max_bytes=_positive(values, "LEDGERFLOW_MAX_INPUT_BYTES", MAX_BYTES),
                     max_depth=_positive(values, "LEDGERFLOW_MAX_INPUT_DEPTH", MAX_DEPTH))
+    sso = [key for key in ("LEDGERFLOW_OIDC_ISSUER", "LEDGERFLOW_OIDC_CLIENT_ID", "LEDGERFLOW_OIDC_CLIENT_SECRET")
+           if values.get(key)]
+    if sso and len(sso) < 3:
+        raise InvalidInput("single sign-on needs LEDGERFLOW_OIDC_ISSUER, LEDGERFLOW_OIDC_CLIENT_ID and "
+                           f"LEDGERFLOW_OIDC_CLIENT_SECRET; only {', '.join(sso)} is set", rule="bad-config")
     return Settings(
         db=values.get("LEDGERFLOW_DB"), smtp_url=values.get("LEDGERFLOW_SMTP_URL"),
         mail_from=values.get("LEDGERFLOW_MAIL_FROM", "ledgerflow@localhost"),
@@ -119,6 +134,10 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         checkpoint_dir=values.get("LEDGERFLOW_CHECKPOINT_DIR"),
         witness_urls=tuple(u.rstrip("/") for u in values.get("LEDGERFLOW_WITNESS_URLS", "").replace(",", " ").split()),
         trusted_keys=values.get("LEDGERFLOW_TRUSTED_KEYS"), witness_keys=values.get("LEDGERFLOW_WITNESS_KEYS"),
+        oidc_issuer=values.get("LEDGERFLOW_OIDC_ISSUER"), oidc_client_id=values.get("LEDGERFLOW_OIDC_CLIENT_ID"),
+        oidc_client_secret=values.get("LEDGERFLOW_OIDC_CLIENT_SECRET"),
+        oidc_claim=values.get("LEDGERFLOW_OIDC_CLAIM", "email"),
+        session_hours=_positive(values, "LEDGERFLOW_SESSION_HOURS", 12),
         action_link_ttl=_duration(values, "LEDGERFLOW_ACTION_LINK_TTL") or ACTION_LINK_TTL,
         slack_bot_token=values.get("LEDGERFLOW_SLACK_BOT_TOKEN"),
         slack_signing_secret=values.get("LEDGERFLOW_SLACK_SIGNING_SECRET"),

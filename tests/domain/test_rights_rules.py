@@ -7,10 +7,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from tests.conftest import PRICING
+from tests.conftest import DIRECTORY, PRICING
 
+from ledgerflow.domain.directory import load_directory
 from ledgerflow.domain.playbook import DecisionStep, Playbook, load_playbook
-from ledgerflow.domain.rights import approving_authority, delegate_exclusion, describe_authority, exclusion
+from ledgerflow.domain.rights import (
+    approves_under,
+    approving_authority,
+    delegate_exclusion,
+    describe_authority,
+    exclusion,
+)
 from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.states import RunStatus, TaskStatus
@@ -158,7 +165,9 @@ def test_a_delegate_s_own_exclusion_comes_first() -> None:
         "erin started run r-1"
 
 
-APPROVE = _decision("approve", load_playbook(parse_yaml(PRICING.read_text(), "pricing-exception.yaml")))
+PRICING_PLAYBOOK = load_playbook(parse_yaml(PRICING.read_text(), "pricing-exception.yaml"))
+APPROVE = _decision("approve", PRICING_PLAYBOOK)
+PEOPLE = load_directory(parse_yaml(DIRECTORY.read_text(), "directory.yaml"))[0]
 
 
 @pytest.mark.parametrize(("deal", "approver", "row"), [(50_000, "finance", 0), (50_001, "vp-sales", 1)])
@@ -186,3 +195,11 @@ def test_an_authority_row_reads_as_its_condition() -> None:
     assert describe_authority(APPROVE, 0) == "the authority row when input.deal_value <= 50000 (finance)"
     assert describe_authority(APPROVE, 1) == "the authority row otherwise (vp-sales)"
     assert describe_authority(GATE, None) == "rights.approve (dave)"
+
+
+def test_an_escalation_hands_a_decision_only_to_an_approver_of_the_matched_row_or_the_outcome_owner() -> None:
+    may = approves_under(PEOPLE, PRICING_PLAYBOOK, "finance")
+    assert [person for person in ("dave", "erin", "maria", "victor", "sam") if may(person)] == ["dave", "erin", "maria"]
+    owner_only = approves_under(PEOPLE, PRICING_PLAYBOOK, None)  # no row matched: only the outcome owner
+    assert [person for person in ("dave", "maria", "victor") if owner_only(person)] == ["maria"]
+    assert approves_under(PEOPLE, PRICING_PLAYBOOK, "victor")("victor")  # a row may name one person

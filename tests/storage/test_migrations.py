@@ -99,3 +99,26 @@ def test_the_revision_every_command_checks_is_the_newest_migration() -> None:
     from ledgerflow.storage.database import SCHEMA_REVISION, head_revision
 
     assert SCHEMA_REVISION == head_revision()
+
+
+def test_migrate_check_lists_what_is_pending_and_changes_nothing(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from ledgerflow.cli.main import main
+    from ledgerflow.storage.database import SCHEMA_REVISION
+
+    store = make_store(tmp_path)
+    _downgrade(store, "0011")
+    with store.engine.connect() as conn:
+        before = [tuple(row) for row in conn.execute(text("SELECT * FROM alembic_version"))]
+    assert main(["migrate", "--check", "--db", store.url, "--json"]) == 1
+    state = json.loads(capsys.readouterr().out)
+    assert state["current"] == "0011" and state["head"] == SCHEMA_REVISION
+    assert state["pending"] == [f"{n:04d}" for n in range(12, int(SCHEMA_REVISION) + 1)]
+    with store.engine.connect() as conn:
+        assert [tuple(row) for row in conn.execute(text("SELECT * FROM alembic_version"))] == before
+    assert main(["migrate", "--db", store.url]) == 0
+    capsys.readouterr()
+    assert main(["migrate", "--check", "--db", store.url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["pending"] == []

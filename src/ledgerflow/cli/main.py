@@ -209,15 +209,54 @@ def init(
 
 
 @app.command()
-def migrate() -> None:
+def migrate(check: Annotated[bool, typer.Option("--check", help="Change nothing: exit 1 when migrations are "
+                                                               "pending (for CI/CD), 0 when the schema is current.")]
+            = False) -> None:
     """Upgrade an initialized database to this version's schema."""
     url = database.normalize_url(settings.db)
     engine = database.make_engine(url)
     try:
+        if check:
+            state = database.pending(engine, url)
+            emit(state, f"{url}: schema {state['current']}, this version needs {state['head']}; pending: "
+                        f"{', '.join(state['pending']) or 'none'}")
+            if state["pending"]:
+                raise typer.Exit(1)
+            return
         result = database.migrate(engine, url)
     finally:
         engine.dispose()
     emit(result, f"{url}: schema {result['from']} -> {result['to']}")
+
+
+@app.command()
+def backup(out: Annotated[str, typer.Option("--out", help="The new backup file (never replaced).")]) -> None:
+    """Copy the whole ledger to a file, consistently, while it serves (restore it with `ledgerflow restore`)."""
+    from ledgerflow import backup as backups
+
+    url = database.normalize_url(settings.db)
+    engine = database.make_engine(url)
+    try:
+        result = backups.backup(engine, url, out)
+    finally:
+        engine.dispose()
+    emit(result, f"{out}: {result['events']} events, schema {result['schema']}, {result['bytes']} bytes, "
+                 f"sha256 {result['sha256']}")
+
+
+@app.command()
+def restore(file: Annotated[str, typer.Argument(help="A file written by `ledgerflow backup`.")]) -> None:
+    """Put a backup onto a new, empty database (--db), then migrate it to this version's schema."""
+    from ledgerflow import backup as backups
+
+    url = database.normalize_url(settings.db)
+    engine = database.make_engine(url)
+    try:
+        result = backups.restore(engine, url, file)
+    finally:
+        engine.dispose()
+    emit(result, f"{url}: {result['events']} events restored from {file} (schema {result['schema']} -> "
+                 f"{result['to']}); run `ledgerflow audit verify --checkpoint` to see whether any were lost since")
 
 
 @clock_app.command("advance")

@@ -97,8 +97,9 @@ def _revision(conn: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def check_initialized(engine: Engine, url: str) -> None:
-    """Raise EnvironmentProblem (exit 4) unless the database exists and was made by `init`."""
+def check_initialized(engine: Engine, url: str, *, any_revision: bool = False) -> None:
+    """Raise EnvironmentProblem (exit 4) unless the database exists and was made by `init` (and is at this
+    version's schema, unless `any_revision`: a backup is taken before `migrate` too)."""
     path = _sqlite_path(url)
     if path is not None and path != ":memory:" and not Path(path).exists():
         raise EnvironmentProblem(f"no database at {path}; run `ledgerflow init` first", rule="not-initialized")
@@ -110,9 +111,21 @@ def check_initialized(engine: Engine, url: str) -> None:
             current = _revision(conn)
     except OperationalError as exc:
         raise EnvironmentProblem(f"cannot open {url}: {exc.orig}", rule="database-unreachable") from None
-    if current != SCHEMA_REVISION:
+    if current != SCHEMA_REVISION and not any_revision:
         raise EnvironmentProblem(f"the database schema is at {current}, this ledgerflow needs {SCHEMA_REVISION}; "
                                  "run `ledgerflow migrate`", rule="schema-mismatch")
+
+
+def pending(engine: Engine, url: str) -> dict[str, Any]:
+    """The migrations `migrate` would apply, oldest first, without applying them (`migrate --check`)."""
+    from alembic.script import ScriptDirectory
+
+    check_initialized(engine, url, any_revision=True)
+    with engine.connect() as conn:
+        current = _revision(conn)
+    script = ScriptDirectory.from_config(_alembic_config())
+    ahead = [rev.revision for rev in script.iterate_revisions(head_revision(), current)]
+    return {"db": url, "current": current, "head": head_revision(), "pending": list(reversed(ahead))}
 
 
 def migrate(engine: Engine, url: str) -> dict[str, Any]:

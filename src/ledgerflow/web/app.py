@@ -52,6 +52,15 @@ class Identity:
 Authenticate = Callable[[str], Identity | None]
 
 
+def sso_provider(settings: Any) -> Any:
+    """The configured OpenID provider, or None (token sign-in only)."""
+    if not (settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret):
+        return None
+    from ledgerflow.web.sso import Provider
+
+    return Provider(settings.oidc_issuer, settings.oidc_client_id, settings.oidc_client_secret, settings.oidc_claim)
+
+
 class _Missing(Exception):
     """Answer 404: the object does not exist or the actor may not see it."""
 
@@ -59,8 +68,11 @@ class _Missing(Exception):
 def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | None = None) -> FastAPI:
     """The UI as an ASGI app, to mount at `/` of `ledgerflow serve` (or serve alone in tests)."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    settings = store.settings
+    # `lax`, not `strict`: the browser must bring the session back from the sign-in provider's redirect (the
+    # OpenID `state` lives there); every form still carries its CSRF token.
     app.add_middleware(SessionMiddleware, secret_key=secret or secrets.token_urlsafe(32), https_only=False,
-                       same_site="strict", session_cookie="ledgerflow_session")
+                       same_site="lax", session_cookie="ledgerflow_session", max_age=settings.session_hours * 3600)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(action_routes(store))
     templates = Jinja2Templates(directory=HERE / "templates")
@@ -96,9 +108,27 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
 
     # ----------------------------------------------------------------------------------- sign-in
 
+    sso = sso_provider(settings)
+
+    def sign_in(request: Request, actor: str) -> Response:
+        request.session.clear()
+        request.session.update(actor=actor, csrf=secrets.token_urlsafe(24))
+        return RedirectResponse("/", status_code=303)
+
+    if sso is not None:
+        from ledgerflow.web import sso as single_sign_on
+
+        def directory() -> Any:
+            with store.read() as tx:
+                return tx.directory()
+
+        app.include_router(single_sign_on.router(
+            sso, directory, sign_in, lambda request, why: page(request, "signin.html", status=403, error=why,
+                                                                 sso=True)))
+
     @app.get("/signin", response_class=HTMLResponse)
     def signin_form(request: Request) -> Response:
-        return page(request, "signin.html", error=None)
+        return page(request, "signin.html", error=None, sso=sso is not None)
 
     @app.post("/signin", response_class=HTMLResponse)
     def signin(request: Request, token: str = Form(""), csrf_token: str = Form("")) -> Response:
@@ -106,10 +136,8 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
             return page(request, "signin.html", status=400, error="The form expired; please sign in again.")
         who = authenticate(token.strip())
         if who is None or who.task is not None:
-            return page(request, "signin.html", status=401, error="That token is not valid.")
-        request.session.clear()
-        request.session.update(actor=who.actor, csrf=secrets.token_urlsafe(24))
-        return RedirectResponse("/", status_code=303)
+            return page(request, "signin.html", status=401, error="That token is not valid.", sso=sso is not None)
+        return sign_in(request, who.actor)
 
     @app.get("/guest/{token}")
     def guest(request: Request, token: str) -> Response:
