@@ -27,7 +27,10 @@ KEYS = ("LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_MAIL_FROM", "LEDGERF
         "LEDGERFLOW_TRUSTED_KEYS", "LEDGERFLOW_WITNESS_KEYS", "LEDGERFLOW_OIDC_ISSUER", "LEDGERFLOW_OIDC_CLIENT_ID",
         "LEDGERFLOW_OIDC_CLIENT_SECRET", "LEDGERFLOW_OIDC_CLAIM", "LEDGERFLOW_SESSION_HOURS", "LEDGERFLOW_LOG_FORMAT",
         "LEDGERFLOW_MAX_ATTACHMENT_BYTES", "LEDGERFLOW_ATTACHMENT_TYPES", "LEDGERFLOW_ATTACHMENT_SCAN",
-        "LEDGERFLOW_ATTACHMENT_DIR", "LEDGERFLOW_ORPHAN_GRACE")
+        "LEDGERFLOW_ATTACHMENT_DIR", "LEDGERFLOW_ORPHAN_GRACE", "LEDGERFLOW_ACTION_LINK_TTL",
+        "LEDGERFLOW_SLACK_BOT_TOKEN", "LEDGERFLOW_SLACK_SIGNING_SECRET", "LEDGERFLOW_SLACK_API_URL")
+ACTION_LINK_TTL = timedelta(hours=72)
+SLACK_API_URL = "https://slack.com/api/"
 
 OTHER_KEYS = ("LEDGERFLOW_TOKEN", "LEDGERFLOW_WITNESS_SIGNING_KEY", "LEDGERFLOW_DEBUG", "LEDGERFLOW_TEST_BACKENDS",
               "LEDGERFLOW_TEST_PG", "LEDGERFLOW_TEST_WORKERS", "LEDGERFLOW_FUZZ_SEED", "LEDGERFLOW_BENCH_SNAPSHOT")
@@ -36,7 +39,8 @@ OTHER_KEYS = ("LEDGERFLOW_TOKEN", "LEDGERFLOW_WITNESS_SIGNING_KEY", "LEDGERFLOW_
 
 SECRETS = frozenset({"LEDGERFLOW_SIGNING_KEY", "LEDGERFLOW_WEBHOOK_SECRET", "LEDGERFLOW_SESSION_SECRET",
                      "LEDGERFLOW_SLACK_WEBHOOK_URL", "LEDGERFLOW_TOKEN", "LEDGERFLOW_WITNESS_SIGNING_KEY",
-                     "LEDGERFLOW_OIDC_CLIENT_SECRET"})
+                     "LEDGERFLOW_OIDC_CLIENT_SECRET", "LEDGERFLOW_SLACK_BOT_TOKEN",
+                     "LEDGERFLOW_SLACK_SIGNING_SECRET"})
 """Values never shown: keys, secrets, tokens, and a Slack webhook URL (whoever has it may post)."""
 URLS_WITH_PASSWORDS = frozenset({"LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_WEBHOOK_URL",
                                  "LEDGERFLOW_LLM_BASE_URL", "LEDGERFLOW_WITNESS_URLS"})
@@ -45,7 +49,8 @@ DEFAULTS = {"LEDGERFLOW_DB": "sqlite:///ledgerflow.db", "LEDGERFLOW_MAIL_FROM": 
             "LEDGERFLOW_BASE_URL": "http://127.0.0.1:8000", "LEDGERFLOW_RETRY_MAX": "300",
             "LEDGERFLOW_MAX_INPUT_BYTES": str(MAX_BYTES), "LEDGERFLOW_MAX_INPUT_DEPTH": str(MAX_DEPTH),
             "LEDGERFLOW_OIDC_CLAIM": "email", "LEDGERFLOW_SESSION_HOURS": "12",
-            "LEDGERFLOW_LOG_FORMAT": "json unless stderr is a terminal"}
+            "LEDGERFLOW_LOG_FORMAT": "json unless stderr is a terminal", "LEDGERFLOW_ACTION_LINK_TTL": "72h",
+            "LEDGERFLOW_SLACK_API_URL": SLACK_API_URL}
 MASK = "********"
 
 
@@ -96,15 +101,31 @@ class Settings:
     orphan_grace: timedelta = timedelta(days=1)
     """How long a stored document no run refers to is kept before the sweep removes it (an upload waiting for
     the command that will refer to it)."""
+    action_link_ttl: timedelta = ACTION_LINK_TTL
+    """How long an e-mail decision link works (SPEC §13), on the database clock."""
+    slack_bot_token: str | None = None
+    """A Slack app's bot token: decisions reach their assignee as Block Kit messages (SPEC §13)."""
+    slack_signing_secret: str | None = None
+    """Verifies the requests Slack sends to `/slack/interactions`."""
+    slack_api_url: str = SLACK_API_URL
+    """Slack's Web API base URL (tests point it at a local recorder)."""
+
+    @property
+    def slack_app(self) -> bool:
+        """Decisions go to Slack as interactive messages: a bot token and a signing secret are set."""
+        return bool(self.slack_bot_token and self.slack_signing_secret)
 
     @property
     def channels(self) -> tuple[str, ...]:
-        """The notification channels configured: email, slack, webhook."""
+        """The notification channels configured: email, slack (the incoming webhook), slack-app (direct messages
+        from the bot, SPEC §13), webhook."""
         found = []
         if self.smtp_url:
             found.append("email")
         if self.slack_webhook_url:
             found.append("slack")
+        if self.slack_app:
+            found.append("slack-app")
         if self.webhook_url:
             found.append("webhook")
         return tuple(found)
@@ -162,6 +183,11 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         attachment_scan=values.get("LEDGERFLOW_ATTACHMENT_SCAN"),
         attachment_dir=values.get("LEDGERFLOW_ATTACHMENT_DIR"),
         orphan_grace=_every(values.get("LEDGERFLOW_ORPHAN_GRACE"), "LEDGERFLOW_ORPHAN_GRACE") or timedelta(days=1),
+        action_link_ttl=_every(values.get("LEDGERFLOW_ACTION_LINK_TTL"), "LEDGERFLOW_ACTION_LINK_TTL")
+        or ACTION_LINK_TTL,
+        slack_bot_token=values.get("LEDGERFLOW_SLACK_BOT_TOKEN"),
+        slack_signing_secret=values.get("LEDGERFLOW_SLACK_SIGNING_SECRET"),
+        slack_api_url=values.get("LEDGERFLOW_SLACK_API_URL", SLACK_API_URL).rstrip("/") + "/",
     )
 
 

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks.webhooks import Webhook
 
+from ledgerflow import decision_mail
+from ledgerflow.action_links import DecisionMail
 from ledgerflow.actions import resolve
 from ledgerflow.config import Settings
 
@@ -35,7 +37,8 @@ def signed_headers(secret: str, message_id: str, body: str, moment: datetime) ->
             "webhook-signature": signature, "content-type": "application/json"}
 
 
-def send_email(settings: Settings, row: Any) -> None:
+def send_email(settings: Settings, row: Any, decision: DecisionMail | None = None) -> None:
+    """Send one e-mail; a `decision` adds the data under decision and its links, in plain text and HTML."""
     if not settings.smtp_url:
         raise DeliveryError("LEDGERFLOW_SMTP_URL is not set")
     url = urlsplit(settings.smtp_url)
@@ -44,7 +47,13 @@ def send_email(settings: Settings, row: Any) -> None:
     message["To"] = row.recipient
     message["Subject"] = row.subject
     message["Message-ID"] = f"<ledgerflow-{row.id}@{url.hostname or 'localhost'}>"
-    message.set_content(row.body)
+    if decision is None:
+        message.set_content(row.body)
+    else:
+        message.set_content(decision_mail.text_part(decision, row.body))
+        message.add_alternative(decision_mail.html_part(decision, row.subject,
+                                                        f"{settings.base_url}/tasks/{decision.case.task}"),
+                                subtype="html")
     try:
         smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
         with smtp_class(url.hostname or "127.0.0.1", url.port or 25, timeout=10) as smtp:

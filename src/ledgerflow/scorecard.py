@@ -39,6 +39,12 @@ _REWORK = (select(func.count()).select_from(_e.join(_r, _r.c.id == _e.c.run))
 _DECIDED = select(_t.c.ready_at, _t.c.ended_at).where(
     _t.c.playbook == _PLAYBOOK, _t.c.type == "decision", _t.c.outcome.is_not(None), _t.c.ended_at >= _START,
     _t.c.ended_at < _END)
+_DECIDED_VIA = select(_e.c.channel, _t.c.ready_at, _t.c.ended_at).select_from(
+    _e.join(_t, _t.c.id == _e.c.task)).where(
+    _e.c.type == "task.decided", _e.c.at >= _START, _e.c.at < _END, _t.c.playbook == _PLAYBOOK,
+    _t.c.type == "decision", _t.c.outcome.is_not(None), _t.c.ended_at.is_not(None))
+"""Each decision of the period with the channel it was taken through (by the decision event's time, on the
+events' type-and-time index)."""
 
 
 def _counts(tx: Tx, playbook: str, period: Period) -> dict[str, int]:
@@ -75,12 +81,28 @@ def latency_side(tx: Tx, playbook: str, period: Period, threshold: float, p: flo
     return percentile_side(Marks.of(_latencies(tx, playbook, period), threshold), threshold, p)
 
 
-def scorecard(store: Store, playbook: str, period: Period) -> dict[str, Any]:
-    """SPEC §5 figures for one playbook id (all versions) over one period."""
+def scorecard(store: Store, playbook: str, period: Period, *, by_channel: bool = False) -> dict[str, Any]:
+    """SPEC §5 figures for one playbook id (all versions) over one period; `by_channel` adds the decision
+    latency of each channel decisions were taken through (`latency_by_channel`), the other figures unchanged."""
     with store.read() as tx:
         if not tx.playbook_versions(playbook):
             raise NotFound(f"no published playbook {playbook!r}", rule="unknown-playbook")
-        return figures(tx, playbook, period)
+        result = figures(tx, playbook, period)
+        if by_channel:
+            result["latency_by_channel"] = latency_by_channel(tx, playbook, period)
+        return result
+
+
+def latency_by_channel(tx: Tx, playbook: str, period: Period) -> dict[str, dict[str, Any]]:
+    """Decisions of the period by channel (web, api, cli, mcp, email, slack): how many, median and p90 hours
+    from ready to decided. Channels nobody decided through are left out."""
+    start, end = period.bounds
+    hours: dict[str, list[float]] = {}
+    for channel, ready, ended_at in tx.conn.execute(_DECIDED_VIA, {"playbook": playbook, "start": start,
+                                                                   "end": end}):
+        hours.setdefault(channel, []).append(hours_between(ready, ended_at))
+    return {channel: {"decided": len(values), "median_hours": percentile(values, 50),
+                      "p90_hours": percentile(values, 90)} for channel, values in sorted(hours.items())}
 
 
 def figures(tx: Tx, playbook: str, period: Period, *, need: frozenset[str] | None = None) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from starlette.routing import Match, Mount, Route
 
 from ledgerflow import instruments, tokens
 from ledgerflow.agents.http import McpEndpoint
+from ledgerflow.api import slack
 from ledgerflow.api.app import create_app
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.storage.store import Store
@@ -57,6 +58,7 @@ def create_server_app(store: Store, *, worker: bool = True, session_secret: str 
     app = create_app(store, lifespan=lifespan, guest_links=False, heartbeat=loop.since_last_pass if worker else None)
     _answer_unknown_api_paths(app)
     agents.mount(app)
+    app.include_router(slack.router(store))
     app.mount("/", create_web_app(store, lambda token: web_identity(store, token), secret=session_secret))
     return app
 

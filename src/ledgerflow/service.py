@@ -33,14 +33,21 @@ from ledgerflow.ids import new_id
 from ledgerflow.storage.store import Store, Tx
 from ledgerflow.timeline import describe
 
+CHANNELS = ("web", "api", "cli", "mcp", "email", "slack")
+"""Where a person decides (SPEC §13): every channel goes through the same command, rights and limits."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Caller:
-    """Who is acting and through which channel (cli, api, web, worker)."""
+    """Who is acting and through which channel (one of `CHANNELS`, or worker and system for the engine)."""
 
     actor: str = "admin"
     channel: str = "cli"
     os_user: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.channel not in (*CHANNELS, "worker", "system"):
+            raise ValueError(f"unknown channel {self.channel!r}")
 
 
 def read_text(path: str, limits: Limits = DEFAULT) -> str:
@@ -240,8 +247,13 @@ def _count(tx: Tx, playbook: Playbook, before: RunState | None, result: flow.Bui
                                          for threshold in latency_thresholds(playbook)})
 
 
-def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: Any) -> dict[str, Any]:
-    """start, complete, decide, recommend or reassign one task."""
+def task_command(store: Store, verb: str, task_id: str, caller: Caller, *,
+                 precondition: Callable[[Tx, RunState], None] | None = None, **args: Any) -> dict[str, Any]:
+    """start, complete, decide, recommend or reassign one task.
+
+    `precondition` runs in the command's transaction on the task's run before the command (a channel's own
+    check, e.g. an e-mail link still valid); whatever it writes commits only with the command, and what it
+    raises refuses the command with nothing written."""
     with telemetry.command(f"task.{verb}", actor=caller.actor, channel=caller.channel, task=task_id) as seen:
         commands: dict[str, Callable[..., flow.Builder]] = {
             "start": flow.start_task, "complete": flow.complete_task, "decide": flow.decide,
@@ -262,6 +274,8 @@ def task_command(store: Store, verb: str, task_id: str, caller: Caller, **args: 
                                        rule="attachment-not-here")
                 return _standalone_command(tx, verb, task_id, caller, args.get("output"))
             seen.update(run=run.id, playbook=run.playbook)
+            if precondition is not None:
+                precondition(tx, run)
             before, after = _on_run(tx, run, caller, lambda ctx, run: commands[verb](
                 ctx, run, task_id=task_id, actor=caller.actor, **args))
         old = {t.id for t in before.tasks}

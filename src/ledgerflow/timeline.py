@@ -27,6 +27,7 @@ def describe(row: dict[str, Any], playbook: Playbook | None = None) -> str:
     """One readable sentence for an event; with the run's playbook version, authority rows by their condition."""
     d, who, step = row["data"], row["actor"], row["step"]
     under = f" under {authority_text(row['authority'], step, playbook)}"
+    via = f" via {row['channel']}" if row.get("channel") not in (None, "system", "worker") else ""
     match row["type"]:
         case "run.started":
             why = f": {d['why']}" if d.get("why") else ""
@@ -37,12 +38,12 @@ def describe(row: dict[str, Any], playbook: Playbook | None = None) -> str:
         case "task.started":
             return f"{who} started {step}"
         case "task.completed":
-            return f"{who} completed {step}"
+            return f"{who} completed {step}{via}"
         case "task.decided":
-            text = f"{who} decided {d['outcome']} on {step}{under}"
+            text = f"{who} decided {d['outcome']} on {step}{via}{under}"
             return text + (f": {d['rationale']}" if d.get("rationale") else "")
         case "recommendation.recorded":
-            return f"{who} recommended {d['outcome']} on {step}: {d['rationale']}"
+            return f"{who} recommended {d['outcome']} on {step}{via}: {d['rationale']}"
         case "check.passed":
             return f"check {step} passed"
         case "check.failed":

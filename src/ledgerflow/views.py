@@ -168,6 +168,7 @@ def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
             step = playbook.by_id.get(found.step)
         nudges = _count(tx, found, "nudge.sent")
         directory = tx.directory()
+        via = decided_via(tx, parent.id) if parent is not None and not principal.is_guest else {}
     clarity = _clarity(found, step)
     produces = step.produces if isinstance(step, TaskStep | ActionStep) else None
     sla = _sla(found, step, now, nudges)
@@ -196,7 +197,7 @@ def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
         task=found, run=parent, guest=False, why=parent.why if parent is not None else None,
         input=parent.input if parent is not None else None,
         earlier_outputs=_earlier_outputs(parent, playbook, step), clarity=clarity, rights=rights, produces=produces,
-        recommendations=_recommendations(parent, found, data_hash), decisions=_decisions(parent, data_hash),
+        recommendations=_recommendations(parent, found, data_hash), decisions=_decisions(parent, data_hash, via),
         sla=sla, data_hash=data_hash,
         summary=render_summary(playbook.summary, parent.input) if parent is not None else None,
         you_may=_may(found, parent, principal.actor, access.owners(playbook), holders, excluded),
@@ -274,13 +275,21 @@ def _recommendations(run: RunState | None, task: TaskState, data_hash: str | Non
             if r.step == task.step and r.attempt == task.attempt]
 
 
-def _decisions(run: RunState | None, data_hash: str | None) -> list[dict[str, Any]]:
-    """Every decision taken on the run so far, superseded ones included (their status says so)."""
+def decided_via(tx: Tx, run_id: str) -> dict[str, str]:
+    """The channel each decision of the run was taken through (SPEC §13), by task id."""
+    e = schema.events
+    rows = tx.conn.execute(select(e.c.task, e.c.channel).where(e.c.run == run_id, e.c.type == "task.decided"))
+    return {str(task): str(channel) for task, channel in rows}
+
+
+def _decisions(run: RunState | None, data_hash: str | None, via: dict[str, str]) -> list[dict[str, Any]]:
+    """Every decision taken on the run so far, superseded ones included (their status says so), with the
+    channel it came through."""
     if run is None:
         return []
     return [{"task": t.id, "step": t.step, "attempt": t.attempt, "seat": t.seat, "status": str(t.status),
              "outcome": t.outcome, "rationale": t.rationale, "by": t.assignee, "on_behalf_of": t.on_behalf_of,
-             "decided_at": display_time(t.ended_at), "data_hash": t.data_hash}
+             "decided_at": display_time(t.ended_at), "data_hash": t.data_hash, "channel": via.get(t.id)}
             for t in run.tasks if t.type == "decision" and t.outcome is not None]
 
 
@@ -313,12 +322,13 @@ def _require_owner(tx: Tx, playbook_id: str, actor: str, what: str) -> None:
                         rule="not-playbook-owner")
 
 
-def scorecard(store: Store, principal: Principal, playbook_id: str, period: Period | None) -> dict[str, Any]:
+def scorecard(store: Store, principal: Principal, playbook_id: str, period: Period | None, *,
+              by_channel: bool = False) -> dict[str, Any]:
     """SPEC §5 figures, for the playbook's owners; `period` None means this week by the database clock."""
     with store.read() as tx:
         _require_owner(tx, playbook_id, principal.actor, "scorecard")
         chosen = period or _this_week(tx)
-    return scorecards.scorecard(store, playbook_id, chosen)
+    return scorecards.scorecard(store, playbook_id, chosen, by_channel=by_channel)
 
 
 def _this_week(tx: Tx) -> Period:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledgerflow import checkpoints, delivery, documents, evidence, instruments, service
+from ledgerflow import action_links, checkpoints, delivery, documents, evidence, instruments, service, slack_app
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
@@ -110,7 +110,12 @@ class Worker:
         now = self.clock()
         try:
             if row.channel == "email":
-                delivery.send_email(self.settings, row)
+                to = row.payload.get("to")
+                links = (action_links.decision_mail(self.store, row.task, to)
+                         if row.task and to and self.settings.smtp_url else None)
+                delivery.send_email(self.settings, row, links)
+            elif row.channel == "slack" and row.recipient:  # a person, through the Slack app's bot
+                slack_app.deliver(self.store, row)
             elif row.channel == "slack":
                 delivery.send_slack(self.settings, self.client, row)
             else:

@@ -6,9 +6,11 @@ import json
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -31,6 +33,19 @@ def configured(store: Store) -> Iterator[Callable[..., Store]]:
     yield open_with
     for db in opened:
         db.close()
+
+
+@contextmanager
+def serving_http(port: int, handler: type[BaseHTTPRequestHandler]) -> Iterator[None]:
+    """A threading HTTP server on a loopback port for the block's length."""
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def free_port() -> int:
@@ -108,9 +123,42 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serving_http(port, Handler):
+        yield state
+
+
+@dataclass
+class SlackApi:
+    """A local stand-in for Slack's Web API: records each call (method and arguments) and answers `ok`."""
+
+    url: str
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        return [args for name, args in self.calls if name == method]
+
+
+@pytest.fixture
+def slack_api() -> Iterator[SlackApi]:
+    port = free_port()
+    state = SlackApi(url=f"http://127.0.0.1:{port}/api/")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+            args = json.loads(body) if "json" in self.headers.get("content-type", "") else dict(
+                (k, v[0]) for k, v in parse_qs(body).items())
+            method = self.path.rsplit("/", 1)[-1]
+            state.calls.append((method, args))
+            reply = json.dumps({"ok": True, "channel": args.get("channel", "D0LEDGER"), "ts": "1767000000.000100"})
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with serving_http(port, Handler):
+        yield state

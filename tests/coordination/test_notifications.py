@@ -132,7 +132,7 @@ def test_a_worker_killed_holding_a_lease_leaves_the_message_to_another_once_the_
         from ledgerflow.config import Settings
         from ledgerflow.storage.store import Store
         from ledgerflow.worker import Worker
-        delivery.send_email = lambda settings, row: os._exit(9)  # killed after leasing, before sending
+        delivery.send_email = lambda settings, row, decision=None: os._exit(9)  # killed after leasing, before sending
         Worker(Store({db.url!r}, settings=Settings(smtp_url={smtp.url!r}))).tick()
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)

@@ -21,6 +21,7 @@ TEXT = DIRECTORY.read_text()
      "unknown-delegate"),
     (("roles: [finance]}\n  - {id: erin", "roles: [finance], delegate: dave}\n  - {id: erin"), "delegation-loop"),
     (("{id: sam,", "{id: finance,"), "id-clash"),
+    (("{id: dave,", "{id: dave, slack: not-a-slack-id,"), "load-error"),
 ])
 def test_a_bad_directory_is_refused_and_changes_nothing(store: Store, tmp_path: Path,
                                                          change: tuple[str, str], rule: str) -> None:
@@ -36,6 +37,15 @@ def test_a_bad_directory_is_refused_and_changes_nothing(store: Store, tmp_path: 
     assert snapshot(store) == before
     with store.read() as tx:
         assert tx.directory_version() == version
+
+
+def test_one_slack_user_given_to_two_people_is_refused_and_changes_nothing(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "directory.yaml"
+    path.write_text(TEXT.replace("{id: dave,", "{id: dave, slack: U0SAME1,").replace("{id: erin,",
+                                                                                    "{id: erin, slack: U0SAME1,"))
+    with changes_nothing(store), pytest.raises(InvalidInput) as info:
+        service.load_directory_file(store, str(path), service.Caller())
+    assert info.value.rule == "slack-clash" and "dave and erin" in info.value.message
 
 
 def test_a_duplicate_key_is_a_load_error_with_its_line(store: Store, tmp_path: Path) -> None:

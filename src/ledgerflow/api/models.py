@@ -350,6 +350,12 @@ class Latency(BaseModel):
     p90_hours: float | None
 
 
+class ChannelLatency(BaseModel):
+    decided: int
+    median_hours: float | None
+    p90_hours: float | None
+
+
 class OutcomeBlock(BaseModel):
     name: str
     unit: str | None
@@ -370,6 +376,10 @@ class ScorecardOut(BaseModel):
     quality_trend: float | None
     outcome: OutcomeBlock | None = Field(default=None, description="The outcome measure and the period's value "
                                          "(SPEC §12); null where the playbook declares no outcome.metric.")
+    latency_by_channel: dict[str, ChannelLatency] | None = Field(
+        default=None, description="With `by_channel=true`: decision latency per channel decisions were taken "
+                                  "through (web, api, cli, mcp, email, slack); channels without decisions are "
+                                  "left out.")
 
 
 class OutcomeOut(BaseModel):

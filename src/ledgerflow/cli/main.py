@@ -908,13 +908,20 @@ def witness_serve(
 
 @app.command("scorecard")
 def scorecard_command(playbook_id: str, period: PeriodOption = None, since: SinceOption = None,
-                      until: UntilOption = None) -> None:
+                      until: UntilOption = None,
+                      by_channel: Annotated[bool, typer.Option(
+                          "--by-channel", help="Add decision latency per channel (web, email, slack...).")] = False,
+                      ) -> None:
     """Governance figures of a playbook over a period (default: this ISO week)."""
     db = store()
     chosen = _period(db, period, since, until)
-    result = scorecards.scorecard(db, playbook_id, chosen)
+    result = scorecards.scorecard(db, playbook_id, chosen, by_channel=by_channel)
     figures = [{"figure": key, "value": render.cell(key, value)} for key, value in result.items()
-               if key not in ("playbook", "period")]
+               if key not in ("playbook", "period", "latency_by_channel")]
+    figures += [{"figure": f"decision_latency via {channel}",
+                 "value": f"{block['decided']} decided: " + render.cell("decision_latency", {
+                     k: v for k, v in block.items() if k != "decided"})}
+                for channel, block in result.get("latency_by_channel", {}).items()]
     emit(result, render.table(f"{playbook_id} {chosen.name}", ("figure", "value"), figures))
 
 

@@ -12,7 +12,9 @@ from ledgerflow.domain.errors import InvalidInput, LoadError
 from ledgerflow.domain.source import Source, join
 
 ID_PATTERN = re.compile(r"^[a-z0-9._-]+$")
-_PERSON_KEYS = {"id", "name", "email", "roles", "delegate", "away"}
+_PERSON_KEYS = {"id", "name", "email", "roles", "delegate", "away", "slack"}
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+"""A Slack user id (SPEC §13): `U…`, or `W…` on Enterprise Grid."""
 _AGENT_KEYS = {"id", "name", "roles"}
 _AWAY_KEYS = {"from", "until", "delegate"}
 
@@ -45,6 +47,8 @@ class Actor:
     roles: tuple[str, ...]
     delegate: str | None = None
     away: tuple[Away, ...] = ()
+    slack: str | None = None
+    """The person's Slack user id: decisions and reminders reach them there when the Slack app is set up."""
 
     @property
     def is_agent(self) -> bool:
@@ -70,6 +74,10 @@ class Directory:
 
     def get(self, actor_id: str) -> Actor | None:
         return self.by_id.get(actor_id)
+
+    def by_slack(self, user_id: str) -> Actor | None:
+        """The person with this Slack user id, if any."""
+        return next((a for a in self.actors if a.slack is not None and a.slack == user_id), None)
 
     def is_actor(self, name: str) -> bool:
         return name in self.by_id
@@ -175,6 +183,9 @@ def _actor(source: Source, path: str, entry: Any, kind: str, allowed: set[str]) 
     email = entry.get("email")
     if email is not None and not isinstance(email, str):
         raise _fail(source, join(path, "email"), "email is a string")
+    slack = entry.get("slack")
+    if slack is not None and not (isinstance(slack, str) and _SLACK_USER.match(slack)):
+        raise _fail(source, join(path, "slack"), "slack is a Slack user id such as U024BE7LH")
     delegate = entry.get("delegate")
     if delegate is not None and not isinstance(delegate, str):
         raise _fail(source, join(path, "delegate"), "delegate is a person id")
@@ -197,7 +208,7 @@ def _actor(source: Source, path: str, entry: Any, kind: str, allowed: set[str]) 
         periods.append(Away(start=start, until=until, delegate=item.get("delegate")))
     name = entry.get("name")
     return Actor(id=actor_id, kind=kind, name=str(name) if name else actor_id, email=email,
-                 roles=tuple(roles), delegate=delegate, away=tuple(periods))
+                 roles=tuple(roles), delegate=delegate, away=tuple(periods), slack=slack)
 
 
 def _problems(actors: list[Actor]) -> list[dict[str, str]]:
@@ -210,6 +221,11 @@ def _problems(actors: list[Actor]) -> list[dict[str, str]]:
     roles = {role for actor in actors for role in actor.roles}
     for clash in sorted(roles & seen):
         problems.append({"rule": "id-clash", "message": f"{clash!r} is both an actor id and a role name"})
+    slack_ids: dict[str, str] = {}
+    for actor in actors:
+        if actor.slack is not None and slack_ids.setdefault(actor.slack, actor.id) != actor.id:
+            problems.append({"rule": "slack-clash", "message": f"Slack user {actor.slack} is given to both "
+                                                               f"{slack_ids[actor.slack]} and {actor.id}"})
     people = {a.id for a in actors if not a.is_agent}
     for actor in actors:
         for target in [actor.delegate, *(p.delegate for p in actor.away)]:

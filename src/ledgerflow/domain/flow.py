@@ -137,6 +137,11 @@ def documents_under_decision(run: RunState, playbook: Playbook, step: Step) -> l
     return list(dict.fromkeys(a.sha256 for a in run.attachments if a.task is None or a.task in readers))
 
 
+def readable_outputs(run: RunState, playbook: Playbook, step: Step) -> dict[str, Any]:
+    """The latest output of every earlier step that `step` can read, by step id (what a decision shows)."""
+    return _read_by(run, playbook, step)[0]
+
+
 def _decision_outcome(step: DecisionStep, latest: Iterable[TaskState]) -> str | None:
     rows = list(latest)
     if any(t.status == TaskStatus.SKIPPED for t in rows):

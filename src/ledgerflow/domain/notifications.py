@@ -20,7 +20,8 @@ NOTIFYING = frozenset({"task.ready", "assignment.changed", "nudge.sent", "decisi
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
-    """One notification to deliver: to an e-mail address, the Slack webhook or the generic webhook."""
+    """One notification to deliver: to an e-mail address, a Slack user (the bot; `recipient` is their Slack id),
+    the Slack webhook (no recipient) or the generic webhook."""
 
     channel: str
     recipient: str | None
@@ -111,6 +112,12 @@ def messages_for(events: Sequence[dict[str, Any]], *, playbook: Playbook | None,
                 actor = directory.get(person)
                 if actor is not None and actor.email:
                     out.append(Message(channel="email", recipient=actor.email, payload={"to": person}, **common))
+        if "slack-app" in channels and directory is not None:  # the bot writes to each person with a Slack id
+            for person in people:
+                actor = directory.get(person)
+                if actor is not None and actor.slack:
+                    out.append(Message(channel="slack", recipient=actor.slack,
+                                       payload={"to": person, "text": f"*{subject}*\n{body}"}, **common))
         if "slack" in channels:
             out.append(Message(channel="slack", recipient=None, payload={"text": f"*{subject}*\n{body}"}, **common))
         if "webhook" in channels:

@@ -296,6 +296,23 @@ tokens = Table(
 """Bearer tokens: only the SHA-256 of a token is kept. `actor` is the token's actor, or for a guest token
 (`kind` guest, `task` set) the actor who invited the guest."""
 
+action_links = Table(
+    "action_links", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("task", String(64), nullable=False),
+    Column("run", String(64), nullable=False),
+    Column("addressee", String(200), nullable=False),
+    Column("outcome", String(64), nullable=False),
+    Column("data_hash", String(64), nullable=False),
+    Column("created_at", String(32), nullable=False),
+    Column("expires_at", String(32), nullable=False),
+    Column("used_at", String(32), nullable=True),
+    Index("ix_action_links_task", "task"),
+)
+"""E-mail decision links (SPEC §13): only the SHA-256 of a link's token is kept; a link is bound to its task,
+addressee, outcome and the data_hash when it was sent, and is used once."""
+
 idempotency_keys = Table(
     "idempotency_keys", metadata,
     Column("actor", String(200), primary_key=True),

@@ -21,6 +21,7 @@ from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage.store import Store
 from ledgerflow.web import board, live, playbooks, runs, tasks
+from ledgerflow.web.actions import action_routes
 from ledgerflow.web.context import HERE, Authenticate, Identity, LiveConfig, Missing, Web
 
 __all__ = ["Identity", "LiveConfig", "create_web_app"]
@@ -50,6 +51,7 @@ def create_web_app(store: Store, authenticate: Authenticate, *, secret: str | No
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     web = Web(store, authenticate, live_config or LiveConfig())
     app.state.web = web  # `app.state.web.close()` ends the live streams before the store closes
+    app.include_router(action_routes(store))
 
     @app.exception_handler(Missing)
     async def missing(request: Request, _: Missing) -> Response:

@@ -56,10 +56,11 @@ def router() -> APIRouter:
     @api.get("/scorecards/{playbook_id}", response_model=ScorecardOut, tags=["governance"],
              responses=documented(400, 403, 404))
     def scorecard(store: StoreDep, who: Actor, playbook_id: str, period: PeriodQuery = None,
-                  since: SinceQuery = None, until: UntilQuery = None) -> ScorecardOut:
-        """The governance figures of a playbook over a period (SPEC §5), for its owners."""
+                  since: SinceQuery = None, until: UntilQuery = None, by_channel: bool = False) -> ScorecardOut:
+        """The governance figures of a playbook over a period (SPEC §5), for its owners; `by_channel=true` adds
+        the decision latency of each channel."""
         chosen = _period(store, period, since, until)
-        return ScorecardOut(**views.scorecard(store, who, playbook_id, chosen))
+        return ScorecardOut(**views.scorecard(store, who, playbook_id, chosen, by_channel=by_channel))
 
     @api.post("/governance/{playbook_id}/decisions", response_model=GovernanceOut, status_code=201,
               tags=["governance"], responses=documented(400, 403, 404, 422))
