@@ -16,7 +16,7 @@ from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput, InvalidTransition, NotFound, SchemaViolation
-from ledgerflow.domain.events import Event, authority
+from ledgerflow.domain.events import CHANNELS, Event, authority
 from ledgerflow.domain.figures import Marks, decisions, ended_counts, run_flags, week_of
 from ledgerflow.domain.findings import ERROR, Finding
 from ledgerflow.domain.governance import latency_thresholds
@@ -33,20 +33,17 @@ from ledgerflow.ids import new_id
 from ledgerflow.storage.store import Store, Tx
 from ledgerflow.timeline import describe
 
-CHANNELS = ("web", "api", "cli", "mcp", "email", "slack")
-"""Where a person decides (SPEC §13): every channel goes through the same command, rights and limits."""
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Caller:
-    """Who is acting and through which channel (one of `CHANNELS`, or worker and system for the engine)."""
+    """Who is acting and through which channel (one of the events' `CHANNELS`)."""
 
     actor: str = "admin"
     channel: str = "cli"
     os_user: str | None = None
 
     def __post_init__(self) -> None:
-        if self.channel not in (*CHANNELS, "worker", "system"):
+        if self.channel not in CHANNELS:
             raise ValueError(f"unknown channel {self.channel!r}")
 
 

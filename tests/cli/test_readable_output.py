@@ -126,7 +126,7 @@ def test_run_show_names_the_authority_row_by_its_condition(capsys: pytest.Captur
     run(capsys, "task", "decide", decision, "--as", "dave", "--outcome", "approve", "--rationale", "ok", "--db", db)
     code, out, _ = run(capsys, "run", "show", run_id, "--db", db)
     assert code == 0 and "authority_row" not in out
-    assert "dave decided approve on approve under the authority row `input.deal_value <= 50000` (finance " \
+    assert "dave decided approve on approve via cli under the authority row `input.deal_value <= 50000` (finance " \
            "approves): ok" in out
     shown = run_json(capsys, "run", "show", run_id, "--db", db)
     assert isinstance(shown, dict)  # JSON keeps the recorded authority as it is hashed

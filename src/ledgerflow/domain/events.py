@@ -20,8 +20,11 @@ EVENT_TYPES = frozenset({
     "attachment.removed", "run.held", "run.released",
 })
 
-CHANNELS = frozenset({"cli", "api", "web", "mcp", "worker", "system"})
-"""Where a command came in (SPEC §8); `mcp` is an AI agent over the Model Context Protocol (SPEC §11)."""
+PEOPLE_CHANNELS = ("web", "api", "cli", "mcp", "email", "slack")
+"""Where a person or an agent acts (SPEC §13): every channel goes through the same command, rights and limits;
+`mcp` is an AI agent over the Model Context Protocol (SPEC §11)."""
+CHANNELS = frozenset({*PEOPLE_CHANNELS, "worker", "system"})
+"""Where a command came in (SPEC §8): a person's channel, or the engine's own."""
 
 AUTHORITY_KINDS = frozenset({"role", "authority_row", "delegation", "escalation", "reassignment",
                              "ownership_gap", "owner", "admin", "system", "person", "assignee", "starter", "guest",
