@@ -66,3 +66,19 @@ def test_someone_who_may_not_read_the_run_gets_no_document(store: Store, web: Te
     started(store)
     sign_in(web, "lena")
     assert web.get(f"/attachments/{hashlib.sha256(PDF).hexdigest()}").status_code == 404
+
+
+def test_the_start_form_attaches_files_to_the_new_run(store: Store, web: TestClient) -> None:
+    sign_in(web, "bob")
+    page = web.get("/runs/new", params={"playbook": "pricing-exception"}).text
+    assert 'enctype="multipart/form-data"' in page and 'type="file"' in page
+    form = {"csrf_token": csrf_of(page), "playbook": "pricing-exception", "f.customer": "Acme",
+            "f.deal_value": "40000", "f.discount_pct": "18"}
+    with changes_nothing(store):
+        refused = web.post("/runs/new", data=form,
+                           files=[("attachments", ("sheet.pdf", b"<!DOCTYPE html><script>1</script>", "text/html"))])
+    assert "attachment-type" in refused.text
+    started_page = web.post("/runs/new", data=form, files=[("attachments", ("deal.pdf", PDF, "application/pdf"))])
+    assert "run started" in started_page.text
+    run_id = started_page.url.path.rsplit("/", 1)[1]
+    assert [(a.name, a.task) for a in run_state(store, run_id).attachments] == [("deal.pdf", None)]

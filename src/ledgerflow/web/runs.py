@@ -8,14 +8,16 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ledgerflow import access, service, summaries, worklists
 from ledgerflow.audit import chain_problem
+from ledgerflow.domain.attachments import Document
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
 from ledgerflow.timeline import describe
-from ledgerflow.web import forms
-from ledgerflow.web.context import Missing, Web
-from ledgerflow.web.tasks import PostedForm, status_of
+from ledgerflow.web import documents, forms
+from ledgerflow.web.context import Identity, Missing, Web
+from ledgerflow.web.tasks import status_of
 
 PAGE = 50
 """Runs per page of the list."""
@@ -52,27 +54,39 @@ def routes(web: Web) -> APIRouter:
         return start_form(request, playbook)
 
     @api.post("/runs/new", response_class=HTMLResponse)
-    def start_run(request: Request, form: PostedForm) -> Response:
-        """Start a run as the signed-in person; a refused start shows the API's message and writes nothing."""
-        who = web.guard(request, form.get("csrf_token", ""))
-        if who.task is not None:
-            raise Missing()
+    async def start_run(request: Request) -> Response:
+        """Start a run as the signed-in person, with the documents chosen on the form; a refused start shows
+        the API's message and writes nothing."""
+        async with request.form() as posted:
+            form = {k: v for k, v in posted.items() if isinstance(v, str)}
+            who = web.guard(request, form.get("csrf_token", ""))  # before any file is stored
+            if who.task is not None:
+                raise Missing()
+            try:
+                files = await documents.received(web.store, posted.getlist("attachments"))
+            except LedgerflowError as exc:
+                return await run_in_threadpool(start_refused, request, form, exc)
+        return await run_in_threadpool(start, request, who, form, files)
+
+    def start(request: Request, who: Identity, form: dict[str, str], files: tuple[Document, ...]) -> Response:
         playbook_id = form.get("playbook", "")
         with web.store.read() as tx:
             try:
                 playbook, _ = tx.playbook(playbook_id)
             except NotFound:
                 raise Missing() from None
-        values = forms.posted(form)
-        why = form.get("why", "").strip() or None
         try:
-            data = forms.document(playbook.input_schema, values, web.store.settings.limits)
+            data = forms.document(playbook.input_schema, forms.posted(form), web.store.settings.limits)
             run, _ = service.start_run(web.store, playbook_id, data, service.Caller(actor=who.actor, channel="web"),
-                                       why=why)
+                                       why=form.get("why", "").strip() or None, attachments=files)
         except LedgerflowError as exc:
-            return start_form(request, playbook_id, values=values, why=why or "", errors=forms.field_errors(exc),
-                              error=f"{exc.message} [{exc.rule}]", status=status_of(exc))
+            return start_refused(request, form, exc)
         return RedirectResponse(f"/runs/{run.id}?message=run+started", status_code=303)
+
+    def start_refused(request: Request, form: dict[str, str], exc: LedgerflowError) -> Response:
+        return start_form(request, form.get("playbook", ""), values=forms.posted(form), why=form.get("why", ""),
+                          errors=forms.field_errors(exc), error=f"{exc.message} [{exc.rule}]",
+                          status=status_of(exc))
 
     def start_form(request: Request, playbook_id: str, *, values: dict[str, str] | None = None, why: str = "",
                    errors: dict[str, str] | None = None, error: str | None = None, status: int = 200) -> Response:

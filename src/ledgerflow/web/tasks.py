@@ -4,9 +4,9 @@ made from the step's `produces`), recommend, or reassign (owners)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -20,14 +20,6 @@ from ledgerflow.review import period_of_review, review_pack
 from ledgerflow.review_pdf import review_pdf
 from ledgerflow.web import documents, forms
 from ledgerflow.web.context import Identity, Missing, Web
-
-
-async def posted_form(request: Request) -> dict[str, str]:
-    """Every text field of a posted form (the generated forms' names are not known in advance)."""
-    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-
-
-PostedForm = Annotated[dict[str, str], Depends(posted_form)]
 
 
 def load_task(web: Web, who: Identity, task_id: str) -> tuple[TaskState, RunState | None, Playbook | None]:
