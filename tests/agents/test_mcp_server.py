@@ -123,7 +123,7 @@ def test_over_http_the_bearer_token_names_the_actor_and_a_rights_refusal_changes
         async with over_http(base_url, secret) as client:
             tools = {t.name for t in (await client.list_tools()).tools}
             assert tools == {"list_my_tasks", "get_task", "start_run", "complete_task", "recommend", "decide",
-                             "request_approval", "get_approval", "consume_approval"}
+                             "request_approval", "get_approval", "consume_approval", "attach_document"}
             done = await call(client, "complete_task", {"task": review_run["validate"],
                                                         "output": {"verdict": "pass", "findings": []}})
             decision = done["opened"][0]["task"]
@@ -196,3 +196,38 @@ def test_ledgerflow_mcp_needs_a_valid_actor_token_before_it_serves(store: Store,
     assert main(["mcp", "--db", store.url]) == 2
     monkeypatch.setenv("LEDGERFLOW_TOKEN", "lf_not_a_token")
     assert main(["mcp", "--db", store.url]) == 3
+
+
+PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n%%EOF\n"
+
+
+def test_an_agent_attaches_what_it_gathered_and_a_refused_document_stores_nothing(
+        store: Store, review_run: dict[str, Any], base_url: str) -> None:
+    import base64
+    import hashlib
+
+    from tests.engine.helpers import run_state
+
+    secret = token(store, "intake-bot")
+
+    async def agent() -> tuple[dict[str, Any], list[str]]:
+        async with over_http(base_url, secret) as client:
+            before = snapshot(store)
+            texts = [await refused(client, "attach_document", {"name": "x.html", "content_base64": base64.b64encode(
+                b"<!DOCTYPE html><script>1</script>").decode()}),
+                     await refused(client, "attach_document", {"name": "x.pdf", "content_base64": "not base64!"}),
+                     await refused(client, "complete_task", {"task": review_run["validate"], "output": {
+                         "verdict": "pass", "findings": []}, "attachments": ["0" * 64]})]
+            assert snapshot(store) == before
+            stored = await call(client, "attach_document", {"name": "policy-check.pdf",
+                                                            "content_base64": base64.b64encode(PDF).decode()})
+            await call(client, "complete_task", {"task": review_run["validate"], "output": {
+                "verdict": "pass", "findings": ["matches the policy"]}, "attachments": [stored["sha256"]]})
+            return stored, texts
+
+    stored, texts = anyio.run(agent)
+    assert stored["sha256"] == hashlib.sha256(PDF).hexdigest() and stored["media_type"] == "application/pdf"
+    assert texts[0].startswith("attachment-type") and texts[1].startswith("bad-base64")
+    assert texts[2].startswith("unknown-attachment")
+    attached = run_state(store, review_run["run"]).attachments
+    assert [(a.name, a.sha256) for a in attached] == [("policy-check.pdf", stored["sha256"])]

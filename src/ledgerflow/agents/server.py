@@ -8,6 +8,8 @@ why; nothing is written by a refused call. Results are JSON objects shaped like 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -18,9 +20,9 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ledgerflow import approvals, remote, views
-from ledgerflow.api.models import RunStarted, TaskContextOut, TaskOut, TaskResult
-from ledgerflow.domain.errors import LedgerflowError
+from ledgerflow import approvals, documents, remote, views
+from ledgerflow.api.models import RunStarted, TaskContextOut, TaskOut, TaskResult, Uploaded
+from ledgerflow.domain.errors import InvalidInput, LedgerflowError
 from ledgerflow.storage.store import Store
 from ledgerflow.tokens import Principal
 
@@ -49,6 +51,8 @@ TaskId = Annotated[str, Field(description="A task id, e.g. from list_my_tasks (`
 Rationale = Annotated[str, Field(description="Why, in a sentence or two a person can check; it is recorded.")]
 ApprovalId = Annotated[str, Field(description="The approval id that request_approval answered (`ap_...`).")]
 Arguments = Annotated[dict[str, Any], Field(description="The action's exact arguments, as a JSON object.")]
+Attachments = Annotated[list[str], Field(
+    description="SHA-256 hashes of documents you stored with attach_document, to attach to this act.")]
 
 
 def refusal(exc: LedgerflowError) -> CallToolResult:
@@ -115,21 +119,40 @@ def build_server(store: Store, identify: Identify) -> MCPServer:
     async def start_run(ctx: Context, playbook: Annotated[str, Field(description="A published playbook id.")],
                         input: Annotated[dict[str, Any], Field(
                             description="The run's data; must meet the playbook's input schema.")],
-                        why: Annotated[str | None, Field(description="What this run is for, for people.")] = None
-                        ) -> Result:
+                        why: Annotated[str | None, Field(description="What this run is for, for people.")] = None,
+                        attachments: Attachments | None = None) -> Result:
         """Start a run of a playbook as you. Answers `{"run", "status", "tasks"}` with the tasks it opened.
         Refused when the playbook is paused or stopped, or the input does not meet its schema."""
         def work(who: Principal) -> dict[str, Any]:
-            run, opened = remote.start_run(store, who, playbook, input, why=why, version=None, channel=CHANNEL)
+            run, opened = remote.start_run(store, who, playbook, input, why=why, version=None,
+                                           attachments=attachments or (), channel=CHANNEL)
             return _dump(RunStarted(run=run.id, status=str(run.status), tasks=[TaskOut.of(t) for t in opened]))
         return await call(ctx, work)
 
     @server.tool(annotations=_WRITE)
     async def complete_task(ctx: Context, task: TaskId, output: Annotated[dict[str, Any], Field(
-            description="The task's output; must meet the step's `produces` schema (see get_task).")]) -> Result:
-        """Complete a task assigned to you with its output; the run moves on (checks run at once). Answers
-        the task, the run's status and the tasks it opened. Only the assignee may complete a task."""
-        return await call(ctx, lambda who: task_result(who, "complete", task, output=output))
+            description="The task's output; must meet the step's `produces` schema (see get_task).")],
+                            attachments: Attachments | None = None) -> Result:
+        """Complete a task assigned to you with its output, and with the documents you gathered for it (their
+        hashes from attach_document); the run moves on (checks run at once). Answers the task, the run's
+        status and the tasks it opened. Only the assignee may complete a task."""
+        args: dict[str, Any] = {"output": output, **({"attachments": attachments} if attachments else {})}
+        return await call(ctx, lambda who: task_result(who, "complete", task, **args))
+
+    @server.tool(annotations=_WRITE)
+    async def attach_document(ctx: Context, name: Annotated[str, Field(description="The file name, e.g. deal.pdf.")],
+                              content_base64: Annotated[str, Field(
+                                  description="The document's bytes, base64-encoded.")]) -> Result:
+        """Store a document you gathered (a PDF, an image, a text or Office file) so that start_run or
+        complete_task can attach it by the `sha256` this answers. Its type is read from its content; a type
+        not allowed, a file too large or one the scanner refuses is a tool error, and nothing is stored."""
+        def work(who: Principal) -> dict[str, Any]:
+            try:
+                data = base64.b64decode(content_base64, validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidInput("content_base64 is not base64", rule="bad-base64") from None
+            return _dump(Uploaded(**documents.upload(store, who, name, data).record()))
+        return await call(ctx, work)
 
     @server.tool(annotations=_WRITE)
     async def recommend(ctx: Context, task: TaskId, outcome: Annotated[str, Field(
