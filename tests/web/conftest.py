@@ -98,19 +98,24 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
-def axe_source() -> str:
-    """axe-core from the npm registry, installed once into the repository's .cache (a lock keeps parallel
-    workers from installing it twice)."""
-    folder = Path(os.environ.get("LEDGERFLOW_AXE_DIR") or REPO / ".cache" / "axe")
-    script = folder / "node_modules" / "axe-core" / "axe.min.js"
+def npm_package(folder: Path, spec: str, name: str) -> Path:
+    """A package from the npm registry, installed once into `folder` (the tests install what they need on a
+    clean machine); a lock keeps parallel workers from installing it at the same time."""
+    package = folder / "node_modules" / name
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not script.exists():
-            subprocess.run(["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund",
-                            f"axe-core@{AXE_VERSION}"], check=True, capture_output=True, timeout=300)
-    return script.read_text(encoding="utf-8")
+        if not (package / "package.json").exists():
+            subprocess.run(["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund", spec], check=True,
+                           capture_output=True, timeout=300)
+    return package
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """axe-core from the npm registry, installed once into the repository's .cache."""
+    folder = Path(os.environ.get("LEDGERFLOW_AXE_DIR") or REPO / ".cache" / "axe")
+    return (npm_package(folder, f"axe-core@{AXE_VERSION}", "axe-core") / "axe.min.js").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")

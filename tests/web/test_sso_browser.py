@@ -3,6 +3,7 @@ driven in Chromium: a directory person lands in their inbox; a stranger is refus
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -17,7 +18,7 @@ from playwright.sync_api import Browser, Page
 from ledgerflow.storage.store import Store
 from ledgerflow.web.app import create_web_app
 from tests.servers import serving
-from tests.web.conftest import authenticate
+from tests.web.conftest import authenticate, npm_package
 
 ROOT = Path(__file__).resolve().parents[2]
 NPM_PREFIX = ROOT / "build" / "npm"  # git-ignored; installed once per machine by the fixture below
@@ -35,28 +36,27 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def oidc_provider_package() -> Path:
-    """`oidc-provider` from the npm registry, installed by the tests themselves on a clean machine."""
-    package = NPM_PREFIX / "node_modules" / "oidc-provider"
-    if not package.exists():
-        npm = shutil.which("npm")
-        assert npm, "Node's npm is needed for the sign-in tests"
-        subprocess.run([npm, "install", "--prefix", str(NPM_PREFIX), "--no-audit", "--no-fund", "oidc-provider@9"],
-                       check=True, capture_output=True, timeout=300)
-    return package
+def provider_script() -> Path:
+    """The provider script beside `oidc-provider` from the npm registry (so that Node resolves the package),
+    installed by the tests themselves on a clean machine."""
+    npm_package(NPM_PREFIX, "oidc-provider@9", "oidc-provider")
+    script = NPM_PREFIX / "provider.mjs"
+    with open(NPM_PREFIX / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not script.exists() or script.read_bytes() != PROVIDER.read_bytes():
+            shutil.copyfile(PROVIDER, script)
+    return script
 
 
 @pytest.fixture
-def signing_in(store: Store, oidc_provider_package: Path) -> Iterator[str]:
+def signing_in(store: Store, provider_script: Path) -> Iterator[str]:
     """The web UI configured for a real provider; yields the UI's URL."""
     port = _free_port()
     issuer = f"http://127.0.0.1:{port}"
     db = Store(store.url, settings=replace(store.settings, oidc_issuer=issuer, oidc_client_id=CLIENT_ID,
                                            oidc_client_secret=CLIENT_SECRET))
     with serving(create_web_app(db, authenticate, secret="sso-browser")) as url:
-        script = NPM_PREFIX / "provider.mjs"  # beside node_modules, so that Node resolves the package
-        shutil.copyfile(PROVIDER, script)
-        node = subprocess.Popen(["node", str(script), str(port), CLIENT_ID, CLIENT_SECRET,
+        node = subprocess.Popen(["node", str(provider_script), str(port), CLIENT_ID, CLIENT_SECRET,
                                  f"{url}/signin/sso/callback"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         try:
