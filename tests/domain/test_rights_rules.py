@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 from tests.conftest import DIRECTORY, PRICING
+from tests.engine.test_rights import PARALLEL_DUTIES
 
 from ledgerflow.domain.directory import load_directory
 from ledgerflow.domain.playbook import DecisionStep, Playbook, load_playbook
@@ -22,37 +23,19 @@ from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.states import RunStatus, TaskStatus
 
-PLAYBOOK = load_playbook(parse_yaml("""
-id: spend
-title: Spend
-outcome: {owner: maria, statement: Spend wisely, measure: 95% decided within 2 days}
-workflow_owner: sam
-steps:
-  - id: request
-    type: task
-    owner: account-exec
-    clarity: {what: Ask, why: Need, success: request filled in, due: 1d}
-  - id: checks
-    type: parallel
-    branches:
-      - - id: budget
-          type: task
-          owner: dave
-          clarity: {what: Check the budget, why: Spend, success: budget checked, due: 1d}
-      - - id: notes
+NOTES_BRANCH = """      - - id: notes
           type: task
           owner: dave
           clarity: {what: Take notes, why: Spend, success: notes taken, due: 1d}
-      - - id: gate
-          type: decision
-          separation_of_duties: [budget]
-          rights: {approve: dave}
-          clarity: {what: Decide, why: Spend, success: decision recorded, due: 1d}
-  - id: pay
+"""
+PAY_STEP = """  - id: pay
     type: task
     owner: dave
     clarity: {what: Pay, why: Spend, success: payment sent, due: 1d}
-""", "spend.yaml"))
+"""
+# the engine test's playbook, with a sibling branch the gate does not list and a step after it
+PLAYBOOK = load_playbook(parse_yaml(
+    PARALLEL_DUTIES.replace("      - - id: gate\n", NOTES_BRANCH + "      - - id: gate\n") + PAY_STEP, "spend.yaml"))
 def _decision(step_id: str, playbook: Playbook = PLAYBOOK) -> DecisionStep:
     step = playbook.step(step_id)
     assert isinstance(step, DecisionStep)

@@ -14,6 +14,8 @@ import importlib.util
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -202,6 +204,17 @@ def emit(value: Any, human: Any = None) -> None:
         render.out.print_json(json.dumps(value, default=str))
 
 
+@contextmanager
+def _engine() -> Iterator[tuple[Any, str]]:
+    """An engine on --db for the commands that work below the store (init, migrate, backup, restore)."""
+    url = database.normalize_url(settings.db)
+    engine = database.make_engine(url)
+    try:
+        yield engine, url
+    finally:
+        engine.dispose()
+
+
 # ----------------------------------------------------------------------------------------- commands
 
 
@@ -216,12 +229,8 @@ def init(
             start = times.parse_time(simulated_clock)
         except ValueError as exc:
             raise InvalidInput(str(exc), rule="bad-time") from None
-    url = database.normalize_url(settings.db)
-    engine = database.make_engine(url)
-    try:
+    with _engine() as (engine, url):
         result = database.initialize(engine, url, start)
-    finally:
-        engine.dispose()
     emit(result, f"initialized {result['db']} ({result['clock']} clock)")
 
 
@@ -230,9 +239,7 @@ def migrate(check: Annotated[bool, typer.Option("--check", help="Change nothing:
                                                                "pending (for CI/CD), 0 when the schema is current.")]
             = False) -> None:
     """Upgrade an initialized database to this version's schema."""
-    url = database.normalize_url(settings.db)
-    engine = database.make_engine(url)
-    try:
+    with _engine() as (engine, url):
         if check:
             state = database.pending(engine, url)
             emit(state, f"{url}: schema {state['current']}, this version needs {state['head']}; pending: "
@@ -241,8 +248,6 @@ def migrate(check: Annotated[bool, typer.Option("--check", help="Change nothing:
                 raise typer.Exit(1)
             return
         result = database.migrate(engine, url)
-    finally:
-        engine.dispose()
     emit(result, f"{url}: schema {result['from']} -> {result['to']}")
 
 
@@ -251,12 +256,8 @@ def backup(out: Annotated[str, typer.Option("--out", help="The new backup file (
     """Copy the whole ledger to a file, consistently, while it serves (restore it with `ledgerflow restore`)."""
     from ledgerflow import backup as backups
 
-    url = database.normalize_url(settings.db)
-    engine = database.make_engine(url)
-    try:
+    with _engine() as (engine, url):
         result = backups.backup(engine, url, out, folder=config.load_settings().attachment_dir)
-    finally:
-        engine.dispose()
     emit(result, f"{out}: {result['events']} events, schema {result['schema']}, {result['bytes']} bytes, "
                  f"sha256 {result['sha256']}")
 
@@ -266,12 +267,8 @@ def restore(file: Annotated[str, typer.Argument(help="A file written by `ledgerf
     """Put a backup onto a new, empty database (--db), then migrate it to this version's schema."""
     from ledgerflow import backup as backups
 
-    url = database.normalize_url(settings.db)
-    engine = database.make_engine(url)
-    try:
+    with _engine() as (engine, url):
         result = backups.restore(engine, url, file, folder=config.load_settings().attachment_dir)
-    finally:
-        engine.dispose()
     emit(result, f"{url}: {result['events']} events restored from {file} (schema {result['schema']} -> "
                  f"{result['to']}); run `ledgerflow audit verify --checkpoint` to see whether any were lost since")
 
