@@ -121,7 +121,8 @@ def test_an_expensive_request_past_its_time_limit_answers_and_keeps_its_slot_unt
             try:
                 assert await guard.run(lambda: "next") == "next"
                 return
-            except Busy:  # the thread gives the slot back just after it finishes
+            except (Busy, TooSlow):  # the thread gives the slot back just after it finishes; on a loaded
+                # machine even `next` may take past the 0.05 s limit to be scheduled: it then frees the slot too
                 assert time.monotonic() < deadline
                 await anyio.sleep(0.01)
 
