@@ -60,7 +60,10 @@ def signing_in(store: Store, provider_script: Path) -> Iterator[str]:
                                  f"{url}/signin/sso/callback"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         try:
-            assert node.stdout is not None and node.stdout.readline().strip() == "ready", node.stderr
+            assert node.stdout is not None
+            if node.stdout.readline().strip() != "ready":
+                node.kill()
+                pytest.fail(f"the OpenID provider did not start: {node.communicate(timeout=10)[1]}")
             yield url
         finally:
             node.terminate()
