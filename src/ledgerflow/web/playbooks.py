@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ledgerflow import governance
+from ledgerflow import governance, reports
 from ledgerflow.domain.errors import LedgerflowError, NotFound
 from ledgerflow.domain.escalation_map import build_map
 from ledgerflow.domain.figures import Period, week_of
@@ -102,8 +102,12 @@ def routes(web: Web) -> APIRouter:
                            [(c["outcome"] or {}).get("value") for c in cards], False))
         charts = [(title, svg.chart(title, labels, values, percent=percent)) for title, values, percent in series]
         owner = who.actor in (playbook.workflow_owner, playbook.outcome.owner)
+        # the agent scorecard is the owners' (as `report agents`): how often each agent's recommendations
+        # agreed with the people who decided, beside the figures that decide how much it may do
+        agents = reports.agents(web.store, playbook=playbook_id) if owner else []
         return web.page(request, "governance.html", playbook=playbook, card=cards[-1], cards=cards, charts=charts,
-                        state=state, crossed=crossed, decided=decided, owner=owner, error=error, message=message)
+                        state=state, crossed=crossed, decided=decided, owner=owner, agents=agents, error=error,
+                        message=message)
 
     @api.post("/governance/{playbook_id}/decide")
     def governance_decide(request: Request, playbook_id: str, csrf_token: str = Form(""), decision: str = Form(""),
