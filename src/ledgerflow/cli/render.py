@@ -126,6 +126,10 @@ def cell(column: str, value: Any) -> str:
     return str(value)
 
 
+HEADERS = {"reassignments": "reassign-\nments", "in_progress_median_hours": "in progress\nmedian h"}
+"""Headers too long for a narrow column, broken where a reader expects (Rich would cut them anywhere)."""
+
+
 def table(title: str, columns: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> Table:
     """A table that cuts nothing in 80 columns: ids and times stay whole on one line, free text wraps.
 
@@ -135,7 +139,7 @@ def table(title: str, columns: tuple[str, ...], rows: Iterable[dict[str, Any]]) 
     result = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for column in columns:
         parts = column.split("+")
-        header = "\n".join(part.replace("_hours", " h").replace("_", " ") for part in parts)
+        header = "\n".join(HEADERS.get(part) or part.replace("_hours", " h").replace("_", " ") for part in parts)
         if all(part in IDS for part in parts) or all(part in TIMES for part in parts):
             result.add_column(header, no_wrap=True, min_width=10 if parts[0] in IDS else 20)
         elif column in PROSE:
