@@ -31,7 +31,7 @@ def test_version_prints_the_package_version() -> None:
     assert done.stdout.startswith("ledgerflow ")
 
 
-def test_read_commands_compile_no_playbook(tmp_path: Path) -> None:
+def test_read_commands_compile_no_playbook_parse_no_yaml_and_load_no_other_database(tmp_path: Path) -> None:
     from ledgerflow.cli.main import main
 
     db = f"sqlite:///{tmp_path}/small.db"
@@ -41,4 +41,5 @@ def test_read_commands_compile_no_playbook(tmp_path: Path) -> None:
                   '{"customer": "Acme", "deal_value": 12000, "discount_pct": 18}')):
         assert main([*args, "--db", db, "--json"]) == 0
     for args in (("run", "list"), ("task", "list")):
-        assert not loaded_after(*args, "--db", db) & {"jsonschema", "celpy"}, args
+        assert not loaded_after(*args, "--db", db) & {"jsonschema", "celpy", "ruamel.yaml",
+                                                      "sqlalchemy.dialects.postgresql"}, args

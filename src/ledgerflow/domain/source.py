@@ -7,16 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Any
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
-from ruamel.yaml.scanner import RoundTripScanner
+from typing import TYPE_CHECKING, Any
 
 from ledgerflow.domain.errors import LimitExceeded, LoadError
 from ledgerflow.domain.limits import DEFAULT, MAX_ALIAS_NODES, SURROGATE, Limits, check_text, check_value
+
+if TYPE_CHECKING:  # ruamel.yaml loads when a document is parsed: reading stored playbooks never needs it
+    from ruamel.yaml.nodes import Node
+    from ruamel.yaml.scanner import RoundTripScanner
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +57,9 @@ def parse_yaml(text: str, file: str | None = None, limits: Limits = DEFAULT) -> 
     """
     what = file or "the YAML document"
     check_text(text, what, limits)
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     yaml = YAML(typ="rt")
     yaml.Scanner = _bounded_scanner(what, limits)
     try:
@@ -91,6 +92,8 @@ def parse_yaml(text: str, file: str | None = None, limits: Limits = DEFAULT) -> 
 def _bounded_scanner(what: str, limits: Limits) -> type[RoundTripScanner]:
     """A scanner that refuses flow collections (`[`, `{`) nested past the depth limit as it meets them:
     ruamel's scanner slows quadratically with their nesting (2,000 levels took seconds)."""
+
+    from ruamel.yaml.scanner import RoundTripScanner
 
     class Scanner(RoundTripScanner):
         def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:
@@ -128,6 +131,8 @@ def _alias_nodes(root: Node, what: str) -> int:
 
 
 def _children(node: Node) -> list[Node]:
+    from ruamel.yaml.nodes import MappingNode, SequenceNode
+
     if isinstance(node, MappingNode):
         return [part for pair in node.value for part in pair]
     if isinstance(node, SequenceNode):
@@ -136,6 +141,8 @@ def _children(node: Node) -> list[Node]:
 
 
 def _plain(node: Any, path: str, lines: dict[str, int], what: str) -> Any:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key, value in node.items():

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import OperationalError
 
 from ledgerflow.domain.errors import EnvironmentProblem
@@ -97,6 +96,8 @@ class TableBlobs:
         self.engine = engine
 
     def put(self, sha256: str, data: bytes) -> None:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert  # here: a SQLite command never loads it
+
         row = {"sha256": sha256, "size": len(data), "stored_at": format_time(datetime.now(UTC)), "data": data}
         try:
             with self.engine.begin() as conn:
