@@ -82,3 +82,16 @@ def test_the_start_form_attaches_files_to_the_new_run(store: Store, web: TestCli
     assert "run started" in started_page.text
     run_id = started_page.url.path.rsplit("/", 1)[1]
     assert [(a.name, a.task) for a in run_state(store, run_id).attachments] == [("deal.pdf", None)]
+
+
+def test_a_file_posted_to_a_task_or_playbook_one_may_not_use_is_never_stored(store: Store, web: TestClient) -> None:
+    prepare = only_open(store, started(store))
+    sign_in(web, "lena")  # may not see the run
+    token = csrf_of(web.get("/").text)
+    with changes_nothing(store):
+        hidden = web.post(f"/tasks/{prepare.id}/complete", data={"csrf_token": token, "output": "{}"},
+                          files=[("attachments", ("logo.png", PNG, "image/png"))])
+        unknown = web.post("/runs/new", data={"csrf_token": token, "playbook": "nope"},
+                           files=[("attachments", ("logo.png", PNG, "image/png"))])
+    assert hidden.status_code == unknown.status_code == 404
+    assert store.blobs.get(hashlib.sha256(PNG).hexdigest()) is None

@@ -62,19 +62,23 @@ def routes(web: Web) -> APIRouter:
             who = web.guard(request, form.get("csrf_token", ""))  # before any file is stored
             if who.task is not None:
                 raise Missing()
+            await run_in_threadpool(playbook_of, form.get("playbook", ""))  # an unknown one stores no file
             try:
                 files = await documents.received(web.store, posted.getlist("attachments"))
             except LedgerflowError as exc:
                 return await run_in_threadpool(start_refused, request, form, exc)
         return await run_in_threadpool(start, request, who, form, files)
 
-    def start(request: Request, who: Identity, form: dict[str, str], files: tuple[Document, ...]) -> Response:
-        playbook_id = form.get("playbook", "")
+    def playbook_of(playbook_id: str) -> Any:
         with web.store.read() as tx:
             try:
-                playbook, _ = tx.playbook(playbook_id)
+                return tx.playbook(playbook_id)[0]
             except NotFound:
                 raise Missing() from None
+
+    def start(request: Request, who: Identity, form: dict[str, str], files: tuple[Document, ...]) -> Response:
+        playbook_id = form.get("playbook", "")
+        playbook = playbook_of(playbook_id)
         try:
             data = forms.document(playbook.input_schema, forms.posted(form), web.store.settings.limits)
             run, _ = service.start_run(web.store, playbook_id, data, service.Caller(actor=who.actor, channel="web"),

@@ -121,6 +121,7 @@ def routes(web: Web) -> APIRouter:
         async with request.form() as posted:
             form = {k: v for k, v in posted.items() if isinstance(v, str)}
             who = web.guard(request, form.get("csrf_token", ""))  # before any file is stored
+            await run_in_threadpool(load_task, web, who, task_id)  # and a task they may not see stores none
             try:
                 files = await documents.received(web.store, posted.getlist("attachments"))
             except InvalidInput as exc:
