@@ -165,11 +165,11 @@ tasks = Table(
     Index("ix_tasks_step_assignee", "playbook", "step", "assignee", "ready_at"),
     Index("ix_tasks_status_ready", "status", "ready_at"),
     Index("ix_tasks_playbook_type_ended", "playbook", "type", "ended_at"),
-    # the few tasks someone holds for another or was pulled into: who sees which runs (web lists, issue #21)
-    Index("ix_tasks_on_behalf", "on_behalf_of", "run", sqlite_where=text("on_behalf_of IS NOT NULL"),
-          postgresql_where=text("on_behalf_of IS NOT NULL")),
-    Index("ix_tasks_pulled_in", "run", sqlite_where=text("pulled_in IS NOT NULL"),
-          postgresql_where=text("pulled_in IS NOT NULL")),
+    # the few tasks someone holds for another or was pulled into: who sees which runs (web lists, issue #21).
+    # Partial on both databases (migration 0018); `postgresql_where` is left out here because naming it loads
+    # SQLAlchemy's PostgreSQL dialect in every command, and only the migrations create indexes
+    Index("ix_tasks_on_behalf", "on_behalf_of", "run", sqlite_where=text("on_behalf_of IS NOT NULL")),
+    Index("ix_tasks_pulled_in", "run", sqlite_where=text("pulled_in IS NOT NULL")),
 )
 
 recommendations = Table(
