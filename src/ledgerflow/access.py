@@ -17,14 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, or_, select
-
 from ledgerflow.domain.directory import Directory
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.playbook import DecisionStep, Playbook
 from ledgerflow.domain.runs import RunState, TaskState
-from ledgerflow.storage import schema
 from ledgerflow.storage.store import Tx
+from ledgerflow.storage.visibility import Visibility, playbook_versions
+from ledgerflow.storage.visibility import page_of_runs as visible_page
 from ledgerflow.tokens import ADMIN, Principal
 
 
@@ -117,21 +116,11 @@ def visible_task(tx: Tx, task_id: str, principal: Principal) -> tuple[TaskState,
     return found, run
 
 
-def visible_runs_clause(tx: Tx, actor: str) -> ColumnElement[bool]:
-    """A WHERE clause on `runs` selecting the runs `actor` sees (the rules above, in SQL)."""
-    r, t, rec, p = schema.runs, schema.tasks, schema.recommendations, schema.playbooks
+def visibility(tx: Tx, actor: str) -> Visibility:
+    """The runs `actor` sees, as storage filters them (the rules above: see `storage.visibility`)."""
     directory = tx.directory()
-    versions = [(row.id, row.version) for row in tx.conn.execute(select(p.c.id, p.c.version))]
-    readable = [and_(r.c.playbook == pid, r.c.version == version) for pid, version in versions
-                if actor in readers(tx.playbook(pid, version)[0], directory)]
-    return or_(
-        r.c.started_by == actor,
-        r.c.id.in_(select(t.c.run).where(t.c.run.is_not(None), or_(
-            t.c.assignee == actor, t.c.on_behalf_of == actor,
-            cast(t.c.pulled_in, String).contains(f'"{actor}"', autoescape=True)))),
-        r.c.id.in_(select(rec.c.run).where(rec.c.actor == actor)),
-        *readable,
-    )
+    return Visibility(actor, tuple((pid, version) for pid, version in playbook_versions(tx)
+                                   if actor in readers(tx.playbook(pid, version)[0], directory)))
 
 
 def page_of_runs(tx: Tx, actor: str, *, playbook: str | None, status: str | None, after: str | None,
@@ -141,21 +130,4 @@ def page_of_runs(tx: Tx, actor: str, *, playbook: str | None, status: str | None
     Raises:
         NotFound: `after` names no run the actor sees.
     """
-    r = schema.runs
-    visible = visible_runs_clause(tx, actor)
-    query = select(r).where(visible)
-    if playbook is not None:
-        query = query.where(r.c.playbook == playbook)
-    if status is not None:
-        query = query.where(r.c.status == status)
-    if after is not None:
-        cursor = tx.conn.execute(select(r.c.started_at, r.c.id).where(r.c.id == after, visible)).one_or_none()
-        if cursor is None:
-            raise NotFound(f"after={after!r} names no run you can see", rule="bad-cursor")
-        query = query.where(or_(r.c.started_at > cursor.started_at,
-                                and_(r.c.started_at == cursor.started_at, r.c.id > cursor.id)))
-    rows = list(tx.conn.execute(query.order_by(r.c.started_at, r.c.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more and rows else None)
-
+    return visible_page(tx, visibility(tx, actor), playbook=playbook, status=status, after=after, limit=limit)

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
-
 from ledgerflow import service
 from ledgerflow.domain.errors import Conflict, LedgerflowError
 from ledgerflow.domain.flow import data_under_decision, readable_outputs
@@ -27,7 +25,7 @@ from ledgerflow.domain.states import RunStatus
 from ledgerflow.domain.summary import render_summary
 from ledgerflow.domain.times import display_time, format_time
 from ledgerflow.ids import new_id
-from ledgerflow.storage import schema
+from ledgerflow.storage import grants as grant_rows
 from ledgerflow.storage.store import Store, Tx
 
 PREFIX = "lfa_"
@@ -124,20 +122,19 @@ def decision_mail(store: Store, task_id: str, addressee: str) -> DecisionMail | 
         links = []
         for outcome in step.options:
             token = PREFIX + secrets.token_urlsafe(32)
-            tx.conn.execute(insert(schema.action_links).values(
-                id=new_id("lnk"), hash=hash_link(token), task=task.id, run=run.id, addressee=addressee,
+            grant_rows.insert_link(
+                tx, id=new_id("lnk"), hash=hash_link(token), task=task.id, run=run.id, addressee=addressee,
                 outcome=outcome, data_hash=data_hash, created_at=format_time(now), expires_at=expires_at,
-                used_at=None))
+                used_at=None)
             links.append((outcome, f"{tx.settings.base_url}/act/{token}"))
         return DecisionMail(case=case_of(run, playbook, step, task), addressee_name=person.name, links=links,
                             expires_at=display_time(expires_at) or expires_at)
 
 
 def _row(tx: Tx, token: str) -> Any:
-    a = schema.action_links
     row = None
     if token.startswith(PREFIX) and len(token) <= _MAX_TOKEN:
-        row = tx.conn.execute(select(a).where(a.c.hash == hash_link(token))).one_or_none()
+        row = grant_rows.link_by_hash(tx, hash_link(token))
     if row is None:
         raise LinkRefused("This link is not valid: it was altered, or it was never sent.", rule="link-unknown")
     return row
@@ -227,9 +224,7 @@ def use(store: Store, token: str, rationale: str, *, signed_in: str | None = Non
 def _claim(link_id: str) -> Callable[[Tx, RunState], None]:
     """Check the link again inside the decision's transaction (the run row is locked) and mark it used."""
     def claim(tx: Tx, _: RunState) -> None:
-        a = schema.action_links
-        row = tx.conn.execute(select(a).where(a.c.id == link_id)).one()
+        row = grant_rows.link(tx, link_id)
         _check(tx, row)
-        tx.conn.execute(update(a).where(a.c.id == link_id, a.c.used_at.is_(None))
-                        .values(used_at=format_time(tx.now())))
+        grant_rows.use_link(tx, link_id, format_time(tx.now()))
     return claim

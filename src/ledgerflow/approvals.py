@@ -16,8 +16,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from sqlalchemy import insert, select, update
-
 from ledgerflow import access, service
 from ledgerflow.domain import grants
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Refused
@@ -28,7 +26,7 @@ from ledgerflow.domain.runs import RunState
 from ledgerflow.domain.timers import Timer
 from ledgerflow.domain.times import format_time
 from ledgerflow.ids import new_id
-from ledgerflow.storage import schema
+from ledgerflow.storage import grants as grant_rows
 from ledgerflow.storage.store import Store, Tx
 from ledgerflow.tokens import Principal
 
@@ -55,18 +53,17 @@ def request(store: Store, principal: Principal, playbook: str, *, action: str, a
                                                      "agent": principal.actor}, caller, why=reason)
         approval = new_id("ap")
         expires = format_time(tx.now() + grants.REQUEST_TTL)
-        tx.conn.execute(insert(schema.approvals).values(
-            id=approval, run=run.id, agent=principal.actor, action=action,
+        grant_rows.insert_approval(
+            tx, id=approval, run=run.id, agent=principal.actor, action=action,
             arguments_hash=grants.arguments_hash(arguments), playbook=run.playbook, version=run.version,
-            requested_at=format_time(tx.now()), expires_at=expires, consumed_at=None))
+            requested_at=format_time(tx.now()), expires_at=expires, consumed_at=None)
         tx.add_timers([Timer(due_at=expires, kind=grants.EXPIRE, run=run.id, task=None, data={"approval": approval})])
     return {"approval": approval, "run": run.id, "status": grants.PENDING}
 
 
 def _load(tx: Tx, principal: Principal, approval: str) -> tuple[grants.Request, RunState]:
     """The request and its run, for a principal who sees the run; else the NotFound of an unknown id."""
-    a = schema.approvals
-    row = tx.conn.execute(select(a).where(a.c.id == approval)).one_or_none()
+    row = grant_rows.approval(tx, approval)
     if row is None:
         raise NotFound(f"unknown approval {approval!r}", rule="unknown-approval")
     try:
@@ -107,10 +104,7 @@ def consume(store: Store, principal: Principal, approval: str, arguments: Any, *
             current = grants.state(found, run, tx.now())
             grants.check_use(found, current, arguments)
             at = format_time(tx.now())
-            a = schema.approvals
-            taken = tx.conn.execute(update(a).where(a.c.id == approval, a.c.consumed_at.is_(None))
-                                    .values(consumed_at=at)).rowcount
-            if taken != 1:
+            if not grant_rows.consume_approval(tx, approval, at):
                 raise Conflict(f"approval {approval} was used by another call just now; a grant is single-use",
                                rule="approval-used")
             decision = current.decision

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, LargeBinary, MetaData, Table, insert, inspect, select, text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, InvalidInput
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage import database
+from ledgerflow.storage.backup import Engine, Restoring, TableCopy, is_empty, restoring, snapshot
 from ledgerflow.storage.blobs import Blobs, blobs_for
+from ledgerflow.storage.errors import StorageError, Unreachable
 
 FORMAT = "ledgerflow-backup"
 VERSION = 1
@@ -58,27 +58,22 @@ def backup(engine: Engine, url: str, out: str, *, folder: str | None = None) -> 
     counts: dict[str, int] = {}
     digest = hashlib.sha256()
     try:
-        with engine.connect() as conn, conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
-            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-            ledger = conn.execute(text("SELECT value FROM meta WHERE key = 'ledger'")).scalar()
-            tables = _tables(conn)
+        with snapshot(engine) as copy:
+            revision = copy.revision()
+            ledger = copy.ledger()
+            tables = copy.tables()
             with open(partial, "xb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
                 header = {"format": FORMAT, "version": VERSION, "schema": str(revision), "ledger": ledger,
-                          "dialect": conn.dialect.name, "taken_at": format_time(datetime.now(UTC))}
+                          "dialect": copy.dialect, "taken_at": format_time(datetime.now(UTC))}
                 _line(packed, digest, header)
                 for table in tables:
                     if table.name == BLOBS:
                         continue  # written below, as documents, whichever store holds them
-                    columns = [str(c.name) for c in table.columns]
+                    columns = table.columns
                     binary = _binary(table)
                     _line(packed, digest, {"table": str(table.name), "columns": columns})
-                    rows = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
-                        select(table).order_by(*(list(table.primary_key.columns) or list(table.columns))))
                     count = 0
-                    for row in rows:
-                        values = list(row)
+                    for values in copy.rows(table, BATCH):
                         for index in binary:
                             if values[index] is not None:
                                 values[index] = base64.b64encode(values[index]).decode()
@@ -101,7 +96,7 @@ def backup(engine: Engine, url: str, out: str, *, folder: str | None = None) -> 
         raise InvalidInput(f"{out} exists; a backup never replaces a file", rule="file-exists") from None
     except OSError as exc:
         raise InvalidInput(f"cannot write {out}: {exc.strerror}", rule="file-unwritable") from None
-    except OperationalError as exc:
+    except Unreachable as exc:
         raise EnvironmentProblem(f"cannot read {url}: {exc.orig}", rule="database-unreachable") from None
     finally:
         partial.unlink(missing_ok=True)
@@ -119,37 +114,24 @@ def restore(engine: Engine, url: str, file: str, *, folder: str | None = None) -
     """
     header, counts = _check(file)
     try:
-        with engine.connect() as conn:
-            if inspect(conn).get_table_names():
-                raise Conflict(f"{url} is not empty; restore goes onto a new database only", rule="not-empty")
-        with engine.connect().execution_options(ledgerflow_write=True) as conn, conn.begin():
-            from alembic import command
-
-            command.upgrade(database._alembic_config(conn), header["schema"])
-            tables = {t.name: t for t in _tables(conn)}
-            _insert(conn, tables, file)
-            if conn.dialect.name == "postgresql":
-                _move_sequences(conn, tables.values())
-            command.upgrade(database._alembic_config(conn), "head")
+        if not is_empty(engine):
+            raise Conflict(f"{url} is not empty; restore goes onto a new database only", rule="not-empty")
+        with restoring(engine) as target:
+            tables = target.create_schema(header["schema"])
+            _insert(target, tables, file)
+            target.finish(tables.values())
         _put_documents(blobs_for(engine, url, folder), file)
-    except OperationalError as exc:
+    except Unreachable as exc:
         raise EnvironmentProblem(f"cannot restore onto {url}: {exc.orig}", rule="database-unreachable") from None
-    except SQLAlchemyError as exc:  # a schema the rows do not fit: the file was made by another program
+    except StorageError as exc:  # a schema the rows do not fit: the file was made by another program
         raise InvalidInput(f"{file} does not fit schema {header['schema']}: {exc}", rule="bad-backup") from None
     return {"db": url, "from": file, "schema": header["schema"], "to": database.head_revision(),
             "ledger": header["ledger"], "rows": counts, "events": counts.get("events", 0)}
 
 
-def _tables(conn: Connection) -> list[Table]:
-    """The tables as they are in this database (its revision may be older than this code's), parents first."""
-    reflected = MetaData()
-    reflected.reflect(conn)
-    return [t for t in reflected.sorted_tables if t.name != "alembic_version"]
-
-
-def _binary(table: Table) -> list[int]:
+def _binary(table: TableCopy) -> list[int]:
     """Positions of the columns that hold bytes: written as base64 text, since JSON has no bytes."""
-    return [i for i, column in enumerate(table.columns) if isinstance(column.type, LargeBinary)]
+    return [table.columns.index(name) for name in table.binary]
 
 
 def _line(packed: gzip.GzipFile, digest: Any, value: Any) -> None:
@@ -214,15 +196,15 @@ def _parse(file: str, line: bytes) -> Any:
         raise InvalidInput(f"{file} holds a line that is not JSON", rule="bad-backup") from None
 
 
-def _insert(conn: Connection, tables: dict[str, Table], file: str) -> None:
+def _insert(target: Restoring, tables: dict[str, TableCopy], file: str) -> None:
     batch: list[dict[str, Any]] = []
-    table: Table | None = None
+    table: TableCopy | None = None
     columns: list[str] = []
     binary: list[int] = []
 
     def flush() -> None:
         if batch and table is not None:
-            conn.execute(insert(table), batch)
+            target.insert(table, batch)
             batch.clear()
 
     for line in _lines(file):
@@ -236,8 +218,7 @@ def _insert(conn: Connection, tables: dict[str, Table], file: str) -> None:
                 raise InvalidInput(f"{file} holds table {value['table']!r}, which its schema does not have",
                                    rule="bad-backup")
             table, columns = tables[value["table"]], value["columns"]
-            binary = [columns.index(str(c.name)) for c in table.columns
-                      if isinstance(c.type, LargeBinary) and str(c.name) in columns]
+            binary = [columns.index(name) for name in table.binary if name in columns]
         elif isinstance(value, list) and table is not None:
             for index in binary:
                 if value[index] is not None:
@@ -259,15 +240,3 @@ def _put_documents(documents: Blobs, file: str) -> None:
                                    rule="bad-backup")
             documents.put(value["document"], data)
 
-
-def _move_sequences(conn: Connection, tables: Any) -> None:
-    """PostgreSQL hands out ids and global seqs from sequences: move each past the rows just inserted."""
-    if conn.execute(text("SELECT to_regclass('events_seq')")).scalar() is not None:  # from revision 0008
-        conn.execute(text("SELECT setval('events_seq', COALESCE((SELECT MAX(seq) FROM events), 0) + 1, false)"))
-    for table in tables:
-        for column in table.primary_key.columns:
-            sequence = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"),
-                                    {"t": table.name, "c": column.name}).scalar()
-            if sequence is not None:
-                conn.execute(text(f"SELECT setval(:s, COALESCE((SELECT MAX({column.name}) FROM {table.name}), 0) "
-                                  "+ 1, false)"), {"s": sequence})

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-
 from ledgerflow import reports
 from ledgerflow.domain.figures import Period
 from ledgerflow.domain.friction import (
@@ -20,7 +18,7 @@ from ledgerflow.domain.friction import (
     per_run,
     per_step,
 )
-from ledgerflow.storage import schema
+from ledgerflow.storage.reporting import friction_rows
 from ledgerflow.storage.store import Store
 
 _HOLDING_EVENTS = ("task.ready", "assignment.changed", "escalation.pulled_in")
@@ -37,22 +35,11 @@ def friction(store: Store, playbook: str, period: Period) -> dict[str, Any]:
     Raises:
         NotFound: no playbook with that id is published.
     """
-    t, e, r = schema.tasks, schema.events, schema.runs
     start, end = period.bounds
     waits = reports.waits(store, playbook, period)  # raises NotFound first
-    cohort = and_(t.c.playbook == playbook, t.c.type.in_(reports.HUMAN_TYPES), t.c.status != "skipped",
-                  t.c.ready_at >= start, t.c.ready_at < end)
-    ended = and_(r.c.playbook == playbook, r.c.ended_at >= start, r.c.ended_at < end,
-                 r.c.status.in_(["completed", "rejected"]))
     with store.read() as tx:
-        tasks = tx.conn.execute(select(t.c.id, t.c.step, t.c.status, t.c.attempt).where(cohort)).all()
-        ended_runs = [row.id for row in tx.conn.execute(select(r.c.id).where(ended))]
-        rows = tx.conn.execute(
-            select(e.c.type, e.c.run, e.c.task, e.c.step, e.c.authority, e.c.data)
-            .select_from(e.join(t, t.c.id == e.c.task))
-            .where(t.c.type.in_(reports.HUMAN_TYPES), e.c.type.in_(_HOLDING_EVENTS),
-                   or_(e.c.run.in_(select(t.c.run).where(cohort)), e.c.run.in_(select(r.c.id).where(ended))))
-            .order_by(e.c.seq)).all()
+        tasks, ended_runs, rows = friction_rows(tx, playbook, start, end, types=reports.HUMAN_TYPES,
+                                                events=_HOLDING_EVENTS)
     moves = passages(_holding(row) for row in rows)
     steps = per_step([s["step"] for s in waits["steps"]], moves, counted=frozenset(task.id for task in tasks),
                      completed=(task.step for task in tasks if task.status in _FINISHED),

@@ -17,21 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-
 from ledgerflow.domain.errors import Conflict, InvalidInput
 from ledgerflow.domain.times import format_time
-from ledgerflow.storage import schema
-from ledgerflow.storage.hot import Hot
+from ledgerflow.storage import idempotency as keys
 from ledgerflow.storage.store import Store
 
 MAX_KEY = 255
-_k = schema.idempotency_keys
-# every keyed request runs these: built once, run on the driver (see storage/hot.py)
-_FIND = Hot(select(_k).where(_k.c.actor == bindparam("actor"), _k.c.key == bindparam("key")))
-_CLAIM = Hot(insert(_k), by_columns=True)
-_RECORD = Hot(update(_k).where(_k.c.actor == bindparam("for_actor"), _k.c.key == bindparam("for_key"))
-              .values(status=bindparam("status"), response=bindparam("response")))
 
 
 class KeyReused(InvalidInput):
@@ -74,11 +65,10 @@ def claim(store: Store, *, actor: str, key: str, method: str, path: str, fingerp
     """
     try:
         with store.write() as tx:
-            row = _FIND.first(tx.conn, {"actor": actor, "key": key})
+            row = keys.find_key(tx, actor, key)
             if row is None:
-                _CLAIM.run(tx.conn, {"actor": actor, "key": key, "method": method, "path": path,
-                                     "request_hash": fingerprint, "status": None, "response": None,
-                                     "created_at": format_time(datetime.now(UTC))})
+                keys.claim_key(tx, actor=actor, key=key, method=method, path=path, request_hash=fingerprint,
+                               created_at=format_time(datetime.now(UTC)))
                 return None
     except Conflict:  # another request inserted the same key between our read and our insert
         raise _in_flight(key) from None
@@ -98,7 +88,7 @@ def _in_flight(key: str) -> Conflict:
 def record(store: Store, *, actor: str, key: str, answer: Answer) -> None:
     """Keep the first answer for replays."""
     with store.write() as tx:
-        _RECORD.run(tx.conn, {"for_actor": actor, "for_key": key, "status": answer.status, "response": answer.body})
+        keys.record_answer(tx, actor=actor, key=key, status=answer.status, response=answer.body)
 
 
 def once(store: Store, *, actor: str, key: str, method: str, path: str, fingerprint: str,

@@ -17,16 +17,14 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import ColumnElement, Row, case, func, or_, select
 
 from ledgerflow import instruments
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.domain.times import format_time, parse_time
-from ledgerflow.storage import schema
+from ledgerflow.storage.reporting import health
 from ledgerflow.storage.store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_OPEN = ("ready", "in_progress")
 
 
 class DatabaseFigures(Collector):
@@ -36,24 +34,11 @@ class DatabaseFigures(Collector):
         self.store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        t, tm, o, e = schema.tasks, schema.timers, schema.outbox, schema.events
         up = GaugeMetricFamily("ledgerflow_database_up", "1 when the last scrape could read the database.")
         try:
             with self.store.read() as tx:
                 now = tx.now()
-                stamp = format_time(now)
-                open_rows = tx.conn.execute(
-                    select(t.c.playbook, t.c.step, func.count(),
-                           func.sum(_flag(or_(t.c.due_at < stamp, t.c.sla_due_at < stamp))),
-                           func.sum(_flag(t.c.blocked.is_(True))))
-                    .where(t.c.status.in_(_OPEN)).group_by(t.c.playbook, t.c.step)).all()
-                due, oldest = tx.conn.execute(select(func.count(), func.min(tm.c.due_at))
-                                              .where(tm.c.fired_at.is_(None), tm.c.due_at <= stamp)).one()
-                outbox = tx.conn.execute(select(o.c.channel, o.c.status, func.count())
-                                         .where(o.c.status.in_(["pending", "failed"]))
-                                         .group_by(o.c.channel, o.c.status)).all()
-                last_checkpoint = tx.conn.execute(select(func.max(e.c.at))
-                                                  .where(e.c.type == "audit.checkpointed")).scalar()
+                open_rows, (due, oldest), outbox, last_checkpoint = health(tx, format_time(now))
         except LedgerflowError:
             up.add_metric([], 0.0)
             yield up
@@ -77,10 +62,6 @@ class DatabaseFigures(Collector):
                          _age(now, last_checkpoint))
 
 
-def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return case((condition, 1), else_=0)
-
-
 def _age(now: datetime, moment: str | None) -> float:
     return 0.0 if moment is None else max(0.0, (now - parse_time(moment)).total_seconds())
 
@@ -91,7 +72,7 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return family
 
 
-def _tasks(rows: Sequence[Row[Any]]) -> Iterator[GaugeMetricFamily]:
+def _tasks(rows: Sequence[Any]) -> Iterator[GaugeMetricFamily]:
     families = {
         "open": GaugeMetricFamily("ledgerflow_open_tasks", "Open tasks (ready or in progress).",
                                   labels=["playbook", "step"]),

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
-
 from ledgerflow import governance, telemetry
 from ledgerflow.domain import outcome as rules
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.figures import Period, week_of
 from ledgerflow.domain.governance import trigger_key
 from ledgerflow.domain.times import display_time
-from ledgerflow.storage import schema
+from ledgerflow.storage.outcomes import save_outcome_value
 from ledgerflow.storage.store import Store
-
-_o = schema.outcome_values
 
 
 def record(store: Store, playbook_id: str, period: Period, value: float, *, actor: str, channel: str,
@@ -39,11 +35,7 @@ def record(store: Store, playbook_id: str, period: Period, value: float, *, acto
             event = rules.record(playbook, actor=actor, channel=channel, period=period, value=value, note=note, now=now)
             row = {"value": event.data["value"], "note": event.data["note"], "recorded_by": actor,
                    "recorded_at": event.at}
-            where = (_o.c.playbook == playbook_id, _o.c.period == period.name)
-            if tx.conn.execute(select(_o.c.period).where(*where)).first() is None:
-                tx.conn.execute(insert(_o).values(playbook=playbook_id, period=period.name, **row))
-            else:
-                tx.conn.execute(update(_o).where(*where).values(**row))
+            save_outcome_value(tx, playbook_id, period.name, **row)
             tx.append([event])
             start, end = week_of(now).bounds
             fired = {data.get("trigger") for data in tx.event_data("governance.review_opened", start, end)

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import and_, func, select
-
 from ledgerflow import access
 from ledgerflow.domain.agent_scores import SCORED_EVENTS, agent_scores
 from ledgerflow.domain.escalation_map import build_map
@@ -26,14 +24,13 @@ from ledgerflow.domain.reports import (
     waiting_entry,
 )
 from ledgerflow.domain.times import display_time
-from ledgerflow.storage import schema
+from ledgerflow.storage import reporting
 from ledgerflow.storage.store import Store, Tx
 from ledgerflow.summaries import of_runs as run_summaries
 
 HUMAN_TYPES = ("task", "decision")
 """Task types that wait on a person (or an agent) and so have waits worth reporting."""
 
-_OPEN = ("ready", "in_progress")
 _FIRST_ACTION = ("task.started", "task.completed", "task.decided")
 _WORKED = ("completed", "decided", "sent_back")
 
@@ -51,17 +48,10 @@ def ownership(store: Store, playbook: str, period: Period) -> dict[str, Any]:
     Raises:
         NotFound: no playbook with that id is published.
     """
-    e, r = schema.events, schema.runs
     start, end = period.bounds
     with store.read() as tx:
         tx.playbook(playbook)
-        rows = tx.conn.execute(
-            select(e.c.seq, e.c.at, e.c.type, e.c.actor, e.c.run, e.c.task, e.c.step, e.c.authority, e.c.data,
-                   r.c.version)
-            .select_from(e.join(r, r.c.id == e.c.run))
-            .where(r.c.playbook == playbook, e.c.at >= start, e.c.at < end,
-                   e.c.type.in_(["assignment.changed", "task.ready", "ownership.gap"]))
-            .order_by(e.c.seq)).all()
+        rows = reporting.ownership_events(tx, playbook, start, end)
         owners = {version: _owners(tx, playbook, version) for version in {row.version for row in rows}}
     changes: list[dict[str, Any]] = []
     gaps: list[dict[str, Any]] = []
@@ -123,13 +113,9 @@ def _change(row: Any, origin: str | None, to: str | None, kind: str | None, reas
 def stalled(store: Store, *, plain: bool = False) -> list[dict[str, Any]]:
     """Open tasks past their due time (the earlier of `due_at` and `sla_due_at`), and every open task
     blocked as an ownership gap; most overdue first. `plain`: summaries as in `summaries.of_runs`."""
-    t = schema.tasks
     with store.read() as tx:
         now = tx.now()
-        rows = tx.conn.execute(
-            select(t.c.id, t.c.run, t.c.playbook, t.c.step, t.c.type, t.c.status, t.c.assignee, t.c.ready_at,
-                   t.c.due_at, t.c.sla_due_at, t.c.blocked)
-            .where(t.c.status.in_(_OPEN)).order_by(t.c.ready_at, t.c.id)).all()
+        rows = reporting.open_tasks(tx)
         late_rows = [row for row in rows if row.blocked or overdue_hours(deadline(row.due_at, row.sla_due_at), now)]
         about = run_summaries(tx, (row.run for row in late_rows), plain=plain)
     found = []
@@ -170,20 +156,12 @@ def waiting(store: Store, *, playbook: str | None = None, visible_to: str | None
     Raises:
         NotFound: `playbook` names no published playbook.
     """
-    t, r = schema.tasks, schema.runs
     with store.read() as tx:
         if playbook is not None:
             tx.playbook(playbook)
         now = tx.now()
-        query = (select(t.c.id, t.c.run, t.c.playbook, t.c.step, t.c.assignee, t.c.ready_at, t.c.due_at,
-                        t.c.sla_due_at, t.c.blocked)
-                 .join(r, r.c.id == t.c.run)
-                 .where(t.c.status.in_(_OPEN), r.c.status == "running"))
-        if playbook is not None:
-            query = query.where(r.c.playbook == playbook)
-        if visible_to is not None:
-            query = query.where(access.visible_runs_clause(tx, visible_to))
-        rows = tx.conn.execute(query).all()
+        seen = access.visibility(tx, visible_to) if visible_to is not None else None
+        rows = reporting.waiting_tasks(tx, playbook=playbook, seen=seen)
         about = run_summaries(tx, (row.run for row in rows))
     return longest_wait_first(
         waiting_entry(run=row.run, playbook=row.playbook, summary=about.get(row.run), step=row.step, task=row.id,
@@ -205,23 +183,11 @@ def waits(store: Store, playbook: str, period: Period) -> dict[str, Any]:
     Raises:
         NotFound: no playbook with that id is published.
     """
-    t, e, r = schema.tasks, schema.events, schema.runs
     start, end = period.bounds
-    cohort = and_(t.c.playbook == playbook, t.c.type.in_(HUMAN_TYPES), t.c.status != "skipped",  # never waited
-                  t.c.ready_at >= start, t.c.ready_at < end)
     with store.read() as tx:
         definition, _ = tx.playbook(playbook)
-        tasks = tx.conn.execute(
-            select(t.c.id, t.c.step, t.c.assignee, t.c.status, t.c.ready_at, t.c.started_at, t.c.ended_at)
-            .where(cohort).order_by(t.c.ready_at, t.c.id)).all()
-        events = tx.conn.execute(
-            select(e.c.task, e.c.type, e.c.at, e.c.data)
-            .select_from(e.join(t, t.c.id == e.c.task))
-            .where(cohort, e.c.type.in_([*_FIRST_ACTION, "nudge.sent", "assignment.changed"]))
-            .order_by(e.c.seq)).all()
-        send_backs = tx.conn.execute(
-            select(e.c.data).select_from(e.join(r, r.c.id == e.c.run))
-            .where(r.c.playbook == playbook, e.c.type == "task.sent_back", e.c.at >= start)).all()
+        tasks, events, send_backs = reporting.wait_rows(
+            tx, playbook, start, end, types=HUMAN_TYPES, events=[*_FIRST_ACTION, "nudge.sent", "assignment.changed"])
     first: dict[str, str] = {}
     nudges: dict[str, int] = defaultdict(int)
     moves: dict[str, int] = defaultdict(int)
@@ -268,17 +234,10 @@ def _figures(figures: WaitFigures) -> dict[str, Any]:
 def clarity(store: Store) -> dict[str, Any]:
     """Lint findings of the newest version of every published playbook, against the loaded directory,
     and the open ownership gaps (tasks blocked with the workflow owner)."""
-    p, t = schema.playbooks, schema.tasks
-    newest = select(p.c.id, func.max(p.c.version).label("version")).group_by(p.c.id).subquery()
     with store.read() as tx:
         directory = tx.directory()
-        published = tx.conn.execute(
-            select(p.c.id, p.c.version, p.c.source, p.c.file)
-            .select_from(p.join(newest, and_(p.c.id == newest.c.id, p.c.version == newest.c.version)))
-            .order_by(p.c.id)).all()
-        blocked = tx.conn.execute(
-            select(t.c.id, t.c.run, t.c.playbook, t.c.step, t.c.assignee, t.c.ready_at)
-            .where(t.c.status.in_(_OPEN), t.c.blocked.is_(True)).order_by(t.c.ready_at, t.c.id)).all()
+        published = reporting.newest_sources(tx)
+        blocked = reporting.blocked_tasks(tx)
     findings = [{**finding.to_dict(), "version": row.version}
                 for row in published for finding in lint_source(row.source, row.file, directory)]
     gaps = [{"task": row.id, "run": row.run, "playbook": row.playbook, "step": row.step, "assignee": row.assignee,
@@ -292,17 +251,9 @@ def clarity(store: Store) -> dict[str, Any]:
 def agents(store: Store, *, playbook: str | None = None) -> list[dict[str, Any]]:
     """`report agents` (SPEC §11): per agent and decision step, how its recommendations and decisions held up
     against the people's final outcomes (the arithmetic is `domain.agent_scores`)."""
-    e, r = schema.events, schema.runs
     with store.read() as tx:
         directory = tx.directory()
         agent_ids = frozenset(a.id for a in directory.actors if a.is_agent) if directory is not None else frozenset()
-        runs = select(r.c.id, r.c.playbook)
-        if playbook is not None:
-            runs = runs.where(r.c.playbook == playbook)
-        playbook_of = {row.id: row.playbook for row in tx.conn.execute(runs)}
-        query = select(e.c.type, e.c.run, e.c.task, e.c.step, e.c.actor, e.c.data).where(
-            e.c.type.in_(SCORED_EVENTS), e.c.run.is_not(None)).order_by(e.c.seq)
-        if playbook is not None:
-            query = query.where(e.c.run.in_(select(r.c.id).where(r.c.playbook == playbook)))
-        events = [dict(row._mapping) for row in tx.conn.execute(query)]
+        playbook_of = reporting.run_playbooks(tx, playbook)
+        events = reporting.run_events_of_types(tx, SCORED_EVENTS, playbook)
     return agent_scores(events, playbook_of, agent_ids)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from ledgerflow import reports
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.figures import Period, parse_period, week_of
@@ -19,7 +17,7 @@ from ledgerflow.domain.reports import deadline, overdue_hours
 from ledgerflow.domain.times import display_time, format_time, parse_time
 from ledgerflow.friction import friction
 from ledgerflow.scorecard import figures
-from ledgerflow.storage import schema
+from ledgerflow.storage.reporting import first_event_of_task
 from ledgerflow.storage.store import Store, Tx
 
 TREND_WEEKS = 4
@@ -39,10 +37,7 @@ def period_of_review(tx: Tx, task_id: str) -> tuple[str, Period]:
     if tx.run_of_task(task_id) is not None or (task := tx.standalone(ids=[task_id])[task_id]).type != "review":
         raise InvalidInput(f"task {task_id} is not a governance review: only a review has a review pack",
                            rule="not-a-review")
-    e = schema.events
-    opened = tx.conn.execute(select(e.c.at, e.c.data).where(e.c.task == task_id,
-                                                           e.c.type == "governance.review_opened")
-                             .order_by(e.c.seq).limit(1)).first()
+    opened = first_event_of_task(tx, task_id, "governance.review_opened")
     data = (opened.data if opened is not None else None) or {}
     if data.get("period"):
         return task.playbook, parse_period(str(data["period"]))

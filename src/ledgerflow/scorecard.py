@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, case, func, select
-
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.figures import (
     LATENCY_PERCENTILES,
@@ -17,34 +15,9 @@ from ledgerflow.domain.figures import (
     share,
 )
 from ledgerflow.domain.outcome import outcome_block
-from ledgerflow.storage import schema
+from ledgerflow.storage.outcomes import outcome_value as stored_outcome
+from ledgerflow.storage.scorecard import decided, decided_via, run_counts
 from ledgerflow.storage.store import Store, Tx
-
-
-def _count(condition: Any) -> Any:
-    """How many rows meet `condition` (a portable conditional count)."""
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-# Built once: risk triggers run these after every run end, so each execution only looks up the compiled form.
-_r, _e, _t = schema.runs, schema.events, schema.tasks
-_PLAYBOOK, _START, _END = (bindparam(name, type_=String) for name in ("playbook", "start", "end"))
-_ENDED = (_r.c.playbook == _PLAYBOOK, _r.c.ended_at >= _START, _r.c.ended_at < _END,
-          _r.c.status.in_(["completed", "rejected"]))
-_RUN_COUNTS = select(func.count(), _count(_r.c.exception.is_(True)),
-                     _count(and_(_r.c.status == "completed", _r.c.reworked.is_not(True),
-                                 _r.c.failed_check.is_not(True)))).where(*_ENDED)
-_REWORK = (select(func.count()).select_from(_e.join(_r, _r.c.id == _e.c.run))
-           .where(_e.c.type == "task.sent_back", _e.c.at >= _START, _e.c.at < _END, _r.c.playbook == _PLAYBOOK))
-_DECIDED = select(_t.c.ready_at, _t.c.ended_at).where(
-    _t.c.playbook == _PLAYBOOK, _t.c.type == "decision", _t.c.outcome.is_not(None), _t.c.ended_at >= _START,
-    _t.c.ended_at < _END)
-_DECIDED_VIA = select(_e.c.channel, _t.c.ready_at, _t.c.ended_at).select_from(
-    _e.join(_t, _t.c.id == _e.c.task)).where(
-    _e.c.type == "task.decided", _e.c.at >= _START, _e.c.at < _END, _t.c.playbook == _PLAYBOOK,
-    _t.c.type == "decision", _t.c.outcome.is_not(None), _t.c.ended_at.is_not(None))
-"""Each decision of the period with the channel it was taken through (by the decision event's time, on the
-events' type-and-time index)."""
 
 
 def _counts(tx: Tx, playbook: str, period: Period) -> dict[str, int]:
@@ -56,16 +29,12 @@ def _counts(tx: Tx, playbook: str, period: Period) -> dict[str, int]:
     if period.is_week:
         return tx.period_counts(playbook, period.name)
     start, end = period.bounds
-    params = {"playbook": playbook, "start": start, "end": end}
-    ended, exceptions, clean = tx.conn.execute(_RUN_COUNTS, params).one()
-    rework = tx.conn.execute(_REWORK, params).scalar_one()
-    return {"ended": int(ended), "exceptions": int(exceptions), "clean": int(clean), "rework": int(rework)}
+    return run_counts(tx, playbook, start, end)
 
 
 def _latencies(tx: Tx, playbook: str, period: Period) -> list[float]:
     start, end = period.bounds
-    rows = tx.conn.execute(_DECIDED, {"playbook": playbook, "start": start, "end": end})
-    return [hours_between(ready, ended_at) for ready, ended_at in rows]
+    return [hours_between(ready, ended_at) for ready, ended_at in decided(tx, playbook, start, end)]
 
 
 def latency_side(tx: Tx, playbook: str, period: Period, threshold: float, p: float) -> int | None:
@@ -98,8 +67,7 @@ def latency_by_channel(tx: Tx, playbook: str, period: Period) -> dict[str, dict[
     from ready to decided. Channels nobody decided through are left out."""
     start, end = period.bounds
     hours: dict[str, list[float]] = {}
-    for channel, ready, ended_at in tx.conn.execute(_DECIDED_VIA, {"playbook": playbook, "start": start,
-                                                                   "end": end}):
+    for channel, ready, ended_at in decided_via(tx, playbook, start, end):
         hours.setdefault(channel, []).append(hours_between(ready, ended_at))
     return {channel: {"decided": len(values), "median_hours": percentile(values, 50),
                       "p90_hours": percentile(values, 90)} for channel, values in sorted(hours.items())}
@@ -144,7 +112,5 @@ def outcome_value(tx: Tx, playbook: str, period: Period) -> float | None:
     """The outcome value recorded for the playbook id in this period (an ISO week), or None."""
     if not period.is_week:
         return None
-    o = schema.outcome_values
-    found = tx.conn.execute(select(o.c.value).where(o.c.playbook == playbook, o.c.period == period.name)
-                            ).scalar_one_or_none()
+    found = stored_outcome(tx, playbook, period.name)
     return None if found is None else float(found)

@@ -4,12 +4,9 @@ playbook version for its template (read from the stored definition, without comp
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-from sqlalchemy import select
 
 from ledgerflow.domain.summary import plain_summary, render_summary
-from ledgerflow.storage import schema
+from ledgerflow.storage.reporting import playbook_data, summary_inputs
 from ledgerflow.storage.store import Tx
 
 
@@ -19,16 +16,12 @@ def of_runs(tx: Tx, run_ids: Iterable[str | None], *, plain: bool = False) -> di
     With `plain`, a run whose playbook declares no template is summed up by its input's plain values
     (`customer=Acme, deal_value=12000`): the command line's tables always say what a task is about.
     """
-    r, p = schema.runs, schema.playbooks
     wanted = sorted({run for run in run_ids if run is not None})
-    rows: list[Any] = []
-    for start in range(0, len(wanted), 500):  # bounded IN lists
-        rows.extend(tx.conn.execute(select(r.c.id, r.c.playbook, r.c.version, r.c.input)
-                                    .where(r.c.id.in_(wanted[start:start + 500]))))
+    rows = summary_inputs(tx, wanted)
     templates: dict[tuple[str, int], str | None] = {}
     for playbook, version in sorted({(row.playbook, row.version) for row in rows}):
         # the template straight from the stored definition: a task list need not compile the playbook
-        data = tx.conn.execute(select(p.c.data).where(p.c.id == playbook, p.c.version == version)).scalar_one()
+        data = playbook_data(tx, playbook, version)
         template = data.get("summary") if isinstance(data, dict) else None
         templates[(playbook, version)] = None if template is None else str(template)
     return {row.id: render_summary(templates[(row.playbook, row.version)], row.input) or (

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import Forbidden, InvalidInput, InvalidTransition, NotFound
 from ledgerflow.domain.events import Event, authority
@@ -26,8 +24,7 @@ from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.times import display_time, format_time
 from ledgerflow.ids import new_id
 from ledgerflow.service import Caller
-from ledgerflow.storage import schema
-from ledgerflow.storage.hot import Hot
+from ledgerflow.storage import tokens as token_rows
 from ledgerflow.storage.store import Store, Tx
 
 PREFIX = "lf_"
@@ -39,7 +36,6 @@ GUEST_TTL = timedelta(days=14)
 """How long a guest link works unless `--expires` says otherwise."""
 GUEST_TYPES = ("task", "action", "follow_up")
 """Task types a guest may be invited to: work that produces data, never a decision or a review."""
-_BY_HASH = Hot(select(schema.tokens).where(schema.tokens.c.hash == bindparam("hash")))  # every request
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -89,9 +85,9 @@ def _authority(caller: Caller) -> dict[str, Any]:
 def _insert(tx: Tx, *, kind: str, actor: str, created_by: str, expires_at: str | None, task: str | None = None,
             email: str | None = None) -> tuple[str, str]:
     token, token_id = PREFIX + secrets.token_urlsafe(32), new_id("tok")
-    tx.conn.execute(insert(schema.tokens).values(
-        id=token_id, hash=hash_token(token), actor=actor, kind=kind, task=task, email=email, created_by=created_by,
-        created_at=format_time(tx.now()), expires_at=expires_at, revoked_at=None, revoked_by=None))
+    token_rows.insert_token(
+        tx, id=token_id, hash=hash_token(token), actor=actor, kind=kind, task=task, email=email, created_by=created_by,
+        created_at=format_time(tx.now()), expires_at=expires_at, revoked_at=None, revoked_by=None)
     return token, token_id
 
 
@@ -127,9 +123,8 @@ def revoke(store: Store, token_id: str, caller: Caller) -> dict[str, Any]:
         Conflict: it was revoked already.
         Forbidden: a token holder revokes a token that is neither theirs nor a guest link they sent.
     """
-    t = schema.tokens
     with store.write() as tx:
-        row = tx.conn.execute(select(t).where(t.c.id == token_id)).one_or_none()
+        row = token_rows.token(tx, token_id)
         if row is None:
             raise NotFound(f"unknown token {token_id!r}", rule="unknown-token")
         if caller.actor not in ("admin", row.actor):
@@ -139,7 +134,7 @@ def revoke(store: Store, token_id: str, caller: Caller) -> dict[str, Any]:
             raise InvalidTransition(f"token {token_id} was revoked at {display_time(row.revoked_at)}",
                                     rule="token-revoked")
         at = format_time(tx.now())
-        tx.conn.execute(update(t).where(t.c.id == token_id).values(revoked_at=at, revoked_by=caller.actor))
+        token_rows.revoke_token(tx, token_id, at=at, by=caller.actor)
         tx.append([Event(type="token.revoked", at=at, actor=caller.actor, channel=caller.channel,
                          run=_run_of(tx, row.task), task=row.task, authority=_authority(caller),
                          data={"token_id": token_id, "kind": row.kind, "actor": row.actor})])
@@ -151,21 +146,15 @@ def listing(store: Store, caller: Caller, *, actor: str | None = None) -> list[d
 
     A token holder (LEDGERFLOW_TOKEN) sees the tokens it could revoke: its own and the guest links it sent.
     """
-    t = schema.tokens
-    query = select(t).order_by(t.c.created_at, t.c.id)
-    if actor is not None:
-        query = query.where(t.c.actor == actor)
-    if caller.actor != "admin":
-        query = query.where(t.c.actor == caller.actor)
     with store.read() as tx:
         now = format_time(tx.now())
-        rows = tx.conn.execute(query).all()
+        found = token_rows.tokens(tx, actor=actor, held_by=None if caller.actor == "admin" else caller.actor)
     return [{"id": row.id, "actor": row.actor, "kind": row.kind, "task": row.task, "email": row.email,
              "created_by": row.created_by, "created_at": display_time(row.created_at),
              "expires_at": display_time(row.expires_at), "revoked_at": display_time(row.revoked_at),
              "state": ("revoked" if row.revoked_at is not None
                        else "expired" if row.expires_at is not None and row.expires_at <= now else "active")}
-            for row in rows]
+            for row in found]
 
 
 def _run_of(tx: Tx, task_id: str | None) -> str | None:
@@ -246,7 +235,7 @@ def authenticate(store: Store, token: str) -> Principal:
     if not token.startswith(PREFIX):
         raise AuthenticationFailed("the bearer token is not a ledgerflow token", rule="token-invalid")
     with store.read() as tx:
-        row = _BY_HASH.first(tx.conn, {"hash": hash_token(token)})
+        row = token_rows.token_by_hash(tx, hash_token(token))
         if row is None:
             raise AuthenticationFailed("the bearer token is unknown", rule="token-invalid")
         if row.revoked_at is not None:

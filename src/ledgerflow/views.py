@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
-
 from ledgerflow import access, reports
 from ledgerflow import scorecard as scorecards
 from ledgerflow.domain.attachments import shown
@@ -29,8 +27,9 @@ from ledgerflow.domain.summary import render_summary
 from ledgerflow.domain.times import display_time, format_time, parse_time
 from ledgerflow.friction import friction as friction_report
 from ledgerflow.review import period_of_review, review_pack
-from ledgerflow.storage import schema
+from ledgerflow.storage import reporting
 from ledgerflow.storage.store import Store, Tx
+from ledgerflow.storage.visibility import visible_among
 from ledgerflow.summaries import of_runs as run_summaries
 from ledgerflow.tokens import GUEST_TYPES, Principal
 
@@ -205,11 +204,7 @@ def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
 
 
 def _count(tx: Tx, task: TaskState, type_: str) -> int:
-    e = schema.events
-    query = select(func.count()).where(e.c.type == type_, e.c.task == task.id)
-    if task.run is not None:
-        query = query.where(e.c.run == task.run)
-    return int(tx.conn.execute(query).scalar() or 0)
+    return reporting.task_event_count(tx, task.id, task.run, type_)
 
 
 def _clarity(task: TaskState, step: Step | None) -> dict[str, Any]:
@@ -277,9 +272,7 @@ def _recommendations(run: RunState | None, task: TaskState, data_hash: str | Non
 
 def decided_via(tx: Tx, run_id: str) -> dict[str, str]:
     """The channel each decision of the run was taken through (SPEC §13), by task id."""
-    e = schema.events
-    rows = tx.conn.execute(select(e.c.task, e.c.channel).where(e.c.run == run_id, e.c.type == "task.decided"))
-    return {str(task): str(channel) for task, channel in rows}
+    return {str(task): str(channel) for task, channel in reporting.decision_channels(tx, run_id)}
 
 
 def _decisions(run: RunState | None, data_hash: str | None, via: dict[str, str]) -> list[dict[str, Any]]:
@@ -381,10 +374,8 @@ def review_of_task(store: Store, principal: Principal, task_id: str) -> dict[str
 
 def _visible_task_ids(tx: Tx, actor: str, rows: list[dict[str, Any]]) -> set[str]:
     """Of report rows naming a task (and its run), those whose task the actor sees."""
-    r = schema.runs
     run_ids = {row["run"] for row in rows if row.get("run")}
-    seen_runs = {row.id for row in tx.conn.execute(
-        select(r.c.id).where(r.c.id.in_(run_ids), access.visible_runs_clause(tx, actor)))} if run_ids else set()
+    seen_runs = visible_among(tx, access.visibility(tx, actor), run_ids) if run_ids else set()
     standalone = tx.standalone(ids=[row["task"] for row in rows if not row.get("run")])
     return {row["task"] for row in rows
             if (row.get("run") in seen_runs) or (row["task"] in standalone

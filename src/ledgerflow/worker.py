@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy.exc import SQLAlchemyError
 
 from ledgerflow import action_links, checkpoints, delivery, documents, evidence, instruments, service, slack_app
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
+from ledgerflow.storage.errors import StorageError
 from ledgerflow.storage.store import Store
 
 LEASE = timedelta(seconds=60)
@@ -81,7 +81,7 @@ class Worker:
         try:
             checkpoints.publish(self.store, evidence.load_key(key), actor="system", channel="worker",
                                 client=self.client)
-        except (LedgerflowError, OSError, SQLAlchemyError) as exc:
+        except (LedgerflowError, OSError, StorageError) as exc:
             log.error("checkpoint not published, trying again in %s: %s", CHECKPOINT_RETRY, exc)
             self._next_checkpoint = now + min(every, CHECKPOINT_RETRY)
             return 0, 1

@@ -11,18 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, false, func, or_, select
-
 from ledgerflow import access
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.reports import waiting_entry
 from ledgerflow.domain.times import format_time
-from ledgerflow.storage import schema
 from ledgerflow.storage.store import Tx
+from ledgerflow.storage.visibility import TaskVisibility, playbook_versions
+from ledgerflow.storage.worklists import board_page, runs_page
 from ledgerflow.summaries import of_runs
 
-_OPEN = ("ready", "in_progress")
 RUN_STATUSES = ("running", "completed", "rejected", "cancelled")
 PERIODS = {"7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 """Periods a runs list filters on besides ISO weeks (`2026-W10`): the last 7, 30 or 90 days."""
@@ -45,32 +43,16 @@ class Board:
     """The (playbook, version) pairs of the shown rows: whose owners may reassign them."""
 
 
-def _visible(tx: Tx, actor: str | None) -> ColumnElement[bool]:
-    return access.visible_runs_clause(tx, actor) if actor is not None else and_(True)
-
-
-def visible_tasks_clause(tx: Tx, actor: str) -> ColumnElement[bool]:
-    """A WHERE clause on `tasks` selecting the tasks of runs `actor` sees (`access.visible_runs_clause`'s rules,
-    read off the tasks table: a playbook the actor reads in every version needs no look at its runs)."""
-    t, r, rec, p = schema.tasks, schema.runs, schema.recommendations, schema.playbooks
-    mine = t.alias("mine")
+def task_visibility(tx: Tx, actor: str) -> TaskVisibility:
+    """The tasks of runs `actor` sees (`access.visibility`'s rules, read off the tasks table: a playbook the
+    actor reads in every version needs no look at its runs)."""
     directory = tx.directory()
     readable: dict[str, list[tuple[int, bool]]] = {}
-    for row in tx.conn.execute(select(p.c.id, p.c.version)):
-        readable.setdefault(row.id, []).append(
-            (row.version, actor in access.readers(tx.playbook(row.id, row.version)[0], directory)))
+    for pid, version in playbook_versions(tx):
+        readable.setdefault(pid, []).append((version, actor in access.readers(tx.playbook(pid, version)[0], directory)))
     every = [pid for pid, versions in readable.items() if all(ok for _, ok in versions)]
-    some = [and_(r.c.playbook == pid, r.c.version == version) for pid, versions in readable.items()
-            if pid not in every for version, ok in versions if ok]
-    return or_(
-        t.c.playbook.in_(every) if every else false(),
-        t.c.run.in_(select(r.c.id).where(or_(*some))) if some else false(),
-        t.c.run.in_(select(r.c.id).where(r.c.started_by == actor)),
-        t.c.run.in_(select(mine.c.run).where(mine.c.run.is_not(None), or_(
-            mine.c.assignee == actor, mine.c.on_behalf_of == actor,
-            cast(mine.c.pulled_in, String).contains(f'"{actor}"', autoescape=True)))),
-        t.c.run.in_(select(rec.c.run).where(rec.c.actor == actor)),
-    )
+    some = [(pid, version) for pid, versions in readable.items() if pid not in every for version, ok in versions if ok]
+    return TaskVisibility(actor, tuple(every), tuple(some))
 
 
 def board(tx: Tx, actor: str | None, where: BoardFilter, *, offset: int = 0, limit: int = 50) -> Board:
@@ -78,34 +60,13 @@ def board(tx: Tx, actor: str | None, where: BoardFilter, *, offset: int = 0, lim
 
     Reads the tasks table alone: an open task belongs to a running run (ending a run closes its tasks).
     """
-    t = schema.tasks
     now = tx.now()
-    stamp = format_time(now)
-    late = or_(t.c.due_at < stamp, t.c.sla_due_at < stamp)
-    conditions: list[ColumnElement[bool]] = [t.c.status.in_(_OPEN), t.c.run.is_not(None)]
-    if actor is not None:
-        conditions.append(visible_tasks_clause(tx, actor))
-    if where.playbook:
-        conditions.append(t.c.playbook == where.playbook)
-    if where.step:
-        conditions.append(t.c.step == where.step)
+    seen = task_visibility(tx, actor) if actor is not None else None
+    counts, rows, versions = board_page(tx, seen, playbook=where.playbook, step=where.step, person=where.person,
+                                        stamp=format_time(now), offset=offset, limit=limit)
     per_person = sorted(({"person": row.assignee, "open": int(row.open), "overdue": int(row.overdue or 0)}
-                         for row in tx.conn.execute(
-                             select(t.c.assignee, func.count().label("open"),
-                                    func.sum(case((late, 1), else_=0)).label("overdue"))
-                             .where(*conditions).group_by(t.c.assignee))),
-                        key=lambda p: (-p["overdue"], -p["open"], p["person"] or ""))
-    if where.person:
-        conditions.append(t.c.assignee == where.person)
+                         for row in counts), key=lambda p: (-p["overdue"], -p["open"], p["person"] or ""))
     total = sum(p["open"] for p in per_person if not where.person or p["person"] == where.person)
-    query = (select(t.c.id, t.c.run, t.c.playbook, t.c.step, t.c.assignee, t.c.ready_at, t.c.due_at,
-                    t.c.sla_due_at, t.c.blocked)
-             .where(*conditions)
-             .order_by(t.c.blocked.desc(), case((late, 0), else_=1), t.c.ready_at, t.c.id)
-             .offset(offset).limit(limit))
-    rows = tx.conn.execute(query).all()
-    r = schema.runs
-    versions = dict(tx.conn.execute(select(r.c.id, r.c.version).where(r.c.id.in_({row.run for row in rows}))).all())
     about = of_runs(tx, (row.run for row in rows))
     entries = [{**waiting_entry(run=row.run, playbook=row.playbook, summary=about.get(row.run), step=row.step,
                                 task=row.id, assignee=row.assignee, ready_at=row.ready_at, due_at=row.due_at,
@@ -135,10 +96,9 @@ def _period_bounds(period: str, now: datetime) -> tuple[str, str]:
     return parse_period(period).bounds
 
 
-def _search(tx: Tx, text: str) -> list[ColumnElement[bool]]:
-    """Every word must match the run id, its starter, a person on it (id or directory name), or its input
-    (which the summary is made of)."""
-    r, t = schema.runs, schema.tasks
+def _search(tx: Tx, text: str) -> list[tuple[str, list[str]]]:
+    """Per word, the LIKE pattern and the people it names: every word must match the run id, its starter, a
+    person on it (id or directory name), or its input (which the summary is made of)."""
     directory = tx.directory()
     found = []
     for raw in text.split()[:8]:
@@ -150,12 +110,7 @@ def _search(tx: Tx, text: str) -> list[ColumnElement[bool]]:
         like = "%" + word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         people = [a.id for a in (directory.actors if directory else ())
                   if word.lower() in a.name.lower() or word.lower() == a.id.lower()]
-        found.append(or_(
-            func.lower(r.c.id).like(like, escape="\\"),
-            func.lower(cast(r.c.input, String)).like(like, escape="\\"),
-            r.c.started_by.in_(people) if people else false(),
-            r.c.id.in_(select(t.c.run).where(t.c.assignee.in_(people))) if people else false(),
-        ))
+        found.append((like, people))
     return found
 
 
@@ -166,29 +121,13 @@ def runs(tx: Tx, actor: str | None, where: RunFilter, *, after: str | None = Non
     Raises:
         InvalidInput: a bad period (`bad-period`) or status (`bad-status`).
     """
-    r = schema.runs
-    conditions = [_visible(tx, actor)]
-    if where.playbook:
-        conditions.append(r.c.playbook == where.playbook)
-    if where.status:
-        if where.status not in RUN_STATUSES:
-            raise InvalidInput(f"status {where.status!r} is not one of {', '.join(RUN_STATUSES)}", rule="bad-status")
-        conditions.append(r.c.status == where.status)
-    if where.started_by:
-        conditions.append(r.c.started_by == where.started_by)
-    if where.period:
-        low, high = _period_bounds(where.period, tx.now())
-        conditions.extend([r.c.started_at >= low, r.c.started_at < high])
-    if where.search and where.search.strip():
-        conditions.extend(_search(tx, where.search))
-    if after is not None:
-        cursor = tx.conn.execute(select(r.c.started_at, r.c.id).where(r.c.id == after)).one_or_none()
-        if cursor is not None:
-            conditions.append(or_(r.c.started_at < cursor.started_at,
-                                  and_(r.c.started_at == cursor.started_at, r.c.id < cursor.id)))
-    query = (select(r.c.id, r.c.playbook, r.c.version, r.c.status, r.c.started_by, r.c.started_at, r.c.ended_at)
-             .where(*conditions).order_by(r.c.started_at.desc(), r.c.id.desc()).limit(limit + 1))
-    rows = tx.conn.execute(query).all()
+    seen = access.visibility(tx, actor) if actor is not None else None
+    if where.status and where.status not in RUN_STATUSES:
+        raise InvalidInput(f"status {where.status!r} is not one of {', '.join(RUN_STATUSES)}", rule="bad-status")
+    started = _period_bounds(where.period, tx.now()) if where.period else None
+    search = _search(tx, where.search) if where.search and where.search.strip() else []
+    rows = runs_page(tx, seen, playbook=where.playbook, status=where.status, started_by=where.started_by,
+                     started=started, search=search, after=after, limit=limit)
     more = len(rows) > limit
     rows = rows[:limit]
     about = of_runs(tx, (row.id for row in rows))
