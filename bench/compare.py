@@ -72,7 +72,7 @@ print(json.dumps(result))
 VERIFY = """
 import json, sys, time
 sys.path[:0] = [{bench!r}, {src!r}]
-from ledgerflow import audit
+from ledgerflow.trust import audit
 from ledgerflow.storage.store import Store
 store = Store({url!r})
 started, cpu = time.perf_counter(), time.process_time()

@@ -25,10 +25,10 @@ from engine import work
 
 # (label, file suffix, function name): the places a command's time goes
 KEY_FUNCTIONS = [
-    ("service.task_command (one human step)", "ledgerflow/service.py", "task_command"),
-    ("service.start_run (one run start)", "ledgerflow/service.py", "start_run"),
-    ("governance.check_triggers (after a run ends)", "ledgerflow/governance.py", "check_triggers"),
-    ("scorecard.figures (the period's scorecard)", "ledgerflow/scorecard.py", "figures"),
+    ("service.task_command (one human step)", "ledgerflow/engine/service.py", "task_command"),
+    ("service.start_run (one run start)", "ledgerflow/engine/service.py", "start_run"),
+    ("governance.check_triggers (after a run ends)", "ledgerflow/engine/governance.py", "check_triggers"),
+    ("scorecard.figures (the period's scorecard)", "ledgerflow/reporting/scorecard.py", "figures"),
     ("domain: flow commands (start/complete/decide)", "ledgerflow/domain/flow.py", None),
     ("routing.route", "ledgerflow/domain/routing.py", "route"),
     ("store.load_task_run (read and lock the run of a task)", "ledgerflow/storage/runs.py", "load_task_run"),

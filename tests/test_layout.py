@@ -66,5 +66,24 @@ def test_the_domain_imports_nothing_that_does_io_nor_the_layers_above_it() -> No
 def test_the_layout_check_sees_storage_import_sqlalchemy_and_the_service_import_storage() -> None:
     """The checks above look at real imports: the ones storage and the service are known to make are seen."""
     assert any(within(name, SQL) for name in imports(PACKAGE / "storage" / "store.py"))
-    assert "ledgerflow.storage.store" in set(imports(PACKAGE / "service.py"))
+    assert "ledgerflow.storage.store" in set(imports(PACKAGE / "engine" / "service.py"))
     assert len(modules(PACKAGE / "domain")) > 20
+
+
+ADAPTERS = ("ledgerflow.cli", "ledgerflow.api", "ledgerflow.web", "ledgerflow.agents")
+USE_CASES = ("ledgerflow.engine", "ledgerflow.trust", "ledgerflow.reporting", "ledgerflow.channels")
+
+
+def test_the_use_cases_and_storage_import_no_adapter() -> None:
+    """The command line, the REST API, the web UI and the MCP server call the layers below; never the reverse."""
+    below = ("engine", "trust", "reporting", "channels", "ops", "storage")
+    found = [f"{path.relative_to(PACKAGE.parent)} imports {name}" for layer in below
+             for path in modules(PACKAGE / layer) for name in imports(path) if within(name, ADAPTERS)]
+    assert found == []
+
+
+def test_storage_imports_no_use_case() -> None:
+    """Storage serves the use cases (it may read the settings); a use case's rules never live in it."""
+    found = [f"{path.relative_to(PACKAGE.parent)} imports {name}" for path in modules(PACKAGE / "storage")
+             for name in imports(path) if within(name, USE_CASES)]
+    assert found == []

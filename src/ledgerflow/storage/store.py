@@ -15,8 +15,8 @@ from contextvars import ContextVar
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ledgerflow.config import Settings
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem
+from ledgerflow.ops.config import Settings
 from ledgerflow.storage import schema
 from ledgerflow.storage.attachments import Attachments
 from ledgerflow.storage.blobs import Blobs, blobs_for

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from ledgerflow.config import Settings
 from ledgerflow.domain.figures import Marks
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.states import OPEN_TASK
 from ledgerflow.domain.times import format_time, parse_time
+from ledgerflow.ops.config import Settings
 from ledgerflow.storage import schema
 from ledgerflow.storage.hot import Hot
 from ledgerflow.storage.run_cache import RunCache

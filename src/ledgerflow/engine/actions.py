@@ -2,7 +2,7 @@
 
 Only registered callables run: a playbook names one, it is never imported from the playbook's text.
 Register in code with `@register("pkg.module:function")`, or in a package's entry points under the group
-`ledgerflow.actions` (name = the playbook's string, value = the object reference).
+`ledgerflow.engine.actions` (name = the playbook's string, value = the object reference).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def resolve(name: str) -> Action:
     """
     if name in _REGISTRY:
         return _REGISTRY[name]
-    for entry in entry_points(group="ledgerflow.actions"):
+    for entry in entry_points(group="ledgerflow.engine.actions"):
         if entry.name == name:
             function: Action = entry.load()
             _REGISTRY[name] = function

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ledgerflow import access, documents, service
 from ledgerflow.domain.errors import Forbidden, LoadError, NotFound
 from ledgerflow.domain.playbook import load_playbook
 from ledgerflow.domain.runs import RunState
 from ledgerflow.domain.source import parse_yaml
+from ledgerflow.engine import access, documents, service
+from ledgerflow.engine.tokens import Principal
 from ledgerflow.storage.store import Store
-from ledgerflow.tokens import Principal
 
 CHANNEL = "api"
 _FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

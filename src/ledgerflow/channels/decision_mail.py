@@ -11,9 +11,9 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from ledgerflow.action_links import DecisionMail
+from ledgerflow.engine.action_links import DecisionMail
 
-TEMPLATES = Path(__file__).parent / "web" / "templates" / "act"
+TEMPLATES = Path(__file__).parents[1] / "web" / "templates" / "act"
 LABELS = {"approve": "Approve", "reject": "Reject", "send_back": "Send back"}
 
 

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ledgerflow import access, reports
-from ledgerflow import scorecard as scorecards
 from ledgerflow.domain.attachments import shown
 from ledgerflow.domain.durations import format_duration
 from ledgerflow.domain.errors import Forbidden, InvalidInput
@@ -25,13 +23,16 @@ from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.states import RunStatus, TaskStatus
 from ledgerflow.domain.summary import render_summary
 from ledgerflow.domain.times import display_time, format_time, parse_time
-from ledgerflow.friction import friction as friction_report
-from ledgerflow.review import period_of_review, review_pack
+from ledgerflow.engine import access
+from ledgerflow.engine.tokens import GUEST_TYPES, Principal
+from ledgerflow.reporting import reports
+from ledgerflow.reporting import scorecard as scorecards
+from ledgerflow.reporting.friction import friction as friction_report
+from ledgerflow.reporting.review import period_of_review, review_pack
+from ledgerflow.reporting.summaries import of_runs as run_summaries
 from ledgerflow.storage import reporting
 from ledgerflow.storage.store import Store, Tx
 from ledgerflow.storage.visibility import visible_among
-from ledgerflow.summaries import of_runs as run_summaries
-from ledgerflow.tokens import GUEST_TYPES, Principal
 
 # ---------------------------------------------------------------------------------------- playbooks
 

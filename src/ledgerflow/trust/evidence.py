@@ -17,15 +17,15 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledgerflow import checkpoints
-from ledgerflow.audit import ATTACHING, chain_problem, replay_run
-from ledgerflow.checkpoints import Checkpoint, Trust
 from ledgerflow.domain import merkle, notes
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.errors import EnvironmentProblem, InvalidInput
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import checkpoints
+from ledgerflow.trust.audit import ATTACHING, chain_problem, replay_run
+from ledgerflow.trust.checkpoints import Checkpoint, Trust
 
 FORMAT = "ledgerflow-evidence/3"
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from ledgerflow import access, service
 from ledgerflow.domain import grants
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Refused
 from ledgerflow.domain.events import Event, authority
@@ -25,10 +24,11 @@ from ledgerflow.domain.playbook import DecisionStep
 from ledgerflow.domain.runs import RunState
 from ledgerflow.domain.timers import Timer
 from ledgerflow.domain.times import format_time
-from ledgerflow.ids import new_id
+from ledgerflow.engine import access, service
+from ledgerflow.engine.ids import new_id
+from ledgerflow.engine.tokens import Principal
 from ledgerflow.storage import grants as grant_rows
 from ledgerflow.storage.store import Store, Tx
-from ledgerflow.tokens import Principal
 
 
 def request(store: Store, principal: Principal, playbook: str, *, action: str, arguments: Any, reason: str,

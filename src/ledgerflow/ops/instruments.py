@@ -2,7 +2,7 @@
 with `structlog`, one JSON line per request and per command.
 
 The metrics live in one registry of this module, as `prometheus_client` means them to: a counter belongs to the
-process, whichever app or worker moved it. `ledgerflow.metrics` adds what is read from the database at scrape
+process, whichever app or worker moved it. `ledgerflow.ops.metrics` adds what is read from the database at scrape
 time. Label values are bounded sets (command names, outcomes, rule names, route templates, channels): never a
 run, task or person. Log lines carry named fields only: never a token, a secret, a header or a request body.
 """
@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ledgerflow import telemetry
+from ledgerflow.ops import telemetry
 from ledgerflow.storage import group_commit
 
 REGISTRY = CollectorRegistry(auto_describe=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledgerflow import reports
 from ledgerflow.domain.figures import Period
 from ledgerflow.domain.friction import (
     REROUTES,
@@ -18,6 +17,7 @@ from ledgerflow.domain.friction import (
     per_run,
     per_step,
 )
+from ledgerflow.reporting import reports
 from ledgerflow.storage.reporting import friction_rows
 from ledgerflow.storage.store import Store
 

@@ -21,10 +21,10 @@ from ledgerflow.domain.directory import Directory
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.playbook import DecisionStep, Playbook
 from ledgerflow.domain.runs import RunState, TaskState
+from ledgerflow.engine.tokens import ADMIN, Principal
 from ledgerflow.storage.store import Tx
 from ledgerflow.storage.visibility import Visibility, playbook_versions
 from ledgerflow.storage.visibility import page_of_runs as visible_page
-from ledgerflow.tokens import ADMIN, Principal
 
 
 def owners(playbook: Playbook) -> frozenset[str]:

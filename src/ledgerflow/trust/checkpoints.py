@@ -30,7 +30,6 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledgerflow import jsonfiles
-from ledgerflow.audit import chain_problem, earliest
 from ledgerflow.domain import merkle, notes
 from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.errors import Conflict, InvalidInput
@@ -38,6 +37,7 @@ from ledgerflow.domain.events import Event, authority
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage.schema import SYSTEM_CHAIN
 from ledgerflow.storage.store import Store
+from ledgerflow.trust.audit import chain_problem, earliest
 
 FORMAT = "ledgerflow-checkpoint/3"
 ORIGIN_PREFIX = "ledgerflow/"

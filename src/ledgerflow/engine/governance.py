@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ledgerflow import telemetry
 from ledgerflow.domain import governance as rules
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import InvalidInput
@@ -16,8 +15,9 @@ from ledgerflow.domain.playbook import Playbook
 from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.timers import Timer
 from ledgerflow.domain.times import display_time, format_time
-from ledgerflow.ids import new_id
-from ledgerflow.scorecard import figures, latency_side
+from ledgerflow.engine.ids import new_id
+from ledgerflow.ops import telemetry
+from ledgerflow.reporting.scorecard import figures, latency_side
 from ledgerflow.storage.store import Store, Tx
 
 REVIEW = "review"

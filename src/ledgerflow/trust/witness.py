@@ -29,10 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ledgerflow import checkpoints, jsonfiles
+from ledgerflow import jsonfiles
 from ledgerflow.domain import limits, notes
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.times import format_time
+from ledgerflow.trust import checkpoints
 
 
 class Witness:

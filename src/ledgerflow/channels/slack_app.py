@@ -20,14 +20,14 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from ledgerflow import action_links, service
-from ledgerflow.action_links import Case, LinkRefused
-from ledgerflow.config import Settings
-from ledgerflow.decision_mail import label
-from ledgerflow.delivery import DeliveryError
+from ledgerflow.channels.decision_mail import label
+from ledgerflow.channels.delivery import DeliveryError
 from ledgerflow.domain.errors import Forbidden, InvalidInput, LedgerflowError
 from ledgerflow.domain.flow import data_under_decision
 from ledgerflow.domain.runs import RunState
+from ledgerflow.engine import action_links, service
+from ledgerflow.engine.action_links import Case, LinkRefused
+from ledgerflow.ops.config import Settings
 from ledgerflow.storage.store import Store, Tx
 
 ACTION_ID = "ledgerflow_decide"

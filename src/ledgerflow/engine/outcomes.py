@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledgerflow import governance, telemetry
 from ledgerflow.domain import outcome as rules
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.figures import Period, week_of
 from ledgerflow.domain.governance import trigger_key
 from ledgerflow.domain.times import display_time
+from ledgerflow.engine import governance
+from ledgerflow.ops import telemetry
 from ledgerflow.storage.outcomes import save_outcome_value
 from ledgerflow.storage.store import Store
 

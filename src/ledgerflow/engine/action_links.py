@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledgerflow import service
 from ledgerflow.domain.errors import Conflict, LedgerflowError
 from ledgerflow.domain.flow import data_under_decision, readable_outputs
 from ledgerflow.domain.playbook import DecisionStep, Playbook
@@ -24,7 +23,8 @@ from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.states import RunStatus
 from ledgerflow.domain.summary import render_summary
 from ledgerflow.domain.times import display_time, format_time
-from ledgerflow.ids import new_id
+from ledgerflow.engine import service
+from ledgerflow.engine.ids import new_id
 from ledgerflow.storage import grants as grant_rows
 from ledgerflow.storage.store import Store, Tx
 

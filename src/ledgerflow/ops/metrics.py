@@ -1,4 +1,4 @@
-"""`/metrics` (SPEC §7, issue #24): the process's counters (`ledgerflow.telemetry`) and, read from the database
+"""`/metrics` (SPEC §7, issue #24): the process's counters (`ledgerflow.ops.telemetry`) and, read from the database
 at each scrape, what is open, overdue and blocked, the timers due and their lag, the outbox backlog and
 failures, and how old the last checkpoint is.
 
@@ -18,9 +18,9 @@ from prometheus_client import CollectorRegistry, generate_latest, start_http_ser
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ledgerflow import instruments
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.domain.times import format_time, parse_time
+from ledgerflow.ops import instruments
 from ledgerflow.storage.reporting import health
 from ledgerflow.storage.store import Store
 

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import httpx
 from standardwebhooks.webhooks import Webhook
 
-from ledgerflow import decision_mail
-from ledgerflow.action_links import DecisionMail
-from ledgerflow.actions import resolve
-from ledgerflow.config import Settings
+from ledgerflow.channels import decision_mail
+from ledgerflow.engine.action_links import DecisionMail
+from ledgerflow.engine.actions import resolve
+from ledgerflow.ops.config import Settings
 
 
 class DeliveryError(Exception):

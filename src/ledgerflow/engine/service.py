@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ledgerflow import governance, telemetry
 from ledgerflow.domain import assignments, flow, grants, notifications, timers
 from ledgerflow.domain.attachments import Attachment, Document
 from ledgerflow.domain.canonical import digest
@@ -29,9 +28,11 @@ from ledgerflow.domain.states import RunStatus, TaskStatus
 from ledgerflow.domain.summary import render_summary
 from ledgerflow.domain.timers import AWAY, Timer
 from ledgerflow.domain.times import display_time, format_time, parse_time
-from ledgerflow.ids import new_id
+from ledgerflow.engine import governance
+from ledgerflow.engine.ids import new_id
+from ledgerflow.ops import telemetry
+from ledgerflow.reporting.timeline import describe
 from ledgerflow.storage.store import Store, Tx
-from ledgerflow.timeline import describe
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ledgerflow import access
 from ledgerflow.domain.agent_scores import SCORED_EVENTS, agent_scores
 from ledgerflow.domain.escalation_map import build_map
 from ledgerflow.domain.figures import Period, hours_between
@@ -24,9 +23,10 @@ from ledgerflow.domain.reports import (
     waiting_entry,
 )
 from ledgerflow.domain.times import display_time
+from ledgerflow.engine import access
+from ledgerflow.reporting.summaries import of_runs as run_summaries
 from ledgerflow.storage import reporting
 from ledgerflow.storage.store import Store, Tx
-from ledgerflow.summaries import of_runs as run_summaries
 
 HUMAN_TYPES = ("task", "decision")
 """Task types that wait on a person (or an agent) and so have waits worth reporting."""

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledgerflow import reports
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.figures import Period, parse_period, week_of
 from ledgerflow.domain.governance import FOLLOW_UP_STEP
 from ledgerflow.domain.reports import deadline, overdue_hours
 from ledgerflow.domain.times import display_time, format_time, parse_time
-from ledgerflow.friction import friction
-from ledgerflow.scorecard import figures
+from ledgerflow.reporting import reports
+from ledgerflow.reporting.friction import friction
+from ledgerflow.reporting.scorecard import figures
 from ledgerflow.storage.reporting import first_event_of_task
 from ledgerflow.storage.store import Store, Tx
 

@@ -18,12 +18,15 @@ from typing import Any
 
 import httpx
 
-from ledgerflow import action_links, checkpoints, delivery, documents, evidence, instruments, service, slack_app
+from ledgerflow.channels import delivery, slack_app
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
+from ledgerflow.engine import action_links, documents, service
+from ledgerflow.ops import instruments
 from ledgerflow.storage.errors import StorageError
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import checkpoints, evidence
 
 LEASE = timedelta(seconds=60)
 CHECKPOINT_RETRY = timedelta(minutes=1)

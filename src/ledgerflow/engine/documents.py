@@ -20,8 +20,6 @@ from typing import Any
 import httpx
 import puremagic
 
-from ledgerflow import access, service
-from ledgerflow.config import Settings
 from ledgerflow.domain import retention
 from ledgerflow.domain.attachments import (
     Attachment,
@@ -36,8 +34,10 @@ from ledgerflow.domain.events import Event
 from ledgerflow.domain.limits import check_value
 from ledgerflow.domain.runs import RunState, evolve
 from ledgerflow.domain.times import display_time, format_time
+from ledgerflow.engine import access, service
+from ledgerflow.engine.tokens import ADMIN, Principal
+from ledgerflow.ops.config import Settings
 from ledgerflow.storage.store import Store, Tx
-from ledgerflow.tokens import ADMIN, Principal
 
 SCAN_SECONDS = 60.0
 """How long the scanning hook may take over one document before it counts as a refusal."""

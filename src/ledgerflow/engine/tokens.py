@@ -22,8 +22,8 @@ from ledgerflow.domain.errors import Forbidden, InvalidInput, InvalidTransition,
 from ledgerflow.domain.events import Event, authority
 from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.times import display_time, format_time
-from ledgerflow.ids import new_id
-from ledgerflow.service import Caller
+from ledgerflow.engine.ids import new_id
+from ledgerflow.engine.service import Caller
 from ledgerflow.storage import tokens as token_rows
 from ledgerflow.storage.store import Store, Tx
 

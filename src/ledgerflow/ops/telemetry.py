@@ -1,5 +1,5 @@
 """What a command tells its operators (issue #24): how long it took, whether a rule refused it, and what it was
-about, handed to whatever listens (`ledgerflow.instruments` counts it for Prometheus and logs it as a JSON
+about, handed to whatever listens (`ledgerflow.ops.instruments` counts it for Prometheus and logs it as a JSON
 line; the command line installs nothing, so a CLI command pays for neither library).
 
 Only the standard library here: the service imports this module on every command.

@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledgerflow import access
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.reports import waiting_entry
 from ledgerflow.domain.times import format_time
+from ledgerflow.engine import access
+from ledgerflow.reporting.summaries import of_runs
 from ledgerflow.storage.store import Tx
 from ledgerflow.storage.visibility import TaskVisibility, playbook_versions
 from ledgerflow.storage.worklists import board_page, runs_page
-from ledgerflow.summaries import of_runs
 
 RUN_STATUSES = ("running", "completed", "rejected", "cancelled")
 PERIODS = {"7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
