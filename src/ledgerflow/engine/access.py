@@ -119,8 +119,13 @@ def visible_task(tx: Tx, task_id: str, principal: Principal) -> tuple[TaskState,
 def visibility(tx: Tx, actor: str) -> Visibility:
     """The runs `actor` sees, as storage filters them (the rules above: see `storage.visibility`)."""
     directory = tx.directory()
-    return Visibility(actor, tuple((pid, version) for pid, version in playbook_versions(tx)
-                                   if actor in readers(tx.playbook(pid, version)[0], directory)))
+    reads: dict[str, list[tuple[int, bool]]] = {}
+    for pid, version in playbook_versions(tx):
+        reads.setdefault(pid, []).append((version, actor in readers(tx.playbook(pid, version)[0], directory)))
+    every = tuple(pid for pid, versions in reads.items() if all(ok for _, ok in versions))
+    readable = tuple((pid, version) for pid, versions in reads.items() if pid not in every
+                     for version, ok in versions if ok)
+    return Visibility(actor, every, readable, everything=bool(reads) and len(every) == len(reads))
 
 
 def page_of_runs(tx: Tx, actor: str, *, playbook: str | None, status: str | None, after: str | None,

@@ -55,17 +55,19 @@ class Worker:
         self.clock = clock
         self._next_checkpoint: datetime | None = None  # the first pass signs one when checkpoints are on
         self._next_sweep: datetime | None = None  # the first pass sweeps documents, then every SWEEP_EVERY
+        self.last_pass: datetime | None = None
+        """When the last pass ended, by `clock`: `/readyz` of the server it runs in watches it."""
 
     def sweep_if_due(self) -> int:
-        """Apply documents' retention and remove unreferenced ones every SWEEP_EVERY; how many went."""
+        """Every SWEEP_EVERY: apply documents' retention and remove unreferenced ones, and refresh the statistics
+        the database plans queries by (the lists of open work stay fast as the tables grow); how many went."""
         now = self.clock()
         if self._next_sweep is not None and now < self._next_sweep:
             return 0
         self._next_sweep = now + SWEEP_EVERY
         result = documents.sweep(self.store)
+        self.store.optimize()
         return len(result["removed"]) + int(result["orphans"])
-        self.last_pass: datetime | None = None
-        """When the last pass ended, by `clock`: `/readyz` of the server it runs in watches it."""
 
     def since_last_pass(self) -> float | None:
         """Seconds since the last pass ended; None before the first."""

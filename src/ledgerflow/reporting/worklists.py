@@ -18,7 +18,6 @@ from ledgerflow.domain.times import format_time
 from ledgerflow.engine import access
 from ledgerflow.reporting.summaries import of_runs
 from ledgerflow.storage.store import Tx
-from ledgerflow.storage.visibility import TaskVisibility, playbook_versions
 from ledgerflow.storage.worklists import board_page, runs_page
 
 RUN_STATUSES = ("running", "completed", "rejected", "cancelled")
@@ -43,25 +42,13 @@ class Board:
     """The (playbook, version) pairs of the shown rows: whose owners may reassign them."""
 
 
-def task_visibility(tx: Tx, actor: str) -> TaskVisibility:
-    """The tasks of runs `actor` sees (`access.visibility`'s rules, read off the tasks table: a playbook the
-    actor reads in every version needs no look at its runs)."""
-    directory = tx.directory()
-    readable: dict[str, list[tuple[int, bool]]] = {}
-    for pid, version in playbook_versions(tx):
-        readable.setdefault(pid, []).append((version, actor in access.readers(tx.playbook(pid, version)[0], directory)))
-    every = [pid for pid, versions in readable.items() if all(ok for _, ok in versions)]
-    some = [(pid, version) for pid, versions in readable.items() if pid not in every for version, ok in versions if ok]
-    return TaskVisibility(actor, tuple(every), tuple(some))
-
-
 def board(tx: Tx, actor: str | None, where: BoardFilter, *, offset: int = 0, limit: int = 50) -> Board:
     """A page of the operations board for `actor` (every open run when None).
 
     Reads the tasks table alone: an open task belongs to a running run (ending a run closes its tasks).
     """
     now = tx.now()
-    seen = task_visibility(tx, actor) if actor is not None else None
+    seen = access.visibility(tx, actor) if actor is not None else None
     counts, rows, versions = board_page(tx, seen, playbook=where.playbook, step=where.step, person=where.person,
                                         stamp=format_time(now), offset=offset, limit=limit)
     per_person = sorted(({"person": row.assignee, "open": int(row.open), "overdue": int(row.overdue or 0)}

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, String, and_, cast, false, or_, select
+from sqlalchemy import ColumnElement, CompoundSelect, String, and_, cast, false, or_, select, true, tuple_, union
 
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.storage import schema
@@ -19,11 +19,14 @@ _r, _t, _rec, _p = schema.runs, schema.tasks, schema.recommendations, schema.pla
 
 @dataclass(frozen=True, slots=True)
 class Visibility:
-    """The runs one actor sees: those it started, holds or held a task of, is named on, recommended in, or of
-    a playbook version whose readers include it (`readable`, as (playbook, version) pairs)."""
+    """The runs one actor sees: those of a playbook whose readers include it in every version (`every`), of the
+    other (playbook, version) pairs it reads (`readable`), and those it started, holds or held a task of, is
+    named on or recommended in. `everything`: it reads every version of every playbook, so it sees every run."""
 
     actor: str
+    every: tuple[str, ...]
     readable: tuple[tuple[str, int], ...]
+    everything: bool = False
 
 
 def playbook_versions(tx: Tx) -> list[tuple[str, int]]:
@@ -31,17 +34,43 @@ def playbook_versions(tx: Tx) -> list[tuple[str, int]]:
     return [(row.id, row.version) for row in tx.conn.execute(select(_p.c.id, _p.c.version))]
 
 
+def _own_runs(actor: str) -> CompoundSelect[Any]:
+    """The runs the actor started, holds or held a task of, holds one for another, was pulled into or recommended
+    in, as one list of ids: each part an indexed lookup (the inbox index; the partial indexes of the few tasks
+    held for another or pulled in), so a list is read from the runs it holds, not by testing every task."""
+    t = _t.alias("part")
+    return union(
+        select(_r.c.id.label("run")).where(_r.c.started_by == actor),
+        select(t.c.run).where(t.c.assignee == actor, t.c.run.is_not(None)),
+        select(t.c.run).where(t.c.on_behalf_of == actor, t.c.on_behalf_of.is_not(None), t.c.run.is_not(None)),
+        select(t.c.run).where(t.c.pulled_in.is_not(None), t.c.run.is_not(None),
+                              cast(t.c.pulled_in, String).contains(f'"{actor}"', autoescape=True)),
+        select(_rec.c.run).where(_rec.c.actor == actor),
+    )
+
+
 def runs_clause(seen: Visibility) -> ColumnElement[bool]:
     """A WHERE clause on `runs` selecting the runs `seen.actor` sees."""
-    actor = seen.actor
-    readable = [and_(_r.c.playbook == pid, _r.c.version == version) for pid, version in seen.readable]
+    if seen.everything:
+        return true()
     return or_(
-        _r.c.started_by == actor,
-        _r.c.id.in_(select(_t.c.run).where(_t.c.run.is_not(None), or_(
-            _t.c.assignee == actor, _t.c.on_behalf_of == actor,
-            cast(_t.c.pulled_in, String).contains(f'"{actor}"', autoescape=True)))),
-        _r.c.id.in_(select(_rec.c.run).where(_rec.c.actor == actor)),
-        *readable,
+        _r.c.playbook.in_(seen.every) if seen.every else false(),
+        *(and_(_r.c.playbook == pid, _r.c.version == version) for pid, version in seen.readable),
+        _r.c.id.in_(_own_runs(seen.actor)),
+    )
+
+
+def tasks_clause(seen: Visibility) -> ColumnElement[bool]:
+    """A WHERE clause on `tasks` selecting the tasks of runs `seen.actor` sees (`runs_clause`'s rules, read off
+    the tasks table: a playbook the actor reads in every version needs no look at its runs)."""
+    if seen.everything:
+        return true()
+    t, r = _t, _r
+    some = [and_(r.c.playbook == pid, r.c.version == version) for pid, version in seen.readable]
+    return or_(
+        t.c.playbook.in_(seen.every) if seen.every else false(),
+        t.c.run.in_(select(r.c.id).where(or_(*some))) if some else false(),
+        t.c.run.in_(_own_runs(seen.actor)),
     )
 
 
@@ -63,8 +92,7 @@ def page_of_runs(tx: Tx, seen: Visibility, *, playbook: str | None, status: str 
         cursor = tx.conn.execute(select(r.c.started_at, r.c.id).where(r.c.id == after, visible)).one_or_none()
         if cursor is None:
             raise NotFound(f"after={after!r} names no run you can see", rule="bad-cursor")
-        query = query.where(or_(r.c.started_at > cursor.started_at,
-                                and_(r.c.started_at == cursor.started_at, r.c.id > cursor.id)))
+        query = query.where(tuple_(r.c.started_at, r.c.id) > tuple_(cursor.started_at, cursor.id))
     rows = list(tx.conn.execute(query.order_by(r.c.started_at, r.c.id).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
@@ -76,29 +104,3 @@ def visible_among(tx: Tx, seen: Visibility, run_ids: Iterable[str]) -> set[str]:
     if not run_ids:
         return set()
     return {str(x) for x in tx.conn.execute(select(_r.c.id).where(_r.c.id.in_(run_ids), runs_clause(seen))).scalars()}
-
-
-@dataclass(frozen=True, slots=True)
-class TaskVisibility:
-    """The tasks one actor sees, read off the tasks table: those of playbooks it reads in every version
-    (`every`), of runs of the other versions it reads (`readable`), and of runs it started or takes part in."""
-
-    actor: str
-    every: tuple[str, ...]
-    readable: tuple[tuple[str, int], ...]
-
-
-def tasks_clause(seen: TaskVisibility) -> ColumnElement[bool]:
-    """A WHERE clause on `tasks` selecting the tasks of runs `seen.actor` sees (`runs_clause`'s rules)."""
-    t, r, rec, actor = _t, _r, _rec, seen.actor
-    mine = t.alias("mine")
-    some = [and_(r.c.playbook == pid, r.c.version == version) for pid, version in seen.readable]
-    return or_(
-        t.c.playbook.in_(seen.every) if seen.every else false(),
-        t.c.run.in_(select(r.c.id).where(or_(*some))) if some else false(),
-        t.c.run.in_(select(r.c.id).where(r.c.started_by == actor)),
-        t.c.run.in_(select(mine.c.run).where(mine.c.run.is_not(None), or_(
-            mine.c.assignee == actor, mine.c.on_behalf_of == actor,
-            cast(mine.c.pulled_in, String).contains(f'"{actor}"', autoescape=True)))),
-        t.c.run.in_(select(rec.c.run).where(rec.c.actor == actor)),
-    )

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, String, and_, case, cast, false, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, case, cast, false, func, or_, select, tuple_
 
 from ledgerflow.storage import schema
-from ledgerflow.storage.visibility import TaskVisibility, Visibility, runs_clause, tasks_clause
+from ledgerflow.storage.visibility import Visibility, runs_clause, tasks_clause
 
 if TYPE_CHECKING:
     from ledgerflow.storage.store import Tx
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 _OPEN = ("ready", "in_progress")
 
 
-def board_page(tx: Tx, seen: TaskVisibility | None, *, playbook: str | None, step: str | None, person: str | None,
+def board_page(tx: Tx, seen: Visibility | None, *, playbook: str | None, step: str | None, person: str | None,
                stamp: str, offset: int, limit: int) -> tuple[list[Any], list[Any], dict[str, int]]:
     """Open tasks of running runs (those `seen` allows, every one when None): per assignee the open and overdue
     (late at `stamp`) counts of the filtered tasks before `person`; a page of them, blocked then overdue first,
@@ -75,8 +75,7 @@ def runs_page(tx: Tx, seen: Visibility | None, *, playbook: str | None, status: 
     if after is not None:
         cursor = tx.conn.execute(select(r.c.started_at, r.c.id).where(r.c.id == after)).one_or_none()
         if cursor is not None:
-            conditions.append(or_(r.c.started_at < cursor.started_at,
-                                  and_(r.c.started_at == cursor.started_at, r.c.id < cursor.id)))
+            conditions.append(tuple_(r.c.started_at, r.c.id) < tuple_(cursor.started_at, cursor.id))
     query = (select(r.c.id, r.c.playbook, r.c.version, r.c.status, r.c.started_by, r.c.started_at, r.c.ended_at)
              .where(*conditions).order_by(r.c.started_at.desc(), r.c.id.desc()).limit(limit + 1))
     return list(tx.conn.execute(query).all())
