@@ -46,6 +46,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledgerflow.config import Settings
 from ledgerflow.domain.attachments import Attachment, records
+from ledgerflow.domain.autonomy import AgentAutonomy, Autonomy
 from ledgerflow.domain.canonical import ZERO_HASH, canonical_json
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, LimitExceeded, NotFound
@@ -569,6 +570,26 @@ class Tx:
         else:
             self.conn.execute(update(g).where(g.c.playbook == playbook_id).values(**values))
 
+    def autonomy(self, playbook_id: str | None = None) -> Autonomy:
+        """The owners' autonomy decisions in force on a playbook's agents (every playbook's when None)."""
+        a = schema.agent_autonomy
+        query = select(a).order_by(a.c.playbook, a.c.step, a.c.agent)
+        if playbook_id is not None:
+            query = query.where(a.c.playbook == playbook_id)
+        return Autonomy(tuple(
+            AgentAutonomy(playbook=row.playbook, step=row.step, agent=row.agent, limit=row.limit_value,
+                          withdrawn=bool(row.withdrawn), decided_by=row.decided_by, decided_at=row.decided_at,
+                          rationale=row.rationale) for row in self.conn.execute(query)))
+
+    def save_autonomy(self, entry: AgentAutonomy) -> None:
+        """Insert or replace the state row of one agent's autonomy at one step."""
+        a = schema.agent_autonomy
+        key = (a.c.playbook == entry.playbook, a.c.step == entry.step, a.c.agent == entry.agent)
+        values = {"limit_value": entry.limit, "withdrawn": entry.withdrawn, "decided_by": entry.decided_by,
+                  "decided_at": entry.decided_at, "rationale": entry.rationale}
+        if self.conn.execute(update(a).where(*key).values(**values)).rowcount == 0:
+            self.conn.execute(insert(a).values(playbook=entry.playbook, step=entry.step, agent=entry.agent, **values))
+
     # --------------------------------------------------------------------------------- runs
 
     def load_run(self, run_id: str) -> RunState:
@@ -808,6 +829,30 @@ class Tx:
             self._last_seq = int(_HOT_LAST_SEQ.scalar(self.conn) or 0)
         self._last_seq += n
         return list(range(self._last_seq - n + 1, self._last_seq + 1))
+
+    def last_event_seq(self, type_: str, match: Mapping[str, str]) -> int | None:
+        """The seq of the latest event of a type whose `data` has these string values; None when there is none."""
+        e = schema.events
+        query = select(func.max(e.c.seq)).where(e.c.type == type_,
+                                                *(e.c.data[key].as_string() == value for key, value in match.items()))
+        found = self.conn.execute(query).scalar()
+        return None if found is None else int(found)
+
+    def agent_recommendations(self, playbook_id: str, agent: str, step: str
+                              ) -> tuple[list[tuple[str, int, str]], dict[str, tuple[int, str]]]:
+        """An agent's recommendations at a step of a playbook's runs, (run, attempt, outcome) in log order, and
+        per run of theirs the step's last decision, (seq, outcome): what its agreement is measured on."""
+        e, r = schema.events, schema.runs
+        mine = (e.c.type == "recommendation.recorded", e.c.actor == agent, e.c.step == step,
+                e.c.run.in_(select(r.c.id).where(r.c.playbook == playbook_id)))
+        recommended = [(str(row.run), int(row.data.get("attempt", 1)), str(row.data["outcome"])) for row in
+                       self.conn.execute(select(e.c.run, e.c.data).where(*mine).order_by(e.c.seq))]
+        mine_runs = select(e.c.run).where(*mine).scalar_subquery()
+        final: dict[str, tuple[int, str]] = {}
+        for row in self.conn.execute(select(e.c.run, e.c.seq, e.c.data).where(
+                e.c.type == "task.decided", e.c.step == step, e.c.run.in_(mine_runs)).order_by(e.c.seq)):
+            final[str(row.run)] = (int(row.seq), str(row.data["outcome"]))
+        return recommended, final
 
     def events_of_type(self, type_: str, start: str, end: str) -> list[dict[str, Any]]:
         e = schema.events
