@@ -167,8 +167,9 @@ def decide(store: Store, playbook_id: str, *, actor: str, channel: str, decision
                 "scorecard": card, "closed": [r.id for r in reviews], "follow_ups": opened}
 
 
-HISTORY_TYPES = ("governance.review_opened", "governance.decided")
-"""The governance rhythm of a playbook, as recorded: the reviews that opened and the decisions taken."""
+HISTORY_TYPES = ("governance.review_opened", "governance.decided", AUTONOMY_EVENT)
+"""The governance rhythm of a playbook, as recorded: the reviews that opened, the decisions taken, and the
+decisions on its agents' autonomy."""
 
 
 def history(store: Store, playbook_id: str) -> list[dict[str, Any]]:
@@ -184,6 +185,13 @@ def history(store: Store, playbook_id: str) -> list[dict[str, Any]]:
     entries = []
     for row in sorted(rows, key=lambda r: r["seq"]):
         data = row["data"]
+        if row["type"] == AUTONOMY_EVENT:
+            limit = f" {data['limit']:g}" if data.get("limit") is not None else ""
+            entries.append({"seq": row["seq"], "at": display_time(row["at"]), "type": row["type"],
+                            "decision": f"autonomy {data['change']}{limit}", "by": row["actor"],
+                            "reason": data.get("rationale"), "trigger": None, "follow_ups": [], "scorecard": None,
+                            "agent": data["agent"], "step": data["step"], "agent_scorecard": data.get("scorecard")})
+            continue
         decided = row["type"] == "governance.decided"
         entries.append({
             "seq": row["seq"], "at": display_time(row["at"]), "type": row["type"],
