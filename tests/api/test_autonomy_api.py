@@ -33,6 +33,8 @@ def test_the_workflow_owner_widens_an_agents_limit_and_the_api_shows_it(client: 
     started = client.post("/api/v1/runs", headers=login("bob"),
                           json={"playbook": "small-credit", "input": {"customer": "Acme", "amount": 3000}}).json()
     assert started["tasks"][0]["assignee"] == "intake-bot"
+    shown = client.get(f"/api/v1/tasks/{started['tasks'][0]['task']}", headers=login("intake-bot")).json()
+    assert (shown["rights"]["your_autonomy"]["limit"], shown["rights"]["your_autonomy"]["decided_by"]) == (5000, "sam")
 
 
 def test_anyone_but_the_owners_is_refused_and_nothing_changes(client: TestClient, login: Login, store: Store,
