@@ -27,6 +27,7 @@ def change(store: Store, playbook_id: str, *, actor: str, channel: str, agent: s
                     "the command", store.settings.limits)
         with store.write() as tx:
             playbook, _ = tx.playbook(playbook_id)
+            tx.lock_governance(playbook_id)  # owners deciding at once: each reads the state the other left
             directory = tx.directory()
             if directory is None:
                 raise Conflict("no directory is loaded; run `ledgerflow directory load FILE` first",

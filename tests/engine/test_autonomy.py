@@ -3,6 +3,7 @@ decide by a governance decision, without republishing; enforced from the next de
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +245,27 @@ def test_the_agreement_trigger_reads_below_and_a_positive_window(store: Store, t
         with changes_nothing(store), pytest.raises(Conflict) as info:
             publish_text(store, tmp_path, text)
         assert info.value.rule == "lint-errors"
+
+
+def test_two_owners_deciding_at_once_both_land_in_order_and_the_state_replays(credit: Store) -> None:
+    barrier, failures = threading.Barrier(2), []
+
+    def change(by: str, limit: float) -> None:
+        barrier.wait()
+        try:
+            _set(credit, "limit", limit=limit, by=by)
+        except Exception as exc:  # a lost race would be a bug here: both are valid decisions
+            failures.append(exc)
+
+    threads = [threading.Thread(target=change, args=args) for args in (("sam", 200), ("maria", 300))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    decided = _events(credit)
+    assert len(decided) == 2 and decided[1]["data"]["before"] == {"limit": decided[0]["data"]["limit"],
+                                                                   "withdrawn": False}
+    (now,) = autonomy.current(credit, "small-credit")
+    assert (now["limit"], now["decided_by"]) == (decided[1]["data"]["limit"], decided[1]["actor"])
+    assert audit.verify(credit)["ok"]

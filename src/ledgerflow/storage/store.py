@@ -570,6 +570,12 @@ class Tx:
         else:
             self.conn.execute(update(g).where(g.c.playbook == playbook_id).values(**values))
 
+    def lock_governance(self, playbook_id: str) -> None:
+        """Hold the playbook's governance row until commit (PostgreSQL; SQLite serializes writers anyway), so
+        that governance decisions on one playbook read the state the one before them left."""
+        g = schema.governance
+        self.conn.execute(select(g.c.playbook).where(g.c.playbook == playbook_id).with_for_update())
+
     def autonomy(self, playbook_id: str | None = None) -> Autonomy:
         """The owners' autonomy decisions in force on a playbook's agents (every playbook's when None)."""
         a = schema.agent_autonomy
