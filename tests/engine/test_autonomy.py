@@ -269,3 +269,12 @@ def test_two_owners_deciding_at_once_both_land_in_order_and_the_state_replays(cr
     (now,) = autonomy.current(credit, "small-credit")
     assert (now["limit"], now["decided_by"]) == (decided[1]["data"]["limit"], decided[1]["actor"])
     assert audit.verify(credit)["ok"]
+
+
+def test_the_agreement_trigger_defaults_to_ninety_percent_over_twenty_decisions(store: Store, tmp_path: Path) -> None:
+    text = CREDIT.replace("governance: {cadence: weekly}",
+                          "governance:\n  triggers:\n    - {metric: agent_agreement_rate}")
+    publish_text(store, tmp_path, text)
+    with store.read() as tx:
+        (trigger,) = tx.playbook("small-credit")[0].governance.triggers
+    assert (trigger.below, trigger.decisions) == (0.9, 20)

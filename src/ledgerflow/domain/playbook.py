@@ -557,6 +557,8 @@ class _Reader:
             if metric not in METRICS:
                 raise self.fail(join(path, "metric"), f"metric is one of {', '.join(METRICS)}")
             above, below = raw.get("above"), raw.get("below")
+            if metric == "agent_agreement_rate" and above is None and below is None:
+                below = 0.9  # the documented default: a review when an agent agrees in fewer than 9 of 10
             if (above is None) == (below is None) or not all(
                     isinstance(v, int | float) and not isinstance(v, bool) for v in (above, below) if v is not None):
                 raise self.fail(path, "a trigger has a number for exactly one of `above` and `below`")
