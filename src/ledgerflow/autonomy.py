@@ -43,12 +43,10 @@ def change(store: Store, playbook_id: str, *, actor: str, channel: str, agent: s
             entry = state[(playbook_id, step, agent)]
             tx.save_autonomy(entry)
             (stored,) = tx.append([event])
-            moved: list[str] = []
-            if change != "restore":  # a narrower autonomy applies to the decisions the agent holds now, too
-                said = describe(entry)
-                runs = [run for run in tx.runs_with_open_tasks([agent]) if tx.load_run(run).playbook == playbook_id]
-                moved = [e.task for e in service.reroute_decisions(tx, runs, said) if e.type == "assignment.changed"
-                         and e.task is not None]
+            # a narrower autonomy (a restore after a widening too) applies to the decisions the agent holds now
+            runs = [run for run in tx.runs_with_open_tasks([agent]) if tx.load_run(run).playbook == playbook_id]
+            moved = [e.task for e in service.reroute_decisions(tx, runs, describe(entry))
+                     if e.type == "assignment.changed" and e.task is not None]
         return {"playbook": playbook_id, "step": step, "agent": agent, "change": change, "limit": entry.limit,
                 "withdrawn": entry.withdrawn, "decided_by": actor, "decided_at": display_time(entry.decided_at),
                 "rationale": rationale, "seq": stored["seq"],

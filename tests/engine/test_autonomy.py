@@ -278,3 +278,14 @@ def test_the_agreement_trigger_defaults_to_ninety_percent_over_twenty_decisions(
     with store.read() as tx:
         (trigger,) = tx.playbook("small-credit")[0].governance.triggers
     assert (trigger.below, trigger.decisions) == (0.9, 20)
+
+
+def test_restoring_a_widened_limit_moves_the_decisions_it_had_let_the_agent_take(credit: Store) -> None:
+    _set(credit, "limit", limit=500)
+    held = _triage(credit, 300)
+    assert held.assignee == BOT
+    assert _set(credit, "restore", rationale="back to the playbook's 100")["moved"] == [held.id]
+    with changes_nothing(credit), pytest.raises(Forbidden) as info:
+        decide(credit, held, "approve", actor=BOT, rationale="as before")
+    assert info.value.rule == "not-assignee"  # restored, the agent holds no autonomy decision: the plain rule
+    assert audit.verify(credit)["ok"]

@@ -25,12 +25,12 @@ def approving_authority(step: DecisionStep, context: Mapping[str, Any], director
         (approver role or person, index of the matching row or None, error of a row that failed closed)
     """
     error = None
+    changed = directory if directory is not None and autonomy.any_at(step.id) else None
     for index, row in enumerate(step.authority):
         if row.when is None:
             return row.approve, index, error
         try:
-            changed = directory is not None and autonomy.any_at(step.id)
-            if (row_matches(directory, autonomy, step, index, context) if directory is not None and changed
+            if (row_matches(changed, autonomy, step, index, context) if changed is not None
                     else row.when.test(context)):
                 return row.approve, index, error
         except ExpressionError as exc:
@@ -84,8 +84,9 @@ def delegate_exclusion(run: RunState, playbook: Playbook, step: DecisionStep, ac
 def agent_may_approve(directory: Directory, step: DecisionStep, row_index: int | None, actor: str,
                       autonomy: Autonomy = AS_WRITTEN, context: Mapping[str, Any] | None = None) -> bool:
     """An agent decides only through a guarded authority row naming it or a role containing it, within the
-    autonomy the owners left it (`domain.autonomy`); with `context`, each member of a row whose agent's
-    autonomy changed is held to its own test of the row (a widened agent widens nobody else)."""
+    autonomy the owners left it (`domain.autonomy`); with `context` (the run's data), the agent, and each person
+    of a row whose agent's autonomy changed, is held to its own test of the row (a widened agent widens nobody
+    else)."""
     entry = directory.get(actor)
     changed = row_index is not None and context is not None and autonomy.any_at(step.id)
     if entry is None or not entry.is_agent:  # a person outside the row (an escalation target) is not held to it
@@ -99,7 +100,9 @@ def agent_may_approve(directory: Directory, step: DecisionStep, row_index: int |
     change = autonomy.of(step.id, actor)
     if change is not None and change.withdrawn:
         return False
-    return not changed or _admits(directory, autonomy, step, row_index, actor, context)
+    # with the run's data, the agent is held to its own test of the row: the autonomy in force, else the guard as
+    # written (so that a restore after a widening takes back what the widening let it hold)
+    return _admits(directory, autonomy, step, row_index, actor, context)
 
 
 def _admits(directory: Directory, autonomy: Autonomy, step: DecisionStep, row_index: int | None, actor: str,
