@@ -44,7 +44,7 @@ from ruamel.yaml import YAML
 from scale import Copier, _checkpoint, recount
 
 from engine import INPUT, OUTPUT, outcomes
-from ledgerflow import service, tokens
+from ledgerflow.engine import service, tokens
 from ledgerflow.storage.database import initialize, make_engine
 from ledgerflow.storage.store import Store
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from common import machine, new_store, pg_schema, spread, sqlite_url
 
-from ledgerflow import audit, documents, service
+from ledgerflow.engine import documents, service
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 
 INPUT = {"customer": "Acme", "deal_value": 12000, "discount_pct": 18}
 BOB = service.Caller(actor="bob")

@@ -39,10 +39,11 @@ import httpx
 from common import ADMIN, ROOT, new_store, pg_schema, scratch_dir, sqlite_url
 from sqlalchemy import select, update
 
-from ledgerflow import audit, service, tokens
 from ledgerflow.domain.errors import LedgerflowError
+from ledgerflow.engine import service, tokens
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 
 INPUT = '{"customer": "Acme", "deal_value": 12000, "discount_pct": 18}'
 OUTPUT = {"deal_sheet_url": "https://docs.example.com/d/1", "justification": "Competitor offered 20% on renewal"}

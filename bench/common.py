@@ -20,8 +20,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 import ledgerflow
-from ledgerflow import service
 from ledgerflow.domain.times import parse_time
+from ledgerflow.engine import service
 from ledgerflow.storage.database import initialize, make_engine, normalize_url
 from ledgerflow.storage.store import Store
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from common import PRICING, is_postgres, new_store, pg_schema, playbook_without_triggers, scratch_dir, sqlite_url
 
-from ledgerflow import service
+from ledgerflow.engine import service
 from ledgerflow.storage.database import normalize_url
 from ledgerflow.storage.store import Store
 

@@ -23,8 +23,8 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from ledgerflow import service, tokens
 from ledgerflow.domain.times import parse_time
+from ledgerflow.engine import service, tokens
 from ledgerflow.server import create_server_app
 from ledgerflow.storage.database import initialize, make_engine
 from ledgerflow.storage.store import Store

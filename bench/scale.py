@@ -37,11 +37,12 @@ from typing import Any
 from common import ADMIN, new_store, percentile, scratch_dir, sqlite_url
 
 from engine import INPUT, OUTPUT, outcomes
-from ledgerflow import audit, service
 from ledgerflow.domain.canonical import ZERO_HASH, canonical_json
 from ledgerflow.domain.figures import Period, parse_period
 from ledgerflow.domain.times import format_time, parse_time
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store, event_hash
+from ledgerflow.trust import audit
 
 _TOKEN = re.compile(r"\b[rt]-[a-z2-7]{8}\b|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?Z")
 _TASK_COLUMNS = ("id", "ord", "run", "playbook", "step", "type", "status", "assignee", "attempt", "seat",
@@ -393,7 +394,7 @@ def measure_scorecard(store: Store, repeats: int) -> list[dict[str, Any]]:
 
     A scope that fails is reported with its error (and how many ended runs the period holds), not raised.
     """
-    from ledgerflow.scorecard import scorecard
+    from ledgerflow.reporting.scorecard import scorecard
 
     with store.read() as tx:
         first = tx.conn.exec_driver_sql("SELECT min(started_at), max(ended_at) FROM runs").one()

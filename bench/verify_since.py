@@ -21,11 +21,11 @@ from typing import Any
 from common import machine, median, new_store, pg_schema, scratch_dir, spread, sqlite_url
 from sqlalchemy import insert, text
 
-from ledgerflow import audit, checkpoints, evidence
 from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.events import SCHEMA_VERSION, Event
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store, event_hash
+from ledgerflow.trust import audit, checkpoints, evidence
 
 
 def fill(store: Store, events: int, per_chain: int) -> None:

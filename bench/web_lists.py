@@ -26,8 +26,8 @@ from common import PRICING, is_postgres, new_store, percentile, pg_schema, scrat
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
-from ledgerflow import worklists
 from ledgerflow.domain.times import format_time, parse_time
+from ledgerflow.reporting import worklists
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 from ledgerflow.web.app import Identity, create_web_app

@@ -26,8 +26,8 @@ from typing import Any
 from common import PG_DEFAULT, new_store, pg_schema, scratch_dir, sqlite_url
 
 from engine import INPUT, OUTPUT, outcomes
-from ledgerflow import service
 from ledgerflow.domain.errors import Conflict
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
 
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import settings
 from sqlalchemy import create_engine, text
 
-from ledgerflow import service
 from ledgerflow.domain.times import parse_time
+from ledgerflow.engine import service
 from ledgerflow.storage.database import initialize, make_engine, normalize_url
 from ledgerflow.storage.store import Store
 

@@ -14,14 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ledgerflow import audit, governance, reports, service
-from ledgerflow.digest import WIDTH, day_digest
 from ledgerflow.domain.errors import Conflict
 from ledgerflow.domain.figures import Period, week_of
 from ledgerflow.domain.times import parse_time
-from ledgerflow.scorecard import scorecard
+from ledgerflow.engine import governance, service
+from ledgerflow.reporting import reports
+from ledgerflow.reporting.digest import WIDTH, day_digest
+from ledgerflow.reporting.scorecard import scorecard
 from ledgerflow.storage.database import initialize, make_engine, normalize_url
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 
 EXAMPLES = Path(__file__).parent / "examples"
 START = "2026-03-02T08:00:00Z"  # a Monday

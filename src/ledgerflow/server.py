@@ -14,14 +14,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Match, Mount, Route
 
-from ledgerflow import instruments, tokens
 from ledgerflow.agents.http import McpEndpoint
 from ledgerflow.api import slack
 from ledgerflow.api.app import create_app
 from ledgerflow.domain.errors import LedgerflowError
+from ledgerflow.engine import tokens
+from ledgerflow.engine.worker import Worker
+from ledgerflow.ops import instruments
 from ledgerflow.storage.store import Store
 from ledgerflow.web.app import Identity, create_web_app
-from ledgerflow.worker import Worker
 
 
 def web_identity(store: Store, token: str) -> Identity | None:

@@ -15,7 +15,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
 
-from ledgerflow import service, tokens
+from ledgerflow.engine import service, tokens
 from ledgerflow.storage.store import Store
 from tests.conftest import ADMIN, EXAMPLES
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from ledgerflow import approvals, service
 from ledgerflow.domain.errors import Conflict, Forbidden, LedgerflowError, NotFound
 from ledgerflow.domain.grants import arguments_hash
+from ledgerflow.engine import approvals, service
+from ledgerflow.engine.tokens import Principal
+from ledgerflow.reporting.timeline import describe
 from ledgerflow.storage.store import Store
-from ledgerflow.timeline import describe
-from ledgerflow.tokens import Principal
 from tests.agents.helpers import events_of, publish_examples
 from tests.conftest import ADMIN
 from tests.engine.helpers import caller, decide, only_open, publish_text, snapshot
@@ -195,7 +195,7 @@ def test_concurrent_consumers_of_one_grant_exactly_one_wins(store: Store, reques
 
 def test_requests_are_recorded_with_their_channel_and_the_audit_chain_verifies(
         store: Store, requested: dict[str, Any]) -> None:
-    from ledgerflow import audit
+    from ledgerflow.trust import audit
 
     _approve(store, requested)
     _consume(store, requested)

@@ -7,8 +7,8 @@ from typing import Any
 import anyio
 from mcp.client import Client
 
-from ledgerflow import service
 from ledgerflow.agents.coordinator import advise, review, work_once
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
 from tests.agents.helpers import DEAL, SHEET, SRC, events_of, publish_examples, stdio, token
 from tests.engine.helpers import caller, only_open, run_state

@@ -15,12 +15,12 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 
-from ledgerflow import service
 from ledgerflow.agents.gateway import Gateway, build, upstream_command
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.gateway_policy import ASK, Policy, Rule, load_policy
+from ledgerflow.engine import service
+from ledgerflow.engine.tokens import Principal
 from ledgerflow.storage.store import Store
-from ledgerflow.tokens import Principal
 from tests.agents.helpers import SRC, call, publish_examples, refused, token
 from tests.engine.helpers import caller, snapshot
 

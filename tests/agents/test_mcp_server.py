@@ -10,7 +10,7 @@ import httpx
 import pytest
 from mcp.client import Client
 
-from ledgerflow import service
+from ledgerflow.engine import service
 from ledgerflow.server import create_server_app
 from ledgerflow.storage.store import Store
 from tests.agents.helpers import (
@@ -147,7 +147,7 @@ def test_over_http_a_missing_or_bad_token_is_401_and_a_guest_link_reaches_nothin
     for headers in ({}, {"Authorization": "Bearer lf_nothing"}):
         answer = httpx.post(f"{base_url}/mcp", json=body, headers=headers)
         assert answer.status_code == 401 and answer.headers["content-type"] == "application/problem+json"
-    from ledgerflow import tokens
+    from ledgerflow.engine import tokens
 
     guest = tokens.invite_guest(store, only_open(store, review_run["run"]).id, "x@example.com", caller("sam"))
     link_token = guest["link"].rsplit("/", 1)[1]

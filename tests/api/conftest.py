@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerflow import tokens
 from ledgerflow.api.app import ApiConfig, create_app
 from ledgerflow.domain.limits import Limits
+from ledgerflow.engine import tokens
 from ledgerflow.storage.store import Store
 from tests.api.helpers import Login, bearer
 from tests.conftest import ADMIN

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerflow import tokens
 from ledgerflow.api.app import ApiConfig, create_app
 from ledgerflow.domain.limits import Limits
+from ledgerflow.engine import tokens
 from ledgerflow.storage.store import Store
 from tests.api.helpers import INPUT, PREPARED, Login, bearer
 from tests.conftest import ADMIN, as_

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from ledgerflow import service, tokens
 from ledgerflow.domain.errors import NotFound
+from ledgerflow.engine import service, tokens
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 from tests.api.helpers import Login, bearer

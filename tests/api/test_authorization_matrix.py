@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from ledgerflow import service, tokens
+from ledgerflow.engine import service, tokens
 from ledgerflow.storage.store import Store
 from tests.agents.helpers import APPROVAL
 from tests.api.helpers import PREPARED, Login, bearer, start, to_decision

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from ledgerflow import audit
 from ledgerflow.cli.main import main
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.api.helpers import INPUT, PREPARED, Login
 from tests.engine.helpers import snapshot
 

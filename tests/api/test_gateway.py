@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from ledgerflow import service, tokens
 from ledgerflow.api.app import create_app
 from ledgerflow.client import ApprovalDenied, Client
+from ledgerflow.engine import service, tokens
 from ledgerflow.storage.store import Store
 from tests.api.conftest import CONFIG
 from tests.conftest import ADMIN

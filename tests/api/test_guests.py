@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerflow import service, tokens
 from ledgerflow.domain.errors import Forbidden
+from ledgerflow.engine import service, tokens
 from ledgerflow.storage.store import Store
 from tests.api.helpers import PREPARED, Login, bearer, start, to_decision
 from tests.engine.helpers import changes_nothing, snapshot

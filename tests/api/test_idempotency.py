@@ -6,7 +6,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from ledgerflow import idempotency
+from ledgerflow.engine import idempotency
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 from tests.api.helpers import INPUT, PREPARED, Login, start, to_decision

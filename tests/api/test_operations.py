@@ -19,11 +19,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from ruamel.yaml import YAML
 from sqlalchemy import text
 
-from ledgerflow import checkpoints, evidence, instruments, service, tokens
 from ledgerflow.api.app import create_app
 from ledgerflow.api.operations import readiness
-from ledgerflow.metrics import serve_metrics
+from ledgerflow.engine import service, tokens
+from ledgerflow.ops import instruments
+from ledgerflow.ops.metrics import serve_metrics
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import checkpoints, evidence
 from tests.api.conftest import CONFIG
 from tests.api.helpers import INPUT, Login, bearer, start
 from tests.conftest import ADMIN

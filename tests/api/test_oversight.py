@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from ledgerflow import service
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
 from tests.api.helpers import Login, start
 from tests.conftest import ADMIN

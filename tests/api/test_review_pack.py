@@ -8,10 +8,10 @@ from io import BytesIO
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
-from ledgerflow import governance
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.review import review_markdown
-from ledgerflow.review import review_pack
+from ledgerflow.engine import governance
+from ledgerflow.reporting.review import review_pack
 from ledgerflow.storage.store import Store
 from tests.api.helpers import Login
 from tests.engine.helpers import changes_nothing

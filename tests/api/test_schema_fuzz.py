@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledgerflow import tokens
 from ledgerflow.api.app import create_app
+from ledgerflow.engine import tokens
 from ledgerflow.storage.store import Store
 from tests.api.conftest import CONFIG
 from tests.conftest import ADMIN

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledgerflow import service, tokens, views
 from ledgerflow.api.app import create_app
+from ledgerflow.engine import api_queries, service, tokens
 from ledgerflow.storage.store import Store
 from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
 from tests.domain.test_limits import BOMB
@@ -34,7 +34,7 @@ def test_an_unexpected_error_answers_500_and_the_same_connection_serves_the_next
     with serving(create_app(store), ready_path="/readyz") as base:
         connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
         with monkeypatch.context() as patched:
-            patched.setattr(views, "playbooks", broken)
+            patched.setattr(api_queries, "playbooks", broken)
             connection.request("GET", "/api/v1/playbooks", headers=headers)
             failed = connection.getresponse()
             problem = json.loads(failed.read())

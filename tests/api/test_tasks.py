@@ -137,15 +137,15 @@ def test_a_long_inbox_comes_a_page_at_a_time_in_order(client: TestClient, login:
 
 
 def test_the_task_view_carries_the_runs_why(store: Store) -> None:
-    from ledgerflow import service, views
     from ledgerflow.api.models import TaskContextOut
-    from ledgerflow.tokens import Principal
+    from ledgerflow.engine import api_queries, service
+    from ledgerflow.engine.tokens import Principal
     from tests.engine.helpers import GOOD_OUTPUT, act, caller, only_open
 
     run, _ = service.start_run(store, "pricing-exception", {"customer": "Acme", "deal_value": 12000,
                                                             "discount_pct": 18}, caller("bob"), why="renewal")
     decision = act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0]
-    view = TaskContextOut.of(views.task(store, Principal(token_id="t", actor="dave"), decision.id))
+    view = TaskContextOut.of(api_queries.task(store, Principal(token_id="t", actor="dave"), decision.id))
     assert view.why == "renewal"
 
 

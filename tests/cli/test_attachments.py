@@ -78,7 +78,7 @@ def test_an_unreadable_attachment_exits_2(capsys: pytest.CaptureFixture[str], cl
 
 def test_an_exported_pack_carries_the_documents_and_check_pack_verifies_them(
         capsys: pytest.CaptureFixture[str], cli_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ledgerflow import evidence
+    from ledgerflow.trust import evidence
 
     key, public = evidence.new_key()
     monkeypatch.setenv("LEDGERFLOW_SIGNING_KEY", key)

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ledgerflow import config
 from ledgerflow.domain.errors import InvalidInput
+from ledgerflow.ops import config
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import start
 

@@ -16,7 +16,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 
-from ledgerflow.config import Settings
+from ledgerflow.ops.config import Settings
 from ledgerflow.storage.store import Store
 
 

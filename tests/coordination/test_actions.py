@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from ledgerflow import actions, audit, service
 from ledgerflow.domain.figures import parse_period
-from ledgerflow.scorecard import scorecard
+from ledgerflow.engine import actions, service
+from ledgerflow.engine.worker import ACTION_ATTEMPTS, Worker
+from ledgerflow.reporting.scorecard import scorecard
 from ledgerflow.storage.store import Store
-from ledgerflow.worker import ACTION_ATTEMPTS, Worker
+from ledgerflow.trust import audit
 from tests.conftest import PRICING
 from tests.coordination.conftest import Receiver
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, publish_text, run_state, start

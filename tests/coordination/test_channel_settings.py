@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow.config import load_settings
 from ledgerflow.domain.errors import InvalidInput
+from ledgerflow.ops.config import load_settings
 
 
 def test_links_expire_after_72_hours_unless_set_and_slack_needs_both_its_secrets(tmp_path: Path) -> None:

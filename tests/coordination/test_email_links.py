@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from ledgerflow import service
+from ledgerflow.engine import service
+from ledgerflow.engine.worker import Worker
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 from ledgerflow.web.app import create_web_app
-from ledgerflow.worker import Worker
 from tests.coordination.conftest import Smtp
 from tests.engine.helpers import GOOD_OUTPUT, act, changes_nothing, only_open, run_state, start
 from tests.web.conftest import authenticate, csrf_of, sign_in

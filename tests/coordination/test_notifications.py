@@ -10,11 +10,11 @@ import httpx
 from sqlalchemy import update
 from standardwebhooks.webhooks import Webhook
 
-from ledgerflow import audit
 from ledgerflow.domain.times import format_time, parse_time
+from ledgerflow.engine.worker import Worker, backoff
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
-from ledgerflow.worker import Worker, backoff
+from ledgerflow.trust import audit
 from tests.coordination.conftest import Receiver, Smtp, free_port
 from tests.engine.helpers import start
 
@@ -128,10 +128,10 @@ def test_a_worker_killed_holding_a_lease_leaves_the_message_to_another_once_the_
     run = start(db)
     script = textwrap.dedent(f"""
         import os
-        from ledgerflow import delivery
-        from ledgerflow.config import Settings
+        from ledgerflow.channels import delivery
+        from ledgerflow.ops.config import Settings
         from ledgerflow.storage.store import Store
-        from ledgerflow.worker import Worker
+        from ledgerflow.engine.worker import Worker
         delivery.send_email = lambda settings, row, decision=None: os._exit(9)  # killed after leasing, before sending
         Worker(Store({db.url!r}, settings=Settings(smtp_url={smtp.url!r}))).tick()
     """)

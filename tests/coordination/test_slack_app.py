@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from slack_sdk.signature import SignatureVerifier
 
-from ledgerflow import service
+from ledgerflow.engine import service
+from ledgerflow.engine.worker import Worker
 from ledgerflow.server import create_server_app
 from ledgerflow.storage.store import Store
-from ledgerflow.worker import Worker
 from tests.conftest import DIRECTORY
 from tests.coordination.conftest import SlackApi
 from tests.engine.helpers import GOOD_OUTPUT, act, changes_nothing, only_open, run_state, start

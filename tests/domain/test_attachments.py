@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledgerflow.documents import detect
 from ledgerflow.domain.attachments import Attachment, bound, safe_name
+from ledgerflow.engine.documents import detect
 
 
 @pytest.mark.parametrize(("given", "kept"), [

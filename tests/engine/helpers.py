@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
-from ledgerflow import service
 from ledgerflow.domain.runs import RunState, TaskState
+from ledgerflow.engine import service
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from ledgerflow import audit, checkpoints, documents, evidence, service
 from ledgerflow.domain import notes
+from ledgerflow.engine import documents, service
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit, checkpoints, evidence
 from tests.engine.helpers import GOOD_OUTPUT, act, caller, decide, only_open
 from tests.engine.test_pack_tool import KEY, PUBLIC, _run
 

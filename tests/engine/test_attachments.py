@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledgerflow import documents, service
-from ledgerflow.config import Settings
 from ledgerflow.domain.attachments import AttachmentLimits
 from ledgerflow.domain.errors import (
     AttachmentRefused,
@@ -23,9 +21,11 @@ from ledgerflow.domain.errors import (
     InvalidInput,
     NotFound,
 )
+from ledgerflow.engine import documents, service
+from ledgerflow.engine.tokens import ACTOR, ADMIN, GUEST, Principal
+from ledgerflow.ops.config import Settings
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
-from ledgerflow.tokens import ACTOR, ADMIN, GUEST, Principal
 from tests.engine.helpers import GOOD_OUTPUT, act, caller, changes_nothing, decide, only_open, run_state
 
 INPUT = {"customer": "Acme", "deal_value": 12000, "discount_pct": 18}

@@ -9,9 +9,9 @@ import textwrap
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
-from ledgerflow import audit
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, snapshot, start
 
 
@@ -178,7 +178,7 @@ def test_a_process_killed_inside_a_command_leaves_the_database_as_it_was(store: 
     before = snapshot(store)
     script = textwrap.dedent(f"""
         import os
-        from ledgerflow import service
+        from ledgerflow.engine import service
         from ledgerflow.storage.store import Store, Tx
         original = Tx.append
         def append_then_die(self, events):

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
-from ledgerflow import audit, service
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.conftest import ADMIN, BACKENDS, DIRECTORY, PRICING, drop_schema, make_store
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, start
 

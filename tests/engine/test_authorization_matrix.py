@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from ledgerflow import audit, service
 from ledgerflow.domain.directory import Directory
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidTransition, LedgerflowError, NotFound
 from ledgerflow.domain.playbook import DecisionStep, Playbook, TaskStep
@@ -31,7 +30,9 @@ from ledgerflow.domain.rights import agent_may_approve
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.states import TaskStatus
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
 from tests.engine.helpers import GOOD_OUTPUT, caller, publish_text, run_state, snapshot
 

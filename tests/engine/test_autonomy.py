@@ -10,13 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from ledgerflow import audit, autonomy, reports, service
-from ledgerflow.backup import backup, restore
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledgerflow.domain.runs import TaskState
+from ledgerflow.engine import autonomy, service
+from ledgerflow.ops.backup import backup, restore
+from ledgerflow.reporting import reports
 from ledgerflow.storage import schema
 from ledgerflow.storage.database import make_engine
 from ledgerflow.storage.store import Store, event_hash
+from ledgerflow.trust import audit
 from tests.conftest import drop_schema, fresh_url
 from tests.engine.helpers import caller, changes_nothing, decide, publish_text, run_state
 

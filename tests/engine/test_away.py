@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledgerflow import service
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
 from tests.conftest import DIRECTORY
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start

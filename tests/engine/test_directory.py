@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow import service
 from ledgerflow.domain.errors import InvalidInput, LoadError
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
 from tests.conftest import DIRECTORY
 from tests.engine.helpers import changes_nothing, snapshot

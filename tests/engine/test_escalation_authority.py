@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow import access, service
 from ledgerflow.domain.errors import Forbidden
+from ledgerflow.engine import access, service
 from ledgerflow.storage.store import Store
 from tests.conftest import PRICING
 from tests.engine.helpers import GOOD_OUTPUT, act, caller, only_open, publish_text, run_state, start

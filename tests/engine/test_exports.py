@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ledgerflow import exports
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import exports
 from tests.engine.helpers import finished_run
 
 

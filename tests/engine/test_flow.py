@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow import audit, service
 from ledgerflow.domain.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, SchemaViolation
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.engine.helpers import (
     GOOD_OUTPUT,
     act,

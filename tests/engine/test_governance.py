@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ledgerflow import audit, governance, service
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput
+from ledgerflow.engine import governance, service
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.conftest import PRICING
 from tests.engine.helpers import GOOD_OUTPUT, act, caller, changes_nothing, decide, only_open, snapshot, start
 

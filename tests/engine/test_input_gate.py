@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from ledgerflow import governance, service
 from ledgerflow.domain.errors import LimitExceeded
+from ledgerflow.engine import governance, service
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, changes_nothing, only_open, start
 

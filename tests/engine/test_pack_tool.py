@@ -15,8 +15,8 @@ from typing import Any
 import rfc8785
 from hypothesis import given, settings
 
-from ledgerflow import evidence
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import evidence
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start
 from tests.strategies import json_documents
 

@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from ledgerflow import audit, governance, service
 from ledgerflow.domain.errors import LedgerflowError
+from ledgerflow.engine import governance, service
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.conftest import ADMIN, DIRECTORY, PRICING, drop_schema, make_store
 
 ACTORS = ["alice", "bob", "carol", "chen", "dave", "erin", "maria", "victor", "sam"]

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow import audit, documents, service
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidTransition, LoadError
 from ledgerflow.domain.playbook import load_playbook
 from ledgerflow.domain.source import parse_yaml
+from ledgerflow.engine import documents, service
+from ledgerflow.engine.tokens import ACTOR, Principal
 from ledgerflow.storage.store import Store
-from ledgerflow.tokens import ACTOR, Principal
+from ledgerflow.trust import audit
 from tests.conftest import PRICING
 from tests.engine.helpers import caller, changes_nothing, run_state
 
@@ -140,7 +141,7 @@ def test_an_unknown_retention_key_is_a_lint_finding() -> None:
 def test_the_worker_sweeps_once_an_hour(kept_30_days: Store) -> None:
     from datetime import UTC, datetime
 
-    from ledgerflow.worker import Worker
+    from ledgerflow.engine.worker import Worker
 
     store = kept_30_days
     ended_run(store)

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow import audit, service
 from ledgerflow.domain.errors import Forbidden
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.conftest import PRICING
 from tests.engine.helpers import (
     GOOD_OUTPUT,

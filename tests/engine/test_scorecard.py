@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledgerflow import service
 from ledgerflow.domain.figures import hours_between, parse_period, percentile, span
 from ledgerflow.domain.times import format_time, parse_time
-from ledgerflow.scorecard import scorecard
+from ledgerflow.engine import service
+from ledgerflow.reporting.scorecard import scorecard
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, start
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from ledgerflow import audit
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store, event_hash
+from ledgerflow.trust import audit
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, start
 
 FORGED: dict[str, Any] = {

@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
-from ledgerflow import audit, checkpoints, evidence, service
-from ledgerflow.checkpoints import Checkpoint, Trust
 from ledgerflow.cli.main import main
 from ledgerflow.domain import merkle, notes
+from ledgerflow.engine import service
 from ledgerflow.storage import schema
 from ledgerflow.storage.schema import SYSTEM_CHAIN
 from ledgerflow.storage.store import Store, event_hash
+from ledgerflow.trust import audit, checkpoints, evidence
+from ledgerflow.trust.checkpoints import Checkpoint, Trust
 from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
 from tests.engine.helpers import GOOD_OUTPUT, act, copy_tables, decide, finished_run, only_open, restore_tables, start
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ledgerflow import service
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.times import format_time
-from ledgerflow.scorecard import scorecard
+from ledgerflow.engine import service
+from ledgerflow.reporting.scorecard import scorecard
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, run_state, start
 

@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import pytest
 
-from ledgerflow import checkpoints, evidence
-from ledgerflow.checkpoints import Trust
 from ledgerflow.domain import merkle, notes
+from ledgerflow.engine.worker import Worker
 from ledgerflow.storage.store import Store
-from ledgerflow.worker import Worker
+from ledgerflow.trust import checkpoints, evidence
+from ledgerflow.trust.checkpoints import Trust
 from tests.engine.helpers import copy_tables, restore_tables, start
 
 WITNESS_KEY, WITNESS_PUBLIC = evidence.new_key()
@@ -200,7 +200,7 @@ def test_a_checkpoint_that_cannot_be_kept_is_tried_again_and_the_worker_goes_on(
     try:
         start(db)
         worker = Worker(db, clock=lambda: now[0])
-        with caplog.at_level(logging.ERROR, logger="ledgerflow.worker"):
+        with caplog.at_level(logging.ERROR, logger="ledgerflow.engine.worker"):
             assert worker.tick()["checkpoint_failures"] == 1  # no exception out of the loop
         assert "checkpoint not published" in caplog.text and str(blocked) in caplog.text
         now[0] += timedelta(seconds=59)

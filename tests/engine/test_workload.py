@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from ledgerflow import service
+from ledgerflow.engine import service
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 from tests.conftest import DIRECTORY

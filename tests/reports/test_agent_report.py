@@ -8,10 +8,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from ledgerflow import reports, service, tokens
 from ledgerflow.api.app import create_app
 from ledgerflow.cli.main import main
 from ledgerflow.domain.agent_scores import agent_scores
+from ledgerflow.engine import service, tokens
+from ledgerflow.reporting import reports
 from ledgerflow.storage.store import Store
 from tests.agents.helpers import DEAL, SHEET, publish_examples
 from tests.conftest import ADMIN

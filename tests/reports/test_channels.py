@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from ledgerflow import service
 from ledgerflow.cli.main import main
 from ledgerflow.domain.figures import parse_period
-from ledgerflow.scorecard import scorecard
+from ledgerflow.engine import service
+from ledgerflow.reporting.scorecard import scorecard
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start
 

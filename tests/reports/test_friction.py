@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from ledgerflow import service
 from ledgerflow.cli.main import main
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.friction import Holding, passages, per_run, per_step
-from ledgerflow.friction import friction
+from ledgerflow.engine import service
+from ledgerflow.reporting.friction import friction
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, changes_nothing, decide, only_open, start
 

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerflow import reports, tokens
 from ledgerflow.api.app import create_app
 from ledgerflow.cli.main import main
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.escalation_map import map_markdown
+from ledgerflow.engine import tokens
+from ledgerflow.reporting import reports
 from ledgerflow.storage.store import Store
 from tests.api.conftest import CONFIG
 from tests.api.helpers import bearer

@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerflow import audit, outcomes, tokens
 from ledgerflow.api.app import create_app
 from ledgerflow.cli.main import main
 from ledgerflow.domain.errors import Forbidden, InvalidInput, LoadError, NotFound
 from ledgerflow.domain.figures import parse_period, span
 from ledgerflow.domain.playbook import OutcomeMetric, load_playbook
 from ledgerflow.domain.source import parse_yaml
-from ledgerflow.scorecard import scorecard
+from ledgerflow.engine import outcomes, tokens
+from ledgerflow.reporting.scorecard import scorecard
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.api.conftest import CONFIG
 from tests.api.helpers import bearer
 from tests.conftest import ADMIN, PRICING

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ledgerflow import service
 from ledgerflow.cli.main import main
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start
 

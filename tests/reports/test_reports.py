@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from ledgerflow import reports, service
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.runs import TaskState
+from ledgerflow.engine import service
+from ledgerflow.reporting import reports
 from ledgerflow.storage.store import Store
 from tests.conftest import DIRECTORY, PRICING
 from tests.engine.helpers import GOOD_OUTPUT, act, caller, decide, only_open, publish_text, start

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from ledgerflow import governance, outcomes, service
 from ledgerflow.cli.main import main
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.review import review_markdown
-from ledgerflow.review import review_pack
-from ledgerflow.review_pdf import review_pdf
+from ledgerflow.engine import governance, outcomes, service
+from ledgerflow.reporting.review import review_pack
+from ledgerflow.reporting.review_pdf import review_pdf
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, finished_run, only_open, publish_text, start
 from tests.reports.test_outcome import MEASURED

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow import governance, outcomes, service
 from ledgerflow.cli.main import main
 from ledgerflow.domain import governance as rules
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.review import review_markdown
-from ledgerflow.ids import new_id
-from ledgerflow.review import period_of_review, review_pack
+from ledgerflow.engine import governance, outcomes, service
+from ledgerflow.engine.ids import new_id
+from ledgerflow.reporting.review import period_of_review, review_pack
 from ledgerflow.storage.store import Store
 from tests.conftest import ADMIN
 from tests.engine.helpers import finished_run, publish_text, tables

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerflow import reports, service, tokens
 from ledgerflow.api.app import create_app
 from ledgerflow.cli.main import main
 from ledgerflow.domain.errors import LoadError
@@ -18,6 +17,8 @@ from ledgerflow.domain.notifications import messages_for
 from ledgerflow.domain.playbook import load_playbook
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.summary import render_summary, template_fields
+from ledgerflow.engine import service, tokens
+from ledgerflow.reporting import reports
 from ledgerflow.storage.store import Store
 from tests.api.conftest import CONFIG
 from tests.api.helpers import bearer

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerflow import reports, service, tokens
 from ledgerflow.api.app import create_app
 from ledgerflow.cli.main import main
 from ledgerflow.domain.errors import NotFound
+from ledgerflow.engine import service, tokens
+from ledgerflow.reporting import reports
 from ledgerflow.storage.store import Store
 from tests.api.conftest import CONFIG
 from tests.api.helpers import bearer

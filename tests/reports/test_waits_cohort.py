@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ledgerflow import reports
 from ledgerflow.domain.figures import parse_period
+from ledgerflow.reporting import reports
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from ledgerflow import audit, checkpoints, evidence
-from ledgerflow.backup import backup, restore
 from ledgerflow.domain.errors import Conflict, InvalidInput
+from ledgerflow.ops.backup import backup, restore
 from ledgerflow.storage.database import make_engine
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit, checkpoints, evidence
 from tests.conftest import BACKENDS, drop_schema, fresh_url
 from tests.engine.helpers import finished_run, snapshot, start
 
@@ -161,7 +161,7 @@ def test_a_damaged_or_foreign_file_is_refused_before_anything_is_written(store: 
 def test_a_backup_carries_the_documents_to_either_database(store: Store, tmp_path: Path, onto: str) -> None:
     import hashlib
 
-    from ledgerflow import documents, service
+    from ledgerflow.engine import documents, service
     from tests.engine.helpers import caller
 
     pdf = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n%%EOF\n"

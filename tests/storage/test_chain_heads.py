@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from ledgerflow import audit
 from ledgerflow.domain.errors import Conflict
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.engine.helpers import start
 
 

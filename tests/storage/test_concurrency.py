@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from ledgerflow import audit, service
 from ledgerflow.domain.errors import LedgerflowError, Refused
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start
 
 

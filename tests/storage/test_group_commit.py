@@ -14,12 +14,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from ledgerflow import audit, service
 from ledgerflow.domain.errors import Conflict, EnvironmentProblem, LedgerflowError
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.times import format_time
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
 from tests.engine.helpers import GOOD_OUTPUT, caller, only_open, snapshot, start
 

@@ -25,9 +25,10 @@ def test_migrations_match_the_declared_tables(tmp_path: Path) -> None:
 def test_migrate_brings_an_older_database_up_and_keeps_its_history(tmp_path: Path) -> None:
     from alembic import command
 
-    from ledgerflow import audit, service
+    from ledgerflow.engine import service
     from ledgerflow.storage.database import _alembic_config, migrate
     from ledgerflow.storage.store import Store
+    from ledgerflow.trust import audit
     from tests.conftest import ADMIN, DIRECTORY
 
     store = make_store(tmp_path)
@@ -55,8 +56,8 @@ _CONTENT = ("at", "type", "actor", "channel", "run", "task", "step", "authority"
 
 
 def test_migrating_a_global_chain_rechains_it_per_run_and_keeps_every_event(store: Store) -> None:
-    from ledgerflow import audit
     from ledgerflow.storage.database import migrate
+    from ledgerflow.trust import audit
     from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start
 
     for _ in range(2):

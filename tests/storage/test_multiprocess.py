@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from ledgerflow import audit, service
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.domain.times import format_time
+from ledgerflow.engine import service
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.conftest import ADMIN, BACKENDS, DIRECTORY, PRICING, drop_schema, make_store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start
 

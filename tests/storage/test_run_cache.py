@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow import audit, service
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.states import RunStatus, TaskStatus
+from ledgerflow.engine import service
 from ledgerflow.storage.run_cache import RunCache
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, run_state, start
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow import audit, service
-from ledgerflow.backup import restore
+from ledgerflow.engine import service
+from ledgerflow.ops.backup import restore
 from ledgerflow.storage.database import SCHEMA_REVISION, make_engine
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.conftest import BACKENDS, drop_schema, fresh_url
 from tests.engine.helpers import GOOD_OUTPUT, act, caller, only_open
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 
-from ledgerflow import governance, outcomes, service
 from ledgerflow.domain.figures import parse_period
+from ledgerflow.engine import governance, outcomes, service
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, publish_text, start
 from tests.reports.test_map import HOLED

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from ledgerflow import audit, autonomy
+from ledgerflow.engine import autonomy
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 from tests.engine.helpers import changes_nothing, publish_text
 from tests.web.conftest import csrf_of, sign_in
 

@@ -8,7 +8,7 @@ import json
 
 from fastapi.testclient import TestClient
 
-from ledgerflow import documents, service
+from ledgerflow.engine import documents, service
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, caller, changes_nothing, only_open, run_state
 from tests.web.conftest import csrf_of, sign_in

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from ledgerflow import service
+from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, snapshot, start
 from tests.web.conftest import csrf_of, sign_in

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from ledgerflow import service
 from ledgerflow.domain.figures import parse_period
-from ledgerflow.scorecard import scorecard
+from ledgerflow.engine import service
+from ledgerflow.reporting.scorecard import scorecard
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, publish_text, start
 from tests.web.conftest import CHROMIUM

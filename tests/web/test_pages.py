@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerflow import service
 from ledgerflow.domain.figures import parse_period
-from ledgerflow.scorecard import scorecard
+from ledgerflow.engine import service
+from ledgerflow.reporting.scorecard import scorecard
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, snapshot, start
 from tests.web.conftest import csrf_of, sign_in

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from ledgerflow import governance, service
 from ledgerflow.domain.playbook import load_playbook
 from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.times import parse_time
+from ledgerflow.engine import governance, service
 from ledgerflow.storage.store import Store
 from ledgerflow.web import svg
 from ledgerflow.web.playbooks import charted_weeks

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from ledgerflow import service, tokens
 from ledgerflow.api.app import create_app
+from ledgerflow.engine import service, tokens
 from ledgerflow.storage.store import Store
 from tests.api.helpers import bearer
 from tests.conftest import ADMIN

@@ -7,8 +7,8 @@ import time
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from ledgerflow import tokens
-from ledgerflow.config import Settings
+from ledgerflow.engine import tokens
+from ledgerflow.ops.config import Settings
 from ledgerflow.server import create_server_app
 from ledgerflow.storage.store import Store
 from tests.conftest import ADMIN
@@ -38,7 +38,7 @@ def test_one_app_serves_the_api_the_web_ui_and_runs_the_worker(store: Store, smt
 
 
 def test_a_guest_link_opens_the_one_task_page_and_nothing_else(store: Store) -> None:
-    from ledgerflow import service
+    from ledgerflow.engine import service
     from tests.engine.helpers import only_open
 
     run = start(store)

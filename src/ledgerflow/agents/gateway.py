@@ -23,15 +23,15 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.stdio import stdio_server
 from mcp_types import CallToolRequestParams, CallToolResult, ListToolsResult, PaginatedRequestParams, TextContent
 
-from ledgerflow import approvals, service
 from ledgerflow.domain import grants
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.domain.events import Event, authority
 from ledgerflow.domain.gateway_policy import ALLOW, DENY, Policy, Rule
 from ledgerflow.domain.limits import check_value
 from ledgerflow.domain.times import format_time
+from ledgerflow.engine import approvals, service
+from ledgerflow.engine.tokens import Principal
 from ledgerflow.storage.store import Store
-from ledgerflow.tokens import Principal
 
 CHANNEL = "mcp"
 POLL_SECONDS = 0.5

@@ -17,12 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from ledgerflow import tokens
 from ledgerflow.agents.server import build_server
 from ledgerflow.api import errors
 from ledgerflow.domain.errors import LedgerflowError, NotFound
+from ledgerflow.engine import tokens
+from ledgerflow.engine.tokens import AuthenticationFailed, Principal
 from ledgerflow.storage.store import Store
-from ledgerflow.tokens import AuthenticationFailed, Principal
 
 PATH = "/mcp"
 SCOPE_KEY = "ledgerflow.principal"

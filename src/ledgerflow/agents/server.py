@@ -20,11 +20,11 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ledgerflow import approvals, documents, remote, views
 from ledgerflow.api.models import RunStarted, TaskContextOut, TaskOut, TaskResult, Uploaded
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError
+from ledgerflow.engine import api_commands, api_queries, approvals, documents
+from ledgerflow.engine.tokens import Principal
 from ledgerflow.storage.store import Store
-from ledgerflow.tokens import Principal
 
 CHANNEL = "mcp"
 Result = Annotated[CallToolResult, dict[str, Any]]
@@ -92,7 +92,7 @@ def build_server(store: Store, identify: Identify) -> MCPServer:
         return await run_command(lambda: work(principal))
 
     def task_result(principal: Principal, verb: str, task: str, **args: Any) -> dict[str, Any]:
-        return _dump(TaskResult.of(remote.task_command(store, principal, verb, task, channel=CHANNEL, **args)))
+        return _dump(TaskResult.of(api_commands.task_command(store, principal, verb, task, channel=CHANNEL, **args)))
 
     @server.tool(annotations=_READ)
     async def list_my_tasks(ctx: Context, after: Annotated[str | None, Field(
@@ -102,7 +102,7 @@ def build_server(store: Store, identify: Identify) -> MCPServer:
         (task, decision, action, review), status, due time and the run's one-line summary. Start here; then
         call get_task on one to read what it asks for."""
         def work(who: Principal) -> dict[str, Any]:
-            tasks, about = views.inbox(store, who, after=after, limit=limit)
+            tasks, about = api_queries.inbox(store, who, after=after, limit=limit)
             return {"tasks": [_dump(TaskOut.of(t, about.get(t.run or ""))) for t in tasks]}
         return await call(ctx, work)
 
@@ -113,7 +113,7 @@ def build_server(store: Store, identify: Identify) -> MCPServer:
         recommendations and decisions so far, the decision rights at this step (who may approve, recommend,
         separation of duties, whether you are excluded), the SLA clock, the schema its output must meet
         (`produces`) and `you_may`: the commands you may try now. A task you take no part in is unknown."""
-        return await call(ctx, lambda who: _dump(TaskContextOut.of(views.task(store, who, task))))
+        return await call(ctx, lambda who: _dump(TaskContextOut.of(api_queries.task(store, who, task))))
 
     @server.tool(annotations=_WRITE)
     async def start_run(ctx: Context, playbook: Annotated[str, Field(description="A published playbook id.")],
@@ -124,7 +124,7 @@ def build_server(store: Store, identify: Identify) -> MCPServer:
         """Start a run of a playbook as you. Answers `{"run", "status", "tasks"}` with the tasks it opened.
         Refused when the playbook is paused or stopped, or the input does not meet its schema."""
         def work(who: Principal) -> dict[str, Any]:
-            run, opened = remote.start_run(store, who, playbook, input, why=why, version=None,
+            run, opened = api_commands.start_run(store, who, playbook, input, why=why, version=None,
                                            attachments=attachments or (), channel=CHANNEL)
             return _dump(RunStarted(run=run.id, status=str(run.status), tasks=[TaskOut.of(t) for t in opened]))
         return await call(ctx, work)
@@ -222,16 +222,16 @@ def _resources(server: MCPServer, store: Store) -> None:
     @server.resource("ledgerflow://playbooks", name="playbooks", mime_type="application/json",
                      description="Every published playbook: id, newest version, title, owners, governance state.")
     async def playbooks() -> str:
-        return await _read(lambda: {"playbooks": views.playbooks(store)})
+        return await _read(lambda: {"playbooks": api_queries.playbooks(store)})
 
     @server.resource("ledgerflow://playbooks/{playbook}", name="playbook", mime_type="application/json",
                      description="A playbook's newest published version: its YAML `source` (steps, rights, "
                                  "clarity answers, SLAs), version and governance state.")
     async def playbook(playbook: str) -> str:
-        return await _read(lambda: {k: v for k, v in views.playbook(store, playbook, None).items()
+        return await _read(lambda: {k: v for k, v in api_queries.playbook(store, playbook, None).items()
                                     if k != "definition"})
 
     @server.resource("ledgerflow://directory", name="directory", mime_type="application/json",
                      description="Who is who: people and agents with their roles and standing delegates.")
     async def directory() -> str:
-        return await _read(lambda: views.directory(store))
+        return await _read(lambda: api_queries.directory(store))

@@ -18,7 +18,6 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledgerflow import instruments, tokens, views
 from ledgerflow.api import errors, operations
 from ledgerflow.api.deps import StoreDep
 from ledgerflow.api.expensive import Expensive
@@ -29,6 +28,8 @@ from ledgerflow.domain import limits
 from ledgerflow.domain.attachments import MAX_ATTACHMENT_BYTES
 from ledgerflow.domain.errors import AttachmentTooLarge, InvalidInput, LedgerflowError, LimitExceeded
 from ledgerflow.domain.limits import DEFAULT, Limits
+from ledgerflow.engine import api_queries, tokens
+from ledgerflow.ops import instruments
 from ledgerflow.storage.store import Store
 
 PREFIX = "/api/v1"
@@ -168,7 +169,7 @@ def _guest_router() -> APIRouter:
         principal = tokens.authenticate(store, token)
         if not principal.is_guest or principal.task is None:
             raise tokens.AuthenticationFailed("this is not a guest link", rule="token-invalid")
-        body = TaskContextOut.of(views.task(store, principal, principal.task)).model_dump(mode="json")
+        body = TaskContextOut.of(api_queries.task(store, principal, principal.task)).model_dump(mode="json")
         return JSONResponse(body, headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
     return api

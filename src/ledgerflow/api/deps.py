@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from ledgerflow import idempotency, telemetry, tokens
 from ledgerflow.api.errors import PROBLEM, UnsupportedMediaType, problem_of, problem_response, status_of
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
+from ledgerflow.engine import idempotency, tokens
+from ledgerflow.engine.tokens import AuthenticationFailed, Principal
+from ledgerflow.ops import telemetry
 from ledgerflow.storage.store import Store
-from ledgerflow.tokens import AuthenticationFailed, Principal
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 YAML_BODY: dict[str, Any] = {"requestBody": {

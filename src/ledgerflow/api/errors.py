@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledgerflow import telemetry
 from ledgerflow.domain.errors import (
     AttachmentRefused,
     AttachmentTooLarge,
@@ -31,8 +30,9 @@ from ledgerflow.domain.errors import (
     Refused,
     SchemaViolation,
 )
-from ledgerflow.idempotency import KeyReused
-from ledgerflow.tokens import AuthenticationFailed
+from ledgerflow.engine.idempotency import KeyReused
+from ledgerflow.engine.tokens import AuthenticationFailed
+from ledgerflow.ops import telemetry
 
 PROBLEM = "application/problem+json"
 

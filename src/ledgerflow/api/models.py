@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ledgerflow.domain.attachments import shown
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.times import display_time
-from ledgerflow.timeline import describe
-from ledgerflow.views import TaskContext
+from ledgerflow.engine.api_queries import TaskContext
+from ledgerflow.reporting.timeline import describe
 
 
 class _In(BaseModel):

@@ -17,9 +17,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledgerflow import instruments, metrics, telemetry
 from ledgerflow.api.errors import problem_body, problem_response
 from ledgerflow.domain.errors import LedgerflowError
+from ledgerflow.ops import instruments, metrics, telemetry
 from ledgerflow.storage.database import check_initialized
 from ledgerflow.storage.store import Store
 

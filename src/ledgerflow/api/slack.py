@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from slack_sdk.signature import SignatureVerifier
 from starlette.concurrency import run_in_threadpool
 
-from ledgerflow import slack_app
+from ledgerflow.channels import slack_app
 from ledgerflow.domain import limits
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.storage.store import Store

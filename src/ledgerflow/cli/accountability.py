@@ -35,8 +35,8 @@ PlaybookFilter = Annotated[str | None, typer.Option("--playbook", help="Only thi
 @report_app.command("waiting")
 def report_waiting(playbook: PlaybookFilter = None) -> None:
     """Every open run and whom it waits on now, since when, overdue or blocked; longest wait first."""
-    from ledgerflow import reports
     from ledgerflow.cli import render
+    from ledgerflow.reporting import reports
 
     result = reports.waiting(store(), playbook=playbook)
     # 80 columns hold the ids whole and whom each run waits on; `since` and the rest are in --json
@@ -56,7 +56,7 @@ def report_friction(playbook_id: str, period: PeriodOption = None, since: SinceO
                     until: UntilOption = None) -> None:
     """Per step: waits, re-routes, nudges per completion, send-back loops, handoffs and ping-pong."""
     from ledgerflow.cli import render
-    from ledgerflow.friction import friction
+    from ledgerflow.reporting.friction import friction
 
     db = store()
     chosen = _period(db, period, since, until)
@@ -77,9 +77,9 @@ def playbook_map(playbook_id: str, format: Annotated[str, typer.Option(help="md 
                  version: Annotated[int | None, typer.Option(help="A published version (default: newest).")]
                  = None) -> None:
     """The one-page escalation map: who owns, approves, gets nudged and pulled in; the holes flagged."""
-    from ledgerflow import reports
     from ledgerflow.cli import render
     from ledgerflow.domain.escalation_map import map_markdown
+    from ledgerflow.reporting import reports
 
     if format not in ("md", "json"):
         raise InvalidInput(f"--format is md or json, not {format!r}", rule="bad-format")
@@ -96,8 +96,8 @@ def outcome_record(playbook_id: str, period: Annotated[str, typer.Option(help="A
                    note: Annotated[str | None, typer.Option(help="Where the figure comes from.")] = None,
                    as_: As = None) -> None:
     """Record a week's outcome value (the outcome owner or the workflow owner, or a token made for one)."""
-    from ledgerflow import outcomes
     from ledgerflow.domain.figures import parse_period
+    from ledgerflow.engine import outcomes
 
     db = store()
     who = caller(as_)
@@ -121,9 +121,9 @@ def report_review(playbook_id: Annotated[str | None, typer.Argument(help="The pl
     from ledgerflow import jsonfiles
     from ledgerflow.domain.figures import parse_period
     from ledgerflow.domain.review import review_markdown
-    from ledgerflow.review import period_of_review, review_pack
-    from ledgerflow.review_pdf import review_pdf
-    from ledgerflow.views import this_week
+    from ledgerflow.engine.api_queries import this_week
+    from ledgerflow.reporting.review import period_of_review, review_pack
+    from ledgerflow.reporting.review_pdf import review_pdf
 
     kind = out_file.lower().rsplit(".", 1)[-1] if "." in out_file else ""
     if kind not in ("md", "pdf"):

@@ -14,7 +14,7 @@ import typer
 from ledgerflow.cli.main import As, app, caller, emit, run_app, store
 
 if TYPE_CHECKING:
-    from ledgerflow.tokens import Principal
+    from ledgerflow.engine.tokens import Principal
 
 attachment_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                              help="Documents attached to runs and tasks: read them back, list them.")
@@ -24,7 +24,7 @@ app.add_typer(attachment_app, name="attachment")
 def _principal(as_: str | None) -> Principal:
     """Who reads: `--as ACTOR` (or LEDGERFLOW_TOKEN's actor) reads what that actor may; without either, the
     trusted local administrator reads everything (SPEC §6)."""
-    from ledgerflow import tokens
+    from ledgerflow.engine import tokens
 
     actor = caller(as_).actor
     kind = tokens.ACTOR if as_ or os.environ.get("LEDGERFLOW_TOKEN") else tokens.ADMIN
@@ -35,7 +35,8 @@ def _principal(as_: str | None) -> Principal:
 def attachment_get(sha256: str, out_file: Annotated[str, typer.Option("--out", help="Where to write the bytes.")],
                    as_: As = None) -> None:
     """Write a document's bytes to a file (rights as for reading a run it is attached to)."""
-    from ledgerflow import documents, jsonfiles
+    from ledgerflow import jsonfiles
+    from ledgerflow.engine import documents
     principal = _principal(as_)
     found, data = documents.fetch(store(), principal, sha256)
     jsonfiles.write_file(out_file, data)
@@ -46,10 +47,10 @@ def attachment_get(sha256: str, out_file: Annotated[str, typer.Option("--out", h
 @attachment_app.command("list")
 def attachment_list(run_id: str, as_: As = None) -> None:
     """The documents of a run: name, size, type, who attached them at which step, and their hashes."""
-    from ledgerflow import access, documents
     from ledgerflow.cli import render
     from ledgerflow.domain.attachments import shown
     from ledgerflow.domain.errors import NotFound
+    from ledgerflow.engine import access, documents
     principal = _principal(as_)
     with store().read() as tx:
         run = tx.load_run(run_id)
@@ -63,7 +64,7 @@ def attachment_list(run_id: str, as_: As = None) -> None:
 def run_hold(run_id: str, reason: Annotated[str, typer.Option(help="Why (a matter, a request).")],
              as_: As = None) -> None:
     """Place a legal hold on a run: retention removes none of its documents until it is released."""
-    from ledgerflow import documents
+    from ledgerflow.engine import documents
 
     run = documents.set_hold(store(), run_id, caller(as_), held=True, reason=reason)
     emit({"run": run.id, "held": run.held}, f"run {run.id} is held: its documents are kept")
@@ -73,7 +74,7 @@ def run_hold(run_id: str, reason: Annotated[str, typer.Option(help="Why (a matte
 def run_release(run_id: str, reason: Annotated[str, typer.Option(help="Why the hold ends.")],
                 as_: As = None) -> None:
     """Lift a run's legal hold: its documents fall under the playbook's retention again."""
-    from ledgerflow import documents
+    from ledgerflow.engine import documents
 
     run = documents.set_hold(store(), run_id, caller(as_), held=False, reason=reason)
     emit({"run": run.id, "held": run.held}, f"run {run.id} is released from its hold")
@@ -82,7 +83,7 @@ def run_release(run_id: str, reason: Annotated[str, typer.Option(help="Why the h
 @attachment_app.command("sweep")
 def attachment_sweep() -> None:
     """Remove the bytes retention no longer keeps (recorded, hashes kept) and documents no run refers to."""
-    from ledgerflow import documents
+    from ledgerflow.engine import documents
 
     result = documents.sweep(store())
     lines = [f"removed {r['name']} ({r['sha256']}) of run {r['run']}" for r in result["removed"]]

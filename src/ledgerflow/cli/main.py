@@ -46,33 +46,24 @@ if TYPE_CHECKING:
     from rich import table as rich_table
     from rich import text as rich_text
 
-    from ledgerflow import (
-        audit,
-        checkpoints,
-        config,
-        evidence,
-        exports,
-        governance,
-        idempotency,
-        jsonfiles,
-        reports,
-        service,
-        summaries,
-        tokens,
-    )
-    from ledgerflow import scorecard as scorecards
+    from ledgerflow import jsonfiles
     from ledgerflow.cli import render
     from ledgerflow.domain import attachments as attachment_view
     from ledgerflow.domain import canonical, figures, limits, notes, times
     from ledgerflow.domain import findings as severity
+    from ledgerflow.engine import governance, idempotency, service, tokens
+    from ledgerflow.ops import config
+    from ledgerflow.reporting import reports, summaries
+    from ledgerflow.reporting import scorecard as scorecards
     from ledgerflow.storage import database
     from ledgerflow.storage.store import Store
+    from ledgerflow.trust import audit, checkpoints, evidence, exports
 else:
     audit, checkpoints, config, evidence, exports, governance, idempotency, jsonfiles, reports, service, tokens = (
-        _lazy(f"ledgerflow.{name}") for name in ("audit", "checkpoints", "config", "evidence", "exports",
-                                                 "governance", "idempotency", "jsonfiles", "reports", "service",
-                                                 "tokens"))
-    scorecards, summaries = _lazy("ledgerflow.scorecard"), _lazy("ledgerflow.summaries")
+        _lazy(f"ledgerflow.{name}") for name in (
+            "trust.audit", "trust.checkpoints", "ops.config", "trust.evidence", "trust.exports", "engine.governance",
+            "engine.idempotency", "jsonfiles", "reporting.reports", "engine.service", "engine.tokens"))
+    scorecards, summaries = _lazy("ledgerflow.reporting.scorecard"), _lazy("ledgerflow.reporting.summaries")
     render = _lazy("ledgerflow.cli.render")
     canonical, figures, limits, severity, notes, times = (
         _lazy(f"ledgerflow.domain.{name}") for name in ("canonical", "figures", "limits", "findings", "notes", "times"))
@@ -145,7 +136,7 @@ def attached(db: "Store", paths: list[str] | None) -> tuple[Any, ...]:
     """`--attach` files, checked and stored before the command's transaction (nothing when none are given)."""
     if not paths:
         return ()
-    from ledgerflow import documents
+    from ledgerflow.engine import documents
 
     return documents.attach_files(db, paths)
 Outcome = Annotated[str, typer.Option(help="One of the step's options, like approve, reject or send_back.")]
@@ -254,7 +245,7 @@ def migrate(check: Annotated[bool, typer.Option("--check", help="Change nothing:
 @app.command()
 def backup(out: Annotated[str, typer.Option("--out", help="The new backup file (never replaced).")]) -> None:
     """Copy the whole ledger to a file, consistently, while it serves (restore it with `ledgerflow restore`)."""
-    from ledgerflow import backup as backups
+    from ledgerflow.ops import backup as backups
 
     with _engine() as (engine, url):
         result = backups.backup(engine, url, out, folder=config.load_settings().attachment_dir)
@@ -265,7 +256,7 @@ def backup(out: Annotated[str, typer.Option("--out", help="The new backup file (
 @app.command()
 def restore(file: Annotated[str, typer.Argument(help="A file written by `ledgerflow backup`.")]) -> None:
     """Put a backup onto a new, empty database (--db), then migrate it to this version's schema."""
-    from ledgerflow import backup as backups
+    from ledgerflow.ops import backup as backups
 
     with _engine() as (engine, url):
         result = backups.restore(engine, url, file, folder=config.load_settings().attachment_dir)
@@ -446,12 +437,12 @@ def run_cancel(run_id: str, reason: Annotated[str, typer.Option(help="Why (recor
 @task_app.command("show")
 def task_show(task_id: str, as_: As = None) -> None:
     """One task with what a person needs to act on it: the run's why, clarity, rights, data, recommendations."""
-    from ledgerflow import views
+    from ledgerflow.engine import api_queries
 
     db = store()
     principal = tokens.Principal(token_id="cli", actor=caller(as_).actor,
                                  kind=tokens.ACTOR if as_ or os.environ.get("LEDGERFLOW_TOKEN") else tokens.ADMIN)
-    seen = views.task(db, principal, task_id)
+    seen = api_queries.task(db, principal, task_id)
     context = {"input": seen.input, "outputs": seen.earlier_outputs}
     with db.read() as tx:
         about = summaries.of_runs(tx, [seen.task.run], plain=True).get(seen.task.run or "")
@@ -854,8 +845,8 @@ def worker_command(
     import signal
     import threading
 
-    from ledgerflow import instruments, metrics
-    from ledgerflow.worker import Worker
+    from ledgerflow.engine.worker import Worker
+    from ledgerflow.ops import instruments, metrics
 
     db = store()
     worker = Worker(db)
@@ -887,8 +878,8 @@ def witness_serve(
     """Cosign a ledger's checkpoints only while they extend the last one (LEDGERFLOW_WITNESS_SIGNING_KEY)."""
     import uvicorn
 
-    from ledgerflow.witness import Witness
-    from ledgerflow.witness import app as witness_app_for
+    from ledgerflow.trust.witness import Witness
+    from ledgerflow.trust.witness import app as witness_app_for
 
     logs = _anchors(trust or config.load_settings().trusted_keys, "--trust")
     if not logs:

@@ -16,8 +16,8 @@ app.add_typer(config_app, name="config")
 @config_app.command("show")
 def config_show() -> None:
     """Every setting with its value and source (env, file, default), secrets masked; unknown LEDGERFLOW_* warned."""
-    from ledgerflow import config
     from ledgerflow.cli import render
+    from ledgerflow.ops import config
 
     result = config.show()
     if settings.db:  # --db wins over every other source, for this command line

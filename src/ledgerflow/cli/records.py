@@ -45,8 +45,8 @@ def directory_show(role: Annotated[str | None, typer.Option(help="Only the membe
 @token_app.command("list")
 def token_list(actor: Annotated[str | None, typer.Option("--actor", help="Only this actor's tokens.")] = None) -> None:
     """Tokens and guest links by id (never their value), with whose they are and whether they still work."""
-    from ledgerflow import tokens
     from ledgerflow.cli import render
+    from ledgerflow.engine import tokens
 
     found = tokens.listing(store(), caller(None), actor=actor)
     rows = [{**row, "for": row["email"] or "", "task": row["task"] or ""} for row in found]
@@ -56,8 +56,8 @@ def token_list(actor: Annotated[str | None, typer.Option("--actor", help="Only t
 @governance_app.command("history")
 def governance_history(playbook_id: str) -> None:
     """A playbook's reviews and decisions, oldest first: who decided what, why, on which figures."""
-    from ledgerflow import governance
     from ledgerflow.cli import render
+    from ledgerflow.engine import governance
 
     found = governance.history(store(), playbook_id)
     if not found:
@@ -97,8 +97,8 @@ def governance_autonomy(
 ) -> None:
     """What each agent may decide at each step of a playbook; with --agent, --step and one of --limit,
     --withdraw or --restore, the outcome or workflow owner changes it (SPEC §11), without republishing."""
-    from ledgerflow import autonomy
     from ledgerflow.cli import render
+    from ledgerflow.engine import autonomy
 
     chosen = [name for name, on in (("limit", limit is not None), ("withdraw", withdraw), ("restore", restore)) if on]
     if not chosen and agent is None and step is None:

@@ -16,7 +16,7 @@ from ledgerflow.domain.findings import ERROR
 from ledgerflow.domain.review import outcome_line
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.times import display_time
-from ledgerflow.timeline import authority_text, describe
+from ledgerflow.reporting.timeline import authority_text, describe
 
 if TYPE_CHECKING:
     from ledgerflow.domain.playbook import Playbook

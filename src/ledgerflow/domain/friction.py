@@ -1,7 +1,7 @@
 """Friction per step (issue #20): where work gets re-routed, needs nudging, loops back and changes hands.
 
 The first seed's advice for a fragile operation is to map where work waits, gets re-routed or depends on
-follow-ups; `report waits` has the waits, this module the rest. Pure: `ledgerflow.friction` reads the rows.
+follow-ups; `report waits` has the waits, this module the rest. Pure: `ledgerflow.reporting.friction` reads the rows.
 
 A *holding* is a moment a person (or agent) became the one the run's work waits on: a human task became
 ready with an assignee, or an open one changed hands. A *handoff* is a holding by someone other than the

@@ -1,7 +1,7 @@
 """The outcome measure (SPEC §12): a number per period for the metric the outcome owner is accountable for,
 recorded by an owner or an integration, shown beside the scorecard and watched by `metric: outcome` triggers.
 
-Pure: the use case in `ledgerflow.outcomes` reads and writes the rows.
+Pure: the use case in `ledgerflow.engine.outcomes` reads and writes the rows.
 
 - Who records: the outcome owner or the workflow owner, by hand or through an integration holding a token
   made for one of them (`token create --actor OWNER`; the event's channel says `api`). Anyone else, agents

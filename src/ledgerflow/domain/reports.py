@@ -1,5 +1,5 @@
 """The reports' pure parts (SPEC §5, §6 `report ...`): which changes of hands lack authority, when a task
-is overdue, and the per-step wait figures. No I/O; the use cases in `ledgerflow.reports` fetch the rows.
+is overdue, and the per-step wait figures. No I/O; the use cases in `ledgerflow.reporting.reports` fetch the rows.
 """
 
 from __future__ import annotations

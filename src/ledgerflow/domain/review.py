@@ -1,6 +1,6 @@
 """The weekly review pack as Markdown (SPEC §12): the week's figures and their trend, the outcome value, risk
 triggers crossed, where work waits and where it meets friction, escalations, decisions taken and follow-ups due.
-Pure: renders the dict that `ledgerflow.review.review_pack` assembles.
+Pure: renders the dict that `ledgerflow.reporting.review.review_pack` assembles.
 """
 
 from __future__ import annotations

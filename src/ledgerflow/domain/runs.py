@@ -7,7 +7,7 @@ the same way, so the stored rows can always be rebuilt from the events alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from ledgerflow.domain.attachments import Attachment
 from ledgerflow.domain.events import Event
@@ -100,6 +100,21 @@ class RunState:
 
 
 _TASK_FIELDS = frozenset(TaskState.__dataclass_fields__)
+_State = TypeVar("_State", TaskState, RunState)
+_NEW, _SET = object.__new__, object.__setattr__
+
+
+def renewed(state: _State, **changes: Any) -> _State:
+    """`dataclasses.replace` for the run and task states, at under half its cost (it walks the fields' metadata on
+    every call, and replaying a run replaces a state per event). Both are frozen and slotted with no
+    `__post_init__`, so copying the slots is all `__init__` would do."""
+    kind = type(state)
+    if not changes.keys() <= kind.__dataclass_fields__.keys():
+        raise TypeError(f"{kind.__name__} has no field {sorted(changes.keys() - kind.__dataclass_fields__.keys())}")
+    new = _NEW(kind)
+    for name in kind.__slots__:
+        _SET(new, name, changes[name] if name in changes else getattr(state, name))
+    return new
 
 
 def _with_task(run: RunState, task_id: str, **changes: Any) -> RunState:
@@ -108,9 +123,9 @@ def _with_task(run: RunState, task_id: str, **changes: Any) -> RunState:
         if task.id == task_id:
             if "status" in changes and changes["status"] != task.status:
                 check_task_move(task.status, changes["status"], task.id)
-            task = replace(task, **changes)
+            task = renewed(task, **changes)
         tasks.append(task)
-    return replace(run, tasks=tuple(tasks))
+    return renewed(run, tasks=tuple(tasks))
 
 
 def evolve(run: RunState | None, event: Event) -> RunState | None:
@@ -133,7 +148,7 @@ def evolve(run: RunState | None, event: Event) -> RunState | None:
                 fields["ended_at"] = event.at
             fields.update(status=status, run=run.id, playbook=run.playbook, step=event.step,
                           id=event.task, ready_at=fields.get("ready_at", event.at))
-            return replace(run, tasks=(*run.tasks, TaskState(**fields)))
+            return renewed(run, tasks=(*run.tasks, TaskState(**fields)))
         case "task.started":
             return _with_task(run, str(event.task), status=TaskStatus.IN_PROGRESS, started_at=event.at)
         case "task.completed":
@@ -174,13 +189,13 @@ def evolve(run: RunState | None, event: Event) -> RunState | None:
             rec = Recommendation(task=str(event.task), step=str(event.step), attempt=data["attempt"],
                                  actor=event.actor, outcome=data["outcome"], rationale=data["rationale"],
                                  data_hash=data["data_hash"], at=event.at)
-            return replace(run, recommendations=(*kept, rec))
+            return renewed(run, recommendations=(*kept, rec))
         case "run.completed":
-            return replace(run, status=RunStatus.COMPLETED, ended_at=event.at)
+            return renewed(run, status=RunStatus.COMPLETED, ended_at=event.at)
         case "run.rejected":
-            return replace(run, status=RunStatus.REJECTED, ended_at=event.at)
+            return renewed(run, status=RunStatus.REJECTED, ended_at=event.at)
         case "run.cancelled":
-            return replace(run, status=RunStatus.CANCELLED, ended_at=event.at)
+            return renewed(run, status=RunStatus.CANCELLED, ended_at=event.at)
         case _:
             return run
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, insert, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
@@ -19,7 +21,7 @@ from ledgerflow.storage.hot import Hot
 
 DEFAULT_URL = "sqlite:///ledgerflow.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_REVISION = "0018"
+SCHEMA_REVISION = "0019"
 """The newest migration (a test holds it equal to Alembic's head): every command checks the database against
 it without loading Alembic, which only `init` and `migrate` need."""
 
@@ -44,10 +46,20 @@ def sqlite_path(url: str) -> str | None:
 _BEGIN_WRITE, _BEGIN_READ = Hot(text("BEGIN IMMEDIATE")), Hot(text("BEGIN DEFERRED"))  # on every transaction
 
 
+def _loads(text: str | bytes | memoryview) -> Any:
+    """JSON columns as Python values: orjson, 5-10x faster than the standard library; what orjson refuses (an
+    integer beyond 64 bits, a lone surrogate, a NaN put into a row by hand) is read as the standard library reads
+    it, so a value reads back the same either way."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(bytes(text) if isinstance(text, memoryview) else text)
+
+
 def make_engine(url: str) -> Engine:
     """An engine with one connection setup for every use: WAL, synchronous=FULL, BEGIN IMMEDIATE for writes."""
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, json_deserializer=_loads)
     except (ArgumentError, ImportError) as exc:
         raise InvalidInput(f"--db {url!r} is not a database ledgerflow can open: give sqlite:///FILE, a path, or "
                            "postgresql://...", rule="bad-db-url", details={"cause": str(exc)}) from None

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -104,6 +105,7 @@ runs = Table(
     Index("ix_runs_playbook_status", "playbook", "status"),
     Index("ix_runs_ended", "playbook", "ended_at"),
     Index("ix_runs_starter_status", "started_by", "status"),
+    Index("ix_runs_started", "started_at", "id"),  # the runs list, newest first (issue #21)
 )
 
 period_counts = Table(
@@ -178,6 +180,11 @@ tasks = Table(
     Index("ix_tasks_step_assignee", "playbook", "step", "assignee", "ready_at"),
     Index("ix_tasks_status_ready", "status", "ready_at"),
     Index("ix_tasks_playbook_type_ended", "playbook", "type", "ended_at"),
+    # the few tasks someone holds for another or was pulled into: who sees which runs (web lists, issue #21).
+    # Partial on both databases (migration 0018); `postgresql_where` is left out here because naming it loads
+    # SQLAlchemy's PostgreSQL dialect in every command, and only the migrations create indexes
+    Index("ix_tasks_on_behalf", "on_behalf_of", "run", sqlite_where=text("on_behalf_of IS NOT NULL")),
+    Index("ix_tasks_pulled_in", "run", sqlite_where=text("pulled_in IS NOT NULL")),
 )
 
 recommendations = Table(

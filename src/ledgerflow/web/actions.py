@@ -16,10 +16,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ledgerflow import action_links
-from ledgerflow.action_links import LinkRefused
-from ledgerflow.decision_mail import label, pretty
+from ledgerflow.channels.decision_mail import label, pretty
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
+from ledgerflow.engine import action_links
+from ledgerflow.engine.action_links import LinkRefused
 from ledgerflow.storage.store import Store
 
 CSRF_COOKIE = "ledgerflow_act_csrf"

@@ -15,10 +15,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from ledgerflow import summaries
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.runs import TaskState
 from ledgerflow.domain.times import format_time
+from ledgerflow.reporting import summaries
 from ledgerflow.storage.store import Store
 from ledgerflow.web import board, live, playbooks, runs, tasks
 from ledgerflow.web.actions import action_routes

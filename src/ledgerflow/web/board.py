@@ -10,8 +10,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ledgerflow import access, worklists
 from ledgerflow.domain.errors import NotFound
+from ledgerflow.engine import access
+from ledgerflow.reporting import worklists
 from ledgerflow.web.context import Identity, Web
 
 PAGE = 50

@@ -13,12 +13,12 @@ from typing import Any
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from ledgerflow import documents
 from ledgerflow.api.routes.attachments import download
 from ledgerflow.domain.attachments import Document, shown
 from ledgerflow.domain.runs import RunState
+from ledgerflow.engine import documents
+from ledgerflow.engine.tokens import ACTOR, GUEST, Principal
 from ledgerflow.storage.store import Store
-from ledgerflow.tokens import ACTOR, GUEST, Principal
 
 
 def principal(actor: str, guest_task: str | None) -> Principal:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from ledgerflow import worklists
+from ledgerflow.reporting import worklists
 from ledgerflow.web.context import Identity, Web
 
 Fingerprint = Callable[[Web, Identity], str]

@@ -9,13 +9,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ledgerflow import autonomy, governance, reports
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
 from ledgerflow.domain.escalation_map import build_map
 from ledgerflow.domain.figures import Period, week_of
 from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.times import format_time, parse_time
-from ledgerflow.scorecard import figures
+from ledgerflow.engine import autonomy, governance
+from ledgerflow.reporting import reports
+from ledgerflow.reporting.scorecard import figures
 from ledgerflow.web import svg
 from ledgerflow.web.context import Missing, Web
 

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ledgerflow import access, service, summaries, worklists
-from ledgerflow.audit import chain_problem
 from ledgerflow.domain.attachments import Document
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
-from ledgerflow.timeline import describe
+from ledgerflow.engine import access, service
+from ledgerflow.reporting import summaries, worklists
+from ledgerflow.reporting.timeline import describe
+from ledgerflow.trust.audit import chain_problem
 from ledgerflow.web import documents, forms
 from ledgerflow.web.context import Identity, Missing, Web
 from ledgerflow.web.tasks import status_of

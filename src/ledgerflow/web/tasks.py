@@ -10,14 +10,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ledgerflow import access, service, summaries
 from ledgerflow.domain import limits
 from ledgerflow.domain.attachments import Document
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
 from ledgerflow.domain.playbook import DecisionStep, Playbook
 from ledgerflow.domain.runs import RunState, TaskState
-from ledgerflow.review import period_of_review, review_pack
-from ledgerflow.review_pdf import review_pdf
+from ledgerflow.engine import access, service
+from ledgerflow.reporting import summaries
+from ledgerflow.reporting.review import period_of_review, review_pack
+from ledgerflow.reporting.review_pdf import review_pdf
 from ledgerflow.web import documents, forms
 from ledgerflow.web.context import Identity, Missing, Web
 

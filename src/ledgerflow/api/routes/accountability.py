@@ -8,14 +8,15 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response
 
-from ledgerflow import outcomes, reports, views
 from ledgerflow.api.deps import Actor, ActorMutation, StoreDep
 from ledgerflow.api.errors import documented
 from ledgerflow.api.models import OutcomeIn, OutcomeOut, WaitingOut
 from ledgerflow.domain.escalation_map import map_markdown
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.review import review_markdown
-from ledgerflow.review_pdf import review_pdf
+from ledgerflow.engine import api_queries, outcomes
+from ledgerflow.reporting import reports
+from ledgerflow.reporting.review_pdf import review_pdf
 
 
 def router() -> APIRouter:
@@ -27,7 +28,7 @@ def router() -> APIRouter:
                 ) -> list[WaitingOut]:
         """Every open run the caller sees, each open task with whom it waits on and since when, longest wait
         first (`report waiting`)."""
-        return [WaitingOut(**row) for row in views.waiting(store, who, playbook)]
+        return [WaitingOut(**row) for row in api_queries.waiting(store, who, playbook)]
 
     @api.get("/playbooks/{playbook_id}/map", tags=["playbooks"], responses=documented(404))
     def playbook_map(store: StoreDep, _who: Actor, playbook_id: str,
@@ -63,15 +64,15 @@ def router() -> APIRouter:
                period: Annotated[str | None, Query(description="An ISO week like 2026-W10 (default: this week).")]
                = None, format: PackFormat = "json") -> Response | dict[str, Any]:
         """The weekly review pack of a period (`report review`): JSON, Markdown or PDF, for the owners."""
-        chosen = parse_period(period) if period else views.this_week(store)
-        return _pack(views.review(store, who, playbook_id, chosen), format)
+        chosen = parse_period(period) if period else api_queries.this_week(store)
+        return _pack(api_queries.review(store, who, playbook_id, chosen), format)
 
     @api.get("/tasks/{task_id}/review", tags=["governance"], responses=documented(400, 404), response_model=None)
     def review_of_task(store: StoreDep, who: Actor, task_id: str, format: PackFormat = "json"
                        ) -> Response | dict[str, Any]:
         """The review pack a governance review task looks at (the week its text names), for whoever sees the
         task."""
-        return _pack(views.review_of_task(store, who, task_id), format)
+        return _pack(api_queries.review_of_task(store, who, task_id), format)
 
     return api
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from ledgerflow import approvals
 from ledgerflow.api.deps import Actor, ActorMutation, StoreDep
 from ledgerflow.api.errors import documented
 from ledgerflow.api.models import ApprovalIn, ApprovalOut, ConsumeIn
-from ledgerflow.remote import CHANNEL
+from ledgerflow.engine import approvals
+from ledgerflow.engine.api_commands import CHANNEL
 
 
 def router() -> APIRouter:

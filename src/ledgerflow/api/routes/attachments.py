@@ -13,11 +13,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 
-from ledgerflow import access, documents, remote, views
 from ledgerflow.api.deps import Actor, ActorMutation, Anyone, Mutation, StoreDep
 from ledgerflow.api.errors import documented
 from ledgerflow.api.models import AttachmentOut, HoldIn, HoldOut, Uploaded
 from ledgerflow.domain.attachments import Attachment, inline, shown
+from ledgerflow.engine import access, api_commands, api_queries, documents
 
 BINARY: dict[int | str, dict[str, Any]] = {
     200: {"description": "The document's bytes.", "content": {"application/octet-stream": {}}}}
@@ -64,7 +64,7 @@ def router() -> APIRouter:
     @api.get("/runs/{run_id}/attachments", response_model=list[AttachmentOut], responses=documented(404))
     def of_run(store: StoreDep, who: Actor, run_id: str) -> list[AttachmentOut]:
         """The run's documents: name, size, type, who attached them at which step."""
-        run, _ = views.run(store, who, run_id)
+        run, _ = api_queries.run(store, who, run_id)
         return [AttachmentOut(**a) for a in shown(run.attachments)]
 
     @api.post("/runs/{run_id}/hold", response_model=HoldOut, responses=documented(403, 404, 409, 422))
@@ -84,5 +84,5 @@ def router() -> APIRouter:
 def _held(call: Mutation, run_id: str, reason: str, *, held: bool) -> HoldOut:
     with call.store.read() as tx:
         access.visible_run(tx, run_id, call.principal)
-    run = documents.set_hold(call.store, run_id, remote.caller(call.principal), held=held, reason=reason)
+    run = documents.set_hold(call.store, run_id, api_commands.caller(call.principal), held=held, reason=reason)
     return HoldOut(run=run.id, held=run.held)

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ledgerflow import audit, autonomy, governance, instruments, views
 from ledgerflow.api.deps import Actor, ActorMutation, StoreDep
 from ledgerflow.api.errors import documented
 from ledgerflow.api.models import (
@@ -30,7 +29,10 @@ from ledgerflow.api.models import (
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.figures import Period, parse_period, span
 from ledgerflow.domain.times import display_time
+from ledgerflow.engine import api_queries, autonomy, governance
+from ledgerflow.ops import instruments
 from ledgerflow.storage.store import Store
+from ledgerflow.trust import audit
 
 PeriodQuery = Annotated[str | None, Query(description="An ISO week like 2026-W10 (default: this week).")]
 SinceQuery = Annotated[str | None, Query(description="Start of the period (date or RFC 3339), with `until`.")]
@@ -43,7 +45,7 @@ def _period(store: Store, period: str | None, since: str | None, until: str | No
         if not (since and until) or period:
             raise InvalidInput("give period, or both since and until", rule="bad-period")
         return span(since, until)
-    return parse_period(period) if period else views.this_week(store)
+    return parse_period(period) if period else api_queries.this_week(store)
 
 
 def router() -> APIRouter:
@@ -63,7 +65,7 @@ def router() -> APIRouter:
         """The governance figures of a playbook over a period (SPEC §5), for its owners; `by_channel=true` adds
         the decision latency of each channel."""
         chosen = _period(store, period, since, until)
-        return ScorecardOut(**views.scorecard(store, who, playbook_id, chosen, by_channel=by_channel))
+        return ScorecardOut(**api_queries.scorecard(store, who, playbook_id, chosen, by_channel=by_channel))
 
     @api.post("/governance/{playbook_id}/decisions", response_model=GovernanceOut, status_code=201,
               tags=["governance"], responses=documented(400, 403, 404, 422))
@@ -97,36 +99,36 @@ def router() -> APIRouter:
     @api.get("/reports/stalled", response_model=list[StalledOut], tags=["reports"])
     def stalled(store: StoreDep, who: Actor) -> list[StalledOut]:
         """Open tasks past due and blocked ownership gaps, among the tasks the caller sees."""
-        return [StalledOut(**row) for row in views.stalled(store, who)]
+        return [StalledOut(**row) for row in api_queries.stalled(store, who)]
 
     @api.get("/reports/agents", response_model=list[AgentScoreOut], tags=["reports"])
     def agents(store: StoreDep, who: Actor) -> list[AgentScoreOut]:
         """Per agent and decision step of the playbooks the caller owns: recommendations, agreement with the
         final outcome, overrides, decisions and reversals (`report agents`)."""
-        return [AgentScoreOut(**row) for row in views.agents(store, who)]
+        return [AgentScoreOut(**row) for row in api_queries.agents(store, who)]
 
     @api.get("/reports/clarity", response_model=ClarityReport, tags=["reports"])
     def clarity(store: StoreDep, who: Actor) -> ClarityReport:
         """Lint findings of the playbooks the caller owns, and open ownership gaps it sees."""
-        return ClarityReport(**views.clarity(store, who))
+        return ClarityReport(**api_queries.clarity(store, who))
 
     @api.get("/reports/ownership/{playbook_id}", tags=["reports"], responses=documented(400, 403, 404))
     def ownership(store: StoreDep, who: Actor, playbook_id: str, period: PeriodQuery = None,
                   since: SinceQuery = None, until: UntilQuery = None) -> dict[str, Any]:
         """Changes of assignee and ownership gaps over a period (`report ownership`), for the owners."""
-        return views.ownership(store, who, playbook_id, _period(store, period, since, until))
+        return api_queries.ownership(store, who, playbook_id, _period(store, period, since, until))
 
     @api.get("/reports/waits/{playbook_id}", tags=["reports"], responses=documented(400, 403, 404))
     def waits(store: StoreDep, who: Actor, playbook_id: str, period: PeriodQuery = None,
               since: SinceQuery = None, until: UntilQuery = None) -> dict[str, Any]:
         """Waits per step and assignee over a period (`report waits`), for the owners."""
-        return views.waits(store, who, playbook_id, _period(store, period, since, until))
+        return api_queries.waits(store, who, playbook_id, _period(store, period, since, until))
 
     @api.get("/reports/friction/{playbook_id}", tags=["reports"], responses=documented(400, 403, 404))
     def friction(store: StoreDep, who: Actor, playbook_id: str, period: PeriodQuery = None,
                  since: SinceQuery = None, until: UntilQuery = None) -> dict[str, Any]:
         """Per step over a period: waits, re-routes, nudges per completion, send-back loops, handoffs and
         ping-pong, and the handoffs per run ended (`report friction`), for the owners."""
-        return views.friction(store, who, playbook_id, _period(store, period, since, until))
+        return api_queries.friction(store, who, playbook_id, _period(store, period, since, until))
 
     return api

@@ -1,4 +1,4 @@
-"""Playbooks: read by every actor; linted by every actor; published by their owners (see `remote.publish`)."""
+"""Playbooks: read by every actor; linted by every actor; published by their owners (see `api_commands.publish`)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ledgerflow import remote, views
 from ledgerflow.api.deps import YAML_BODY, Actor, ActorMutation, StoreDep, YamlText
 from ledgerflow.api.errors import documented
 from ledgerflow.api.expensive import Expensive
 from ledgerflow.api.models import FindingOut, LintOut, PlaybookOut, PlaybookSummary, Published
 from ledgerflow.domain.findings import ERROR
+from ledgerflow.engine import api_commands, api_queries
 
 
 def router(expensive: Expensive) -> APIRouter:
@@ -21,12 +21,12 @@ def router(expensive: Expensive) -> APIRouter:
     @api.get("", response_model=list[PlaybookSummary])
     def list_playbooks(store: StoreDep, _who: Actor) -> list[PlaybookSummary]:
         """Every published playbook's newest version, with its owners and governance state."""
-        return [PlaybookSummary(**row) for row in views.playbooks(store)]
+        return [PlaybookSummary(**row) for row in api_queries.playbooks(store)]
 
     @api.post("/lint", response_model=LintOut, openapi_extra=YAML_BODY, responses=documented(400, 413, 415, 503))
     async def lint_playbook(store: StoreDep, _who: Actor, text: YamlText) -> LintOut:
         """Lint a playbook (YAML body) against the loaded directory; nothing is stored."""
-        findings = await expensive.run(lambda: views.lint(store, text, "playbook.yaml"))
+        findings = await expensive.run(lambda: api_queries.lint(store, text, "playbook.yaml"))
         return LintOut(ok=not any(f.severity == ERROR for f in findings),
                        findings=[FindingOut(**f.to_dict()) for f in findings])
 
@@ -40,13 +40,13 @@ def router(expensive: Expensive) -> APIRouter:
         the playbook names as its workflow or outcome owner. Lint errors refuse it (409, with the findings).
         """
         return await expensive.run(lambda: call.answer(
-            lambda: Published(**remote.publish(call.store, call.principal, text)),
+            lambda: Published(**api_commands.publish(call.store, call.principal, text)),
             lambda result: 201 if getattr(result, "created", False) else 200))
 
     @api.get("/{playbook_id}", response_model=PlaybookOut, responses=documented(404))
     def show_playbook(store: StoreDep, _who: Actor, playbook_id: str,
                       version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None) -> PlaybookOut:
         """One published version (the newest unless `version` is given), with its YAML source."""
-        return PlaybookOut(**views.playbook(store, playbook_id, version))
+        return PlaybookOut(**api_queries.playbook(store, playbook_id, version))
 
     return api

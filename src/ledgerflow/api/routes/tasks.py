@@ -7,16 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from ledgerflow import remote, views
 from ledgerflow.api.deps import Actor, ActorMutation, Anyone, AnyoneMutation, Mutation, StoreDep
 from ledgerflow.api.errors import documented
 from ledgerflow.api.models import CompleteIn, DecideIn, ReassignIn, RecommendIn, TaskContextOut, TaskOut, TaskResult
+from ledgerflow.engine import api_commands, api_queries
 
 COMMAND_ERRORS = documented(400, 403, 404, 409, 422)
 
 
 def _command(call: Mutation, verb: str, task_id: str, **args: Any) -> Response:
-    return call.answer(lambda: TaskResult.of(remote.task_command(call.store, call.principal, verb, task_id, **args)))
+    return call.answer(lambda: TaskResult.of(
+        api_commands.task_command(call.store, call.principal, verb, task_id, **args)))
 
 
 def router(*, max_page_size: int) -> APIRouter:
@@ -30,7 +31,7 @@ def router(*, max_page_size: int) -> APIRouter:
         """The caller's inbox: open tasks assigned to it, oldest ready first, a page at a time. A full page
         comes with a `Link: <…>; rel="next"` header to the following one."""
         size = min(limit, max_page_size)
-        tasks, about = views.inbox(store, who, after=after, limit=size)
+        tasks, about = api_queries.inbox(store, who, after=after, limit=size)
         if len(tasks) == size:
             following = request.url.include_query_params(after=tasks[-1].id, limit=size)
             response.headers["Link"] = f'<{following}>; rel="next"'
@@ -41,7 +42,7 @@ def router(*, max_page_size: int) -> APIRouter:
         """A task with its full context: the run's input, the outputs it can read, recommendations,
         decisions, clarity answers, rights at this step and its clocks. A guest sees its own task only,
         without the case data."""
-        return TaskContextOut.of(views.task(store, who, task_id))
+        return TaskContextOut.of(api_queries.task(store, who, task_id))
 
     @api.post("/{task_id}/start", response_model=TaskResult, responses=COMMAND_ERRORS)
     def start_task(call: ActorMutation, task_id: str) -> Response:

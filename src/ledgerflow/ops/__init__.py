@@ -1,0 +1,2 @@
+"""Running ledgerflow: settings, metrics and logs, backups.
+"""

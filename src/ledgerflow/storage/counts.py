@@ -1,0 +1,174 @@
+"""Running counts: open tasks per assignee, week counts and latency marks per playbook, and routing's reads of them.
+
+A transaction adds to them in memory; `_store_counts` writes them just before the commit (see `store.Tx.flush`).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import String, bindparam, func, select, union_all
+
+from ledgerflow.domain.figures import Marks
+from ledgerflow.domain.routing import Last
+from ledgerflow.storage import schema
+from ledgerflow.storage.hot import Hot
+from ledgerflow.storage.rows import OPEN, marks_from
+from ledgerflow.storage.transaction import TxBase
+
+_t = schema.tasks
+_w = schema.workload
+_CANDIDATES_PER_QUERY = 200  # below SQLite's limit of 500 terms in one compound SELECT
+
+
+@functools.cache  # built once per number of candidates, on first use
+def _assigned_query(candidates: int) -> Hot:
+    """Routing's two questions for `candidates` actors (binds a0, a1, ...) in one round trip: per actor, its
+    running open-task count, when it was last given a task of this step and how many at that instant. Each
+    is an indexed lookup (the max on `ix_tasks_step_assignee`'s last entry, then the entries equal to it), so
+    the cost does not grow with the open tasks."""
+    rows = []
+    for index in range(candidates):
+        actor = bindparam(f"a{index}", type_=String)
+        mine = (_t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"), _t.c.assignee == actor)
+        latest = select(func.max(_t.c.ready_at)).where(*mine).scalar_subquery()
+        rows.append(select(actor, select(_w.c.open).where(_w.c.actor == actor).scalar_subquery(), latest,
+                           select(func.count()).where(*mine, _t.c.ready_at == latest).scalar_subquery()))
+    return Hot(union_all(*rows) if candidates > 1 else rows[0])
+
+
+_pc = schema.period_counts
+PERIOD_COUNTS = ("ended", "exceptions", "clean", "rework", "decided")
+_PERIOD_COUNTS = Hot(select(*(_pc.c[c] for c in PERIOD_COUNTS)).where(_pc.c.playbook == bindparam("playbook"),
+                                                                       _pc.c.period == bindparam("period")))
+
+
+def _add_counts(dialect: Any) -> Any:
+    """INSERT a week's counts, or add them to the row already there (both dialects spell upserts alike)."""
+    stmt = dialect.insert(_pc)
+    return stmt.on_conflict_do_update(index_elements=[_pc.c.playbook, _pc.c.period],
+                                      set_={c: _pc.c[c] + stmt.excluded[c] for c in PERIOD_COUNTS})
+
+
+def _add_load(dialect: Any) -> Any:
+    stmt = dialect.insert(_w)
+    return stmt.on_conflict_do_update(index_elements=[_w.c.actor], set_={"open": _w.c.open + stmt.excluded.open})
+
+
+_lm = schema.latency_marks
+_MARKS = Hot(select(_lm.c.decided, _lm.c.below, _lm.c.above, _lm.c.max_below, _lm.c.min_above).where(
+    _lm.c.playbook == bindparam("playbook"), _lm.c.period == bindparam("period"),
+    _lm.c.threshold == bindparam("threshold")))
+
+
+def _add_marks(dialect: Any, greatest: Any, least: Any) -> Any:
+    """INSERT a week's marks around a threshold, or fold them into the row already there."""
+    stmt = dialect.insert(_lm)
+    new = stmt.excluded
+
+    def either(fold: Any, column: str) -> Any:  # NULL means "no value on that side yet"
+        return fold(func.coalesce(_lm.c[column], new[column]), func.coalesce(new[column], _lm.c[column]))
+
+    return stmt.on_conflict_do_update(
+        index_elements=[_lm.c.playbook, _lm.c.period, _lm.c.threshold],
+        set_={"decided": _lm.c.decided + new.decided, "below": _lm.c.below + new.below,
+              "above": _lm.c.above + new.above, "max_below": either(greatest, "max_below"),
+              "min_above": either(least, "min_above")})
+
+
+@functools.cache
+def _upserts(dialect_name: str) -> dict[str, Hot]:
+    """The running-count upserts in one dialect's spelling, built on first use (INSERT ... ON CONFLICT)."""
+    dialect = importlib.import_module(f"sqlalchemy.dialects.{dialect_name}")
+    greatest, least = (func.max, func.min) if dialect_name == "sqlite" else (func.greatest, func.least)
+    return {"counts": Hot(_add_counts(dialect), by_columns=True), "load": Hot(_add_load(dialect), by_columns=True),
+            "marks": Hot(_add_marks(dialect, greatest, least), by_columns=True)}
+
+
+class Counts(TxBase):
+    """The running counts, as a transaction adds to them and reads them."""
+
+    def _store_counts(self) -> None:
+        """Write the running counts kept in memory (see `store.Tx.flush`)."""
+        upserts = _upserts(self.conn.dialect.name)
+        counts, marks, load = sorted(self._counts.items()), sorted(self._marks.items()), sorted(self._load.items())
+        self._counts, self._marks, self._load = {}, {}, {}
+        if counts:
+            upserts["counts"].run(self.conn, [{"playbook": playbook, "period": period, **values}
+                                                  for (playbook, period), values in counts])
+        if marks:
+            upserts["marks"].run(self.conn, [
+                {"playbook": playbook, "period": period, "threshold": threshold, "decided": m.decided,
+                 "below": m.below, "above": m.above, "max_below": m.max_below, "min_above": m.min_above}
+                for (playbook, period, threshold), m in marks])
+        moved = [{"actor": actor, "open": delta} for actor, delta in load if delta]
+        if moved:
+            upserts["load"].run(self.conn, moved)
+
+    def count_period(self, playbook: str, period: str, counts: Mapping[str, int]) -> None:
+        """Add to the running counts of one playbook's ISO week (see `schema.period_counts`), at `flush`."""
+        pending = self._counts.setdefault((playbook, period), dict.fromkeys(PERIOD_COUNTS, 0))
+        for name in PERIOD_COUNTS:
+            pending[name] += counts.get(name, 0)
+
+    def period_counts(self, playbook: str, period: str) -> dict[str, int]:
+        """The running counts of one playbook's ISO week, with this transaction's; zeros for a week with none."""
+        row = _PERIOD_COUNTS.first(self.conn, {"playbook": playbook, "period": period})
+        stored = dict.fromkeys(PERIOD_COUNTS, 0) if row is None else dict(zip(PERIOD_COUNTS, row, strict=True))
+        pending = self._counts.get((playbook, period), {})
+        return {name: stored[name] + pending.get(name, 0) for name in PERIOD_COUNTS}
+
+    def add_marks(self, playbook: str, period: str, marks: Mapping[float, Marks]) -> None:
+        """Fold one command's decision latencies into a week's marks, one per threshold, at `flush`."""
+        for threshold, found in marks.items():
+            key = (playbook, period, threshold)
+            self._marks[key] = self._marks[key].merged(found) if key in self._marks else found
+
+    def latency_marks(self, playbook: str, period: str, threshold: float) -> Marks | None:
+        """A week's marks around one threshold, with this transaction's; None when there are none."""
+        row = _MARKS.first(self.conn, {"playbook": playbook, "period": period, "threshold": threshold})
+        stored = None if row is None else marks_from(row)
+        pending = self._marks.get((playbook, period, threshold))
+        return pending if stored is None else stored if pending is None else stored.merged(pending)
+    def assigned(self, playbook: str, step: str,
+                 actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, Last]]:
+        counts: dict[str, int] = {}
+        last: dict[str, Last] = {}
+        for start in range(0, len(actors), _CANDIDATES_PER_QUERY):
+            chunk = actors[start:start + _CANDIDATES_PER_QUERY]
+            binds = {f"a{index}": actor for index, actor in enumerate(chunk)}
+            query = _assigned_query(len(chunk))
+            for actor, count, ready_at, at_once in query.rows(self.conn,
+                                                              {"playbook": playbook, "step": step, **binds}):
+                counts[actor] = int(count or 0)
+                if ready_at is not None:
+                    last[actor] = (ready_at, int(at_once))
+        for actor in actors:  # and what this transaction changed
+            if self._load.get(actor):
+                counts[actor] = counts.get(actor, 0) + self._load[actor]
+        return counts, last
+
+    def open_tasks_by_assignee(self) -> dict[str, int]:
+        """Open tasks per assignee, counted from the task rows (what `workload` must say)."""
+        query = (select(_t.c.assignee, func.count()).where(_t.c.status.in_(OPEN), _t.c.assignee.is_not(None))
+                 .group_by(_t.c.assignee))
+        return {str(actor): int(n) for actor, n in self.conn.execute(query)}
+
+    def all_period_counts(self) -> dict[tuple[str, str], dict[str, int]]:
+        """Every stored week count by (playbook, ISO week), leaving out weeks that count nothing."""
+        rows = self.conn.execute(select(_pc.c.playbook, _pc.c.period, *(_pc.c[c] for c in PERIOD_COUNTS)))
+        return {(row[0], row[1]): dict(zip(PERIOD_COUNTS, row[2:], strict=True)) for row in rows if any(row[2:])}
+
+    def all_latency_marks(self) -> dict[tuple[str, str, float], Marks]:
+        """Every stored latency mark by (playbook, ISO week, threshold)."""
+        return {(row.playbook, row.period, row.threshold): marks_from(row) for row in self.conn.execute(select(_lm))}
+
+    def workload(self) -> dict[str, int]:
+        """The stored open-task count of every assignee that has one."""
+        return {row.actor: int(row.open) for row in self.conn.execute(select(_w)) if row.open}
+    def open_count(self, assignee: str) -> int:
+        """How many open tasks an actor holds (the running count routing reads)."""
+        return int(self.conn.execute(select(_w.c.open).where(_w.c.actor == assignee)).scalar() or 0)
