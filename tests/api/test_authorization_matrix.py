@@ -38,6 +38,8 @@ def _body(method: str, path: str, ids: dict[str, str]) -> dict[str, Any]:
         return {"json": {"output": PREPARED}}
     if path.endswith(("/cancel", "/hold", "/release")):
         return {"json": {"reason": "no"}}
+    if path.endswith("/autonomy"):
+        return {"json": {"agent": "intake-bot", "step": "approve", "change": "withdraw", "rationale": "no"}}
     if path.endswith("/decisions"):
         return {"json": {"decision": "pause", "rationale": "no"}}
     if path == "/api/v1/approvals":

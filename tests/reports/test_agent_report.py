@@ -69,7 +69,7 @@ def test_the_report_scores_the_agent_against_the_people_who_decided(store: Store
     decide(store, only_open(store, overridden), "reject", rationale="margin too thin")
     assert reports.agents(store) == [{
         "agent": "intake-bot", "playbook": "deal-sheet-review", "step": "approve", "recommendations": 3,
-        "agreed": 1, "overridden": 1, "agreement_rate": 0.5, "decisions": 0, "decisions_reversed": 0}]
+        "agreed": 1, "overridden": 1, "agreement_rate": 0.5, "decisions": 0, "decisions_reversed": 0, "autonomy": None}]
     assert reports.agents(store, playbook="pricing-exception") == []
 
 

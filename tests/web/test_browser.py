@@ -17,7 +17,7 @@ from ledgerflow.domain.figures import parse_period
 from ledgerflow.engine import service
 from ledgerflow.reporting.scorecard import scorecard
 from ledgerflow.storage.store import Store
-from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start
+from tests.engine.helpers import GOOD_OUTPUT, act, only_open, publish_text, start
 from tests.web.conftest import CHROMIUM
 from tests.web.helpers import publish_rich
 
@@ -163,12 +163,15 @@ PAGES = {"inbox": "/", "board": "/waiting", "runs": "/runs", "start-pick": "/run
          "start-form": "/runs/new?playbook=pricing-exception", "playbooks": "/playbooks",
          "playbook": "/playbooks/pricing-exception", "governance": "/governance",
          "dashboard": "/governance/pricing-exception", "task": "/tasks/{task}", "run-page": "/runs/{run}",
-         "missing": "/tasks/t-missing"}
+         "missing": "/tasks/t-missing", "agents-dashboard": "/governance/small-credit"}
+CREDIT = Path(__file__).parents[1] / "reports" / "small-credit.yaml"
+"""A playbook where an agent holds a guarded row: its dashboard carries the autonomy column and form."""
 
 
 def test_every_page_passes_axe_and_holds_at_375_px(store: Store, server: str, browser: Any, axe_source: str,
                                                    artifacts: Path, tmp_path: Path) -> None:
     publish_rich(store, tmp_path)
+    publish_text(store, tmp_path, CREDIT.read_text(), name="credit.yaml")
     decision = _decision(store, by="bob", customer="Stark Industries", deal_value=400000)
     page = _sign_in(browser, server, "maria")  # outcome owner: sees every run, may reassign and decide
     failures: dict[str, Any] = {}

@@ -109,6 +109,18 @@ class GovernanceIn(_In):
     follow_ups: list[FollowUpIn] = Field(default_factory=list)
 
 
+class AutonomyIn(_In):
+    """An owner's decision on what an agent may decide at a decision step (SPEC §11)."""
+
+    agent: str = Field(description="The agent.", examples=["intake-bot"])
+    step: str = Field(description="The decision step.", examples=["triage"])
+    change: Literal["limit", "withdraw", "restore"] = Field(
+        description="`limit`: the new bound of the agent's guarded row (`QUANTITY <= BOUND`), wider or narrower; "
+                    "`withdraw`: the agent decides nothing at the step; `restore`: the guard as written.")
+    limit: float | None = Field(default=None, description="With `change: limit`: the new bound.", examples=[5000])
+    rationale: str = Field(description="Why; recorded with the agent's scorecard of the moment.")
+
+
 # ------------------------------------------------------------------------------------------ responses
 
 
@@ -437,6 +449,43 @@ class WaitingOut(BaseModel):
     due_at: str | None
 
 
+class AutonomyOut(BaseModel):
+    """What an agent may decide at a decision step now (SPEC §11)."""
+
+    row: int = Field(description="The agent's guarded authority row at the step (0-based).")
+    guard: str | None = Field(description="The row's guard as the playbook writes it.")
+    written_limit: float | None = Field(description="The bound the guard writes, if it has the form QUANTITY <= N.")
+    limit: float | None = Field(description="The bound in force: the owners' limit, else the written one.")
+    withdrawn: bool
+    changed: bool = Field(description="Whether an owners' decision is in force (false as written or restored).")
+    decided_by: str | None = Field(description="Who took the latest decision on it; null if nobody yet.")
+    decided_at: str | None
+    rationale: str | None
+
+
+class AgentAutonomyOut(AutonomyOut):
+    agent: str
+    playbook: str
+    step: str
+
+
+class AutonomyChangeOut(BaseModel):
+    """The decision as recorded, with the agent's scorecard that informed it and the decisions it moved on."""
+
+    playbook: str
+    step: str
+    agent: str
+    change: str
+    limit: float | None
+    withdrawn: bool
+    decided_by: str
+    decided_at: str | None
+    rationale: str
+    seq: int = Field(description="The `governance.autonomy_changed` event.")
+    scorecard: list[dict[str, Any]] = Field(description="`report agents` rows of the agent on this playbook.")
+    moved: list[str] = Field(description="Open decisions the agent may no longer take, moved on at once.")
+
+
 class AgentScoreOut(BaseModel):
     """One agent at one decision step (SPEC §11): how its recommendations and decisions held up."""
 
@@ -449,6 +498,8 @@ class AgentScoreOut(BaseModel):
     agreement_rate: float | None = Field(description="agreed / (agreed + overridden); null before any decision.")
     decisions: int
     decisions_reversed: int
+    autonomy: AutonomyOut | None = Field(default=None, description="What it may decide there now; null when it "
+                                                                   "holds no guarded authority row at the step.")
 
 
 class ClarityReport(BaseModel):

@@ -91,7 +91,7 @@ run_app = _group("Start, read and cancel runs.")
 task_app = _group("Work on tasks: start, complete, decide, recommend, reassign.")
 audit_app = _group("The tamper-evident history.")
 export_app = _group("Process-mining exports: OCEL 2.0 and XES.")
-governance_app = _group("Governance decisions: continue, stabilize, pause, stop.")
+governance_app = _group("Governance decisions: continue, stabilize, pause, stop; an agent's autonomy.")
 report_app = _group("Reports: ownership, stalled work, waits, clarity, agents.")
 token_app = _group("Bearer tokens for the REST API (and LEDGERFLOW_TOKEN).")
 guest_app = _group("Invite an external guest to one task by a scoped link.")
@@ -980,13 +980,15 @@ def _waits_table(result: dict[str, Any], title: str) -> "rich_table.Table":
 def report_agents(playbook: Annotated[str | None, typer.Option("--playbook", help="Only this playbook's runs.")]
                   = None) -> None:
     """Per agent and decision step: recommendations, agreement with the people's final outcomes, overrides,
-    its own decisions and how many were later reversed (SPEC §11)."""
+    its own decisions and how many were later reversed, and what it may decide there now (SPEC §11)."""
     result = reports.agents(store(), playbook=playbook)
-    rows = [{**row, "agreement_rate": "-" if row["agreement_rate"] is None else f"{row['agreement_rate']:.0%}"}
-            for row in result]
+    from ledgerflow.cli.records import autonomy_cell
+
+    rows = [{**row, "agreement_rate": "-" if row["agreement_rate"] is None else f"{row['agreement_rate']:.0%}",
+             "autonomy": "-" if row["autonomy"] is None else autonomy_cell(row["autonomy"])} for row in result]
     emit(result, render.table("Agents: recommendations and decisions against the final outcome",
                               ("agent", "playbook", "step", "recommendations", "agreed", "overridden",
-                               "agreement_rate", "decisions", "decisions_reversed"), rows))
+                               "agreement_rate", "decisions", "decisions_reversed", "autonomy"), rows))
 
 
 @report_app.command("clarity")

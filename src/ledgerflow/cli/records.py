@@ -1,4 +1,5 @@
-"""Read what is recorded, for a person at a terminal: `directory show`, `token list`, `governance history`.
+"""Read what is recorded, for a person at a terminal: `directory show`, `token list`, `governance history`; and
+`governance autonomy`, which reads an agent's autonomy or changes it.
 
 They hang on the sub-apps of `ledgerflow.cli.main`, which imports this module once its sub-apps exist; each
 imports what it needs when it runs, so that loading the command line stays cheap (`--help`).
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ledgerflow.cli.main import caller, directory_app, emit, governance_app, store, token_app
+from ledgerflow.cli.main import As, caller, directory_app, emit, governance_app, store, token_app
 from ledgerflow.domain.errors import InvalidInput
 
 
@@ -71,8 +72,55 @@ def _history_line(entry: dict[str, Any], cell: Any) -> str:
     shown = ", ".join(f"{key} {cell(key, card[key])}" for key in ("throughput", "exception_rate", "first_pass_yield")
                       if key in card)
     figures = f" [{shown}]" if card.get("exception_rate") is not None else ""  # an empty week says nothing
+    if entry["type"] == "governance.autonomy_changed":
+        return f"{entry['at']}  {entry['by']} decided {entry['decision']} for {entry['agent']} at {entry['step']}: " \
+               f"{entry['reason']}"
     if entry["type"] == "governance.decided":
         follow = "".join(f"\n      follow-up for {f['owner']}: {f['text']}" for f in entry["follow_ups"])
         return f"{entry['at']}  {entry['by']} decided {entry['decision']}: {entry['reason']}{figures}{follow}"
     trigger = f" ({entry['trigger']})" if entry["trigger"] else ""
     return f"{entry['at']}  review opened{trigger}: {entry['reason']}{figures}"
+
+
+@governance_app.command("autonomy")
+def governance_autonomy(
+    playbook_id: str,
+    agent: Annotated[str | None, typer.Option(help="The agent whose autonomy changes.")] = None,
+    step: Annotated[str | None, typer.Option(help="The decision step where it changes.")] = None,
+    limit: Annotated[float | None, typer.Option(
+        help="The new bound of the agent's guarded row (`QUANTITY <= BOUND`): widen or narrow it.")] = None,
+    withdraw: Annotated[bool, typer.Option("--withdraw", help="The agent decides nothing at the step.")] = False,
+    restore: Annotated[bool, typer.Option("--restore", help="Back to the guard as the playbook writes it.")] = False,
+    rationale: Annotated[str | None, typer.Option(
+        help="Why (recorded with the agent's scorecard of the moment).")] = None,
+    as_: As = None,
+) -> None:
+    """What each agent may decide at each step of a playbook; with --agent, --step and one of --limit,
+    --withdraw or --restore, the outcome or workflow owner changes it (SPEC §11), without republishing."""
+    from ledgerflow.cli import render
+    from ledgerflow.engine import autonomy
+
+    chosen = [name for name, on in (("limit", limit is not None), ("withdraw", withdraw), ("restore", restore)) if on]
+    if not chosen and agent is None and step is None:
+        found = autonomy.current(store(), playbook_id)
+        rows = [{**row, "autonomy": autonomy_cell(row), "since": row["decided_at"] or "",
+                 "by": row["decided_by"] or ""} for row in found]
+        emit(found, render.table(f"{playbook_id}: what each agent may decide",
+                                 ("agent", "step", "guard", "autonomy", "since", "by"), rows))
+        return
+    if len(chosen) != 1 or agent is None or step is None:
+        raise InvalidInput("say --agent ID --step STEP and exactly one of --limit N, --withdraw or --restore",
+                           rule="bad-autonomy-change")
+    result = autonomy.change(store(), playbook_id, actor=caller(as_).actor, channel="cli", agent=agent, step=step,
+                             change=chosen[0], limit=limit, rationale=rationale or "")
+    moved = f"; {len(result['moved'])} open decision(s) moved on" if result["moved"] else ""
+    emit(result, f"{playbook_id}: {agent} at {step}: {autonomy_cell(result)} (by {result['decided_by']}){moved}")
+
+
+def autonomy_cell(row: dict[str, Any]) -> str:
+    """An agent's autonomy at a step in a few words: withdrawn, or the limit in force."""
+    if row.get("withdrawn"):
+        return "withdrawn"
+    if row.get("limit") is None:
+        return "as the playbook writes it"
+    return f"up to {row['limit']:,g}"

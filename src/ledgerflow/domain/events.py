@@ -17,7 +17,7 @@ EVENT_TYPES = frozenset({
     "playbook.published", "directory.loaded", "clock.advanced", "token.created", "token.revoked",
     "decision.informed", "audit.rechained", "audit.checkpointed", "escalation.pulled_in", "outcome.recorded",
     "approval.consumed", "approval.refused", "gateway.called",
-    "attachment.removed", "run.held", "run.released",
+    "attachment.removed", "run.held", "run.released", "governance.autonomy_changed",
 })
 
 PEOPLE_CHANNELS = ("web", "api", "cli", "mcp", "email", "slack")

@@ -13,6 +13,8 @@ from enum import Enum
 from typing import Any
 
 from ledgerflow.domain.attachments import Document, bound
+from ledgerflow.domain.autonomy import AS_WRITTEN, Autonomy
+from ledgerflow.domain.autonomy import refusal as autonomy_refusal
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory
 from ledgerflow.domain.errors import Forbidden, InvalidInput, InvalidTransition, NotFound, SchemaViolation
@@ -52,6 +54,8 @@ class Context:
     now: datetime
     new_id: Callable[[str], str]
     channel: str = "cli"
+    autonomy: Autonomy = AS_WRITTEN
+    """The owners' decisions on the agents' autonomy at the playbook's steps (SPEC §11)."""
 
 
 @dataclass(slots=True)
@@ -342,7 +346,7 @@ class _Flow:
     def open_decision(self, step: DecisionStep, attempt: int) -> None:
         run, now = self.b.state, self.b.ctx.now
         context = self.context()
-        approver, row, error = approving_authority(step, context)
+        approver, row, error = approving_authority(step, context, self.dir, self.b.ctx.autonomy)
         data_hash = data_under_decision(run, self.pb, step)
         extra = {"approver": approver, "authority_row": row, "data_hash": data_hash}
         if error:
@@ -352,7 +356,7 @@ class _Flow:
         def eligible(actor: str, on_behalf_of: str | None) -> bool:
             if actor in taken or (on_behalf_of is not None and on_behalf_of in taken):
                 return False
-            if not agent_may_approve(self.dir, step, row, actor):
+            if not agent_may_approve(self.dir, step, row, actor, self.b.ctx.autonomy, context):
                 return False
             return delegate_exclusion(self.b.state, self.pb, step, actor, on_behalf_of) is None
 
@@ -551,6 +555,7 @@ def _decision_step(ctx: Context, task: TaskState) -> DecisionStep:
 def decide(ctx: Context, run: RunState, *, task_id: str, actor: str, outcome: str, rationale: str | None,
            to: str | None) -> Builder:
     """Record one decision and apply it: approve continues at quorum, reject ends, send_back reworks."""
+    _autonomy_gate(ctx, run, task_id, actor)
     task = _open_task(run, task_id, actor, ("decision",), "decide")
     step = _decision_step(ctx, task)
     if task.blocked:
@@ -607,6 +612,19 @@ def decide(ctx: Context, run: RunState, *, task_id: str, actor: str, outcome: st
                 b.emit("task.cancelled", task=seat.id, step=step.id, data={"reason": "sent back"})
     flow.advance()
     return b
+
+
+def _autonomy_gate(ctx: Context, run: RunState, task_id: str, actor: str) -> None:
+    """An agent whose autonomy the owners narrowed or withdrew is told so by name, also when the decision it
+    held a moment ago has moved on because of it (SPEC §11: enforced from the next decision)."""
+    task = run.task(task_id)
+    if task is None or task.type != "decision" or not task.is_open or ctx.autonomy.of(task.step, actor) is None:
+        return
+    step = _decision_step(ctx, task)
+    refused = autonomy_refusal(ctx.directory, ctx.autonomy, step, task.authority_row, actor,
+                               expression_context(run, ctx.playbook))
+    if refused is not None:
+        raise Forbidden(refused[1], rule=refused[0])
 
 
 def _inform(b: Builder, step: DecisionStep, outcome: str) -> None:
@@ -694,7 +712,8 @@ def reassign(ctx: Context, run: RunState, *, task_id: str, actor: str, to: str, 
         why = delegate_exclusion(run, pb, step, to, None)
         if why:
             raise Forbidden(f"separation of duties at step {step.id}: {why}", rule="separation-of-duties")
-        if not agent_may_approve(directory, step, task.authority_row, to):
+        if not agent_may_approve(directory, step, task.authority_row, to, ctx.autonomy,
+                                 expression_context(run, pb)):
             raise Forbidden(f"agent {to} may not decide step {step.id}", rule="agent-not-authorized")
         if any(t.assignee == to and t.is_open for t in run.latest(step.id)):
             raise Forbidden(f"{to} already holds a seat of step {step.id}", rule="seat-taken")

@@ -91,16 +91,19 @@ def pack_links(playbook_id: str, period: str) -> dict[str, str]:
 
 def open_review(playbook: Playbook, *, now: datetime, new_id: Callable[[str], str], reason: str,
                 figures: Mapping[str, Any], existing: TaskState | None, period: str,
-                trigger: str | None = None) -> list[Event]:
+                trigger: str | None = None, agent: str | None = None) -> list[Event]:
     """A review task for the workflow owner, or a note on the one already open.
 
     `period` is the week the review looks at (the one just ended for the weekly cadence, the week a trigger
-    crossed in); the task's text and the event carry where that week's review pack is fetched.
+    crossed in); the task's text and the event carry where that week's review pack is fetched. `agent` names the
+    agent a trigger on its agreement is about.
     """
     at = format_time(now)
     pack = pack_links(playbook.id, period)
     data: dict[str, Any] = {"playbook": playbook.id, "reason": reason, "trigger": trigger, "figures": dict(figures),
                             "period": period, "pack": pack}
+    if agent is not None:
+        data["agent"] = agent
     if existing is not None:
         return [Event(type="governance.review_opened", at=at, actor="system", task=existing.id, step=REVIEW_STEP,
                       data={**data, "added_to": existing.id})]

@@ -23,7 +23,7 @@ from ledgerflow.domain.summary import template_fields
 
 STEP_TYPES = ("task", "check", "decision", "action", "parallel")
 METRICS = ("throughput", "exception_rate", "rework", "first_pass_yield", "quality_trend",
-           "decision_latency_median_hours", "decision_latency_p90_hours", "outcome")
+           "decision_latency_median_hours", "decision_latency_p90_hours", "outcome", "agent_agreement_rate")
 _COMMON = {"id", "type", "when"}
 _KEYS = {
     "task": _COMMON | {"owner", "routing", "clarity", "produces"},
@@ -173,6 +173,8 @@ class Trigger:
     above: float | None = None
     below: float | None = None
     min_runs: int = 5
+    decisions: int = 20
+    """For `agent_agreement_rate`: how many of an agent's latest judged recommendations at a step are read."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -550,18 +552,27 @@ class _Reader:
         for number, item in enumerate(self.items(data.get("triggers"), "governance.triggers", "triggers")):
             path = join("governance.triggers", number)
             raw = self.mapping(item, path, "a trigger")
-            self.keys(raw, {"metric", "above", "below", "min_runs"}, path)
+            self.keys(raw, {"metric", "above", "below", "min_runs", "decisions"}, path)
             metric = raw.get("metric")
             if metric not in METRICS:
                 raise self.fail(join(path, "metric"), f"metric is one of {', '.join(METRICS)}")
             above, below = raw.get("above"), raw.get("below")
+            if metric == "agent_agreement_rate" and above is None and below is None:
+                below = 0.9  # the documented default: a review when an agent agrees in fewer than 9 of 10
             if (above is None) == (below is None) or not all(
                     isinstance(v, int | float) and not isinstance(v, bool) for v in (above, below) if v is not None):
                 raise self.fail(path, "a trigger has a number for exactly one of `above` and `below`")
             min_runs = raw.get("min_runs", 5)
             if not isinstance(min_runs, int) or isinstance(min_runs, bool) or min_runs < 0:
                 raise self.fail(join(path, "min_runs"), "min_runs is a whole number")
-            triggers.append(Trigger(metric=metric, above=above, below=below, min_runs=min_runs))
+            decisions = raw.get("decisions", 20)
+            if metric == "agent_agreement_rate" and below is None:
+                raise self.fail(path, "an agent_agreement_rate trigger fires `below` a share (e.g. 0.9)")
+            if "decisions" in raw and metric != "agent_agreement_rate":
+                raise self.fail(join(path, "decisions"), "`decisions` belongs to agent_agreement_rate triggers")
+            if not isinstance(decisions, int) or isinstance(decisions, bool) or decisions < 1:
+                raise self.fail(join(path, "decisions"), "decisions is a positive whole number")
+            triggers.append(Trigger(metric=metric, above=above, below=below, min_runs=min_runs, decisions=decisions))
         return Governance(cadence=None if cadence == "none" else cadence, wip_limit_when_stabilizing=wip,
                           triggers=tuple(triggers))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ledgerflow.domain.autonomy import AS_WRITTEN, Autonomy, admits, row_matches
 from ledgerflow.domain.directory import Directory
 from ledgerflow.domain.expressions import ExpressionError
 from ledgerflow.domain.playbook import DecisionStep, Playbook
@@ -14,18 +15,23 @@ from ledgerflow.domain.states import TaskStatus
 _DONE = (TaskStatus.COMPLETED, TaskStatus.DECIDED, TaskStatus.SENT_BACK)
 
 
-def approving_authority(step: DecisionStep, context: Mapping[str, Any]) -> tuple[str | None, int | None, str | None]:
+def approving_authority(step: DecisionStep, context: Mapping[str, Any], directory: Directory | None = None,
+                        autonomy: Autonomy = AS_WRITTEN) -> tuple[str | None, int | None, str | None]:
     """The first matching authority row names the approvers, else `rights.approve`.
+
+    A row naming an agent whose autonomy the owners changed matches as `autonomy.row_matches` says.
 
     Returns:
         (approver role or person, index of the matching row or None, error of a row that failed closed)
     """
     error = None
+    changed = directory if directory is not None and autonomy.any_at(step.id) else None
     for index, row in enumerate(step.authority):
         if row.when is None:
             return row.approve, index, error
         try:
-            if row.when.test(context):
+            if (row_matches(changed, autonomy, step, index, context) if changed is not None
+                    else row.when.test(context)):
                 return row.approve, index, error
         except ExpressionError as exc:
             error = f"authority row {index}: {exc.message}"
@@ -75,12 +81,35 @@ def delegate_exclusion(run: RunState, playbook: Playbook, step: DecisionStep, ac
     return reason
 
 
-def agent_may_approve(directory: Directory, step: DecisionStep, row_index: int | None, actor: str) -> bool:
-    """An agent decides only through a guarded authority row naming it or a role containing it."""
+def agent_may_approve(directory: Directory, step: DecisionStep, row_index: int | None, actor: str,
+                      autonomy: Autonomy = AS_WRITTEN, context: Mapping[str, Any] | None = None) -> bool:
+    """An agent decides only through a guarded authority row naming it or a role containing it, within the
+    autonomy the owners left it (`domain.autonomy`); with `context` (the run's data), the agent, and each person
+    of a row whose agent's autonomy changed, is held to its own test of the row (a widened agent widens nobody
+    else)."""
     entry = directory.get(actor)
-    if entry is None or not entry.is_agent:
-        return True
+    changed = row_index is not None and context is not None and autonomy.any_at(step.id)
+    if entry is None or not entry.is_agent:  # a person outside the row (an escalation target) is not held to it
+        return (not changed or row_index is None or actor not in directory.members(step.authority[row_index].approve)
+                or _admits(directory, autonomy, step, row_index, actor, context))
     if row_index is None:
         return False
     row = step.authority[row_index]
-    return row.when is not None and actor in directory.members(row.approve)
+    if row.when is None or actor not in directory.members(row.approve):
+        return False
+    change = autonomy.of(step.id, actor)
+    if change is not None and change.withdrawn:
+        return False
+    # with the run's data, the agent is held to its own test of the row: the autonomy in force, else the guard as
+    # written (so that a restore after a widening takes back what the widening let it hold)
+    return _admits(directory, autonomy, step, row_index, actor, context)
+
+
+def _admits(directory: Directory, autonomy: Autonomy, step: DecisionStep, row_index: int | None, actor: str,
+            context: Mapping[str, Any] | None) -> bool:
+    if row_index is None or context is None:
+        return True
+    try:
+        return admits(directory, autonomy, step, row_index, actor, context)
+    except ExpressionError:
+        return False  # fails closed, as a guard does

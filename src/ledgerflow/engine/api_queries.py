@@ -169,6 +169,9 @@ def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
         nudges = _count(tx, found, "nudge.sent")
         directory = tx.directory()
         via = decided_via(tx, parent.id) if parent is not None and not principal.is_guest else {}
+        agent = directory is not None and directory.is_actor(principal.actor) and not directory.is_person(
+            principal.actor)
+        autonomy = tx.autonomy(found.playbook).of(found.step, principal.actor) if agent else None
     clarity = _clarity(found, step)
     produces = step.produces if isinstance(step, TaskStep | ActionStep) else None
     sla = _sla(found, step, now, nudges)
@@ -178,7 +181,7 @@ def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
         return TaskContext(task=found, run=None, guest=True, clarity=clarity, produces=produces, sla=sla,
                            you_may=["complete"] if open_ else [], attachments=shown(own))
     holders: set[str] = set()
-    rights = None
+    rights: dict[str, Any] | None = None
     data_hash = None
     excluded = None
     if isinstance(step, DecisionStep) and parent is not None:
@@ -191,6 +194,11 @@ def task(store: Store, principal: Principal, task_id: str) -> TaskContext:
                   "rationale_required": step.rationale_required,
                   "separation_of_duties": list(step.separation_of_duties), "quorum": step.quorum,
                   "you_are_excluded": excluded}
+        if autonomy is not None:  # an agent is told what the owners left it to decide here (SPEC §11)
+            rights["your_autonomy"] = {"limit": autonomy.limit, "withdrawn": autonomy.withdrawn,
+                                       "decided_by": autonomy.decided_by,
+                                       "decided_at": display_time(autonomy.decided_at),
+                                       "rationale": autonomy.rationale}
     elif step is not None:
         rights = {"owner": getattr(step, "owner", None)}
     return TaskContext(

@@ -6,13 +6,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from ledgerflow.domain import governance as rules
+from ledgerflow.domain.autonomy import AGREEMENT_METRIC, recent_agreement
+from ledgerflow.domain.autonomy import EVENT as AUTONOMY_EVENT
+from ledgerflow.domain.directory import Directory
 from ledgerflow.domain.durations import parse_duration
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.figures import LATENCY_PERCENTILES, Period, week_of
 from ledgerflow.domain.limits import check_value
-from ledgerflow.domain.playbook import Playbook
-from ledgerflow.domain.runs import TaskState
+from ledgerflow.domain.playbook import Playbook, Trigger
+from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.domain.timers import Timer
 from ledgerflow.domain.times import display_time, format_time
 from ledgerflow.engine.ids import new_id
@@ -40,13 +43,13 @@ def _open_review(tx: Tx, playbook: str) -> TaskState | None:
 
 
 def open_review(tx: Tx, playbook: Playbook, reason: str, trigger: str | None = None,
-                period: Period | None = None) -> list[Event]:
+                period: Period | None = None, agent: str | None = None) -> list[Event]:
     """Open a review of `period` (default: this week), or add the reason to the review already open."""
     now = tx.now()
     events = rules.open_review(playbook, now=now, new_id=new_id, reason=reason,
                                figures=figures(tx, playbook.id, week_of(now)),
                                existing=_open_review(tx, playbook.id), trigger=trigger,
-                               period=(period or week_of(now)).name)
+                               period=(period or week_of(now)).name, agent=agent)
     apply_standalone(tx, events)
     return events
 
@@ -79,8 +82,9 @@ def check_triggers(tx: Tx, playbook_id: str) -> list[Event]:
     start, end = period.bounds
     fired = {data.get("trigger") for data in tx.event_data("governance.review_opened", start, end)
              if data.get("playbook") == playbook_id}
-    waiting = [t for t in playbook.governance.triggers  # outcome triggers are checked as values are recorded
-               if t.metric != "outcome" and rules.trigger_key(t) not in fired]
+    waiting = [t for t in playbook.governance.triggers  # outcome triggers are checked as values are recorded,
+               if t.metric not in ("outcome", AGREEMENT_METRIC)  # an agent's agreement as its steps are decided
+               and rules.trigger_key(t) not in fired]
     if not waiting:
         return []
     card = figures(tx, playbook_id, period, need=frozenset(t.metric for t in waiting) - LATENCY_PERCENTILES.keys())
@@ -96,6 +100,38 @@ def check_triggers(tx: Tx, playbook_id: str) -> list[Event]:
             events += open_review(tx, playbook, reason=f"trigger crossed: {key}", trigger=key)
             fired.add(key)
     return events
+
+
+def agreement_key(trigger: Trigger, agent: str, step: str) -> str:
+    """The name an agent's agreement trigger fires under: one per agent and step."""
+    return f"{AGREEMENT_METRIC} below {trigger.below} over {trigger.decisions} decisions ({agent} at {step})"
+
+
+def check_agent_triggers(tx: Tx, playbook: Playbook, directory: Directory, run: RunState,
+                         events: Sequence[Event]) -> list[Event]:
+    """After a decision: open a review naming an agent whose agreement with the final outcomes at the step,
+    over its latest `decisions` judged recommendations, went below the threshold. It fires once per agent and
+    step, and again only after the owners decided on that agent's autonomy at the step."""
+    triggers = [t for t in playbook.governance.triggers if t.metric == AGREEMENT_METRIC]
+    steps = {str(e.step) for e in events if e.type == "task.decided"} if triggers else set()
+    pairs = sorted({(r.actor, r.step) for r in run.recommendations if r.step in steps
+                    and directory.is_actor(r.actor) and not directory.is_person(r.actor)})
+    opened: list[Event] = []
+    for agent, step in pairs:
+        for trigger in triggers:
+            key = agreement_key(trigger, agent, step)
+            fired = tx.last_event_seq("governance.review_opened", {"trigger": key})
+            decided = tx.last_event_seq(AUTONOMY_EVENT, {"playbook": playbook.id, "step": step, "agent": agent})
+            if fired is not None and (decided is None or decided < fired):
+                continue
+            judged, agreed = recent_agreement(*tx.agent_recommendations(playbook.id, agent, step), trigger.decisions)
+            bound = float(trigger.below or 0)
+            if judged < trigger.decisions or agreed / judged >= bound:
+                continue
+            reason = (f"agent {agent} agreed with the final outcome at step {step} in {agreed} of its last {judged} "
+                      f"recommendations ({agreed / judged:.0%}), below {bound:.0%}")
+            opened += open_review(tx, playbook, reason=reason, trigger=key, agent=agent)
+    return opened
 
 
 def decide(store: Store, playbook_id: str, *, actor: str, channel: str, decision: str, rationale: str,
@@ -131,8 +167,9 @@ def decide(store: Store, playbook_id: str, *, actor: str, channel: str, decision
                 "scorecard": card, "closed": [r.id for r in reviews], "follow_ups": opened}
 
 
-HISTORY_TYPES = ("governance.review_opened", "governance.decided")
-"""The governance rhythm of a playbook, as recorded: the reviews that opened and the decisions taken."""
+HISTORY_TYPES = ("governance.review_opened", "governance.decided", AUTONOMY_EVENT)
+"""The governance rhythm of a playbook, as recorded: the reviews that opened, the decisions taken, and the
+decisions on its agents' autonomy."""
 
 
 def history(store: Store, playbook_id: str) -> list[dict[str, Any]]:
@@ -148,6 +185,13 @@ def history(store: Store, playbook_id: str) -> list[dict[str, Any]]:
     entries = []
     for row in sorted(rows, key=lambda r: r["seq"]):
         data = row["data"]
+        if row["type"] == AUTONOMY_EVENT:
+            limit = f" {data['limit']:g}" if data.get("limit") is not None else ""
+            entries.append({"seq": row["seq"], "at": display_time(row["at"]), "type": row["type"],
+                            "decision": f"autonomy {data['change']}{limit}", "by": row["actor"],
+                            "reason": data.get("rationale"), "trigger": None, "follow_ups": [], "scorecard": None,
+                            "agent": data["agent"], "step": data["step"], "agent_scorecard": data.get("scorecard")})
+            continue
         decided = row["type"] == "governance.decided"
         entries.append({
             "seq": row["seq"], "at": display_time(row["at"]), "type": row["type"],

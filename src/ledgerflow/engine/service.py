@@ -11,6 +11,7 @@ from typing import Any
 
 from ledgerflow.domain import assignments, flow, grants, notifications, timers
 from ledgerflow.domain.attachments import Attachment, Document
+from ledgerflow.domain.autonomy import AS_WRITTEN, names_agents
 from ledgerflow.domain.canonical import digest
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.durations import parse_duration
@@ -157,8 +158,11 @@ def _directory(tx: Tx) -> Directory:
 
 def _context(tx: Tx, playbook_id: str, version: int, caller: Caller) -> flow.Context:
     playbook, _ = tx.playbook(playbook_id, version)
-    return flow.Context(playbook=playbook, directory=_directory(tx), workload=tx, now=tx.now(), new_id=new_id,
-                        channel=caller.channel)
+    directory = _directory(tx)
+    # the owners' autonomy decisions are read only for playbooks where an agent holds a guarded row
+    held = tx.autonomy(playbook_id) if names_agents(playbook, directory) else AS_WRITTEN
+    return flow.Context(playbook=playbook, directory=directory, workload=tx, now=tx.now(), new_id=new_id,
+                        channel=caller.channel, autonomy=held)
 
 
 def _governance_gate(tx: Tx, playbook_id: str, version: int) -> None:
@@ -223,6 +227,8 @@ def _write(tx: Tx, ctx: flow.Context, before: RunState | None, result: flow.Buil
     tx.add_timers(timers.timers_for(result.events, ctx))
     queue(tx, stored, ctx.playbook, ctx.directory, render_summary(ctx.playbook.summary, result.state.input),
           tuple(a for a in result.state.attachments if a.removed_at is None))
+    if ctx.playbook.governance.triggers and result.state.recommendations:
+        governance.check_agent_triggers(tx, ctx.playbook, ctx.directory, result.state, result.events)
     if ended:
         governance.check_triggers(tx, result.state.playbook)
 
@@ -448,18 +454,24 @@ def settle_action(store: Store, message: Any, *, output: Any = None, error: str 
         return "failed"
 
 
-def _reconcile(tx: Tx, run_ids: list[str]) -> list[Event]:
-    """Re-route open tasks whose assignee left, lost the role or is away (SPEC §2), in this transaction;
-    returns the events it caused."""
+def _reconcile(tx: Tx, run_ids: list[str], autonomy_change: str | None = None) -> list[Event]:
+    """Re-route open tasks whose assignee left, lost the role or is away (SPEC §2), or (`autonomy_change`)
+    decisions an agent may no longer take (SPEC §11), in this transaction; returns the events it caused."""
     caused: list[Event] = []
     for run_id in run_ids:
         before = tx.load_run(run_id)
         ctx = _context(tx, before.playbook, before.version, Caller(actor="system", channel="system"))
-        result = assignments.reconcile(ctx, before)
+        result = assignments.reconcile(ctx, before, autonomy_change=autonomy_change)
         if result.events:
             _write(tx, ctx, before, result)
             caused.extend(result.events)
     return caused
+
+
+def reroute_decisions(tx: Tx, run_ids: list[str], autonomy_change: str) -> list[Event]:
+    """After the owners narrowed or withdrew an agent's autonomy: move the open decisions of these runs that
+    their agent may no longer take (routing within the row, else the escalation map), in this transaction."""
+    return _reconcile(tx, run_ids, autonomy_change)
 
 
 def _fire(tx: Tx, timer: Any, runs: dict[str, RunState]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from ledgerflow.domain.agent_scores import SCORED_EVENTS, agent_scores
+from ledgerflow.domain.autonomy import current as current_autonomy
 from ledgerflow.domain.escalation_map import build_map
 from ledgerflow.domain.figures import Period, hours_between
 from ledgerflow.domain.lint import lint_source
@@ -250,10 +251,31 @@ def clarity(store: Store) -> dict[str, Any]:
 
 def agents(store: Store, *, playbook: str | None = None) -> list[dict[str, Any]]:
     """`report agents` (SPEC §11): per agent and decision step, how its recommendations and decisions held up
-    against the people's final outcomes (the arithmetic is `domain.agent_scores`)."""
+    against the people's final outcomes (the arithmetic is `domain.agent_scores`), and the autonomy it has
+    there now (`autonomy`: null when it holds no guarded authority row at the step)."""
     with store.read() as tx:
-        directory = tx.directory()
-        agent_ids = frozenset(a.id for a in directory.actors if a.is_agent) if directory is not None else frozenset()
-        playbook_of = reporting.run_playbooks(tx, playbook)
-        events = reporting.run_events_of_types(tx, SCORED_EVENTS, playbook)
-    return agent_scores(events, playbook_of, agent_ids)
+        return agent_rows(tx, playbook)
+
+
+def agent_rows(tx: Tx, playbook: str | None = None) -> list[dict[str, Any]]:
+    """`agents` inside the caller's transaction (an autonomy decision records the rows it was taken on)."""
+    directory = tx.directory()
+    agent_ids = frozenset(a.id for a in directory.actors if a.is_agent) if directory is not None else frozenset()
+    playbook_of = reporting.run_playbooks(tx, playbook)
+    events = reporting.run_events_of_types(tx, SCORED_EVENTS, playbook)
+    rows = {(row["agent"], row["playbook"], row["step"]): {**row, "autonomy": None}
+            for row in agent_scores(events, playbook_of, agent_ids)}
+    if directory is not None:
+        ids = [row.id for row in tx.list_playbooks() if playbook is None or row.id == playbook]
+        held = tx.autonomy(playbook)
+        for playbook_id in ids:
+            definition, _ = tx.playbook(playbook_id)
+            for now in current_autonomy(definition, directory, held):
+                key = (now["agent"], playbook_id, now["step"])
+                if key not in rows:  # an agent that holds a row but has not acted yet
+                    rows[key] = {"agent": key[0], "playbook": playbook_id, "step": key[2], "recommendations": 0,
+                                 "agreed": 0, "overridden": 0, "agreement_rate": None, "decisions": 0,
+                                 "decisions_reversed": 0}
+                rows[key]["autonomy"] = {**{k: v for k, v in now.items() if k not in ("agent", "playbook", "step")},
+                                         "decided_at": display_time(now["decided_at"])}
+    return [rows[key] for key in sorted(rows)]

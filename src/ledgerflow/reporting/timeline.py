@@ -68,6 +68,10 @@ def describe(row: dict[str, Any], playbook: Playbook | None = None) -> str:
             return f"{step} breached its SLA ({display_time(d.get('sla_due_at'))}) with {d.get('assignee')}"
         case "governance.review_opened":
             return f"a review of {d.get('playbook')} opened: {d.get('reason')}"
+        case "governance.autonomy_changed":
+            limit = f" to {d['limit']:g}" if d.get("limit") is not None else ""
+            return (f"{who} decided {d.get('change')}{limit} for {d.get('agent')}'s autonomy at {step}: "
+                    f"{d.get('rationale')}")
         case "escalation.pulled_in":
             return (f"{', '.join(d.get('to', []))} pulled in on {step} (it stays with {d.get('assignee')}): "
                     f"{d.get('reason')}")

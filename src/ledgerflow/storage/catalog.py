@@ -1,4 +1,5 @@
-"""Directory versions, published playbooks and their governance rows: each parsed once per process."""
+"""Directory versions, published playbooks and their governance rows (agents' autonomy included): each parsed
+once per process."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
 
+from ledgerflow.domain.autonomy import AgentAutonomy, Autonomy
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.playbook import Playbook, load_playbook
@@ -105,3 +107,29 @@ class Catalog(TxBase):
             self.conn.execute(insert(g).values(playbook=playbook_id, **values))
         else:
             self.conn.execute(update(g).where(g.c.playbook == playbook_id).values(**values))
+
+    def lock_governance(self, playbook_id: str) -> None:
+        """Hold the playbook's governance row until commit (PostgreSQL; SQLite serializes writers anyway), so
+        that governance decisions on one playbook read the state the one before them left."""
+        g = schema.governance
+        self.conn.execute(select(g.c.playbook).where(g.c.playbook == playbook_id).with_for_update())
+
+    def autonomy(self, playbook_id: str | None = None) -> Autonomy:
+        """The owners' autonomy decisions in force on a playbook's agents (every playbook's when None)."""
+        a = schema.agent_autonomy
+        query = select(a).order_by(a.c.playbook, a.c.step, a.c.agent)
+        if playbook_id is not None:
+            query = query.where(a.c.playbook == playbook_id)
+        return Autonomy(tuple(
+            AgentAutonomy(playbook=row.playbook, step=row.step, agent=row.agent, limit=row.limit_value,
+                          withdrawn=bool(row.withdrawn), decided_by=row.decided_by, decided_at=row.decided_at,
+                          rationale=row.rationale) for row in self.conn.execute(query)))
+
+    def save_autonomy(self, entry: AgentAutonomy) -> None:
+        """Insert or replace the state row of one agent's autonomy at one step."""
+        a = schema.agent_autonomy
+        key = (a.c.playbook == entry.playbook, a.c.step == entry.step, a.c.agent == entry.agent)
+        values = {"limit_value": entry.limit, "withdrawn": entry.withdrawn, "decided_by": entry.decided_by,
+                  "decided_at": entry.decided_at, "rationale": entry.rationale}
+        if self.conn.execute(update(a).where(*key).values(**values)).rowcount == 0:
+            self.conn.execute(insert(a).values(playbook=entry.playbook, step=entry.step, agent=entry.agent, **values))

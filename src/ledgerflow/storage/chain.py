@@ -160,6 +160,30 @@ class Chain(TxBase):
         self._last_seq += n
         return list(range(self._last_seq - n + 1, self._last_seq + 1))
 
+    def last_event_seq(self, type_: str, match: Mapping[str, str]) -> int | None:
+        """The seq of the latest event of a type whose `data` has these string values; None when there is none."""
+        e = schema.events
+        query = select(func.max(e.c.seq)).where(e.c.type == type_,
+                                                *(e.c.data[key].as_string() == value for key, value in match.items()))
+        found = self.conn.execute(query).scalar()
+        return None if found is None else int(found)
+
+    def agent_recommendations(self, playbook_id: str, agent: str, step: str
+                              ) -> tuple[list[tuple[str, int, str]], dict[str, tuple[int, str]]]:
+        """An agent's recommendations at a step of a playbook's runs, (run, attempt, outcome) in log order, and
+        per run of theirs the step's last decision, (seq, outcome): what its agreement is measured on."""
+        e, r = schema.events, schema.runs
+        mine = (e.c.type == "recommendation.recorded", e.c.actor == agent, e.c.step == step,
+                e.c.run.in_(select(r.c.id).where(r.c.playbook == playbook_id)))
+        recommended = [(str(row.run), int(row.data.get("attempt", 1)), str(row.data["outcome"])) for row in
+                       self.conn.execute(select(e.c.run, e.c.data).where(*mine).order_by(e.c.seq))]
+        mine_runs = select(e.c.run).where(*mine).scalar_subquery()
+        final: dict[str, tuple[int, str]] = {}
+        for row in self.conn.execute(select(e.c.run, e.c.seq, e.c.data).where(
+                e.c.type == "task.decided", e.c.step == step, e.c.run.in_(mine_runs)).order_by(e.c.seq)):
+            final[str(row.run)] = (int(row.seq), str(row.data["outcome"]))
+        return recommended, final
+
     def events_of_type(self, type_: str, start: str, end: str) -> list[dict[str, Any]]:
         e = schema.events
         query = select(e).where(e.c.type == type_, e.c.at >= start, e.c.at < end).order_by(e.c.seq)

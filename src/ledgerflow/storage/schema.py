@@ -69,6 +69,21 @@ outcome_values = Table(
 """The outcome measure per playbook id and ISO week (SPEC §12); the newest recording of a week replaces the
 one before (each is an `outcome.recorded` event)."""
 
+agent_autonomy = Table(
+    "agent_autonomy", metadata,
+    Column("playbook", String(200), primary_key=True),
+    Column("step", String(200), primary_key=True),
+    Column("agent", String(200), primary_key=True),
+    Column("limit_value", Float, nullable=True),
+    Column("withdrawn", Boolean, nullable=False),
+    Column("decided_by", String(200), nullable=False),
+    Column("decided_at", String(32), nullable=False),
+    Column("rationale", Text, nullable=False),
+)
+"""The owners' latest decision on an agent's autonomy at a decision step (SPEC §11), one row per (playbook id,
+step, agent); each is a `governance.autonomy_changed` event, which `audit verify` replays against these rows.
+`limit_value` null and `withdrawn` false: restored, the playbook applies as written."""
+
 runs = Table(
     "runs", metadata,
     Column("id", String(64), primary_key=True),

@@ -22,6 +22,7 @@ from typing import Any
 
 import rfc8785
 
+from ledgerflow.domain import autonomy
 from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.figures import Marks, decisions, ended_counts, run_flags, week_of
@@ -227,6 +228,7 @@ def _verify_range(tx: Tx, low: str | None, high: str | None) -> Part:
             broken.append(problem)
         elif chain == SYSTEM_CHAIN:
             mismatched.extend(standalone_mismatch(rows, tx.standalone()))
+            mismatched.extend(autonomy_mismatch(rows, tx.autonomy()))
         else:
             replayed = _replayed(chain, rows)
             weeks.update(_week_counts(replayed, rows))
@@ -334,3 +336,18 @@ def standalone_mismatch(rows: list[dict[str, Any]], stored: dict[str, TaskState]
     for task_id in set(rebuilt) | set(stored):
         if rebuilt.get(task_id) != stored.get(task_id):
             yield _bad(last.get(task_id), None, "state-mismatch")
+
+
+def autonomy_mismatch(rows: list[dict[str, Any]], stored: autonomy.Autonomy) -> Iterator[dict[str, Any]]:
+    """The agents' autonomy (SPEC §11) rebuilt from its system chain events must equal its state rows."""
+    rebuilt: dict[tuple[str, str, str], autonomy.AgentAutonomy] = {}
+    last: dict[tuple[str, str, str], int] = {}
+    for row in rows:
+        if row["type"] == autonomy.EVENT:
+            autonomy.evolve(rebuilt, _event(row))
+            data = row["data"]
+            last[(str(data["playbook"]), str(data["step"]), str(data["agent"]))] = row["seq"]
+    kept = {(e.playbook, e.step, e.agent): e for e in stored.entries}
+    for key in sorted(set(rebuilt) | set(kept)):
+        if rebuilt.get(key) != kept.get(key):
+            yield _bad(last.get(key), None, "state-mismatch")

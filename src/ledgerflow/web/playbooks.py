@@ -4,16 +4,17 @@ the governance dashboard with its charts, decision history and the decision form
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ledgerflow.domain.errors import LedgerflowError, NotFound
+from ledgerflow.domain.errors import InvalidInput, LedgerflowError, NotFound
 from ledgerflow.domain.escalation_map import build_map
 from ledgerflow.domain.figures import Period, week_of
 from ledgerflow.domain.lint import lint_source
 from ledgerflow.domain.times import format_time, parse_time
-from ledgerflow.engine import governance
+from ledgerflow.engine import autonomy, governance
 from ledgerflow.reporting import reports
 from ledgerflow.reporting.scorecard import figures
 from ledgerflow.web import svg
@@ -123,4 +124,33 @@ def routes(web: Web) -> APIRouter:
             return governance_page(request, playbook_id, error=f"{exc.message} [{exc.rule}]")
         return RedirectResponse(f"/governance/{playbook_id}?message={decision}+recorded", status_code=303)
 
+    @api.post("/governance/{playbook_id}/autonomy")
+    def governance_autonomy(request: Request, playbook_id: str, csrf_token: str = Form(""), agent: str = Form(""),
+                            step: str = Form(""), change: str = Form(""), limit: str = Form(""),
+                            rationale: str = Form("")) -> Response:
+        """An owner widens, narrows, withdraws or restores an agent's autonomy from its scorecard row."""
+        who = web.guard(request, csrf_token)
+        if who.task is not None:
+            raise Missing()
+        try:
+            bound = _limit(limit) if change == "limit" else None
+            autonomy.change(web.store, playbook_id, actor=who.actor, channel="web", agent=agent, step=step,
+                            change=change, limit=bound, rationale=rationale)
+        except LedgerflowError as exc:
+            return governance_page(request, playbook_id, error=f"{exc.message} [{exc.rule}]")
+        return RedirectResponse(f"/governance/{playbook_id}?message=autonomy+of+{quote(agent)}+recorded",
+                                status_code=303)
+
     return api
+
+
+def _limit(text: str) -> float:
+    """The limit typed in the form, as a number.
+
+    Raises:
+        InvalidInput: not a number.
+    """
+    try:
+        return float(text.replace(",", "").strip())
+    except ValueError:
+        raise InvalidInput(f"the limit {text!r} is not a number", rule="bad-limit") from None

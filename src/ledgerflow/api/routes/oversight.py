@@ -15,7 +15,10 @@ from fastapi.responses import Response
 from ledgerflow.api.deps import Actor, ActorMutation, StoreDep
 from ledgerflow.api.errors import documented
 from ledgerflow.api.models import (
+    AgentAutonomyOut,
     AgentScoreOut,
+    AutonomyChangeOut,
+    AutonomyIn,
     ClarityReport,
     GovernanceIn,
     GovernanceOut,
@@ -26,7 +29,7 @@ from ledgerflow.api.models import (
 from ledgerflow.domain.errors import InvalidInput
 from ledgerflow.domain.figures import Period, parse_period, span
 from ledgerflow.domain.times import display_time
-from ledgerflow.engine import api_queries, governance
+from ledgerflow.engine import api_queries, autonomy, governance
 from ledgerflow.ops import instruments
 from ledgerflow.storage.store import Store
 from ledgerflow.trust import audit
@@ -73,6 +76,24 @@ def router() -> APIRouter:
                 call.store, playbook_id, actor=call.principal.actor, channel="api", decision=body.decision,
                 rationale=body.rationale, follow_ups=[(f.text, f.owner, f.due) for f in body.follow_ups])
             return GovernanceOut(**{**result, "decided_at": display_time(result["decided_at"])})
+        return call.answer(run, 201)
+
+    @api.get("/governance/{playbook_id}/autonomy", response_model=list[AgentAutonomyOut], tags=["governance"],
+             responses=documented(403, 404))
+    def autonomy_now(store: StoreDep, who: Actor, playbook_id: str) -> list[AgentAutonomyOut]:
+        """What each agent may decide at each decision step now, with the owners' latest decision on it (for
+        the playbook's owners)."""
+        return [AgentAutonomyOut(**row) for row in autonomy.current(store, playbook_id, actor=who.actor)]
+
+    @api.post("/governance/{playbook_id}/autonomy", response_model=AutonomyChangeOut, status_code=201,
+              tags=["governance"], responses=documented(400, 403, 404, 422))
+    def autonomy_change(call: ActorMutation, playbook_id: str, body: AutonomyIn) -> Response:
+        """Widen, narrow, withdraw or restore what an agent may decide at a step, by the outcome or workflow
+        owner, with a rationale; enforced from the next decision, without republishing the playbook."""
+        def run() -> AutonomyChangeOut:
+            return AutonomyChangeOut(**autonomy.change(
+                call.store, playbook_id, actor=call.principal.actor, channel="api", agent=body.agent,
+                step=body.step, change=body.change, limit=body.limit, rationale=body.rationale))
         return call.answer(run, 201)
 
     @api.get("/reports/stalled", response_model=list[StalledOut], tags=["reports"])
