@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput
@@ -97,6 +99,29 @@ def test_the_weekly_cadence_opens_a_review_each_monday_that_a_decision_closes(st
     assert closed["closed"] == [review.id]
     next_week = service.advance_clock(store, "7d", ADMIN)
     assert [f["kind"] for f in next_week["fired"]] == ["review"]
+    assert audit.verify(store)["ok"]
+
+
+def test_two_owners_deciding_at_once_close_the_open_review_once_and_the_log_replays(store: Store) -> None:
+    service.advance_clock(store, "7d", ADMIN)  # the Monday review is open
+    barrier, results, failures = threading.Barrier(2), [], []
+
+    def decide_now(actor: str, decision: str) -> None:
+        barrier.wait()
+        try:
+            results.append(_decide(store, decision, actor=actor))
+        except Exception as exc:  # both are valid decisions: a lost race would be a bug
+            failures.append(exc)
+
+    threads = [threading.Thread(target=decide_now, args=args) for args in (("sam", "continue"), ("maria", "pause"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sorted(len(r["closed"]) for r in results) == [0, 1]  # the second read what the first left
+    with store.read() as tx:
+        assert [e["type"] for e in tx.events() if e["type"] == "task.completed"] == ["task.completed"]
     assert audit.verify(store)["ok"]
 
 

@@ -148,6 +148,7 @@ def decide(store: Store, playbook_id: str, *, actor: str, channel: str, decision
                 raise InvalidInput(str(exc), rule="bad-duration") from None
         with store.write() as tx:
             playbook, version = tx.playbook(playbook_id)
+            tx.lock_governance(playbook_id)  # owners deciding at once: each reads the reviews the other left open
             directory = tx.directory()
             now = tx.now()
             card = figures(tx, playbook_id, week_of(now))
