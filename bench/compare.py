@@ -72,7 +72,10 @@ print(json.dumps(result))
 VERIFY = """
 import json, sys, time
 sys.path[:0] = [{bench!r}, {src!r}]
-from ledgerflow.trust import audit
+try:
+    from ledgerflow.trust import audit  # the layout since the application modules were grouped
+except ImportError:
+    from ledgerflow import audit
 from ledgerflow.storage.store import Store
 store = Store({url!r})
 started, cpu = time.perf_counter(), time.process_time()
