@@ -37,10 +37,10 @@ class Engine(RuleBasedStateMachine):
         # ids in creation order, so that a replayed example picks the same tasks (random ids would reorder
         # `task list`, and Hypothesis would see a different run each time it shrinks or replays)
         counter = itertools.count(1)
-        self._ids = [patch.object(module, "new_id", lambda prefix: f"{prefix}-{next(counter):08d}")
-                     for module in (service, governance)]
-        for ids in self._ids:
-            ids.start()
+        self._ordered_ids = [patch.object(module, "new_id", lambda prefix: f"{prefix}-{next(counter):08d}")
+                             for module in (service, governance)]
+        for patcher in self._ordered_ids:
+            patcher.start()
         self.store: Store = make_store(Path(tempfile.mkdtemp(prefix="lf-prop-")), backend=self.backend)
         service.load_directory_file(self.store, str(DIRECTORY), ADMIN)
         service.publish(self.store, str(PRICING), ADMIN)
@@ -109,8 +109,8 @@ class Engine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.other.close()
-        for ids in self._ids:
-            ids.stop()
+        for patcher in self._ordered_ids:
+            patcher.stop()
         self.store.close()
         drop_schema(self.store.url)
 
