@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,16 +129,16 @@ def kills(backend: str, count: int, rng: random.Random) -> dict[str, Any]:
             figures["partial"] += len(runs ^ kept) + sum(row.status is None for row in keys.values())
             figures["duplicated"] += len(runs) - len(set(runs)) + (len(keys) - len(kept))
             if killed and begun:
-                key, first = begun[-1], keys.get(begun[-1])
+                key, held = begun[-1], keys.get(begun[-1])
                 retry = subprocess.run([*CLI, "run", "start", "pricing-exception", "--as", "bob", "--input", INPUT,
                                         "--idempotency-key", key, "--json", "--db", store.url], env=ENV,
                                        capture_output=True, text=True, timeout=120, check=False)
                 figures["retries"] += 1
                 answer = json.loads(retry.stdout) if retry.returncode == 0 else {}
                 after = _runs(store)
-                if first is not None and answer.get("run") == first.response["run"] and after == runs:
+                if held is not None and answer.get("run") == held.response["run"] and after == runs:
                     figures["retry_answered_first_run"] += 1
-                elif first is None and answer.get("run") in after - runs and len(after) == len(runs) + 1:
+                elif held is None and answer.get("run") in after - runs and len(after) == len(runs) + 1:
                     figures["retry_started_it"] += 1
                 else:
                     figures["retry_wrong"] += 1
@@ -160,7 +161,7 @@ def races(backend: str, count: int) -> dict[str, Any]:
                                         output=OUTPUT)
             decisions.append(done["opened"][0])
         for task in decisions:
-            barrier, won = threading.Barrier(2), []
+            barrier, won = threading.Barrier(2), list[str]()
 
             def decide(outcome: str, task: Any = task, barrier: threading.Barrier = barrier,
                        won: list[str] = won) -> None:
@@ -317,10 +318,10 @@ def main() -> None:
     figures: dict[str, Any] = {"seed": args.seed}
     for backend in filter(None, args.backends.split(",")):
         figures[backend] = {
-            "kill": timed(f"{backend} kill", lambda b=backend: kills(b, args.kills, rng)),
-            "races": timed(f"{backend} races", lambda b=backend: races(b, args.races)),
-            "timers": timed(f"{backend} timers", lambda b=backend: timers(b, args.timer_runs, args.workers)),
-            "hostile": timed(f"{backend} hostile", lambda b=backend: hostile(b)),
+            "kill": timed(f"{backend} kill", partial(kills, backend, args.kills, rng)),
+            "races": timed(f"{backend} races", partial(races, backend, args.races)),
+            "timers": timed(f"{backend} timers", partial(timers, backend, args.timer_runs, args.workers)),
+            "hostile": timed(f"{backend} hostile", partial(hostile, backend)),
         }
     if not args.no_matrix:
         figures["matrix"] = timed("matrix", matrix)

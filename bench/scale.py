@@ -31,6 +31,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +204,7 @@ class Copier:
         self.events = [_Cells(tuple(r)) for r in db.execute(
             f"SELECT {', '.join(self.event_fields)} FROM events WHERE run IS NOT NULL ORDER BY seq")]
         db.close()
-        tokens = set()
+        tokens: set[str] = set()
         for rows in (self.runs, self.tasks, self.timers, self.events):
             for cells in rows:
                 tokens.update(cells.tokens())
@@ -500,13 +501,15 @@ def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, hi
         store, ordinary, heavy = build_inbox(directory, inbox_tasks)
         setup = round(time.perf_counter() - started, 1)
         note(f"inbox database with {inbox_tasks} open tasks built in {setup}s")
+        def inbox(assignee: str, queries: int, page: int | None) -> dict[str, Any]:
+            return {"open_tasks": inbox_tasks, **measure_inbox(store, assignee, queries, page=page),
+                    "setup_seconds": setup}
+
         try:
             for who, assignee, queries, page in (("ordinary", ordinary, inbox_queries, None),
                                                  ("heavy", heavy, max(inbox_queries // 50, 20), None),
                                                  ("heavy_first_page", heavy, inbox_queries, 50)):
-                results.append(_attempt("inbox", lambda a=assignee, q=queries, p=page: {
-                    "open_tasks": inbox_tasks, **measure_inbox(store, a, q, page=p), "setup_seconds": setup},
-                    assignee=who))
+                results.append(_attempt("inbox", partial(inbox, assignee, queries, page), assignee=who))
             results.append(_attempt("routing", lambda: {"open_tasks": inbox_tasks, **measure_routing(store)}))
         finally:
             store.close()

@@ -68,12 +68,16 @@ def by_hand(tree: Path, db: Path) -> None:
         started = cli(tree, db, "run", "start", "pricing-exception", "--as", "alice", "--input",
                       json.dumps({"customer": customer, "deal_value": value, "discount_pct": 18}))
         assert isinstance(started, dict)
-        prepare = started["tasks"][0]
+        tasks = started["tasks"]
+        assert isinstance(tasks, list)
+        prepare = tasks[0]
         assert isinstance(prepare, dict)
         done = cli(tree, db, "task", "complete", str(prepare["task"]), "--as", str(prepare["assignee"]),
                    "--output", output)
         assert isinstance(done, dict)
-        decision = next(t for t in done["opened"] if t["type"] == "decision")  # type: ignore[union-attr]
+        opened = done["opened"]
+        assert isinstance(opened, list)
+        decision = next(t for t in opened if t["type"] == "decision")
         cli(tree, db, "task", "decide", decision["task"], "--as", decision["assignee"], "--outcome", outcome,
             "--rationale", f"{outcome}: fixture")
     cli(tree, db, "clock", "advance", "3d")

@@ -123,6 +123,7 @@ def test_a_policy_names_allow_deny_or_ask_and_nothing_else() -> None:
     policy = load_policy({"tools": {"a": "allow", "b": {"ask": "p"}}, "timeout": "2m"})
     assert (policy.rule("a").kind, policy.rule("b").playbook, policy.rule("zzz").kind) == ("allow", "p", "deny")
     assert policy.timeout == timedelta(minutes=2)
+    bad: object  # policies as any JSON document may hold them
     for bad in ({"tools": {"a": "maybe"}}, {"tools": {"a": {"ask": ""}}}, {"tool": {}}, [], {"timeout": "soon"}):
         with pytest.raises(InvalidInput) as refusal:
             load_policy(bad)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from ledgerflow.storage.store import Store
-from tests.api.conftest import Login
+from tests.api.helpers import Login
 from tests.reports.test_channels import decide_via
 
 

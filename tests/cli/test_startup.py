@@ -40,6 +40,6 @@ def test_read_commands_compile_no_playbook_parse_no_yaml_and_load_no_other_datab
                  ("run", "start", "pricing-exception", "--as", "bob", "--input",
                   '{"customer": "Acme", "deal_value": 12000, "discount_pct": 18}')):
         assert main([*args, "--db", db, "--json"]) == 0
-    for args in (("run", "list"), ("task", "list")):
-        assert not loaded_after(*args, "--db", db) & {"jsonschema", "celpy", "ruamel.yaml",
-                                                      "sqlalchemy.dialects.postgresql"}, args
+    for listing in (("run", "list"), ("task", "list")):
+        assert not loaded_after(*listing, "--db", db) & {"jsonschema", "celpy", "ruamel.yaml",
+                                                         "sqlalchemy.dialects.postgresql"}, listing

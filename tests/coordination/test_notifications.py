@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import update
@@ -17,6 +17,11 @@ from ledgerflow.storage.store import Store
 from ledgerflow.trust import audit
 from tests.coordination.conftest import Receiver, Smtp, free_port
 from tests.engine.helpers import start
+
+
+def _fixed(at: datetime) -> Callable[[], datetime]:
+    """A worker clock stopped at `at`."""
+    return lambda: at
 
 
 def _make_due(store: Store) -> None:
@@ -85,12 +90,12 @@ def test_a_failing_receiver_is_retried_with_backoff_and_nothing_is_lost(configur
         (row,) = tx.outbox()
     now = parse_time(row.next_attempt_at) + timedelta(minutes=5)
     for attempts, delay in ((1, 2), (2, 4), (3, 8)):  # each try fails and schedules the next on the backoff
-        Worker(db, clock=lambda at=now: at).tick()
+        Worker(db, clock=_fixed(now)).tick()
         with db.read() as tx:
             (row,) = tx.outbox()
         assert (row.status, row.attempts, row.lease_until) == ("pending", attempts, None)
         assert row.next_attempt_at == format_time(now + timedelta(seconds=delay))
-        assert Worker(db, clock=lambda at=now: at).tick()["retried"] == 0  # not due yet: nothing is tried early
+        assert Worker(db, clock=_fixed(now)).tick()["retried"] == 0  # not due yet: nothing is tried early
         now = parse_time(row.next_attempt_at)
     assert [backoff(n, 300) for n in (1, 2, 3, 9, 10)] == [2, 4, 8, 300, 300]
 

@@ -30,6 +30,7 @@ def sign(body: str, *, secret: str = SECRET, at: int | None = None) -> dict[str,
     """Headers exactly as Slack sends them: v0 HMAC-SHA256 over `v0:<timestamp>:<body>`."""
     timestamp = str(int(time.time()) if at is None else at)
     signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    assert signature is not None  # None only without a timestamp or a body
     return {"x-slack-request-timestamp": timestamp, "x-slack-signature": signature,
             "content-type": "application/x-www-form-urlencoded"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, insert, select, text, update
@@ -40,7 +41,7 @@ def test_an_altered_event_is_found(store: Store) -> None:
     assert audit.verify(store)["first_bad"] == {"seq": 7, "run": _run_of(store, 7), "reason": "altered"}
 
 
-def _chain_of(store: Store, seq: int) -> list[dict[str, object]]:
+def _chain_of(store: Store, seq: int) -> list[dict[str, Any]]:
     """The chain holding event `seq`, in chain order."""
     with store.read() as tx:
         rows = tx.events()
@@ -69,7 +70,7 @@ def test_a_deleted_event_is_found_when_the_rest_of_its_chain_is_renumbered(store
     later = chain[gone + 1:]
     _raw(store, delete(schema.events).where(schema.events.c.seq == 9),
          *[update(schema.events).where(schema.events.c.seq == r["seq"]).values(**_rehash({
-             **r, "chain_seq": int(r["chain_seq"]) - 1})) for r in later])  # type: ignore[call-overload]
+             **r, "chain_seq": int(r["chain_seq"]) - 1})) for r in later])
     assert audit.verify(store)["first_bad"] == {"seq": later[0]["seq"], "run": chain[0]["run"], "reason": "removed"}
 
 
@@ -101,7 +102,7 @@ def test_an_inserted_event_is_found(store: Store) -> None:
     # formed on its own, then put a forged, well-hashed event in the gap
     moved = [_rehash({**r, "seq": spare + 1 + i, "chain_seq": int(r["chain_seq"]) + 1}) for i, r in enumerate(later)]
     _raw(store, *[update(schema.events).where(schema.events.c.seq == r["seq"]).values(**m)
-                  for r, m in reversed(list(zip(later, moved, strict=True)))])  # type: ignore[call-overload]
+                  for r, m in reversed(list(zip(later, moved, strict=True)))])
     forged = _rehash({**chain[at], "seq": spare, "chain_seq": int(chain[at]["chain_seq"]) + 1,
                       "prev_hash": chain[at]["hash"], "actor": "mallory"})
     _raw(store, insert(schema.events).values(**forged))

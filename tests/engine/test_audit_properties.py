@@ -75,7 +75,7 @@ def _tamper(db: Connection, kind: str, pick: int, other: int, field: str) -> Non
         db.execute(text(f"UPDATE events SET {body} WHERE seq = :b"), {"b": second})
         db.execute(text("DROP TABLE keep"))
     elif kind == "duplicate":
-        top = db.execute(text("SELECT max(seq) FROM events")).scalar()
+        top = db.execute(text("SELECT max(seq) FROM events")).scalar_one()
         columns = ", ".join(_FIELDS)
         copied = columns.replace("seq, chain, chain_seq", ":top, chain, chain_seq + 1")  # a copy one position on
         db.execute(text(f"INSERT INTO events ({columns}) SELECT {copied} FROM events WHERE seq = :a"),

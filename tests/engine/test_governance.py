@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ ADMIN = service.Caller()
 
 
 def _decide(store: Store, decision: str, actor: str = "maria", rationale: str = "figures say so",
-            follow_ups: list[tuple[str, str, str]] | None = None) -> dict[str, object]:
+            follow_ups: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
     return governance.decide(store, "pricing-exception", actor=actor, channel="cli", decision=decision,
                              rationale=rationale, follow_ups=follow_ups or [])
 
@@ -74,7 +75,7 @@ def test_only_owners_decide_with_a_rationale_and_a_known_decision(store: Store, 
 def test_a_decision_records_its_scorecard_and_opens_follow_ups_tracked_like_tasks(store: Store) -> None:
     result = _decide(store, "continue", actor="sam", follow_ups=[("Retrain account execs on deal sheets", "bob",
                                                                    "1w")])
-    follow_up_id = result["follow_ups"][0]  # type: ignore[index]
+    follow_up_id = result["follow_ups"][0]
     with store.read() as tx:
         task = tx.tasks(assignee="bob", status="open")[0]
         decided = next(e for e in tx.events() if e["type"] == "governance.decided")
@@ -146,7 +147,7 @@ def _decided_after(store: Store, wait: str) -> None:
     act(store, "complete", result["opened"][0], output={"quote_id": "Q"})
 
 
-def _latency_reviews(store: Store) -> list[dict[str, object]]:
+def _latency_reviews(store: Store) -> list[dict[str, Any]]:
     with store.read() as tx:
         return [e for e in tx.events() if e["type"] == "governance.review_opened"
                 and e["data"]["trigger"] == "decision_latency_p90_hours above 48"]

@@ -33,7 +33,7 @@ def _tool() -> ModuleType:
 
 
 def test_the_tool_needs_only_the_standard_library_and_cryptography() -> None:
-    imported = set()
+    imported: set[str] = set()
     for node in ast.walk(ast.parse(TOOL.read_text())):
         if isinstance(node, ast.Import):
             imported.update(alias.name.split(".")[0] for alias in node.names)

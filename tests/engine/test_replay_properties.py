@@ -6,6 +6,8 @@ import itertools
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -35,8 +37,10 @@ class Engine(RuleBasedStateMachine):
         # ids in creation order, so that a replayed example picks the same tasks (random ids would reorder
         # `task list`, and Hypothesis would see a different run each time it shrinks or replays)
         counter = itertools.count(1)
-        self._ids = (service.new_id, governance.new_id)
-        service.new_id = governance.new_id = lambda prefix: f"{prefix}-{next(counter):08d}"  # type: ignore[assignment]
+        self._ordered_ids = [patch.object(module, "new_id", lambda prefix: f"{prefix}-{next(counter):08d}")
+                             for module in (service, governance)]
+        for patcher in self._ordered_ids:
+            patcher.start()
         self.store: Store = make_store(Path(tempfile.mkdtemp(prefix="lf-prop-")), backend=self.backend)
         service.load_directory_file(self.store, str(DIRECTORY), ADMIN)
         service.publish(self.store, str(PRICING), ADMIN)
@@ -60,7 +64,7 @@ class Engine(RuleBasedStateMachine):
             return
         task = open_tasks[pick % len(open_tasks)]
         actor = task.assignee if by_assignee and task.assignee else other
-        args: dict[str, object] = {}
+        args: dict[str, Any] = {}
         if verb == "complete":
             args = {"output": output}
         elif verb == "decide":
@@ -105,7 +109,8 @@ class Engine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.other.close()
-        service.new_id, governance.new_id = self._ids  # type: ignore[assignment]
+        for patcher in self._ordered_ids:
+            patcher.stop()
         self.store.close()
         drop_schema(self.store.url)
 
@@ -118,8 +123,6 @@ Engine.TestCase.settings = settings(max_examples=15, stateful_step_count=25, dea
                                     suppress_health_check=[HealthCheck.too_slow])
 EngineOnPostgres.TestCase.settings = settings(max_examples=6, stateful_step_count=25, deadline=None,
                                               suppress_health_check=[HealthCheck.too_slow])
-TestEngineReplay = Engine.TestCase
-TestEngineReplayOnPostgres = EngineOnPostgres.TestCase
 # a few hundred commands each: on a busy 2-core machine with parallel workers they may take minutes, not hang
-TestEngineReplay.pytestmark = [pytest.mark.timeout(600)]
-TestEngineReplayOnPostgres.pytestmark = [pytest.mark.timeout(600)]
+TestEngineReplay = pytest.mark.timeout(600)(Engine.TestCase)
+TestEngineReplayOnPostgres = pytest.mark.timeout(600)(EngineOnPostgres.TestCase)

@@ -108,7 +108,7 @@ def test_a_quorum_opens_seats_for_distinct_approvers_and_waits_for_all(store: St
     publish_text(store, tmp_path, QUORUM)
     _run, opened = service.start_run(store, "big-spend", {}, caller("bob"))
     seats = act(store, "complete", opened[0])["opened"]
-    assert sorted(s.assignee for s in seats) == ["maria", "victor"]  # type: ignore[type-var]
+    assert sorted(s.assignee for s in seats) == ["maria", "victor"]
     first = decide(store, seats[0], "approve")
     assert first["opened"] == [] and first["run"].status == "running"
     second = decide(store, seats[1], "approve")

@@ -83,8 +83,8 @@ def _rehash_from(store: Store, chain: str, position: int, **change: Any) -> list
 
 
 def _verified(store: Store) -> dict[str, Any] | None:
-    result = audit.verify(store)
-    return result["first_bad"]
+    first_bad: dict[str, Any] | None = audit.verify(store)["first_bad"]
+    return first_bad
 
 
 def _signed(store: Store, key: str = KEY) -> Checkpoint:

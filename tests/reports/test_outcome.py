@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -39,7 +40,7 @@ def _measured(store: Store, tmp_path: Path) -> None:
     assert publish_text(store, tmp_path, MEASURED)["created"]
 
 
-def _record(store: Store, value: float, actor: str = "maria", period: str = "2026-W10") -> dict[str, object]:
+def _record(store: Store, value: float, actor: str = "maria", period: str = "2026-W10") -> dict[str, Any]:
     return outcomes.record(store, "pricing-exception", parse_period(period), value, actor=actor, channel="cli")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -59,8 +60,8 @@ def test_commands_on_different_runs_in_parallel_lose_no_events(store: Store) -> 
     with store.read() as tx:
         before = tx.last_seq()
     results = _race([
-        (lambda t=t: service.task_command(store, "complete", t.id, service.Caller(actor=str(t.assignee)),
-                                          output=GOOD_OUTPUT))
+        partial(service.task_command, store, "complete", t.id, service.Caller(actor=str(t.assignee)),
+                output=GOOD_OUTPUT)
         for t in tasks
     ])
     assert all(isinstance(r, dict) for r in results), results

@@ -114,7 +114,7 @@ def test_a_directory_person_signs_in_with_the_provider(sso_web: tuple[TestClient
     assert "max-age=43200" in answer.headers["set-cookie"].lower()  # the session lasts LEDGERFLOW_SESSION_HOURS
 
 
-REFUSALS = {
+REFUSALS: dict[str, tuple[dict[str, Any], str]] = {
     "wrong audience": ({"aud": "another-app"}, "could not be completed"),
     "expired": ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 7200}, "could not be completed"),
     "missing nonce": ({"nonce": None}, "could not be completed"),
