@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from ledgerflow.domain.escalation_map import map_markdown
 from ledgerflow.domain.runs import TaskState
 from ledgerflow.engine import autonomy, service
 from ledgerflow.ops.backup import backup, restore
@@ -291,3 +292,20 @@ def test_restoring_a_widened_limit_moves_the_decisions_it_had_let_the_agent_take
         decide(credit, held, "approve", actor=BOT, rationale="as before")
     assert info.value.rule == "not-assignee"  # restored, the agent holds no autonomy decision: the plain rule
     assert audit.verify(credit)["ok"]
+
+
+def test_the_escalation_map_shows_the_owners_decisions_on_an_agents_autonomy_beside_the_rows_as_written(
+        credit: Store) -> None:
+    assert reports.playbook_map(credit, "small-credit")["agent_autonomy"] == []
+    _set(credit, "limit", limit=500, rationale="agreed with finance in 19 of its last 20")
+    (entry,) = reports.playbook_map(credit, "small-credit")["agent_autonomy"]
+    assert (entry["agent"], entry["step"], entry["written_limit"], entry["limit"], entry["withdrawn"],
+            entry["decided_by"]) == (BOT, "triage", 100, 500, False, "sam")
+    page = map_markdown(reports.playbook_map(credit, "small-credit"))
+    assert f"- Agent {BOT} decides up to 500 (as written: 100), by sam on " in page
+    assert page.index("## triage") < page.index(f"Agent {BOT}")
+    _set(credit, "withdraw", rationale="two wrong calls this week", by="maria")
+    page = map_markdown(reports.playbook_map(credit, "small-credit"))
+    assert f"- Agent {BOT} may not decide here (withdrawn), by maria on " in page
+    _set(credit, "restore", rationale="back to the rows as written")
+    assert reports.playbook_map(credit, "small-credit")["agent_autonomy"] == []

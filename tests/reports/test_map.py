@@ -44,6 +44,7 @@ EXPECTED = {
         {**NOTHING, "step": "apply", "type": "task", "owner": "deal-desk", "due": "4h",
          "backups": [{"person": "carol", "delegate": None}, {"person": "chen", "delegate": None}]},
     ],
+    "agent_autonomy": [],
 }
 
 EXPECTED_MD = """\

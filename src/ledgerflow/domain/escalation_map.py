@@ -14,7 +14,7 @@ Holes, with the ids of the lint rules that say the same:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ledgerflow.domain.directory import Directory
@@ -34,12 +34,20 @@ def approvers(step: DecisionStep) -> list[dict[str, Any]]:
     return rows
 
 
-def build_map(playbook: Playbook, version: int, directory: Directory | None) -> dict[str, Any]:
+AUTONOMY_KEYS = ("agent", "step", "written_limit", "limit", "withdrawn", "decided_by", "decided_at", "rationale")
+
+
+def build_map(playbook: Playbook, version: int, directory: Directory | None,
+              autonomy: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The map as the JSON of SPEC §12 (`playbook map ID --format json`), with more keys per step: `due`,
-    `recommend`, `inform`, `execute`, `separation_of_duties`, `quorum`, `parallel`, `backups`, `holes`."""
+    `recommend`, `inform`, `execute`, `separation_of_duties`, `quorum`, `parallel`, `backups`, `holes`; and
+    `agent_autonomy`: the owners' decisions in force that widened, narrowed or withdrew what an agent may decide
+    at a step (`domain.autonomy.current`'s entries, those the owners changed), which the rows as written no
+    longer show."""
     return {"playbook": playbook.id, "version": version, "title": playbook.title,
             "outcome_owner": playbook.outcome.owner, "workflow_owner": playbook.workflow_owner,
-            "steps": [_step(playbook, step, directory) for step in playbook.walk()]}
+            "steps": [_step(playbook, step, directory) for step in playbook.walk()],
+            "agent_autonomy": [{key: entry[key] for key in AUTONOMY_KEYS} for entry in autonomy if entry["changed"]]}
 
 
 def _step(playbook: Playbook, step: Step, directory: Directory | None) -> dict[str, Any]:
@@ -152,7 +160,17 @@ def map_markdown(found: dict[str, Any]) -> str:
     for step in found["steps"]:
         lines += ["", f"## {step['step']} ({step['type']})", ""]
         lines += [f"- {line}" for line in _step_lines(step)]
+        lines += [f"- {_autonomy_line(entry)}" for entry in found["agent_autonomy"] if entry["step"] == step["step"]]
     return "\n".join(lines) + "\n"
+
+
+def _autonomy_line(entry: Mapping[str, Any]) -> str:
+    """An owners' decision on an agent's autonomy, as the map's reader needs it: what the agent may decide now."""
+    if entry["withdrawn"]:
+        now = f"Agent {entry['agent']} may not decide here (withdrawn)"
+    else:
+        now = f"Agent {entry['agent']} decides up to {entry['limit']:,g} (as written: {entry['written_limit']:,g})"
+    return f"{now}, by {entry['decided_by']} on {entry['decided_at'][:10]}: {entry['rationale']}"
 
 
 def _step_lines(step: dict[str, Any]) -> Iterator[str]:

@@ -144,7 +144,8 @@ def playbook_map(store: Store, playbook: str, version: int | None = None) -> dic
     with store.read() as tx:
         definition, number = tx.playbook(playbook, version)
         directory = tx.directory()
-    return build_map(definition, number, directory)
+        autonomy = current_autonomy(definition, directory, tx.autonomy(playbook)) if directory is not None else []
+    return build_map(definition, number, directory, autonomy)
 
 
 # ------------------------------------------------------------------------------------------- waiting
