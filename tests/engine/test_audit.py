@@ -9,7 +9,7 @@ import textwrap
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
-from ledgerflow import audit
+from ledgerflow import audit, governance
 from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, snapshot, start
@@ -219,3 +219,41 @@ def test_verifying_in_parallel_reaches_the_same_verdict(store: Store) -> None:
     serial, parallel = audit.verify(store, processes=1), audit.verify(store, processes=2)
     assert serial == parallel == {"ok": False, "events": serial["events"],
                                   "first_bad": {"seq": None, "run": victim[0]["run"], "reason": "truncated"}}
+
+
+def test_a_cut_tail_of_the_system_chain_is_found_naming_no_run(store: Store) -> None:
+    with store.read() as tx:
+        last = max(e["seq"] for e in tx.events() if e["chain"] == schema.SYSTEM_CHAIN)
+    _raw(store, delete(schema.events).where(schema.events.c.seq == last))  # the playbook's publication
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "truncated"}
+
+
+def test_a_chain_emptied_under_its_head_is_truncated_naming_its_run(store: Store) -> None:
+    _two_runs(store)
+    victim = _chain_of(store, 7)[0]["run"]
+    _raw(store, delete(schema.events).where(schema.events.c.chain == victim))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": victim, "reason": "truncated"}
+
+
+def test_the_system_chain_emptied_under_its_head_is_truncated_naming_no_run(store: Store) -> None:
+    _raw(store, delete(schema.events).where(schema.events.c.chain == schema.SYSTEM_CHAIN))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "truncated"}
+
+
+def test_a_follow_up_changed_behind_the_log_is_a_state_mismatch_at_its_last_event(store: Store) -> None:
+    decided = governance.decide(store, "pricing-exception", actor="sam", channel="cli", decision="continue",
+                                rationale="figures say so", follow_ups=[("Retrain account execs", "bob", "1w")])
+    follow_up = decided["follow_ups"][0]
+    assert audit.verify(store)["ok"]  # rebuilt from the system chain, it equals its row
+    with store.read() as tx:
+        opened = max(e["seq"] for e in tx.events() if e["task"] == follow_up)
+    _raw(store, update(schema.tasks).where(schema.tasks.c.id == follow_up).values(assignee="mallory"))
+    assert audit.verify(store)["first_bad"] == {"seq": opened, "run": None, "reason": "state-mismatch"}
+
+
+def test_latency_marks_for_a_week_with_no_decision_must_place_none(store: Store) -> None:
+    _two_runs(store)
+    # a row for a week the log holds no decision in: counting all of them (none), it must place none
+    _raw(store, insert(schema.latency_marks).values(playbook="pricing-exception", period="2020-W01", threshold=24.0,
+                                                    decided=0, below=0, above=1, max_below=None, min_above=30.0))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
