@@ -257,3 +257,14 @@ def test_latency_marks_for_a_week_with_no_decision_must_place_none(store: Store)
     _raw(store, insert(schema.latency_marks).values(playbook="pricing-exception", period="2020-W01", threshold=24.0,
                                                     decided=0, below=0, above=1, max_below=None, min_above=30.0))
     assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
+
+
+def test_a_follow_up_slipped_into_the_tasks_without_an_event_is_a_state_mismatch(store: Store) -> None:
+    decided = governance.decide(store, "pricing-exception", actor="sam", channel="cli", decision="continue",
+                                rationale="figures say so", follow_ups=[("Retrain account execs", "bob", "1w")])
+    tasks = schema.tasks
+    with store.engine.connect() as conn:
+        row = conn.execute(select(tasks).where(tasks.c.id == decided["follow_ups"][0])).mappings().one()
+    # a follow-up no event opened, done already (so that no open-task count gives it away)
+    _raw(store, insert(tasks).values(**{**row, "id": "t-forged", "status": "completed", "ended_at": row["ready_at"]}))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
