@@ -11,8 +11,8 @@ from sqlalchemy import delete, insert, select, text, update
 
 from ledgerflow import audit, governance
 from ledgerflow.storage import schema
-from ledgerflow.storage.store import Store
-from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, snapshot, start
+from ledgerflow.storage.store import PERIOD_COUNTS, Store
+from tests.engine.helpers import GOOD_OUTPUT, act, decide, finished_run, only_open, snapshot, start
 
 
 def _two_runs(store: Store) -> None:
@@ -267,4 +267,24 @@ def test_a_follow_up_slipped_into_the_tasks_without_an_event_is_a_state_mismatch
         row = conn.execute(select(tasks).where(tasks.c.id == decided["follow_ups"][0])).mappings().one()
     # a follow-up no event opened, done already (so that no open-task count gives it away)
     _raw(store, insert(tasks).values(**{**row, "id": "t-forged", "status": "completed", "ended_at": row["ready_at"]}))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
+
+
+@pytest.mark.parametrize("count", PERIOD_COUNTS)
+def test_each_week_count_of_ended_reworked_and_decided_runs_is_checked_against_the_log(store: Store,
+                                                                                       count: str) -> None:
+    finished_run(store)  # completed, clean (two of them: a rejection counted as clean would not make up both)
+    finished_run(store)
+    rejected = start(store)
+    decide(store, act(store, "complete", only_open(store, rejected.id), output=GOOD_OUTPUT)["opened"][0], "reject")
+    reworked = start(store)
+    decision = act(store, "complete", only_open(store, reworked.id), output=GOOD_OUTPUT)["opened"][0]
+    decide(store, decision, "send_back")
+    act(store, "complete", only_open(store, reworked.id), output=GOOD_OUTPUT)
+    with store.read() as tx:
+        assert tx.period_counts("pricing-exception", "2026-W10") == {
+            "ended": 3, "exceptions": 1, "clean": 2, "rework": 1, "decided": 4}
+    assert audit.verify(store)["ok"]
+    counts = schema.period_counts
+    _raw(store, update(counts).values({count: counts.c[count] + 1}))
     assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
