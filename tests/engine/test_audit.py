@@ -288,3 +288,18 @@ def test_each_week_count_of_ended_reworked_and_decided_runs_is_checked_against_t
     counts = schema.period_counts
     _raw(store, update(counts).values({count: counts.c[count] + 1}))
     assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
+
+
+def test_a_chain_rewritten_whole_without_its_start_is_a_state_mismatch_not_a_crash(store: Store) -> None:
+    _two_runs(store)
+    chain = _chain_of(store, 7)
+    run, rest = chain[0]["run"], chain[1:]
+    rewritten: list[dict[str, object]] = []
+    for position, row in enumerate(rest, start=1):  # re-linked and re-hashed from the chain's start, head and all
+        prev = rewritten[-1]["hash"] if rewritten else "0" * 64
+        rewritten.append(_rehash({**row, "chain_seq": position, "prev_hash": prev}))
+    _raw(store, delete(schema.events).where(schema.events.c.chain == run),
+         *[insert(schema.events).values(**row) for row in rewritten],
+         update(schema.chains).where(schema.chains.c.id == run).values(length=len(rewritten),
+                                                                          hash=rewritten[-1]["hash"]))
+    assert audit.verify(store)["first_bad"] == {"seq": rest[-1]["seq"], "run": run, "reason": "state-mismatch"}
