@@ -1,0 +1,349 @@
+"""The engine's commands as pure rules (SPEC §3): who may act on which task in which state, each refusal
+reached with every other reason absent and named by its rule, and what an accepted command records (the
+authority it acted under, the seats a reject cancels, where a send-back goes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from itertools import count
+from typing import Any
+
+import pytest
+from tests.conftest import DIRECTORY, PRICING
+
+from ledgerflow.domain import flow
+from ledgerflow.domain.directory import load_directory
+from ledgerflow.domain.errors import Forbidden, InvalidInput, InvalidTransition, LedgerflowError, NotFound
+from ledgerflow.domain.playbook import load_playbook
+from ledgerflow.domain.routing import Last
+from ledgerflow.domain.runs import RunState, TaskState
+from ledgerflow.domain.source import parse_yaml
+from ledgerflow.domain.states import RunStatus, TaskStatus
+
+PLAYBOOK = load_playbook(parse_yaml(PRICING.read_text(), "pricing-exception.yaml"))
+PEOPLE = load_directory(parse_yaml(DIRECTORY.read_text(), "directory.yaml"))[0]
+NOW = datetime(2026, 3, 2, 8, tzinfo=UTC)
+INPUT = {"customer": "Acme", "deal_value": 12000, "discount_pct": 18}
+OUTPUT = {"deal_sheet_url": "https://docs.example.com/d/1", "justification": "Competitor offered 20%, renewal"}
+
+
+class NoLoad:
+    """Nobody has open work: routing goes by directory order."""
+
+    def assigned(self, playbook: str, step: str,
+                 actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, Last]]:
+        return {}, {}
+
+
+def context() -> flow.Context:
+    ids = count(1)
+    return flow.Context(playbook=PLAYBOOK, directory=PEOPLE, workload=NoLoad(), now=NOW,
+                        new_id=lambda prefix: f"{prefix}-{next(ids)}")
+
+
+CTX = context()
+
+
+def started(**input: Any) -> RunState:
+    return flow.start_run(CTX, run_id="r-1", actor="bob", input={**INPUT, **input}, version=1, why=None).state
+
+
+def open_task(run: RunState) -> TaskState:
+    (task,) = [t for t in run.tasks if t.is_open]
+    return task
+
+
+def at_decision(**input: Any) -> tuple[RunState, TaskState]:
+    """A run prepared by alice, waiting on finance's decision."""
+    run = started(**input)
+    prepare = open_task(run)
+    assert prepare.assignee == "alice"
+    run = flow.complete_task(CTX, run, task_id=prepare.id, actor="alice", output=OUTPUT).state
+    return run, open_task(run)
+
+
+def refused(rule: str, command: Callable[[], object], kind: type[LedgerflowError] = Forbidden) -> None:
+    with pytest.raises(kind) as caught:
+        command()
+    assert caught.value.rule == rule, caught.value.message
+
+
+def decide(run: RunState, task: TaskState, outcome: str = "approve", *, actor: str | None = None,
+           rationale: str | None = "margin holds", to: str | None = None) -> flow.Builder:
+    return flow.decide(CTX, run, task_id=task.id, actor=actor or str(task.assignee), outcome=outcome,
+                       rationale=rationale, to=to)
+
+
+# --------------------------------------------------------------------------- the task a command acts on
+
+
+def test_a_command_on_a_task_the_run_does_not_have_is_unknown_task() -> None:
+    run = started()
+    refused("unknown-task", lambda: flow.complete_task(CTX, run, task_id="t-none", actor="alice"), NotFound)
+
+
+def test_each_command_applies_to_its_kinds_of_task_only() -> None:
+    run, decision = at_decision()
+    refused("wrong-task-type", lambda: flow.complete_task(CTX, run, task_id=decision.id, actor="dave",
+                                                          output={}), InvalidInput)
+    prepare = run.tasks[0]
+    reopened = replace(run, tasks=(replace(prepare, status=TaskStatus.READY, ended_at=None), *run.tasks[1:]))
+    refused("wrong-task-type", lambda: decide(reopened, prepare, actor="alice"), InvalidInput)
+
+
+def test_a_decided_task_names_who_decided_what_and_when() -> None:
+    run, decision = at_decision()
+    after = decide(run, decision).state
+    with pytest.raises(InvalidTransition) as caught:
+        decide(after, decision, actor="dave")
+    assert caught.value.rule == "task-state"
+    assert caught.value.details == {"status": TaskStatus.DECIDED, "outcome": "approve", "by": "dave",
+                                    "at": "2026-03-02T08:00:00.000000Z"}
+
+
+def test_a_task_of_a_run_that_ended_is_refused_by_the_runs_state() -> None:
+    run, decision = at_decision()
+    ended = replace(run, status=RunStatus.CANCELLED)
+    refused("run-state", lambda: decide(ended, decision), InvalidTransition)
+
+
+def test_a_task_that_is_no_longer_open_is_refused_by_its_state() -> None:
+    run, _ = at_decision()
+    prepare = run.tasks[0]  # completed
+    refused("task-state", lambda: flow.complete_task(CTX, run, task_id=prepare.id, actor="alice", output=OUTPUT),
+            InvalidTransition)
+
+
+def test_only_the_assignee_acts_on_a_task() -> None:
+    run, decision = at_decision()
+    with pytest.raises(Forbidden) as caught:
+        decide(run, decision, actor="erin")  # finance too, but not the assignee
+    assert (caught.value.rule, caught.value.details) == ("not-assignee", {"assignee": "dave"})
+    refused("not-assignee", lambda: flow.start_task(CTX, run, task_id=decision.id, actor="erin"))
+
+
+def test_a_task_is_started_once() -> None:
+    run, decision = at_decision()
+    running = flow.start_task(CTX, run, task_id=decision.id, actor="dave")
+    assert [e.type for e in running.events] == ["task.started"]
+    assert running.events[0].authority == {"kind": "assignee", "detail": None}
+    refused("task-state", lambda: flow.start_task(CTX, running.state, task_id=decision.id, actor="dave"),
+            InvalidTransition)
+
+
+# ------------------------------------------------------------------------------------------ decisions
+
+
+def test_an_outcome_outside_the_steps_options_is_refused() -> None:
+    run, decision = at_decision()
+    refused("outcome-not-allowed", lambda: decide(run, decision, "escalate"))
+
+
+@pytest.mark.parametrize("rationale", [None, "", "   "])
+def test_a_step_that_requires_a_rationale_refuses_a_decision_without_one(rationale: str | None) -> None:
+    run, decision = at_decision()
+    refused("rationale-required", lambda: decide(run, decision, rationale=rationale))
+
+
+def test_an_ownership_gap_is_never_decided_by_the_owner_holding_it() -> None:
+    run, decision = at_decision()
+    gap = replace(decision, blocked=True)
+    blocked = replace(run, tasks=(*run.tasks[:-1], gap))
+    refused("ownership-gap", lambda: decide(blocked, gap))
+
+
+def test_who_prepared_the_request_may_not_decide_it() -> None:
+    run, decision = at_decision()
+    mine = replace(decision, assignee="alice")  # handed to the preparer by hand
+    refused("separation-of-duties", lambda: decide(replace(run, tasks=(*run.tasks[:-1], mine)), mine))
+
+
+def test_to_names_a_send_back_target_only() -> None:
+    run, decision = at_decision()
+    refused("bad-to", lambda: decide(run, decision, "approve", to="prepare"), InvalidInput)
+    refused("bad-to", lambda: decide(run, decision, "send_back", to="apply"), InvalidInput)  # not earlier
+
+
+@pytest.mark.parametrize(("seat", "kind", "detail"), [
+    ({}, "authority_row", 0),
+    ({"escalated": True}, "escalation", "dave"),
+    ({"on_behalf_of": "erin"}, "delegation", "erin"),
+    ({"authority_row": None}, "role", "finance"),
+])
+def test_a_decision_records_the_authority_it_was_taken_under(seat: dict[str, Any], kind: str, detail: object) -> None:
+    run, decision = at_decision()
+    assert (decision.authority_row, decision.approver) == (0, "finance")
+    held = replace(decision, **seat)
+    decided = decide(replace(run, tasks=(*run.tasks[:-1], held)), held)
+    event = next(e for e in decided.events if e.type == "task.decided")
+    assert event.authority == {"kind": kind, "detail": detail}
+    assert event.data["outcome"] == "approve" and event.data["agent"] is False and event.data["to"] is None
+
+
+def test_an_approval_moves_the_run_on_and_a_rejection_ends_it() -> None:
+    run, decision = at_decision()
+    approved = decide(run, decision).state
+    assert approved.status == RunStatus.RUNNING and open_task(approved).step == "apply"
+    rejected = decide(run, decision, "reject")
+    assert rejected.state.status == RunStatus.REJECTED
+    assert rejected.events[-1].type == "run.rejected" and rejected.events[-1].data == {"by_task": decision.id}
+
+
+def test_a_send_back_reopens_the_preparation_with_whoever_did_it() -> None:
+    run, decision = at_decision()
+    sent = decide(run, decision, "send_back")
+    assert sent.events[0].type == "task.decided" and sent.events[0].data["to"] == "prepare"
+    (back,) = [e for e in sent.events if e.type == "task.sent_back"]
+    assert back.data["to"] == "prepare" and back.task == decision.id
+    again = open_task(sent.state)
+    assert (again.step, again.assignee, again.attempt) == ("prepare", "alice", 2)
+
+
+def test_an_approval_short_of_the_quorum_waits_for_the_other_seats_and_a_rejection_cancels_them() -> None:
+    two = load_playbook(parse_yaml(PRICING.read_text().replace("quorum: 1", "quorum: 2"), "p.yaml"))
+    ctx = replace(CTX, playbook=two)
+    run = flow.start_run(ctx, run_id="r-2", actor="bob", input=INPUT, version=1, why=None).state
+    run = flow.complete_task(ctx, run, task_id=open_task(run).id, actor="alice", output=OUTPUT).state
+    first, second = (t for t in run.tasks if t.is_open)
+    assert {first.assignee, second.assignee} == {"dave", "erin"}
+    waiting = flow.decide(ctx, run, task_id=first.id, actor=str(first.assignee), outcome="approve", rationale="ok",
+                          to=None)
+    assert [e.type for e in waiting.events] == ["task.decided"] and waiting.state.status == RunStatus.RUNNING
+    rejected = flow.decide(ctx, run, task_id=first.id, actor=str(first.assignee), outcome="reject", rationale="no",
+                           to=None)
+    cancelled = [e for e in rejected.events if e.type == "task.cancelled"]
+    assert [e.task for e in cancelled][:1] == [second.id] and cancelled[0].data == {"reason": "decided reject"}
+    approved = flow.decide(ctx, waiting.state, task_id=second.id, actor=str(second.assignee), outcome="approve",
+                           rationale="ok", to=None).state
+    assert open_task(approved).step == "apply"
+
+
+# ------------------------------------------------------------------------------------ recommendations
+
+
+def recommend(run: RunState, task: TaskState, actor: str = "carol", outcome: str = "approve",
+              rationale: str = "margin holds") -> flow.Builder:
+    return flow.recommend(CTX, run, task_id=task.id, actor=actor, outcome=outcome, rationale=rationale)
+
+
+def test_a_recommendation_is_recorded_by_a_holder_of_recommend_with_the_data_it_saw() -> None:
+    run, decision = at_decision()
+    (event,) = recommend(run, decision).events
+    assert (event.type, event.actor, event.authority) == ("recommendation.recorded", "carol",
+                                                           {"kind": "role", "detail": "recommend"})
+    assert event.data == {"outcome": "approve", "rationale": "margin holds", "attempt": 1,
+                          "data_hash": decision.data_hash}
+
+
+def test_each_reason_a_recommendation_is_refused() -> None:
+    run, decision = at_decision()
+    refused("unknown-task", lambda: flow.recommend(CTX, run, task_id="t-none", actor="carol", outcome="approve",
+                                                   rationale="ok"), NotFound)
+    refused("wrong-task-type", lambda: recommend(run, run.tasks[0]), InvalidInput)
+    refused("task-state", lambda: recommend(decide(run, decision).state, decision), InvalidTransition)
+    refused("task-state", lambda: recommend(replace(run, status=RunStatus.CANCELLED), decision), InvalidTransition)
+    refused("no-recommend-right", lambda: recommend(run, decision, actor="omar"))
+    refused("outcome-not-allowed", lambda: recommend(run, decision, outcome="escalate"))
+    refused("rationale-required", lambda: recommend(run, decision, rationale="  "))
+
+
+def test_a_decider_decides_rather_than_recommends() -> None:
+    run, decision = at_decision()
+    carol_decides = replace(decision, assignee="erin", on_behalf_of="carol")
+    held = replace(run, tasks=(*run.tasks[:-1], carol_decides))
+    refused("decider-cannot-recommend", lambda: recommend(held, carol_decides))
+    done = replace(carol_decides, status=TaskStatus.CANCELLED)
+    other = replace(decision, id="t-other")  # an open seat carol does not hold
+    recommend(replace(run, tasks=(*run.tasks[:-1], done, other)), other)  # a closed seat is no longer deciding
+
+
+# ----------------------------------------------------------------------------------------- reassignment
+
+
+def reassign(run: RunState, task: TaskState, to: str, actor: str = "sam", reason: str = "load") -> flow.Builder:
+    return flow.reassign(CTX, run, task_id=task.id, actor=actor, to=to, reason=reason)
+
+
+@pytest.mark.parametrize(("actor", "held"), [("sam", "workflow owner"), ("maria", "outcome owner")])
+def test_an_owner_reassigns_an_open_task_within_its_role(actor: str, held: str) -> None:
+    run, decision = at_decision()
+    (event,) = reassign(run, decision, "erin", actor=actor).events
+    assert (event.type, event.authority) == ("assignment.changed", {"kind": "owner", "detail": held})
+    assert event.data == {"from": "dave", "to": "erin", "kind": "reassignment", "reason": "load", "blocked": False}
+
+
+def test_who_was_pulled_in_may_hand_a_task_on() -> None:
+    run, decision = at_decision()
+    pulled = replace(decision, pulled_in=("lena",))
+    (event,) = reassign(replace(run, tasks=(*run.tasks[:-1], pulled)), pulled, "erin", actor="lena").events
+    assert event.authority == {"kind": "escalation", "detail": "pulled in"}
+
+
+def test_each_reason_a_reassignment_is_refused() -> None:
+    run, decision = at_decision()
+    preparing = started()
+    prepare = open_task(preparing)
+    refused("unknown-task", lambda: flow.reassign(CTX, run, task_id="t-none", actor="sam", to="erin", reason="x"),
+            NotFound)
+    refused("unknown-actor", lambda: reassign(run, decision, "zed"), NotFound)
+    refused("reassign-not-owner", lambda: reassign(run, decision, "erin", actor="dave"))
+    refused("reason-required", lambda: reassign(run, decision, "erin", reason=" "))
+    refused("task-state", lambda: reassign(decide(run, decision).state, decision, "erin"), InvalidTransition)
+    refused("task-state", lambda: reassign(replace(run, status=RunStatus.CANCELLED), decision, "erin"),
+            InvalidTransition)
+    refused("already-assigned", lambda: reassign(run, decision, "dave"), InvalidTransition)
+    refused("not-an-approver", lambda: reassign(run, decision, "carol"))
+    agents_approve = load_directory(parse_yaml(DIRECTORY.read_text().replace(
+        "roles: [deal-desk-assistant]}", "roles: [deal-desk-assistant, finance]}"), "d.yaml"))[0]
+    by_role = replace(decision, authority_row=None)  # approved by the role, not through a guarded row
+    refused("agent-not-authorized", lambda: flow.reassign(
+        replace(CTX, directory=agents_approve), replace(run, tasks=(*run.tasks[:-1], by_role)), task_id=decision.id,
+        actor="sam", to="intake-bot", reason="load"))
+    refused("not-a-member", lambda: reassign(preparing, prepare, "dave"))  # account-exec has members available
+
+
+def test_a_decision_is_not_reassigned_to_who_is_separated_from_it_or_holds_another_seat() -> None:
+    run, decision = at_decision()
+    finance_prepared = replace(run.tasks[0], assignee="erin")
+    refused("separation-of-duties", lambda: reassign(replace(run, tasks=(finance_prepared, *run.tasks[1:])),
+                                                     decision, "erin"))
+    seat = replace(decision, id="t-seat", assignee="erin", seat=1)
+    refused("seat-taken", lambda: reassign(replace(run, tasks=(*run.tasks, seat)), decision, "erin"))
+
+
+def test_a_task_whose_role_has_nobody_available_may_go_to_any_person() -> None:
+    run = started()
+    prepare = open_task(run)
+    away = load_directory(parse_yaml(DIRECTORY.read_text().replace(
+        "roles: [account-exec]}", "roles: [account-exec], away: {from: 2026-03-01, until: 2026-03-09}}"),
+        "d.yaml"))[0]
+    ctx = replace(CTX, directory=away)
+    (event,) = flow.reassign(ctx, run, task_id=prepare.id, actor="sam", to="dave", reason="cover").events
+    assert event.data["to"] == "dave"
+    refused("not-a-member", lambda: flow.reassign(ctx, run, task_id=prepare.id, actor="sam", to="intake-bot",
+                                                  reason="cover"))  # a person, not an agent
+
+
+# ------------------------------------------------------------------------------------------- cancelling
+
+
+@pytest.mark.parametrize("actor", ["bob", "sam", "maria"])
+def test_the_starter_or_an_owner_cancels_a_run_with_a_reason(actor: str) -> None:
+    cancelled = flow.cancel_run(CTX, started(), actor=actor, reason="customer walked away")
+    assert cancelled.state.status == RunStatus.CANCELLED
+    assert cancelled.events[-1].authority == {"kind": "owner", "detail": actor}
+    assert [e.type for e in cancelled.events] == ["task.cancelled", "run.cancelled"]
+
+
+def test_anyone_else_or_no_reason_cannot_cancel() -> None:
+    refused("cancel-not-allowed", lambda: flow.cancel_run(CTX, started(), actor="alice", reason="no"))
+    refused("reason-required", lambda: flow.cancel_run(CTX, started(), actor="bob", reason="  "))
+
+
+def test_an_expiry_cancels_a_running_run_and_leaves_an_ended_one_as_it_is() -> None:
+    expired = flow.expire_run(CTX, started(), reason="nobody decided")
+    assert expired.state.status == RunStatus.CANCELLED
+    assert expired.events[0].data == {"reason": "nobody decided"}
+    assert flow.expire_run(CTX, expired.state, reason="again").events == []
