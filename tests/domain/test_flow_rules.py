@@ -14,8 +14,17 @@ import pytest
 from tests.conftest import DIRECTORY, PRICING
 
 from ledgerflow.domain import flow
+from ledgerflow.domain.attachments import Document
 from ledgerflow.domain.directory import load_directory
-from ledgerflow.domain.errors import Forbidden, InvalidInput, InvalidTransition, LedgerflowError, NotFound
+from ledgerflow.domain.errors import (
+    Forbidden,
+    InvalidInput,
+    InvalidTransition,
+    LedgerflowError,
+    NotFound,
+    SchemaViolation,
+)
+from ledgerflow.domain.events import Event
 from ledgerflow.domain.playbook import load_playbook
 from ledgerflow.domain.routing import Last
 from ledgerflow.domain.runs import RunState, TaskState
@@ -64,10 +73,15 @@ def at_decision(**input: Any) -> tuple[RunState, TaskState]:
     return run, open_task(run)
 
 
-def refused(rule: str, command: Callable[[], object], kind: type[LedgerflowError] = Forbidden) -> None:
+def refused(rule: str, command: Callable[[], object], kind: type[LedgerflowError] = Forbidden,
+            message: str | None = None) -> LedgerflowError:
+    """The command raises `kind` with `rule` (and, given, exactly `message`: what the person refused reads)."""
     with pytest.raises(kind) as caught:
         command()
     assert caught.value.rule == rule, caught.value.message
+    if message is not None:
+        assert caught.value.message == message
+    return caught.value
 
 
 def decide(run: RunState, task: TaskState, outcome: str = "approve", *, actor: str | None = None,
@@ -347,3 +361,235 @@ def test_an_expiry_cancels_a_running_run_and_leaves_an_ended_one_as_it_is() -> N
     assert expired.state.status == RunStatus.CANCELLED
     assert expired.events[0].data == {"reason": "nobody decided"}
     assert flow.expire_run(CTX, expired.state, reason="again").events == []
+
+
+# ----------------------------------------------------------------- what accepted commands record, exactly
+
+AT = "2026-03-02T08:00:00.000000Z"
+SHEET = Document(name="sheet.txt", sha256="a" * 64, size=3, media_type="text/plain")
+
+
+def event(type_: str, task: TaskState | None, *, actor: str = "system", authority: dict[str, Any] | None = None,
+          data: dict[str, Any] | None = None, step: str | None = None) -> Event:
+    return Event(type=type_, at=AT, actor=actor, channel="cli" if actor != "system" else "system", run="r-1",
+                 task=task.id if task else None, step=step or (task.step if task else None),
+                 authority=authority or {"kind": "system", "detail": None}, data=data or {})
+
+
+def test_starting_a_task_records_who_started_it_under_whose_authority() -> None:
+    run, decision = at_decision()
+    assert flow.start_task(CTX, run, task_id=decision.id, actor="dave").events == [
+        event("task.started", decision, actor="dave", authority={"kind": "assignee", "detail": None})]
+    standing_in = replace(decision, assignee="erin", on_behalf_of="dave")
+    held = replace(run, tasks=(*run.tasks[:-1], standing_in))
+    assert flow.start_task(CTX, held, task_id=decision.id, actor="erin").events == [
+        event("task.started", decision, actor="erin", authority={"kind": "delegation", "detail": "dave"})]
+
+
+def test_completing_a_task_records_its_output_documents_and_who_it_was_done_for() -> None:
+    run = started()
+    prepare = open_task(run)
+    done = flow.complete_task(CTX, run, task_id=prepare.id, actor="alice", output=OUTPUT, attachments=(SHEET,))
+    assert done.events[0] == event("task.completed", prepare, actor="alice",
+                                   authority={"kind": "assignee", "detail": None},
+                                   data={"output": OUTPUT, "attachments": [SHEET.record()]})
+    guest = {"email": "g@example.com"}
+    by_guest = flow.complete_task(CTX, run, task_id=prepare.id, actor="alice", output=OUTPUT, guest=guest)
+    assert by_guest.events[0].authority == {"kind": "guest", "detail": guest}
+    standing_in = replace(prepare, assignee="bob", on_behalf_of="alice")
+    delegated = flow.complete_task(CTX, replace(run, tasks=(standing_in,)), task_id=prepare.id, actor="bob",
+                                   output=OUTPUT)
+    assert delegated.events[0].authority == {"kind": "delegation", "detail": "alice"}
+
+
+def test_an_output_is_a_json_object_that_fits_what_the_step_produces() -> None:
+    run = started()
+    prepare = open_task(run)
+    wrong = refused("schema-violation", lambda: flow.complete_task(CTX, run, task_id=prepare.id, actor="alice",
+                                                                   output=["a list"]), SchemaViolation,
+                    "output must be a JSON object")
+    assert wrong.details == {"violations": [{"path": "/", "message": "not an object"}]}
+    short = refused("schema-violation", lambda: flow.complete_task(CTX, run, task_id=prepare.id, actor="alice",
+                                                                   output=None), SchemaViolation)
+    assert short.message.startswith("the output of step prepare violates its schema: /: ")  # nothing given: {}
+    assert [v["path"] for v in short.details["violations"]] == ["/", "/"]
+
+
+def test_a_decision_records_the_data_it_was_made_on_and_informs_who_must_know() -> None:
+    run, decision = at_decision()
+    approved = decide(run, decision)
+    assert approved.events[:2] == [
+        event("task.decided", decision, actor="dave", authority={"kind": "authority_row", "detail": 0},
+              data={"outcome": "approve", "rationale": "margin holds", "data_hash": decision.data_hash, "to": None,
+                    "agent": False}),
+        event("decision.informed", None, step="approve",
+              data={"outcome": "approve", "to": ["alice", "bob", "maria"]})]
+
+
+def test_a_decision_by_an_agent_is_marked_as_one() -> None:
+    run, decision = at_decision()
+    agents = load_directory(parse_yaml(DIRECTORY.read_text().replace(
+        "roles: [deal-desk-assistant]}", "roles: [deal-desk-assistant, finance]}"), "d.yaml"))[0]
+    mine = replace(decision, assignee="intake-bot")  # under the guarded row: finance, deal value <= 50000
+    decided = flow.decide(replace(CTX, directory=agents), replace(run, tasks=(*run.tasks[:-1], mine)),
+                          task_id=decision.id, actor="intake-bot", outcome="approve", rationale="ok", to=None)
+    assert decided.events[0].data["agent"] is True
+    unguarded = replace(mine, authority_row=None)
+    refused("agent-not-authorized", lambda: flow.decide(
+        replace(CTX, directory=agents), replace(run, tasks=(*run.tasks[:-1], unguarded)), task_id=decision.id,
+        actor="intake-bot", outcome="approve", rationale="ok", to=None), Forbidden,
+        "agent intake-bot may decide step approve only through a guarded authority row")
+    escalated = replace(unguarded, escalated=True)  # an escalation hands it on regardless
+    flow.decide(replace(CTX, directory=agents), replace(run, tasks=(*run.tasks[:-1], escalated)),
+                task_id=decision.id, actor="intake-bot", outcome="approve", rationale="ok", to=None)
+
+
+def test_a_delegate_is_kept_from_a_decision_the_person_they_stand_in_for_is_separated_from() -> None:
+    run, decision = at_decision()
+    for_alice = replace(decision, assignee="erin", on_behalf_of="alice")  # alice prepared the request
+    refused("separation-of-duties", lambda: decide(replace(run, tasks=(*run.tasks[:-1], for_alice)), for_alice),
+            Forbidden, "separation of duties at step approve: alice acted on step prepare, listed in "
+                       "separation_of_duties")
+
+
+def test_a_send_back_to_a_named_earlier_step_cancels_the_other_open_seats() -> None:
+    two = load_playbook(parse_yaml(PRICING.read_text().replace("quorum: 1", "quorum: 2"), "p.yaml"))
+    ctx = replace(CTX, playbook=two)
+    run = flow.start_run(ctx, run_id="r-1", actor="bob", input=INPUT, version=1, why=None).state
+    run = flow.complete_task(ctx, run, task_id=open_task(run).id, actor="alice", output=OUTPUT).state
+    first, second = (t for t in run.tasks if t.is_open)
+    sent = flow.decide(ctx, run, task_id=first.id, actor=str(first.assignee), outcome="send_back", rationale="redo",
+                       to="prepare")
+    assert sent.events[0].data["to"] == "prepare"
+    assert event("task.cancelled", second, data={"reason": "sent back"}) in sent.events
+    back = next(e for e in sent.events if e.type == "task.sent_back")
+    assert (back.actor, back.authority) == (first.assignee, {"kind": "authority_row", "detail": 0})
+
+
+def test_a_send_back_names_the_steps_it_may_go_to() -> None:
+    run, decision = at_decision()
+    wrong = refused("bad-to", lambda: decide(run, decision, "send_back", to="apply"), InvalidInput,
+                    "--to apply: the target must be an earlier task or decision on the path of step approve: prepare")
+    assert wrong.details == {"valid": ["prepare"]}
+    refused("bad-to", lambda: decide(run, decision, "send_back", to="nowhere"), InvalidInput)
+    refused("bad-to", lambda: decide(run, decision, "approve", to="prepare"), InvalidInput,
+            "--to applies only to send_back")
+    first = load_playbook(parse_yaml(PRICING.read_text().replace("    separation_of_duties: [prepare]\n", "").replace(
+        "  - id: prepare\n", "  - id: approve0\n    type: decision\n    rights: {approve: finance}\n"
+        "    options: [approve, send_back]\n    clarity: {what: a, why: b, success: c, due: 1d}\n"
+        "  - id: prepare\n", 1), "p.yaml"))
+    refused("bad-to", lambda: flow._send_back_target(first, first.step("approve0"), None), InvalidInput,
+            "step approve0 has no earlier task step to send back to; name one with --to")
+    missing = refused("bad-to", lambda: flow._send_back_target(first, first.step("approve0"), "prepare"),
+                      InvalidInput)
+    assert missing.message.endswith("on the path of step approve0: there is none")
+
+
+def test_cancelling_records_who_cancelled_why_and_the_tasks_it_closed() -> None:
+    run = started()
+    prepare = open_task(run)
+    cancelled = flow.cancel_run(CTX, run, actor="sam", reason="customer walked away")
+    owner = {"kind": "owner", "detail": "sam"}
+    assert cancelled.events == [
+        event("task.cancelled", prepare, actor="sam", authority=owner, data={"reason": "run cancelled"}),
+        event("run.cancelled", None, actor="sam", authority=owner, data={"reason": "customer walked away"})]
+    expired = flow.expire_run(CTX, run, reason="nobody decided")
+    assert expired.events == [event("task.cancelled", prepare, data={"reason": "nobody decided"}),
+                              event("run.cancelled", None, data={"reason": "nobody decided"})]
+
+
+def test_a_reassignment_records_who_moved_which_task_from_whom_to_whom() -> None:
+    run, decision = at_decision()
+    assert reassign(run, decision, "erin").events == [event(
+        "assignment.changed", decision, actor="sam", authority={"kind": "owner", "detail": "workflow owner"},
+        data={"from": "dave", "to": "erin", "kind": "reassignment", "reason": "load", "blocked": False})]
+
+
+def test_a_check_has_no_assignee_to_reassign() -> None:
+    run, _ = at_decision()
+    check = next(t for t in run.tasks if t.type == "check")
+    refused("wrong-task-type", lambda: reassign(run, check, "erin"), InvalidInput,
+            f"task {check.id} is a check and has no assignee")
+
+
+def test_a_recommendation_names_the_documents_it_was_made_on() -> None:
+    run = flow.start_run(CTX, run_id="r-1", actor="bob", input=INPUT, version=1, why=None,
+                         attachments=(SHEET,)).state
+    run = flow.complete_task(CTX, run, task_id=open_task(run).id, actor="alice", output=OUTPUT).state
+    decision = open_task(run)
+    (recorded,) = recommend(run, decision).events
+    assert recorded == event("recommendation.recorded", decision, actor="carol",
+                             authority={"kind": "role", "detail": "recommend"},
+                             data={"outcome": "approve", "rationale": "margin holds", "attempt": 1,
+                                   "data_hash": decision.data_hash, "documents": [SHEET.sha256]})
+
+
+def test_refusals_say_what_was_refused_and_why() -> None:
+    run, decision = at_decision()
+    prepare = run.tasks[0]
+    gap = replace(decision, blocked=True)
+    for rule, command, kind, message in [
+        ("unknown-task", lambda: decide(run, replace(decision, id="t-none")), NotFound, "unknown task 't-none'"),
+        ("wrong-task-type", lambda: flow.complete_task(CTX, run, task_id=decision.id, actor="dave"), InvalidInput,
+         f"task {decision.id} is a decision; `complete` applies to task or action tasks"),
+        ("run-state", lambda: decide(replace(run, status=RunStatus.CANCELLED), decision), InvalidTransition,
+         "run r-1 is cancelled"),
+        ("task-state", lambda: flow.complete_task(CTX, run, task_id=prepare.id, actor="alice", output=OUTPUT),
+         InvalidTransition, f"task {prepare.id} is completed; only ready or in_progress tasks can be complete"),
+        ("not-assignee", lambda: decide(run, decision, actor="erin"), Forbidden,
+         f"only the assignee (dave) may decide task {decision.id} (step approve)"),
+        ("ownership-gap", lambda: decide(replace(run, tasks=(*run.tasks[:-1], gap)), gap), Forbidden,
+         f"task {decision.id} is an ownership gap held by the workflow owner, who may reassign it but never decide it"),
+        ("outcome-not-allowed", lambda: decide(run, decision, "escalate"), Forbidden,
+         "outcome 'escalate' is not allowed at step approve; options: approve, reject, send_back"),
+        ("rationale-required", lambda: decide(run, decision, rationale=""), Forbidden,
+         "step approve requires a rationale: say why, with --rationale TEXT (the API's `rationale`)"),
+        ("cancel-not-allowed", lambda: flow.cancel_run(CTX, run, actor="alice", reason="x"), Forbidden,
+         "only the starter, the workflow owner or the outcome owner may cancel a run"),
+        ("reason-required", lambda: flow.cancel_run(CTX, run, actor="bob", reason=""), Forbidden,
+         "cancelling a run needs a reason"),
+        ("unknown-task", lambda: recommend(run, replace(decision, id="t-none")), NotFound, "unknown task 't-none'"),
+        ("wrong-task-type", lambda: recommend(run, prepare), InvalidInput,
+         f"task {prepare.id} is a task; only decisions take recommendations"),
+        ("task-state", lambda: recommend(replace(run, status=RunStatus.CANCELLED), decision), InvalidTransition,
+         f"task {decision.id} is ready; recommendations go on open decisions"),
+        ("no-recommend-right", lambda: recommend(run, decision, actor="omar"), Forbidden,
+         "omar does not hold recommend at step approve"),
+        ("outcome-not-allowed", lambda: recommend(run, decision, outcome="x"), Forbidden,
+         "outcome 'x' is not allowed at step approve"),
+        ("rationale-required", lambda: recommend(run, decision, rationale=" "), Forbidden,
+         "a recommendation needs a rationale"),
+        ("unknown-task", lambda: reassign(run, replace(decision, id="t-none"), "erin"), NotFound,
+         "unknown task 't-none'"),
+        ("unknown-actor", lambda: reassign(run, decision, "zed"), NotFound, "unknown actor 'zed'"),
+        ("reassign-not-owner", lambda: reassign(run, decision, "erin", actor="dave"), Forbidden,
+         f"only the workflow owner (sam) or the outcome owner (maria) may reassign task {decision.id}"),
+        ("reason-required", lambda: reassign(run, decision, "erin", reason=""), Forbidden,
+         "a reassignment needs a reason"),
+        ("task-state", lambda: reassign(run, prepare, "bob"), InvalidTransition, f"task {prepare.id} is completed"),
+        ("already-assigned", lambda: reassign(run, decision, "dave"), InvalidTransition,
+         f"task {decision.id} is already assigned to dave"),
+        ("not-an-approver", lambda: reassign(run, decision, "carol"), Forbidden,
+         "carol does not hold approve at step approve"),
+    ]:
+        refused(rule, command, kind, message)
+    started_task = flow.start_task(CTX, run, task_id=decision.id, actor="dave").state
+    refused("task-state", lambda: flow.start_task(CTX, started_task, task_id=decision.id, actor="dave"),
+            InvalidTransition, f"task {decision.id} is already in_progress")
+    preparing = started()
+    refused("not-a-member", lambda: reassign(preparing, open_task(preparing), "dave"), Forbidden,
+            "dave is not a member of account-exec, which has available members")
+    seat = replace(decision, id="t-seat", assignee="erin", seat=1)
+    refused("seat-taken", lambda: reassign(replace(run, tasks=(*run.tasks, seat)), decision, "erin"), Forbidden,
+            "erin already holds a seat of step approve")
+    carol_decides = replace(decision, assignee="erin", on_behalf_of="carol")
+    refused("decider-cannot-recommend", lambda: recommend(replace(run, tasks=(*run.tasks[:-1], carol_decides)),
+                                                          carol_decides), Forbidden,
+            "carol is a decider of step approve and decides rather than recommends")
+
+
+def test_only_a_decision_step_takes_a_decision() -> None:
+    run, decision = at_decision()
+    with pytest.raises(RuntimeError, match=f"task {run.tasks[0].id} is not on a decision step"):
+        flow._decision_step(CTX, run.tasks[0])
+    assert flow._decision_step(CTX, decision).id == "approve"
