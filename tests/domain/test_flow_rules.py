@@ -113,6 +113,8 @@ def test_a_decided_task_names_who_decided_what_and_when() -> None:
     with pytest.raises(InvalidTransition) as caught:
         decide(after, decision, actor="dave")
     assert caught.value.rule == "task-state"
+    assert caught.value.message == (f"task {decision.id} was already decided: approve by dave at "
+                                    "2026-03-02T08:00:00.000000Z")
     assert caught.value.details == {"status": TaskStatus.DECIDED, "outcome": "approve", "by": "dave",
                                     "at": "2026-03-02T08:00:00.000000Z"}
 
@@ -218,7 +220,7 @@ def test_a_send_back_reopens_the_preparation_with_whoever_did_it() -> None:
 def test_an_approval_short_of_the_quorum_waits_for_the_other_seats_and_a_rejection_cancels_them() -> None:
     two = load_playbook(parse_yaml(PRICING.read_text().replace("quorum: 1", "quorum: 2"), "p.yaml"))
     ctx = replace(CTX, playbook=two)
-    run = flow.start_run(ctx, run_id="r-2", actor="bob", input=INPUT, version=1, why=None).state
+    run = flow.start_run(ctx, run_id="r-1", actor="bob", input=INPUT, version=1, why=None).state
     run = flow.complete_task(ctx, run, task_id=open_task(run).id, actor="alice", output=OUTPUT).state
     first, second = (t for t in run.tasks if t.is_open)
     assert {first.assignee, second.assignee} == {"dave", "erin"}
@@ -228,7 +230,7 @@ def test_an_approval_short_of_the_quorum_waits_for_the_other_seats_and_a_rejecti
     rejected = flow.decide(ctx, run, task_id=first.id, actor=str(first.assignee), outcome="reject", rationale="no",
                            to=None)
     cancelled = [e for e in rejected.events if e.type == "task.cancelled"]
-    assert [e.task for e in cancelled][:1] == [second.id] and cancelled[0].data == {"reason": "decided reject"}
+    assert cancelled[0] == event("task.cancelled", second, data={"reason": "decided reject"})
     approved = flow.decide(ctx, waiting.state, task_id=second.id, actor=str(second.assignee), outcome="approve",
                            rationale="ok", to=None).state
     assert open_task(approved).step == "apply"
@@ -593,3 +595,82 @@ def test_only_a_decision_step_takes_a_decision() -> None:
     with pytest.raises(RuntimeError, match=f"task {run.tasks[0].id} is not on a decision step"):
         flow._decision_step(CTX, run.tasks[0])
     assert flow._decision_step(CTX, decision).id == "approve"
+
+
+ACTION = PRICING.read_text()[PRICING.read_text().index("  - id: apply"):PRICING.read_text().index("governance:")]
+WITH_ACTION = load_playbook(parse_yaml(PRICING.read_text().replace(ACTION, """  - id: apply
+    type: action
+    action: {webhook: "https://erp.example.com/hook"}
+"""), "p.yaml"))
+
+
+def test_an_action_the_system_could_not_finish_is_handed_on_by_an_owner() -> None:
+    ctx = replace(CTX, playbook=WITH_ACTION)
+    run = flow.start_run(ctx, run_id="r-1", actor="bob", input=INPUT, version=1, why=None).state
+    run = flow.complete_task(ctx, run, task_id=open_task(run).id, actor="alice", output=OUTPUT).state
+    run = flow.decide(ctx, run, task_id=open_task(run).id, actor="dave", outcome="approve", rationale="ok",
+                      to=None).state
+    action = open_task(run)
+    assert (action.type, action.assignee, action.approver) == ("action", None, "deal-desk")  # who executes
+    refused("not-assignee", lambda: flow.complete_task(ctx, run, task_id=action.id, actor="carol", output={}),
+            Forbidden, f"only the assignee (the system) may complete task {action.id} (step apply)")
+    failed = flow.action_failed(ctx, run, task_id=action.id, error="502", attempts=3).state
+    held = open_task(failed)
+    other = "chen" if held.assignee == "carol" else "carol"
+    (moved,) = flow.reassign(ctx, failed, task_id=action.id, actor="sam", to=other, reason="cover").events
+    assert moved.data == {"from": held.assignee, "to": other, "kind": "reassignment", "reason": "cover",
+                          "blocked": False}
+    refused("not-a-member", lambda: flow.reassign(ctx, failed, task_id=action.id, actor="sam", to="dave",
+                                                  reason="cover"), Forbidden,
+            "dave is not a member of deal-desk, which has available members")
+    done = flow.complete_task(ctx, failed, task_id=action.id, actor=str(held.assignee), output={"erp_id": "E-1"})
+    assert done.state.status == RunStatus.COMPLETED
+
+
+def test_a_preparation_is_started_by_its_assignee_and_by_nobody_else() -> None:
+    run = started()
+    prepare = open_task(run)
+    assert flow.start_task(CTX, run, task_id=prepare.id, actor="alice").events[0].type == "task.started"
+    refused("not-assignee", lambda: flow.start_task(CTX, run, task_id=prepare.id, actor="bob"), Forbidden,
+            f"only the assignee (alice) may start task {prepare.id} (step prepare)")
+    done = flow.complete_task(CTX, run, task_id=prepare.id, actor="alice", output=OUTPUT).state
+    refused("task-state", lambda: flow.start_task(CTX, done, task_id=prepare.id, actor="alice"), InvalidTransition,
+            f"task {prepare.id} is completed; only ready or in_progress tasks can be start")
+
+
+def test_a_task_no_longer_open_names_its_state() -> None:
+    run, _ = at_decision()
+    prepare = run.tasks[0]
+    wrong = refused("task-state", lambda: flow.complete_task(CTX, run, task_id=prepare.id, actor="alice",
+                                                             output=OUTPUT), InvalidTransition)
+    assert wrong.details == {"status": TaskStatus.COMPLETED}
+
+
+def test_an_agent_may_be_handed_a_decision_it_may_take_under_a_guarded_row() -> None:
+    run, decision = at_decision()
+    agents = load_directory(parse_yaml(DIRECTORY.read_text().replace(
+        "roles: [deal-desk-assistant]}", "roles: [deal-desk-assistant, finance]}"), "d.yaml"))[0]
+    (moved,) = flow.reassign(replace(CTX, directory=agents), run, task_id=decision.id, actor="sam", to="intake-bot",
+                             reason="load").events
+    assert moved.data["to"] == "intake-bot"
+    by_role = replace(decision, authority_row=None)
+    refused("agent-not-authorized", lambda: flow.reassign(
+        replace(CTX, directory=agents), replace(run, tasks=(*run.tasks[:-1], by_role)), task_id=decision.id,
+        actor="sam", to="intake-bot", reason="load"), Forbidden, "agent intake-bot may not decide step approve")
+
+
+def test_a_reassignment_names_the_separation_of_duties_it_would_break() -> None:
+    run, decision = at_decision()
+    finance_prepared = replace(run.tasks[0], assignee="erin")
+    refused("separation-of-duties", lambda: reassign(replace(run, tasks=(finance_prepared, *run.tasks[1:])),
+                                                     decision, "erin"), Forbidden,
+            "separation of duties at step approve: erin acted on step prepare, listed in separation_of_duties")
+
+
+def test_a_send_back_lists_every_step_it_may_go_to() -> None:
+    first = load_playbook(parse_yaml(PRICING.read_text().replace("    separation_of_duties: [prepare]\n", "").replace(
+        "  - id: prepare\n", "  - id: approve0\n    type: decision\n    rights: {approve: finance}\n"
+        "    options: [approve, send_back]\n    clarity: {what: a, why: b, success: c, due: 1d}\n"
+        "  - id: prepare\n", 1), "p.yaml"))
+    wrong = refused("bad-to", lambda: flow._send_back_target(first, first.step("approve"), "apply"), InvalidInput)
+    assert wrong.message.endswith("on the path of step approve: approve0, prepare")
