@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from enum import IntEnum, StrEnum
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.strategies import json_documents
 
-from ledgerflow.domain.canonical import _fast, _plain, canonical_json, exact_json
+from ledgerflow.domain.canonical import _fast, _plain, canonical_json, digest, exact_json
 
 json_values = json_documents()
 
@@ -144,3 +145,8 @@ def test_keys_beyond_the_bmp_sort_by_utf16_code_units_from_every_plane(astral: s
 def test_a_float_written_without_a_point_takes_the_ecmascript_form(value: object) -> None:
     """orjson writes 1e21 with neither a point nor a sign, and an escaped quote must not hide one from the scan."""
     assert canonical_json(value) == bytes(rfc8785.dumps(value))
+
+
+def test_a_digest_is_the_sha256_of_the_canonical_bytes() -> None:
+    value = {"input": {"deal_value": 12000}, "outputs": {"prepare": {"note": "é"}}}
+    assert digest(value) == hashlib.sha256(bytes(rfc8785.dumps(value))).hexdigest()
