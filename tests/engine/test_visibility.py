@@ -92,6 +92,7 @@ def runs(store: Store, tmp_path: Path) -> dict[str, RunState]:
     act(store, "recommend", decision, "carol", outcome="approve", rationale="margin holds")
     approver, other = decision.assignee, "erin" if decision.assignee == "dave" else "dave"
     text = _away(DIRECTORY.read_text(), str(approver), other).replace("roles: [deal-desk]}", "roles: [legal]}", 1)
+    text = text.replace("agents:", "  - {id: da_e, name: D. A., email: da_e@example.com, roles: [legal]}\nagents:")
     (tmp_path / "directory.yaml").write_text(text)
     service.load_directory_file(store, str(tmp_path / "directory.yaml"), caller("admin"))
     service.advance_clock(store, "20h", caller("admin"))  # past the away start, before the decision's SLA
@@ -106,6 +107,7 @@ def test_the_run_list_holds_exactly_the_runs_each_actor_may_see(store: Store, ru
     ids = {run.id: name for name, run in runs.items()}
     decided = runs["decided"].tasks[-1]
     expected = {"lena": {"lena"}, "carol": {"decided"}, "omar": set(), "victor": set(), "intake-bot": set(),
+                "da_e": set(),  # not dave: the underscore in the id is no wildcard
                 str(decided.assignee): {"decided"}, str(decided.on_behalf_of): {"decided"}}
     expected["dave"] = expected.get("dave", set()) | {"pulled"}
     for reader in ("sam", "maria", "chen", "alice", "bob"):  # owners, recommenders and informed of pricing
@@ -153,7 +155,7 @@ def test_a_cursor_naming_no_run_one_sees_is_refused(store: Store, runs: dict[str
     cursor = runs[after].id if after in runs else after
     with store.read() as tx, pytest.raises(NotFound) as refused:
         access.page_of_runs(tx, "carol", playbook=None, status=None, after=cursor, limit=10)
-    assert refused.value.rule == "bad-cursor"
+    assert (refused.value.rule, refused.value.message) == ("bad-cursor", f"after={cursor!r} names no run you can see")
 
 
 def _principal(actor: str, kind: str = ACTOR, task: str | None = None) -> Principal:
@@ -197,6 +199,37 @@ def test_a_follow_up_is_shown_to_its_assignee_the_owners_and_an_admin_only(store
         for who in (_principal("alice"), _principal("carol")):  # who reads every run of the playbook does not
             with pytest.raises(NotFound) as hidden:
                 access.visible_task(tx, follow_up, who)
-            assert hidden.value.rule == "unknown-task"
+            assert (hidden.value.rule, hidden.value.message) == ("unknown-task", f"unknown task {follow_up!r}")
         assert access.owns(tx, "pricing-exception", "maria") and access.owns(tx, "pricing-exception", "sam")
         assert not access.owns(tx, "pricing-exception", "bob")
+
+
+def test_who_reads_a_run_follows_its_own_playbook_version(store: Store, tmp_path: Path) -> None:
+    """omar (legal) is informed at version 2's decision only: not at version 1's, nor at another playbook's."""
+    first = start(store)
+    informing = PRICING.read_text().replace("inform: [account-exec, maria]", "inform: [account-exec, maria, legal]")
+    (tmp_path / "v2.yaml").write_text(informing)
+    service.publish(store, str(tmp_path / "v2.yaml"), caller("admin"))
+    second = start(store)
+    for title in ("Other", "Other, revised"):  # another playbook's version 2, which does not inform legal
+        (tmp_path / "other.yaml").write_text(PRICING.read_text().replace("id: pricing-exception", "id: pricing-other")
+                                             .replace("title: Pricing exception approval", f"title: {title}"))
+        service.publish(store, str(tmp_path / "other.yaml"), caller("admin"))
+    other = start(store, playbook="pricing-other")
+    assert (first.version, second.version, other.version) == (1, 2, 2)
+    with store.read() as tx:
+        rows, _ = access.page_of_runs(tx, "omar", playbook=None, status=None, after=None, limit=10)
+        assert [row.id for row in rows] == [second.id]
+        assert [access.sees_run(tx, run, "omar") for run in (first, second, other)] == [False, True, False]
+
+
+def test_runs_started_at_one_instant_come_in_id_order_across_pages(store: Store) -> None:
+    ids = sorted(start(store).id for _ in range(6))  # random ids: inserted in another order than theirs
+    seen, after = [], None
+    with store.read() as tx:
+        for _ in ids:
+            rows, after = access.page_of_runs(tx, "sam", playbook=None, status=None, after=after, limit=2)
+            seen += [row.id for row in rows]
+            if after is None:
+                break
+    assert seen == ids
