@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from enum import IntEnum, StrEnum
+from typing import Any
 
 import pytest
 import rfc8785
@@ -117,7 +118,7 @@ def test_floats_big_integers_astral_keys_and_other_types_leave_the_standard_enco
     {"text": "1.5e3 is true, not false nor null", "é": "ü\uffff", "\u2028": "\u00a0"},
     ("a", ["b", (1, 2)]), {"a": ["x", None]}, "only text", 2**53 - 1, {"seq": 12, "data": {}},
 ])
-def test_documents_without_floats_big_integers_escaped_quotes_or_astral_text_take_the_fast_path(value: object) -> None:
+def test_documents_without_floats_big_integers_escaped_quotes_or_astral_text_take_the_fast_path(value: Any) -> None:
     """orjson's own bytes: text that looks like a number, a literal or null inside a string, tuples, nulls that
     are nulls, and any text inside the Basic Multilingual Plane do not send a document down the slower path."""
     assert _fast(value) == bytes(rfc8785.dumps(value))
@@ -142,11 +143,11 @@ def test_keys_beyond_the_bmp_sort_by_utf16_code_units_from_every_plane(astral: s
 
 
 @pytest.mark.parametrize("value", [{"b": 1e21}, {"q": '"', "x": 1e21}, {"n": 1e-7, "t": True}])
-def test_a_float_written_without_a_point_takes_the_ecmascript_form(value: object) -> None:
+def test_a_float_written_without_a_point_takes_the_ecmascript_form(value: Any) -> None:
     """orjson writes 1e21 with neither a point nor a sign, and an escaped quote must not hide one from the scan."""
     assert canonical_json(value) == bytes(rfc8785.dumps(value))
 
 
 def test_a_digest_is_the_sha256_of_the_canonical_bytes() -> None:
-    value = {"input": {"deal_value": 12000}, "outputs": {"prepare": {"note": "é"}}}
+    value: Any = {"input": {"deal_value": 12000}, "outputs": {"prepare": {"note": "é"}}}
     assert digest(value) == hashlib.sha256(bytes(rfc8785.dumps(value))).hexdigest()
