@@ -617,6 +617,7 @@ def test_an_action_the_system_could_not_finish_is_handed_on_by_an_owner() -> Non
     failed = flow.action_failed(ctx, run, task_id=action.id, error="502", attempts=3).state
     held = open_task(failed)
     other = "chen" if held.assignee == "carol" else "carol"
+    assert flow.start_task(ctx, failed, task_id=action.id, actor=str(held.assignee)).events[0].type == "task.started"
     (moved,) = flow.reassign(ctx, failed, task_id=action.id, actor="sam", to=other, reason="cover").events
     assert moved.data == {"from": held.assignee, "to": other, "kind": "reassignment", "reason": "cover",
                           "blocked": False}
