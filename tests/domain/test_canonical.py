@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from enum import IntEnum, StrEnum
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import pytest
 import rfc8785
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.strategies import json_documents
 
-from ledgerflow.domain.canonical import _plain, canonical_json, exact_json
+from ledgerflow.domain.canonical import _fast, _plain, canonical_json, digest, exact_json
 
 json_values = json_documents()
 # the documents these tests draw or list, typed as rfc8785 takes them (tuples and str or int enums among them)
@@ -113,3 +114,43 @@ def test_only_safe_integers_take_the_standard_encoder() -> None:
 ])
 def test_floats_big_integers_astral_keys_and_other_types_leave_the_standard_encoder(value: object) -> None:
     assert _plain(value) is False
+
+
+@pytest.mark.parametrize("value", [
+    {"kind": "role", "detail": None}, {"t": True, "f": False, "n": None}, [True, False, None, 0, -7],
+    {"text": "1.5e3 is true, not false nor null", "é": "ü\uffff", "\u2028": "\u00a0"},
+    ("a", ["b", (1, 2)]), {"a": ["x", None]}, "only text", 2**53 - 1, {"seq": 12, "data": {}},
+])
+def test_documents_without_floats_big_integers_escaped_quotes_or_astral_text_take_the_fast_path(value: Any) -> None:
+    """orjson's own bytes: text that looks like a number, a literal or null inside a string, tuples, nulls that
+    are nulls, and any text inside the Basic Multilingual Plane do not send a document down the slower path."""
+    assert _fast(value) == bytes(rfc8785.dumps(value))
+
+
+ASTRAL = ["\U0001f600", "\U00040000", "\U00080000", "\U000f0000", "\U00100000"]  # lead bytes F0, F1, F2, F3, F4
+
+
+@pytest.mark.parametrize("value", [
+    1.5, {"a": 1e21}, [1e-7], {"a": float("nan"), "b": None}, 2**53, -(2**53), {1: "x"}, b"bytes",
+    {"q": '"', "x": 1e21}, {"q": 'say "hi"'}, *({"k": astral} for astral in ASTRAL),
+])
+def test_floats_big_integers_escaped_quotes_astral_text_and_other_types_leave_the_fast_path(value: object) -> None:
+    assert _fast(value) is None
+
+
+@pytest.mark.parametrize("astral", ASTRAL)
+def test_keys_beyond_the_bmp_sort_by_utf16_code_units_from_every_plane(astral: str) -> None:
+    value = {astral: 1, "\uff61": 2}  # UTF-16 puts the surrogates of the astral key first, code points put it last
+    assert canonical_json(value) == bytes(rfc8785.dumps(value)) and canonical_json(value).index(b"1") < \
+        canonical_json(value).index(b"2")
+
+
+@pytest.mark.parametrize("value", [{"b": 1e21}, {"q": '"', "x": 1e21}, {"n": 1e-7, "t": True}])
+def test_a_float_written_without_a_point_takes_the_ecmascript_form(value: Any) -> None:
+    """orjson writes 1e21 with neither a point nor a sign, and an escaped quote must not hide one from the scan."""
+    assert canonical_json(value) == bytes(rfc8785.dumps(value))
+
+
+def test_a_digest_is_the_sha256_of_the_canonical_bytes() -> None:
+    value: Any = {"input": {"deal_value": 12000}, "outputs": {"prepare": {"note": "é"}}}
+    assert digest(value) == hashlib.sha256(bytes(rfc8785.dumps(value))).hexdigest()

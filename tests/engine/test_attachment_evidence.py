@@ -117,11 +117,13 @@ def test_audit_verify_finds_a_document_altered_or_lost_where_it_is_kept(store: S
                                                                          reason: str) -> None:
     run_id = approved_run(store)
     assert audit.verify(store)["ok"] is True
-    _alter_kept(store, hashlib.sha256(SHEET).hexdigest(), data)
+    sha256 = hashlib.sha256(SHEET).hexdigest()
+    with store.read() as tx:  # the completion that attached the sheet
+        attached = next(e["seq"] for e in tx.events(run=run_id) if e["type"] == "task.completed")
+    _alter_kept(store, sha256, data)
     result = audit.verify(store)
     assert result["ok"] is False
-    assert result["first_bad"]["reason"] == reason and result["first_bad"]["run"] == run_id
-    assert result["first_bad"]["detail"] == hashlib.sha256(SHEET).hexdigest()
+    assert result["first_bad"] == {"seq": attached, "run": run_id, "reason": reason, "detail": sha256}
 
 
 def test_a_documents_record_changed_on_the_runs_row_is_a_state_mismatch(store: Store) -> None:

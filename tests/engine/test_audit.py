@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 
+from ledgerflow.engine import governance
 from ledgerflow.storage import schema
-from ledgerflow.storage.store import Store
+from ledgerflow.storage.store import PERIOD_COUNTS, Store
 from ledgerflow.trust import audit
-from tests.engine.helpers import GOOD_OUTPUT, act, decide, only_open, snapshot, start
+from tests.engine.helpers import GOOD_OUTPUT, act, decide, finished_run, only_open, snapshot, start
 
 
 def _two_runs(store: Store) -> None:
@@ -220,3 +221,87 @@ def test_verifying_in_parallel_reaches_the_same_verdict(store: Store) -> None:
     serial, parallel = audit.verify(store, processes=1), audit.verify(store, processes=2)
     assert serial == parallel == {"ok": False, "events": serial["events"],
                                   "first_bad": {"seq": None, "run": victim[0]["run"], "reason": "truncated"}}
+
+
+def test_a_cut_tail_of_the_system_chain_is_found_naming_no_run(store: Store) -> None:
+    with store.read() as tx:
+        last = max(e["seq"] for e in tx.events() if e["chain"] == schema.SYSTEM_CHAIN)
+    _raw(store, delete(schema.events).where(schema.events.c.seq == last))  # the playbook's publication
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "truncated"}
+
+
+def test_a_chain_emptied_under_its_head_is_truncated_naming_its_run(store: Store) -> None:
+    _two_runs(store)
+    victim = _chain_of(store, 7)[0]["run"]
+    _raw(store, delete(schema.events).where(schema.events.c.chain == victim))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": victim, "reason": "truncated"}
+
+
+def test_the_system_chain_emptied_under_its_head_is_truncated_naming_no_run(store: Store) -> None:
+    _raw(store, delete(schema.events).where(schema.events.c.chain == schema.SYSTEM_CHAIN))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "truncated"}
+
+
+def test_a_follow_up_changed_behind_the_log_is_a_state_mismatch_at_its_last_event(store: Store) -> None:
+    decided = governance.decide(store, "pricing-exception", actor="sam", channel="cli", decision="continue",
+                                rationale="figures say so", follow_ups=[("Retrain account execs", "bob", "1w")])
+    follow_up = decided["follow_ups"][0]
+    assert audit.verify(store)["ok"]  # rebuilt from the system chain, it equals its row
+    with store.read() as tx:
+        opened = max(e["seq"] for e in tx.events() if e["task"] == follow_up)
+    _raw(store, update(schema.tasks).where(schema.tasks.c.id == follow_up).values(assignee="mallory"))
+    assert audit.verify(store)["first_bad"] == {"seq": opened, "run": None, "reason": "state-mismatch"}
+
+
+def test_latency_marks_for_a_week_with_no_decision_must_place_none(store: Store) -> None:
+    _two_runs(store)
+    # a row for a week the log holds no decision in: counting all of them (none), it must place none
+    _raw(store, insert(schema.latency_marks).values(playbook="pricing-exception", period="2020-W01", threshold=24.0,
+                                                    decided=0, below=0, above=1, max_below=None, min_above=30.0))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
+
+
+def test_a_follow_up_slipped_into_the_tasks_without_an_event_is_a_state_mismatch(store: Store) -> None:
+    decided = governance.decide(store, "pricing-exception", actor="sam", channel="cli", decision="continue",
+                                rationale="figures say so", follow_ups=[("Retrain account execs", "bob", "1w")])
+    tasks = schema.tasks
+    with store.engine.connect() as conn:
+        row = conn.execute(select(tasks).where(tasks.c.id == decided["follow_ups"][0])).mappings().one()
+    # a follow-up no event opened, done already (so that no open-task count gives it away)
+    _raw(store, insert(tasks).values(**{**row, "id": "t-forged", "status": "completed", "ended_at": row["ready_at"]}))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
+
+
+@pytest.mark.parametrize("count", PERIOD_COUNTS)
+def test_each_week_count_of_ended_reworked_and_decided_runs_is_checked_against_the_log(store: Store,
+                                                                                       count: str) -> None:
+    finished_run(store)  # completed, clean (two of them: a rejection counted as clean would not make up both)
+    finished_run(store)
+    rejected = start(store)
+    decide(store, act(store, "complete", only_open(store, rejected.id), output=GOOD_OUTPUT)["opened"][0], "reject")
+    reworked = start(store)
+    decision = act(store, "complete", only_open(store, reworked.id), output=GOOD_OUTPUT)["opened"][0]
+    decide(store, decision, "send_back")
+    act(store, "complete", only_open(store, reworked.id), output=GOOD_OUTPUT)
+    with store.read() as tx:
+        assert tx.period_counts("pricing-exception", "2026-W10") == {
+            "ended": 3, "exceptions": 1, "clean": 2, "rework": 1, "decided": 4}
+    assert audit.verify(store)["ok"]
+    counts = schema.period_counts
+    _raw(store, update(counts).values({count: counts.c[count] + 1}))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
+
+
+def test_a_chain_rewritten_whole_without_its_start_is_a_state_mismatch_not_a_crash(store: Store) -> None:
+    _two_runs(store)
+    chain = _chain_of(store, 7)
+    run, rest = chain[0]["run"], chain[1:]
+    rewritten: list[dict[str, object]] = []
+    for position, row in enumerate(rest, start=1):  # re-linked and re-hashed from the chain's start, head and all
+        prev = rewritten[-1]["hash"] if rewritten else "0" * 64
+        rewritten.append(_rehash({**row, "chain_seq": position, "prev_hash": prev}))
+    _raw(store, delete(schema.events).where(schema.events.c.chain == run),
+         *[insert(schema.events).values(**row) for row in rewritten],
+         update(schema.chains).where(schema.chains.c.id == run).values(length=len(rewritten),
+                                                                          hash=rewritten[-1]["hash"]))
+    assert audit.verify(store)["first_bad"] == {"seq": rest[-1]["seq"], "run": run, "reason": "state-mismatch"}

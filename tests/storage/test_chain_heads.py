@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from ledgerflow.domain.errors import Conflict
+from ledgerflow.domain.errors import Conflict, LimitExceeded
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
 from ledgerflow.storage.store import Store
 from ledgerflow.trust import audit
-from tests.engine.helpers import start
+from tests.engine.helpers import changes_nothing, start
 
 
 def _nudge(run: str, at: str) -> Event:
@@ -56,9 +56,11 @@ def test_a_head_moved_by_someone_else_meanwhile_fails_the_command_and_keeps_noth
     run = start(store)
     with store.read() as tx:
         before = tx.chain_head(run.id)
-    with pytest.raises(Conflict), store.write() as tx:
+    with pytest.raises(Conflict) as lost, store.write() as tx:
         tx.append([_nudge(run.id, format_time(tx.now()))])
         tx._stored_length[run.id] = before[0] - 1  # as if the head had been read before another append
+    assert (lost.value.rule, lost.value.message) == ("conflict", "another command appended to the log first; "
+                                                                 "try again")
     with store.read() as tx:
         assert tx.chain_head(run.id) == before
     assert audit.verify(store)["ok"]
@@ -87,3 +89,12 @@ def test_a_transaction_over_many_runs_keeps_only_the_last_few_in_memory(store: S
         kept = list(tx._runs)
         assert len(kept) < len(runs) and kept == [run.id for run in runs][-len(kept):]
         assert tx.load_run(runs[0].id) == runs[0]  # read again when no longer kept
+
+
+def test_an_event_with_no_canonical_form_is_refused_naming_its_type_and_writes_nothing(store: Store) -> None:
+    run = start(store)
+    with changes_nothing(store), pytest.raises(LimitExceeded) as refused, store.write() as tx:
+        tx.append([replace(_nudge(run.id, format_time(tx.now())), data={"ratio": float("nan")})])
+    assert refused.value.rule == "not-canonical"
+    assert refused.value.details == {"event": "nudge.sent"}
+    assert refused.value.message.startswith("event nudge.sent has no canonical form: ")

@@ -57,17 +57,22 @@ _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER | orjson.OPT_PASSTHR
 
 def canonical_json(value: Any) -> bytes:
     """The RFC 8785 encoding of a JSON value: the same bytes for the same data on every machine."""
+    return _fast(value) or exact_json(value)
+
+
+def _fast(value: Any) -> bytes | None:
+    """orjson's bytes when they are the RFC 8785 encoding, else None (the exact path decides)."""
     try:
         out = orjson.dumps(value, option=_OPTIONS)
     except (orjson.JSONEncodeError, TypeError):  # big integers, lone surrogates, keys that are not text
-        return exact_json(value)
+        return None
     if b'\\"' in out or (not out.isascii() and _astral(out)):
-        return exact_json(value)  # an escaped quote (the scan below splits on quotes), or keys that sort apart
+        return None  # an escaped quote (the scan below splits on quotes), or keys that sort apart
     outside = b"".join(out.split(b'"')[::2])  # everything but the string literals
     if b"." in outside or outside.count(b"e") != outside.count(b"true") + outside.count(b"false"):
-        return exact_json(value)  # a float: RFC 8785 writes numbers as ECMAScript does
+        return None  # a float: RFC 8785 writes numbers as ECMAScript does
     if b"null" in outside and orjson.loads(out) != value:
-        return exact_json(value)  # NaN or an infinity written as null (or a tuple, which only looks unequal)
+        return None  # NaN or an infinity written as null (or a tuple, which only looks unequal)
     return out
 
 
