@@ -17,6 +17,7 @@ from ledgerflow.domain.source import parse_yaml
 from ledgerflow.domain.states import RunStatus, TaskStatus
 from ledgerflow.engine import access, governance, service
 from ledgerflow.engine.tokens import ACTOR, ADMIN, GUEST, Principal
+from ledgerflow.reporting import worklists
 from ledgerflow.storage.store import Store
 from tests.conftest import DIRECTORY, PRICING
 from tests.engine.helpers import GOOD_OUTPUT, act, caller, only_open, run_state, start
@@ -221,6 +222,8 @@ def test_who_reads_a_run_follows_its_own_playbook_version(store: Store, tmp_path
         rows, _ = access.page_of_runs(tx, "omar", playbook=None, status=None, after=None, limit=10)
         assert [row.id for row in rows] == [second.id]
         assert [access.sees_run(tx, run, "omar") for run in (first, second, other)] == [False, True, False]
+        board = worklists.board(tx, "omar", worklists.BoardFilter())  # the same rule, read off the tasks table
+        assert {row["run"] for row in board.rows} == {second.id}
 
 
 def test_runs_started_at_one_instant_come_in_id_order_across_pages(store: Store) -> None:
@@ -233,3 +236,43 @@ def test_runs_started_at_one_instant_come_in_id_order_across_pages(store: Store)
             if after is None:
                 break
     assert seen == ids
+
+
+def test_a_reader_of_one_playbook_among_several_sees_its_runs_and_tasks_and_no_others(
+        store: Store, runs: dict[str, RunState]) -> None:
+    """With two playbooks published, a reader of one in every version is filtered by that playbook (not let see
+    everything), on the run list and on the operations board alike."""
+    service.publish(store, str(Path(__file__).parents[1] / "reports" / "small-credit.yaml"), caller("admin"))
+    credit, _ = service.start_run(store, "small-credit", {"customer": "Acme", "amount": 50}, caller("victor"))
+    pricing = {run.id for run in runs.values()}
+    with store.read() as tx:
+        chen, maria = access.visibility(tx, "chen"), access.visibility(tx, "maria")
+        assert (chen.every, chen.everything) == (("pricing-exception",), False)
+        assert maria.everything  # an owner of both
+        seen = {actor: {row.id for row in access.page_of_runs(tx, actor, playbook=None, status=None, after=None,
+                                                              limit=10)[0]} for actor in ("chen", "maria", "victor")}
+        board = {actor: {row["run"] for row in worklists.board(tx, actor, worklists.BoardFilter()).rows}
+                 for actor in ("chen", "maria", "victor")}
+    assert seen == {"chen": pricing, "maria": pricing | {credit.id}, "victor": {credit.id}}
+    open_runs = {run_id for run_id in pricing | {credit.id} if _has_open_task(store, run_id)}
+    assert board == {"chen": open_runs - {credit.id}, "maria": open_runs, "victor": {credit.id}}
+
+
+def _has_open_task(store: Store, run_id: str) -> bool:
+    return any(task.is_open for task in run_state(store, run_id).tasks)
+
+
+def test_the_run_list_is_in_start_order_even_where_ids_sort_the_other_way(store: Store,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    countdown = iter(range(999, 0, -1))
+    monkeypatch.setattr(service, "new_id", lambda prefix: f"{prefix}-{next(countdown):03d}")
+    started = []
+    for _ in range(3):
+        started.append(start(store).id)
+        service.advance_clock(store, "1h", caller("admin"))
+    assert started == sorted(started, reverse=True)  # each newer run has a smaller id
+    with store.read() as tx:
+        rows, _ = access.page_of_runs(tx, "sam", playbook=None, status=None, after=None, limit=10)
+        assert [row.id for row in rows] == started  # oldest first, by when they started
+        newest_first, _ = worklists.runs(tx, "sam", worklists.RunFilter())
+        assert [row["id"] for row in newest_first] == started[::-1]
