@@ -131,7 +131,7 @@ class Store:
         index, as `PRAGMA optimize` does): without them a list of someone's few runs reads every open task.
         PostgreSQL's autovacuum keeps its own statistics."""
         if self.engine.dialect.name == "sqlite":
-            with self.engine.begin() as conn:
+            with self._transaction() as conn:  # ANALYZE writes: it takes its turn with the other writers
                 conn.exec_driver_sql("PRAGMA analysis_limit=1000")
                 conn.exec_driver_sql("ANALYZE")
 
