@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import pytest
@@ -98,3 +99,29 @@ def test_an_event_with_no_canonical_form_is_refused_naming_its_type_and_writes_n
     assert refused.value.rule == "not-canonical"
     assert refused.value.details == {"event": "nudge.sent"}
     assert refused.value.message.startswith("event nudge.sent has no canonical form: ")
+
+
+def test_two_writers_on_postgresql_append_side_by_side_with_their_own_seqs(store: Store) -> None:
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time; PostgreSQL draws seqs from a sequence for concurrent ones")
+    first_run, second_run = start(store), start(store)
+    outcome: dict[str, object] = {}
+
+    def second_writer() -> None:  # its own thread: a write opened on this one would join the first
+        try:
+            with store.write() as tx:
+                tx.conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")  # waiting on the first writer fails
+                outcome["rows"] = tx.append([_nudge(second_run.id, format_time(tx.now()))])
+        except Exception as exc:  # the assertion below names it
+            outcome["error"] = exc
+
+    with store.write() as tx:
+        first = tx.append([_nudge(first_run.id, format_time(tx.now()))])
+        writer = threading.Thread(target=second_writer)
+        writer.start()
+        writer.join()  # the second commits while the first is still open: neither waits for the other's seq
+    assert "error" not in outcome, outcome
+    second = outcome["rows"]
+    assert isinstance(second, list)
+    assert first[0]["seq"] != second[0]["seq"]
+    assert audit.verify(store)["ok"]
