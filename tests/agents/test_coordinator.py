@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from mcp.client import Client
 
 from ledgerflow.agents.coordinator import advise, review, work_once
 from ledgerflow.engine import service
 from ledgerflow.storage.store import Store
 from tests.agents.helpers import DEAL, SHEET, SRC, events_of, publish_examples, stdio, token
+from tests.aio import on_own_thread, run_async
 from tests.engine.helpers import caller, only_open, run_state
 
 
@@ -49,7 +49,7 @@ def test_the_agent_validates_over_mcp_passing_good_work_on_and_sending_sloppy_wo
         async with Client(stdio(store.url, secret)) as client:
             return await work_once(client), await work_once(client)
 
-    first, second = anyio.run(loop)
+    first, second = run_async(loop)
     assert second == []  # nothing is left waiting on the agent
     assert sorted((d["did"], d.get("verdict") or d.get("outcome")) for d in first) == [
         ("recommended", "approve"), ("validated", "pass"), ("validated", "send_back")]
@@ -73,6 +73,6 @@ def test_the_agent_runs_as_a_program_with_its_token(store: Store, monkeypatch: A
     run = _prepared(store, SHEET)
     monkeypatch.setenv("LEDGERFLOW_TOKEN", token(store, "intake-bot"))
     monkeypatch.setenv("PYTHONPATH", SRC)
-    assert main(["--db", store.url]) == 0
+    assert on_own_thread(main, ["--db", store.url]) == 0
     assert "'did': 'validated', 'verdict': 'pass'" in capsys.readouterr().out
     assert only_open(store, run).step == "approve"

@@ -22,6 +22,7 @@ from ledgerflow.engine import service
 from ledgerflow.engine.tokens import Principal
 from ledgerflow.storage.store import Store
 from tests.agents.helpers import SRC, call, publish_examples, refused, token
+from tests.aio import run_async
 from tests.engine.helpers import caller, snapshot
 
 UPSTREAM = Path(__file__).with_name("upstream.py")
@@ -84,7 +85,7 @@ def test_the_gateway_forwards_allowed_calls_refuses_denied_ones_and_holds_asked_
                 rejected = await refused(client, "pay", {"order": 43, "amount": 5000})
             return tools, echoed, denied, paid, rejected
 
-    tools, echoed, denied, paid, rejected = anyio.run(agent)
+    tools, echoed, denied, paid, rejected = run_async(agent)
     assert tools == {"echo", "pay"} and echoed == {"result": "hello"}
     assert denied.startswith("gateway-denied:") and rejected.startswith("approval-rejected:")
     assert paid == {"refund": "RF-42", "amount": 19.9}
@@ -111,7 +112,7 @@ def test_an_ask_nobody_decides_in_time_is_refused_cancelled_and_never_forwarded(
         async with Client(server) as client:
             return await refused(client, "pay", {"order": 1, "amount": 1})
 
-    assert anyio.run(agent).startswith("approval-timeout:")
+    assert run_async(agent).startswith("approval-timeout:")
     assert _ran(log) == []
     (event,) = _gateway_events(store)
     assert event["data"]["result"] == "timeout"

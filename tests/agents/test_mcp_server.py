@@ -25,6 +25,7 @@ from tests.agents.helpers import (
     stdio,
     token,
 )
+from tests.aio import run_async
 from tests.engine.helpers import caller, only_open, snapshot
 from tests.servers import serving
 
@@ -56,7 +57,7 @@ def test_an_agent_over_stdio_finds_its_task_reads_its_context_and_completes_it(
                                                         "output": {"verdict": "pass", "findings": ["complete"]}})
             return inbox, context, done
 
-    inbox, context, done = anyio.run(agent)
+    inbox, context, done = run_async(agent)
     assert [t["task"] for t in inbox["tasks"]] == [review_run["validate"]]
     assert context["clarity"]["what"] == "Validate the deal sheet against the pricing policy and record findings"
     assert context["input"] == DEAL and context["earlier_outputs"][0]["output"] == SHEET
@@ -81,7 +82,7 @@ def test_a_refused_tool_call_names_its_rule_and_changes_nothing(store: Store, re
                 await refused(client, "complete_task", {"task": review_run["validate"], "output": _nested(70)}),
             ]
 
-    texts = anyio.run(agent)
+    texts = run_async(agent)
     rules = [text.split(":")[0] for text in texts]
     assert rules == ["schema-violation", "wrong-task-type", "unknown-task", "schema-violation", "input-too-deep"]
     assert snapshot(store) == before
@@ -105,7 +106,7 @@ def test_playbooks_and_the_directory_are_resources(store: Store) -> None:
             return (as_json(listed.contents[0].text), as_json(one.contents[0].text),  # type: ignore[union-attr]
                     as_json(directory.contents[0].text))  # type: ignore[union-attr]
 
-    listed, one, directory = anyio.run(agent)
+    listed, one, directory = run_async(agent)
     assert {"agent-action-approval", "deal-sheet-review", "pricing-exception"} <= {
         p["playbook"] for p in listed["playbooks"]}
     assert one["version"] == 1 and "id: deal-sheet-review" in one["source"]
@@ -134,7 +135,7 @@ def test_over_http_the_bearer_token_names_the_actor_and_a_rights_refusal_changes
             assert snapshot(store) == before
             return recommended, text
 
-    recommended, text = anyio.run(agent)
+    recommended, text = run_async(agent)
     assert recommended["task"]["step"] == "approve"
     assert text.startswith("not-assignee:")
     (rec,) = events_of(store, review_run["run"], "recommendation.recorded")
@@ -181,7 +182,7 @@ def test_over_mcp_a_risky_action_is_approved_by_a_person_once_with_exactly_its_a
                                                                     "arguments": refund}))
             return asked, approved, texts
 
-    asked, approved, texts = anyio.run(agent)
+    asked, approved, texts = run_async(agent)
     assert approved["status"] == "approved" and approved["grant"]["agent"] == "intake-bot"
     assert [text.split(":")[0] for text in texts] == ["approval-mismatch", "approval-used"]
     assert [e["channel"] for e in events_of(store, asked["run"], "approval.consumed")] == ["mcp"]
@@ -225,7 +226,7 @@ def test_an_agent_attaches_what_it_gathered_and_a_refused_document_stores_nothin
                 "verdict": "pass", "findings": ["matches the policy"]}, "attachments": [stored["sha256"]]})
             return stored, texts
 
-    stored, texts = anyio.run(agent)
+    stored, texts = run_async(agent)
     assert stored["sha256"] == hashlib.sha256(PDF).hexdigest() and stored["media_type"] == "application/pdf"
     assert texts[0].startswith("attachment-type") and texts[1].startswith("bad-base64")
     assert texts[2].startswith("unknown-attachment")

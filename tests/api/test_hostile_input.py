@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from ledgerflow.api.app import ApiConfig, create_app
 from ledgerflow.api.expensive import Busy, Expensive, TooSlow
 from ledgerflow.storage.store import Store
+from tests.aio import run_async
 from tests.api.helpers import INPUT, PREPARED, Login, start
 from tests.engine.helpers import snapshot
 
@@ -126,7 +127,7 @@ def test_an_expensive_request_past_its_time_limit_answers_and_keeps_its_slot_unt
                 assert time.monotonic() < deadline
                 await anyio.sleep(0.01)
 
-    anyio.run(scenario)
+    run_async(scenario)
 
 
 def test_lint_answers_503_server_busy_when_no_slot_is_free(store: Store, login: Login) -> None:
