@@ -20,7 +20,7 @@ from ledgerflow.api.app import create_app
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.engine import tokens
 from ledgerflow.engine.worker import Worker
-from ledgerflow.ops import instruments
+from ledgerflow.ops import instruments, tracing
 from ledgerflow.storage.store import Store
 from ledgerflow.web.app import Identity, create_web_app
 
@@ -87,6 +87,7 @@ def serve(store: Store, host: str, port: int, **options: Any) -> None:
     import uvicorn
 
     instruments.configure_logging(json={"json": True, "console": False}.get(store.settings.log_format or ""))
+    tracing.enable(store.settings, store.engine)  # its spans are sent as the process exits, too
     app = create_server_app(store, **options)
     # What start-up built (modules, the app's routes and models) lives as long as the process: frozen out of
     # the collector, a full collection walks only what requests made since, not the whole heap (those walks

@@ -117,6 +117,7 @@ class RequestLog:
         fields: dict[str, Any] = {}
         id_token, fields_token = telemetry.request_id.set(rid), telemetry.request_fields.set(fields)
         started, status = time.perf_counter(), 500
+        traced = telemetry.start_request(str(scope.get("method", "")), scope["headers"])
 
         async def answer(message: Message) -> None:
             nonlocal status
@@ -136,6 +137,8 @@ class RequestLog:
             (instruments.log.warning if status >= 500 else instruments.log.info)(
                 "request", method=method, route=route, status=status, duration_ms=round(seconds * 1000, 3),
                 **fields)
+            if traced is not None:
+                traced(route, status, rid)
             telemetry.request_fields.reset(fields_token)
             telemetry.request_id.reset(id_token)
 

@@ -846,7 +846,7 @@ def worker_command(
     import threading
 
     from ledgerflow.engine.worker import Worker
-    from ledgerflow.ops import instruments, metrics
+    from ledgerflow.ops import instruments, metrics, tracing
 
     db = store()
     worker = Worker(db)
@@ -855,6 +855,7 @@ def worker_command(
         return
     instruments.install()
     instruments.configure_logging(json={"json": True, "console": False}.get(db.settings.log_format or ""))
+    tracing.enable(db.settings, db.engine)
     if metrics_port is not None:
         metrics.serve_metrics(db, metrics_port, metrics_host)
     stop = threading.Event()

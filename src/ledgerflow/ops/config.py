@@ -28,7 +28,8 @@ KEYS = ("LEDGERFLOW_DB", "LEDGERFLOW_SMTP_URL", "LEDGERFLOW_MAIL_FROM", "LEDGERF
         "LEDGERFLOW_OIDC_CLIENT_SECRET", "LEDGERFLOW_OIDC_CLAIM", "LEDGERFLOW_SESSION_HOURS", "LEDGERFLOW_LOG_FORMAT",
         "LEDGERFLOW_MAX_ATTACHMENT_BYTES", "LEDGERFLOW_ATTACHMENT_TYPES", "LEDGERFLOW_ATTACHMENT_SCAN",
         "LEDGERFLOW_ATTACHMENT_DIR", "LEDGERFLOW_ORPHAN_GRACE", "LEDGERFLOW_ACTION_LINK_TTL",
-        "LEDGERFLOW_SLACK_BOT_TOKEN", "LEDGERFLOW_SLACK_SIGNING_SECRET", "LEDGERFLOW_SLACK_API_URL")
+        "LEDGERFLOW_SLACK_BOT_TOKEN", "LEDGERFLOW_SLACK_SIGNING_SECRET", "LEDGERFLOW_SLACK_API_URL",
+        "LEDGERFLOW_TRACES")
 ACTION_LINK_TTL = timedelta(hours=72)
 SLACK_API_URL = "https://slack.com/api/"
 
@@ -50,7 +51,7 @@ DEFAULTS = {"LEDGERFLOW_DB": "sqlite:///ledgerflow.db", "LEDGERFLOW_MAIL_FROM": 
             "LEDGERFLOW_MAX_INPUT_BYTES": str(MAX_BYTES), "LEDGERFLOW_MAX_INPUT_DEPTH": str(MAX_DEPTH),
             "LEDGERFLOW_OIDC_CLAIM": "email", "LEDGERFLOW_SESSION_HOURS": "12",
             "LEDGERFLOW_LOG_FORMAT": "json unless stderr is a terminal", "LEDGERFLOW_ACTION_LINK_TTL": "72h",
-            "LEDGERFLOW_SLACK_API_URL": SLACK_API_URL}
+            "LEDGERFLOW_SLACK_API_URL": SLACK_API_URL, "LEDGERFLOW_TRACES": "off"}
 MASK = "********"
 
 
@@ -109,6 +110,9 @@ class Settings:
     """Verifies the requests Slack sends to `/slack/interactions`."""
     slack_api_url: str = SLACK_API_URL
     """Slack's Web API base URL (tests point it at a local recorder)."""
+    traces: str = "off"
+    """`otlp`: the server and the worker send OpenTelemetry spans to the collector the standard `OTEL_EXPORTER_OTLP_*`
+    variables name (see ops/tracing.py); `off` by default."""
 
     @property
     def slack_app(self) -> bool:
@@ -188,12 +192,19 @@ def load_settings(environ: Mapping[str, str] | None = None, toml_path: Path | No
         slack_bot_token=values.get("LEDGERFLOW_SLACK_BOT_TOKEN"),
         slack_signing_secret=values.get("LEDGERFLOW_SLACK_SIGNING_SECRET"),
         slack_api_url=values.get("LEDGERFLOW_SLACK_API_URL", SLACK_API_URL).rstrip("/") + "/",
+        traces=_traces(values.get("LEDGERFLOW_TRACES", "off")),
     )
 
 
 def _log_format(text: str | None) -> str | None:
     if text is not None and text not in ("json", "console"):
         raise InvalidInput("LEDGERFLOW_LOG_FORMAT is json or console", rule="bad-config")
+    return text
+
+
+def _traces(text: str) -> str:
+    if text not in ("otlp", "off"):
+        raise InvalidInput(f"LEDGERFLOW_TRACES is otlp or off, not {text!r}", rule="bad-config")
     return text
 
 

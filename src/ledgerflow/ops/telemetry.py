@@ -8,7 +8,7 @@ Only the standard library here: the service imports this module on every command
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -27,13 +27,40 @@ class Listener(Protocol):
     def command(self, name: str, outcome: str, rule: str, seconds: float, fields: dict[str, Any]) -> None: ...
 
 
+Finish = Callable[[str, str, dict[str, Any], BaseException | None], None]
+"""Ends a command's span: (outcome, rule, fields, the exception it raised or None)."""
+RequestFinish = Callable[[str, int, str], None]
+"""Ends an HTTP request's span: (the route's template, the status, the request id)."""
+
+
+class Tracer(Protocol):
+    """Opens a span around every HTTP request and every command, current while it runs (what it does nests in
+    it: a request's command, a command's statements)."""
+
+    def start(self, name: str) -> Finish: ...
+
+    def request(self, method: str, headers: list[tuple[bytes, bytes]]) -> RequestFinish: ...
+
+
 _listeners: list[Listener] = []
+_tracer: Tracer | None = None
 
 
 def listen(listener: Listener) -> None:
     """Tell `listener` about every command from now on (once per listener)."""
     if listener not in _listeners:
         _listeners.append(listener)
+
+
+def trace(tracer: Tracer | None) -> None:
+    """Open a span with `tracer` around every request and command from now on; None stops it."""
+    global _tracer
+    _tracer = tracer
+
+
+def start_request(method: str, headers: list[tuple[bytes, bytes]]) -> RequestFinish | None:
+    """An HTTP request's span when traces are on (the request log's middleware opens it, knowing the route)."""
+    return None if _tracer is None else _tracer.request(method, headers)
 
 
 def outcome_of(exc: BaseException | None) -> tuple[str, str]:
@@ -59,15 +86,18 @@ def command(name: str, **fields: Any) -> Iterator[MutableMapping[str, Any]]:
     started = time.perf_counter()
     context: dict[str, Any] = dict(fields)
     failure: BaseException | None = None
+    finish = _tracer.start(name) if _tracer is not None else None
     try:
         yield context
     except BaseException as exc:
         failure = exc
         raise
     finally:
-        if _listeners:
+        if _listeners or finish is not None:
             seconds = time.perf_counter() - started
             outcome, rule = outcome_of(failure)
             seen = {k: v for k, v in context.items() if v is not None}
+            if finish is not None:
+                finish(outcome, rule, seen, failure)
             for listener in _listeners:
                 listener.command(name, outcome, rule, seconds, seen)

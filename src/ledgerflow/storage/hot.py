@@ -15,16 +15,59 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 Params = Mapping[str, Any]
+StatementSpan = Callable[[str, str], AbstractContextManager[Any]]
+"""Wraps one statement's execution, given its SQL and the dialect's name (a trace span: see ops/tracing.py)."""
+
+_span: StatementSpan | None = None
+_OPEN_SPAN = "ledgerflow_span"
+
+
+def trace_statements(engine: Engine, span: StatementSpan | None) -> None:
+    """Run every statement on `engine` inside `span(sql, dialect)` from now on; None stops it. The hot statements
+    go straight to the driver, where SQLAlchemy's events (and the instrumentations built on them) cannot see
+    them, so both kinds are wrapped here, by the same function."""
+    global _span
+    _span = span
+    hooks: list[tuple[str, Callable[..., None]]] = [
+        ("before_cursor_execute", _opened), ("after_cursor_execute", _closed), ("handle_error", _failed)]
+    for name, hook in hooks:
+        if span is not None and not event.contains(engine, name, hook):
+            event.listen(engine, name, hook)
+        elif span is None and event.contains(engine, name, hook):
+            event.remove(engine, name, hook)
+
+
+def _opened(conn: Connection, _cursor: Any, sql: str, _params: Any, context: Any, _many: bool) -> None:
+    if _span is not None and context is not None:
+        opened = _span(sql, conn.dialect.name)
+        opened.__enter__()
+        setattr(context, _OPEN_SPAN, opened)
+
+
+def _closed(_conn: Connection, _cursor: Any, _sql: str, _params: Any, context: Any, _many: bool) -> None:
+    opened = getattr(context, _OPEN_SPAN, None)
+    if opened is not None:
+        setattr(context, _OPEN_SPAN, None)
+        opened.__exit__(None, None, None)
+
+
+def _failed(error: Any) -> None:
+    opened = getattr(error.execution_context, _OPEN_SPAN, None)
+    if opened is not None:
+        setattr(error.execution_context, _OPEN_SPAN, None)
+        failure = error.original_exception
+        opened.__exit__(type(failure), failure, failure.__traceback__)
 
 
 @dataclass(slots=True)
@@ -102,6 +145,13 @@ class Hot:
 
     @staticmethod
     def _run(conn: Connection, compiled: _Compiled, sql: str, args: Any, *, many: bool) -> Any:
+        if _span is None:
+            return Hot._execute(conn, sql, args, many=many)
+        with _span(sql, conn.dialect.name):
+            return Hot._execute(conn, sql, args, many=many)
+
+    @staticmethod
+    def _execute(conn: Connection, sql: str, args: Any, *, many: bool) -> Any:
         driver = conn.connection.driver_connection
         cursor = driver.cursor()  # type: ignore[union-attr]
         try:
