@@ -92,6 +92,19 @@ def test_a_refusal_is_an_answer_on_its_span_not_a_failure(
     assert command.status.status_code.name == "UNSET"
 
 
+def test_a_callers_traceparent_makes_its_trace_the_parent(traced: tuple[TestClient, InMemorySpanExporter],
+                                                         login: Login) -> None:
+    client, exporter = traced
+    bob = login("bob")
+    exporter.clear()
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    listed = client.get("/api/v1/tasks", headers={**bob, "traceparent": f"00-{trace_id}-{parent_id}-01"})
+    assert listed.status_code == 200
+    (request,) = [s for s in exporter.get_finished_spans() if s.name == "GET /api/v1/tasks"]
+    assert request.context is not None and request.parent is not None
+    assert (request.context.trace_id, request.parent.span_id) == (int(trace_id, 16), int(parent_id, 16))
+
+
 def test_no_token_path_or_value_reaches_a_span(traced: tuple[TestClient, InMemorySpanExporter], login: Login,
                                                store: Store) -> None:
     client, exporter = traced
