@@ -99,8 +99,9 @@ def test_a_callers_traceparent_makes_its_trace_the_parent(traced: tuple[TestClie
     exporter.clear()
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     listed = client.get("/api/v1/tasks", headers={**bob, "traceparent": f"00-{trace_id}-{parent_id}-01"})
-    assert listed.status_code == 200
-    (request,) = [s for s in exporter.get_finished_spans() if s.name == "GET /api/v1/tasks"]
+    assert listed.status_code == 200 and client.get("/healthz").status_code == 200  # a probe: no trace
+    (request,) = [s for s in exporter.get_finished_spans() if s.kind.name == "SERVER"]
+    assert request.name == "GET /api/v1/tasks"
     assert request.context is not None and request.parent is not None
     assert (request.context.trace_id, request.parent.span_id) == (int(trace_id, 16), int(parent_id, 16))
 

@@ -31,6 +31,8 @@ WORKER_STALE_SECONDS = 60.0
 batch of timers and twenty messages)."""
 
 _GIVEN_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
+"""The probes and the scrape: an orchestrator's and Prometheus's polls, a trace each every few seconds otherwise."""
 
 
 def router(store: Store, heartbeat: Heartbeat | None) -> APIRouter:
@@ -117,7 +119,8 @@ class RequestLog:
         fields: dict[str, Any] = {}
         id_token, fields_token = telemetry.request_id.set(rid), telemetry.request_fields.set(fields)
         started, status = time.perf_counter(), 500
-        traced = telemetry.start_request(str(scope.get("method", "")), scope["headers"])
+        traced = None if scope["path"] in _UNTRACED else telemetry.start_request(str(scope.get("method", "")),
+                                                                                 scope["headers"])
 
         async def answer(message: Message) -> None:
             nonlocal status
