@@ -106,6 +106,15 @@ def test_a_callers_traceparent_makes_its_trace_the_parent(traced: tuple[TestClie
     assert (request.context.trace_id, request.parent.span_id) == (int(trace_id, 16), int(parent_id, 16))
 
 
+def test_statements_outside_a_request_or_command_make_no_trace(traced: tuple[TestClient, InMemorySpanExporter],
+                                                               store: Store) -> None:
+    _, exporter = traced
+    exporter.clear()
+    with store.read() as tx:  # as the worker polls for due timers
+        tx.due_timers("2100-01-01T00:00:00Z", 10)
+    assert exporter.get_finished_spans() == ()
+
+
 def test_no_token_path_or_value_reaches_a_span(traced: tuple[TestClient, InMemorySpanExporter], login: Login,
                                                store: Store) -> None:
     client, exporter = traced

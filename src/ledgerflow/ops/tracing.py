@@ -106,7 +106,11 @@ class Tracing:
 
     @contextmanager
     def statement(self, sql: str, dialect: str) -> Iterator[None]:
-        """A span around one statement (storage/hot.py wraps every statement of the store's engine in it)."""
+        """A span around one statement (storage/hot.py wraps every statement of the store's engine in it), inside
+        a request's or a command's span only: the worker's poll for due timers, once a second, is no trace."""
+        if not self._trace.get_current_span().get_span_context().is_valid:
+            yield
+            return
         with self.tracer.start_as_current_span(_operation(sql), kind=self._trace.SpanKind.CLIENT,
                                                attributes=_statement_attributes(sql, dialect)):
             yield
