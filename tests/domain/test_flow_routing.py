@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ledgerflow.domain import flow
+from ledgerflow.domain.autonomy import AgentAutonomy, Autonomy
 from ledgerflow.domain.directory import Directory, load_directory
 from ledgerflow.domain.errors import InvalidTransition
 from ledgerflow.domain.events import Event
@@ -180,30 +181,25 @@ def test_a_started_run_opens_its_first_task_for_the_first_free_member_with_its_d
     assert started.state.status == RunStatus.RUNNING
 
 
-def test_a_task_goes_to_the_member_with_least_open_work_counting_work_routed_in_the_same_command() -> None:
-    # bob has one open task; the two branches' tasks both go to sales: alice first, then a tie (one each) that
-    # directory order settles, so alice again, and cora untouched only because she has more
-    both = playbook(PRICE, ("  - id: prepare\n    type: task\n    owner: sales\n", """  - id: both
-    type: parallel
-    branches:
-      - - id: left
-          type: task
-          owner: sales
-      - - id: right
-          type: task
-          owner: sales
-  - id: prepare
-    type: task
-    owner: sales
-"""))
-    run = start(context(both, workload=Workload(open={"bob": 1, "cora": 2}))).state
-    assert [(t.step, t.assignee) for t in open_tasks(run)] == [("left", "alice"), ("right", "alice")]
-    run = start(context(both, workload=Workload(open={"bob": 1}))).state
-    assert [(t.step, t.assignee) for t in open_tasks(run)] == [("left", "alice"), ("right", "cora")]
+def side_by_side(*ids: str) -> Playbook:
+    """The price playbook opening with a parallel block of one sales task per id."""
+    block = "".join(f"      - - {{id: {i}, type: task, owner: sales}}\n" for i in ids)
+    return playbook(PRICE, ("  - id: prepare\n", f"  - id: block\n    type: parallel\n    branches:\n{block}"
+                                                   "  - id: prepare\n"))
+
+
+def test_work_routed_earlier_in_the_same_command_counts_as_open_work() -> None:
+    # bob has one open task and cora two; alice takes the first branch, ties with bob on the second (directory
+    # order: alice again) and has the most by the third, which goes to bob
+    run = start(context(side_by_side("one", "two", "three"), workload=Workload(open={"bob": 1, "cora": 2}))).state
+    assert [(t.step, t.assignee) for t in open_tasks(run)] == [("one", "alice"), ("two", "alice"), ("three", "bob")]
+    run = start(context(side_by_side("one", "two"), workload=Workload(open={"bob": 1}))).state
+    assert [(t.step, t.assignee) for t in open_tasks(run)] == [("one", "alice"), ("two", "cora")]
 
 
 def test_a_tie_in_open_work_goes_to_who_was_given_the_step_least_recently() -> None:
-    last = {("price", "prepare"): {"alice": ("2026-03-01T09:00:00.000000Z", 1), "bob": ("2026-02-27T09:00:00Z", 1)}}
+    last = {("price", "prepare"): {"alice": ("2026-03-01T09:00:00.000000Z", 1),
+                                   "bob": ("2026-02-27T09:00:00.000000Z", 1)}}
     run = start(context(workload=Workload(last=last))).state
     assert only_open(run).assignee == "cora"  # never given it
     elsewhere = {("other", "prepare"): last[("price", "prepare")], ("price", "apply"): last[("price", "prepare")]}
@@ -256,7 +252,8 @@ def test_reworked_work_goes_back_to_who_did_it_last_while_they_hold_the_role_and
     ctx = context(workload=Workload(open={"alice": 1}))  # so bob prepares first
     run = start(ctx).state
     assert only_open(run).assignee == "bob"
-    sent = complete(ctx, run, only_open(run), {"ready": False})  # the check sends it back
+    bob_busy = context(workload=Workload(open={"bob": 1}))  # routing alone would now pick alice
+    sent = complete(bob_busy, run, only_open(run), {"ready": False})  # the check sends it back
     again = only_open(sent.state)
     assert (again.step, again.assignee, again.attempt) == ("prepare", "bob", 2)
     assert sent.events[-1].authority == auth("role", "sales")
@@ -266,6 +263,21 @@ def test_reworked_work_goes_back_to_who_did_it_last_while_they_hold_the_role_and
     bob_moved = context(directory=people(("bob, roles: [sales]}", "bob, roles: [ops]}")),
                         workload=Workload(open={"alice": 1}))
     assert only_open(complete(bob_moved, run, only_open(run), {"ready": False}).state).assignee == "cora"
+
+
+def test_work_a_decision_sends_back_returns_to_who_did_it_not_to_the_decider() -> None:
+    ctx = context(workload=Workload(open={"alice": 1}))
+    run = at_decision(ctx)
+    assert run.tasks[0].assignee == "bob"
+    sent = decide(context(workload=Workload(open={"bob": 1})), run, only_open(run), "send_back", to="prepare")
+    again = only_open(sent.state)
+    assert (again.step, again.assignee, again.attempt) == ("prepare", "bob", 2)
+
+
+def test_a_task_without_an_owner_is_an_ownership_gap() -> None:
+    ownerless = playbook(PRICE, ("    owner: sales\n    clarity: {what: Prepare", "    clarity: {what: Prepare"))
+    gap, ready = start(context(ownerless)).events[1:]
+    assert (gap.data["role"], gap.data["resolved_to"], ready.authority) == ("", "sam", auth("ownership_gap", ""))
 
 
 def test_only_the_latest_worker_of_a_reworked_task_is_asked_back() -> None:
@@ -424,6 +436,13 @@ def test_each_seat_of_a_decision_goes_to_another_approver_under_the_matched_row(
                                                                                    ("victor", 1, "vp")]
 
 
+def test_a_seat_tied_on_open_work_goes_to_the_approver_given_this_decision_least_recently() -> None:
+    last = {("price", "approve"): {"dave": ("2026-03-01T09:00:00.000000Z", 1)}}
+    assert only_open(at_decision(context(workload=Workload(last=last)))).assignee == "erin"
+    elsewhere = {("price", "prepare"): last[("price", "approve")], ("other", "approve"): last[("price", "approve")]}
+    assert only_open(at_decision(context(workload=Workload(last=elsewhere)))).assignee == "dave"
+
+
 def test_a_decision_without_authority_rows_is_routed_by_the_approve_right() -> None:
     plain = playbook(PRICE, ("""    authority:
       - when: input.value <= 50000
@@ -467,6 +486,14 @@ def test_a_seat_is_not_given_to_an_approvers_delegate_who_prepared_the_request()
     assert (seat.assignee, seat.escalated) == ("maria", True)
 
 
+def test_a_seat_is_not_given_to_the_delegate_of_an_approver_who_started_the_run() -> None:
+    # dave started the run before going away; lena stands in for him, but not on his own request
+    away = people(("dave, roles: [finance]}", f"dave, roles: [finance], delegate: lena, {AWAY}}}"),
+                  ("erin, roles: [finance]}", f"erin, roles: [finance], {AWAY}}}"))
+    seat = only_open(at_decision(context(directory=away), starter="dave"))
+    assert (seat.assignee, seat.on_behalf_of, seat.escalated) == ("maria", None, True)
+
+
 def test_a_delegate_takes_a_seat_for_an_away_approver() -> None:
     away = people(("dave, roles: [finance]}", f"dave, roles: [finance], delegate: lena, {AWAY}}}"),
                   ("erin, roles: [finance]}", f"erin, roles: [finance], {AWAY}}}"))
@@ -498,6 +525,19 @@ def test_an_agent_takes_a_seat_only_under_a_guarded_row_that_names_it() -> None:
 """, ""))
     seat = only_open(at_decision(context(unguarded, directory=agents)))
     assert (seat.assignee, seat.escalated) == ("maria", True)
+
+
+def test_an_agent_whose_autonomy_was_widened_takes_a_decision_the_people_of_its_row_may_not() -> None:
+    # the guard reads value <= 50000; the owners let bot decide up to 100000, and the row's people keep the
+    # guard as written: 80000 stays finance's row, and only bot may take it
+    agents = people(("bot, roles: [helper]}", "bot, roles: [helper, finance]}"))
+    widened = Autonomy((AgentAutonomy(playbook="price", step="approve", agent="bot", limit=100000.0, withdrawn=False,
+                                      decided_by="maria", decided_at=AT, rationale="agrees with finance"),))
+    ctx = replace(context(directory=agents), autonomy=widened)
+    seat = only_open(at_decision(ctx, value=80000))
+    assert (seat.assignee, seat.approver, seat.authority_row) == ("bot", "finance", 0)
+    as_written = only_open(at_decision(context(directory=agents), value=80000))
+    assert (as_written.assignee, as_written.approver) == ("maria", "vp")
 
 
 def test_the_seats_of_a_reopened_decision_go_back_to_who_held_them() -> None:
@@ -574,13 +614,19 @@ def test_an_escalation_skips_targets_who_may_not_approve_and_ends_at_the_outcome
     assert seat.assignee == "victor"
 
 
-def test_an_escalation_reaches_a_finance_member_through_the_map_before_the_outcome_owner() -> None:
-    # erin is away and delegates to lena; the escalation map names erin, who may approve: lena decides for her
-    # before the outcome owner is asked
-    delegating = people(("dave, roles: [finance]}", f"dave, roles: [finance], {AWAY}}}"),
-                        ("erin, roles: [finance]}", f"erin, roles: [finance], delegate: lena, {AWAY}}}"))
-    seat = only_open(at_decision(context(playbook(PRICE, ("to: maria}", "to: erin}")), directory=delegating)))
-    assert (seat.assignee, seat.on_behalf_of) == ("lena", "erin")
+def test_an_escalation_fills_one_seat_only() -> None:
+    ctx = context(playbook(PRICE, QUORUM), directory=people(*FINANCE_AWAY))
+    run = start(ctx).state
+    done = complete(ctx, run, only_open(run))
+    assert [(t.seat, t.assignee, t.attempt, t.escalated, t.blocked) for t in open_tasks(done.state)] == [
+        (0, "maria", 1, True, False), (1, "sam", 1, False, True)]
+    assert [e.type for e in done.events[2:]] == ["task.ready", "ownership.gap", "task.ready"]
+
+
+def test_an_escalation_is_not_given_to_the_delegate_of_an_outcome_owner_who_started_the_run() -> None:
+    away = people(*FINANCE_AWAY, ("maria, roles: [vp]}", f"maria, roles: [vp], delegate: lena, {AWAY}}}"))
+    gap = only_open(at_decision(context(directory=away), starter="maria"))
+    assert (gap.assignee, gap.blocked) == ("sam", True)
 
 
 def test_an_escalation_to_an_away_outcome_owner_goes_to_their_delegate_for_them() -> None:
@@ -614,6 +660,21 @@ def test_a_decision_nobody_may_take_is_a_blocked_gap_held_by_the_workflow_owner(
             "type": "decision", "attempt": 1, "seat": 1, "assignee": "sam", "on_behalf_of": None, "ready_at": AT,
             "due_at": "2026-03-03T08:00:00.000000Z", "sla_due_at": "2026-03-03T08:00:00.000000Z", **extra,
             "blocked": True})]
+
+
+def test_a_decision_without_an_approve_right_escalates_to_the_outcome_owner_else_is_a_gap_named_so() -> None:
+    nobody = playbook(PRICE, ("""    rights: {approve: finance, execute: sales}
+    authority:
+      - when: input.value <= 50000
+        approve: finance
+      - approve: vp
+""", "    rights: {execute: sales}\n"))
+    seat = only_open(at_decision(context(nobody)))
+    assert (seat.assignee, seat.approver, seat.escalated) == ("maria", None, True)
+    ctx = context(nobody)
+    run = start(ctx, "maria").state
+    gap = complete(ctx, run, only_open(run)).events[-2]
+    assert (gap.type, gap.data["role"], gap.data["blocked"]) == ("ownership.gap", "", True)
 
 
 def test_an_agent_is_never_an_escalation_target_and_no_escalation_reaches_past_the_outcome_owner() -> None:
@@ -745,6 +806,19 @@ def test_a_send_back_out_of_a_branch_supersedes_the_whole_block_and_cancels_what
     assert only_open(sent.state).step == "request"
 
 
+def test_a_send_back_out_of_a_branch_cancels_the_deciders_other_seat_with_it() -> None:
+    two = playbook(PARALLEL, ("          options: [approve, send_back]\n",
+                              "          options: [approve, send_back]\n          quorum: 2\n"))
+    ctx = context(two)
+    run, legal, security = onboard(ctx)
+    run = complete(ctx, run, legal, {}).state
+    first, second = (t for t in open_tasks(run) if t.step == "legal-ok")
+    sent = decide(ctx, run, first, "send_back", to="request")
+    assert types(sent) == ["task.decided", "task.sent_back", "task.ready"]
+    assert sent.events[1].data["cancelled"] == [security.id, second.id]
+    assert sent.state.task(second.id).status == TaskStatus.CANCELLED  # type: ignore[union-attr]
+
+
 def test_a_parallel_block_whose_condition_is_false_is_skipped_once() -> None:
     skipped = playbook(PARALLEL, ("    type: parallel\n", "    type: parallel\n    when: input.risk > 3\n"))
     ctx = context(skipped)
@@ -828,7 +902,7 @@ def test_the_first_attempt_of_a_step_after_reworked_ones_is_its_first() -> None:
 def test_a_send_back_needs_the_task_that_sends_it() -> None:
     ctx = context()
     run = start(ctx).state
-    with pytest.raises(RuntimeError, match="send-back without a sending task"):
+    with pytest.raises(RuntimeError, match=r"^send-back without a sending task$"):
         flow._Flow(flow.Builder(ctx, run)).send_back(None, ctx.playbook.step("check"), ctx.playbook.step("prepare"),
                                                      actor="system", auth=auth("system"))
 
@@ -851,7 +925,7 @@ def test_an_ended_run_does_not_end_again() -> None:
     ended = decide(ctx, run, only_open(run), "reject").state
     with pytest.raises(InvalidTransition) as caught:
         flow._Flow(flow.Builder(ctx, ended)).end(RunStatus.CANCELLED, "run.cancelled")
-    assert caught.value.rule == "run-state"
+    assert (caught.value.rule, caught.value.message) == ("run-state", "run r-1 is rejected; it cannot become cancelled")
 
 
 def test_a_run_that_ended_moves_no_further() -> None:
@@ -861,3 +935,31 @@ def test_a_run_that_ended_moves_no_further() -> None:
     b = flow.Builder(ctx, ended)
     flow._Flow(b).advance()
     assert b.events == []
+
+
+# ---------------------------------------------------------------------------- decisions as expressions read them
+
+
+def test_a_step_may_run_only_on_rework_by_asking_whether_the_decision_sent_the_run_back() -> None:
+    rework = playbook(PRICE, ("  - id: check\n", """  - id: changes
+    type: task
+    owner: sales
+    when: '"approve" in decision'
+  - id: check
+"""))
+    ctx = context(rework)
+    run = at_decision(ctx)
+    assert not [t for t in run.tasks if t.step == "changes" and t.status != TaskStatus.SKIPPED]
+    run = decide(ctx, run, only_open(run), "send_back", to="prepare").state
+    assert flow.expression_context(run, rework)["decision"] == {"approve": "send_back"}
+    run = complete(ctx, run, only_open(run)).state
+    assert only_open(run).step == "changes"
+
+
+def test_a_rejected_decision_reads_rejected_even_beside_an_approval() -> None:
+    ctx = context(playbook(PRICE, QUORUM))
+    run = at_decision(ctx)
+    dave, erin = open_tasks(run)
+    run = decide(ctx, decide(ctx, run, dave).state, erin, "reject").state
+    assert run.status == RunStatus.REJECTED
+    assert flow.expression_context(run, ctx.playbook)["decision"] == {"approve": "reject"}
