@@ -276,3 +276,18 @@ def test_the_autonomy_gate_reads_only_the_agents_own_open_decisions() -> None:
     with pytest.raises(NotFound):
         flow.decide(withdrawn, run, task_id="t-none", actor="bot", outcome="approve", rationale="ok", to=None)
 
+
+
+def test_a_decision_is_handed_to_an_agent_only_within_the_autonomy_the_owners_left_it() -> None:
+    ctx = context(directory=people(AGENTS[0]))
+    run = at_decision(ctx)
+    seat = only_open(run)
+    assert seat.assignee == "dave"
+    with pytest.raises(Forbidden) as caught:
+        flow.reassign(replace(ctx, autonomy=autonomy(limit=10000.0)), run, task_id=seat.id, actor="sam", to="bot",
+                      reason="load")
+    assert (caught.value.rule, caught.value.message) == ("agent-not-authorized",
+                                                         "agent bot may not decide step approve")
+    (moved,) = flow.reassign(replace(ctx, autonomy=autonomy(limit=20000.0)), run, task_id=seat.id, actor="sam",
+                             to="bot", reason="load").events
+    assert moved.data["to"] == "bot"
