@@ -1,6 +1,6 @@
 """The work tree against an earlier revision, side by side in one run (issue #25's targets are ratios).
 
-    python bench/compare.py --baseline cf7500f                 # 5 rounds of 300 runs, verify of ~100k events
+    python bench/compare.py --baseline cf7500f                 # 5 rounds of 300 runs, verify of ~100k events, the API
     python bench/compare.py --baseline cf7500f --rounds 3 --runs 100 --verify-runs 2000   # a quick look
 
 The baseline's `src/` and `bench/` are taken from git (`git archive REV src bench`) into build/bench-baseline/REV,
@@ -15,6 +15,9 @@ Figures, one JSON line each (and all of them in bench/results/compare-REV.json):
 - `engine.callers_4`: the same with four threads calling at once (commands that queue share a commit).
 - `verify`: `audit verify` of one log per side (built once, by that side's engine), on one process and on every
   core: events/s.
+- `api`: decisions over the REST API (`bench/api_load.py --quick`: that side's `ledgerflow serve` in a process of
+  its own, on SQLite, a load generator in another): the server's CPU per decision above idle (median over the
+  rates) and the highest rate held with p99 under 50 ms.
 Nothing here asserts a time: it measures and reports.
 """
 
@@ -87,6 +90,17 @@ print(json.dumps({{"ok": verdict["ok"], "events": verdict["events"], "seconds": 
 """
 
 
+API = """
+import json, os, sys
+sys.path[:0] = [{bench!r}, {src!r}]
+os.environ["PYTHONPATH"] = {src!r}  # the server process runs this side's code too
+import api_load
+result = api_load.run_api_load(mode="quick", progress=lambda message: None)
+print(json.dumps({{"server_cpu_ms_per_decision": result["meaning"]["server_cpu_ms_per_decision"],
+                  "max_rate_p99_under_50ms": result["max_rate_p99_under_50ms"] or 0.0}}))
+"""
+
+
 def log(message: str) -> None:
     print(f"[compare {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -147,7 +161,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300, help="runs per engine measurement")
     parser.add_argument("--verify-runs", type=int, default=10_000,
                         help="runs in the log `audit verify` checks (about 10.5 events each)")
-    parser.add_argument("--skip", action="append", default=[], choices=["engine", "callers", "verify"],
+    parser.add_argument("--skip", action="append", default=[], choices=["engine", "callers", "verify", "api"],
                         help="leave a figure out (repeatable)")
     args = parser.parse_args()
     commit, baseline = baseline_tree(args.baseline)
@@ -189,6 +203,10 @@ def main() -> None:
                        ok=all(r["ok"] for side in results.values() for r in side))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+    if "api" not in args.skip:
+        log("REST API decisions (bench/api_load.py --quick)")
+        report("api", side_by_side(trees, args.rounds, lambda _, tree: child(tree, API)),
+               ["server_cpu_ms_per_decision", "max_rate_p99_under_50ms"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"compare-{commit}.json").write_text(json.dumps(figures, indent=1) + "\n")
 

@@ -13,6 +13,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
+import orjson
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -47,12 +48,45 @@ def _add_request_id(_logger: Any, _method: str, event: Any) -> Any:
     return event
 
 
+def _json(event: Any, **_: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
+
+
+_JSON: Any = structlog.processors.JSONRenderer(serializer=_json)
+_renderer: Any = _JSON
+
+
+def _render(logger: Any, method: str, event: Any) -> Any:
+    return _renderer(logger, method, event)
+
+
+class _Lines:
+    """Where this module's own lines go: the stream of the handler `configure_logging` gave the root logger, under
+    that handler's lock (a line never interleaves with uvicorn's), or nowhere before it has. Not through the
+    standard library's logging: a record, its caller lookup and the formatter cost more than the line itself,
+    twice per request (a request line and a command line)."""
+
+    def msg(self, line: str) -> None:
+        for handler in logging.getLogger().handlers:
+            if getattr(handler, _OURS, False):
+                handler.acquire()
+                try:
+                    handler.stream.write(line + "\n")  # type: ignore[attr-defined]
+                    handler.flush()
+                finally:
+                    handler.release()
+                return
+
+    info = warning = error = msg
+
+
+_OURS = "ledgerflow_lines"
 _SHARED: list[Any] = [structlog.contextvars.merge_contextvars, _add_request_id, structlog.processors.add_log_level,
                       structlog.processors.TimeStamper(fmt="iso", utc=True)]
-log = structlog.wrap_logger(logging.getLogger("ledgerflow"), wrapper_class=structlog.stdlib.BoundLogger,
-                            processors=[*_SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter])
-"""The lines go through the standard library's `ledgerflow` logger: until `configure_logging` gives the root
-logger its handler (the server, the worker), info lines go nowhere, so importing this never writes to stdout."""
+log = structlog.wrap_logger(_Lines(), wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+                            processors=[*_SHARED, _render])
+"""One line per request and per command. Until `configure_logging` gives the root logger its handler (the server,
+the worker), the lines go nowhere, so importing this never writes to stdout."""
 
 
 class Instruments:
@@ -82,10 +116,13 @@ def configure_logging(*, json: bool | None = None, stream: TextIO | None = None,
     Standard-library loggers (uvicorn's, SQLAlchemy's) go through the same renderer, so a log store receives
     one format.
     """
+    global _renderer
     target = stream or sys.stderr
     as_json = json if json is not None else not target.isatty()
-    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = _JSON if as_json else structlog.dev.ConsoleRenderer(colors=False)
+    _renderer = renderer
     handler = logging.StreamHandler(target)
+    setattr(handler, _OURS, True)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info,
                     renderer], foreign_pre_chain=_SHARED))
