@@ -175,6 +175,40 @@ def test_an_inserted_first_event_is_found_at_the_forgery(ledger: tuple[Store, st
     assert _verified(store) == {"seq": 0, "run": run_id, "reason": "inserted"}
 
 
+def _slip_in(store: Store, run_id: str, at: int, count: int) -> list[int]:
+    """Slip `count` linked forgeries in together before the event at position `at` (1-based), the genuine events
+    from there on moved on and re-hashed to look well formed, their links left as they were; returns the
+    forgeries' seqs (fresh ones, after the log's last)."""
+    rows = _rows(store, run_id)
+    with store.engine.begin() as conn:
+        for row in reversed(rows[at - 1:]):
+            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
+                         .values(**_rehashed(row, chain_seq=row["chain_seq"] + count)))
+        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
+        seqs = [last + 1 + i for i in range(count)]
+        prev = rows[at - 2]["hash"] if at > 1 else "0" * 64
+        for i, seq in enumerate(seqs):
+            forged = dict(rows[at - 1], seq=seq, chain_seq=at + i, prev_hash=prev, actor="mallory")
+            forged["hash"] = prev = event_hash(_body(forged))
+            conn.execute(insert(schema.events).values(**forged))
+    return seqs
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_events_slipped_in_together_are_found_at_the_first_forgery(ledger: tuple[Store, str], count: int) -> None:
+    """As for one event slipped in: the genuine event after them links to the one before them, and their seqs
+    are no genuine events' moved ahead of it."""
+    store, run_id = ledger
+    forged = _slip_in(store, run_id, 3, count)
+    assert _verified(store) == {"seq": forged[0], "run": run_id, "reason": "inserted"}
+
+
+def test_events_slipped_in_together_at_the_start_are_found_at_the_first_forgery(ledger: tuple[Store, str]) -> None:
+    store, run_id = ledger
+    forged = _slip_in(store, run_id, 1, 2)
+    assert _verified(store) == {"seq": forged[0], "run": run_id, "reason": "inserted"}
+
+
 def test_two_events_swapped_and_rehashed_are_reordered(ledger: tuple[Store, str]) -> None:
     store, run_id = ledger
     rows = _rows(store, run_id)
@@ -186,6 +220,25 @@ def test_two_events_swapped_and_rehashed_are_reordered(ledger: tuple[Store, str]
                      .values(**_rehashed(rows[2], chain_seq=4)))
     # found at the event moved later: its link names the event now two places before it
     assert _verified(store) == {"seq": rows[2]["seq"], "run": run_id, "reason": "reordered"}
+
+
+def test_an_event_moved_two_places_later_and_rehashed_is_reordered(ledger: tuple[Store, str]) -> None:
+    """The two events moved ahead of it are genuine ones from later in the chain (their seqs say so), not
+    forgeries slipped in together."""
+    store, run_id = ledger
+    rows = _rows(store, run_id)
+    moved, ahead = rows[2], rows[3:5]
+    with store.engine.begin() as conn:
+        conn.execute(update(schema.events).where(schema.events.c.seq == moved["seq"]).values(chain_seq=10_000))
+        prev = rows[1]["hash"]
+        for row in ahead:
+            new = _rehashed(row, chain_seq=row["chain_seq"] - 1, prev_hash=prev)
+            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"]).values(**new))
+            prev = new["hash"]
+        conn.execute(update(schema.events).where(schema.events.c.seq == moved["seq"])
+                     .values(**_rehashed(moved, chain_seq=5)))
+    assert rows[5:]  # a later event, whose seq is above the moved-ahead ones'
+    assert _verified(store) == {"seq": moved["seq"], "run": run_id, "reason": "reordered"}
 
 
 def test_a_changed_state_row_is_a_state_mismatch(ledger: tuple[Store, str]) -> None:

@@ -53,8 +53,8 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
 
     `start` is the (length, hash) the rows follow on from: the chain's beginning, or a trusted checkpoint's
     head when only what was appended after it is checked. Each problem is placed at the event it is in:
-    an event slipped in between two linked ones, an event rewritten and re-hashed (the next one still
-    names its old hash), a gap where events were removed.
+    events slipped in between two linked ones (at the first of them), an event rewritten and re-hashed (the
+    next one still names its old hash), a gap where events were removed.
     """
     base, prev = start
     position = {prev: -1} | {row["hash"]: index for index, row in enumerate(rows)}
@@ -67,14 +67,14 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
         want = base + index + 1
         if row["prev_hash"] != prev:
             earlier = position.get(row["prev_hash"])
-            if earlier is not None and earlier == index - 2:
-                # the event before links nowhere in between: slipped in, unless it is this one's twin moved
-                # ahead of it (a swap), which its seq gives away: lower than an event after it, yet before this
-                between = rows[index - 1]
-                if between["seq"] < row["seq"] or between["seq"] > max(r["seq"] for r in rows[index:]):
-                    return _bad(between["seq"], between["run"], "inserted")
-                return _bad(row["seq"], row["run"], "reordered")
             if earlier is not None:
+                # the events between it and the one it links to were slipped in, unless they are events moved
+                # ahead of it (a reordering), which their seqs give away: each above this one's, yet below a
+                # later event's; the first that is not is where the forgery starts
+                later = max(r["seq"] for r in rows[index:])
+                for between in rows[earlier + 1:index]:
+                    if between["seq"] < row["seq"] or between["seq"] > later:
+                        return _bad(between["seq"], between["run"], "inserted")
                 return _bad(row["seq"], row["run"], "reordered")
             if row["chain_seq"] > want or short:  # a gap, or later events renumbered over it
                 return _bad(row["seq"], row["run"], "removed")
