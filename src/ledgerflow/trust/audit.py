@@ -58,7 +58,7 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
     """
     base, prev = start
     position = {prev: -1} | {row["hash"]: index for index, row in enumerate(rows)}
-    prev_seq = -1
+    prev_seq: int | None = None  # any seq may start a chain: a forged first event is judged by its link
     short = head is not None and head[0] > base + len(rows)  # the head counts more events than there are
     for row in rows:  # first: a forged chain_seq moves an altered event away from the gap it leaves
         if _rehashed({k: v for k, v in row.items() if k != "hash"}) != row["hash"] or row["chain"] != chain:
@@ -70,10 +70,11 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
             if earlier is not None:
                 # the events between it and the one it links to were slipped in, unless they are events moved
                 # ahead of it (a reordering), which their seqs give away: each above this one's, yet below a
-                # later event's; the first that is not is where the forgery starts
+                # later event's (seqs are unique, so an equal one is a forgery too); the first that is not is
+                # where the forgery starts
                 later = max(r["seq"] for r in rows[index:])
                 for between in rows[earlier + 1:index]:
-                    if between["seq"] < row["seq"] or between["seq"] > later:
+                    if between["seq"] <= row["seq"] or between["seq"] >= later:
                         return _bad(between["seq"], between["run"], "inserted")
                 return _bad(row["seq"], row["run"], "reordered")
             if row["chain_seq"] > want or short:  # a gap, or later events renumbered over it
@@ -83,7 +84,8 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
             return _bad(row["seq"], row["run"], "altered")
         if row["chain_seq"] != want:
             return _bad(row["seq"], row["run"], "removed" if row["chain_seq"] > want else "inserted")
-        if row["seq"] <= prev_seq:  # seq rises along a chain: each append draws a larger one under the chain's lock
+        # seq rises along a chain: each append draws a larger one under the chain's lock
+        if prev_seq is not None and row["seq"] <= prev_seq:
             return _bad(row["seq"], row["run"], "reordered")
         prev, prev_seq = row["hash"], row["seq"]
     if head is None:
