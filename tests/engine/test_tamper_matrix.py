@@ -180,6 +180,15 @@ def test_a_deleted_last_event_is_a_truncated_chain(ledger: tuple[Store, str]) ->
     assert _verified(store) == {"seq": None, "run": run_id, "reason": "truncated"}
 
 
+def test_a_chain_whose_head_was_deleted_is_inserted_at_its_first_event(ledger: tuple[Store, str]) -> None:
+    """With no head, nothing vouches for any of the chain's events: the whole chain reads as slipped in."""
+    store, run_id = ledger
+    rows = _rows(store, run_id)
+    with store.engine.begin() as conn:
+        conn.execute(delete(schema.chains).where(schema.chains.c.id == run_id))
+    assert _verified(store) == {"seq": rows[0]["seq"], "run": run_id, "reason": "inserted"}
+
+
 def test_an_inserted_event_is_found_at_the_forgery_not_at_the_renumbered_events(ledger: tuple[Store, str]) -> None:
     store, run_id = ledger
     rows = _rows(store, run_id)
