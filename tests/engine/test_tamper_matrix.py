@@ -189,6 +189,14 @@ def test_a_chain_whose_head_was_deleted_is_inserted_at_its_first_event(ledger: t
     assert _verified(store) == {"seq": rows[0]["seq"], "run": run_id, "reason": "inserted"}
 
 
+def test_a_lone_event_with_no_head_is_inserted_and_a_chain_with_neither_is_whole(ledger: tuple[Store, str]) -> None:
+    """The run page judges a run's chain the same way: one with no events and no head has nothing to doubt."""
+    store, run_id = ledger
+    first = _rows(store, run_id)[:1]
+    assert audit.chain_problem(run_id, first, None) == {"seq": first[0]["seq"], "run": run_id, "reason": "inserted"}
+    assert audit.chain_problem(run_id, [], None) is None
+
+
 def test_an_inserted_event_is_found_at_the_forgery_not_at_the_renumbered_events(ledger: tuple[Store, str]) -> None:
     store, run_id = ledger
     rows = _rows(store, run_id)
