@@ -189,6 +189,32 @@ def test_a_chain_whose_head_was_deleted_is_inserted_at_its_first_event(ledger: t
     assert _verified(store) == {"seq": rows[0]["seq"], "run": run_id, "reason": "inserted"}
 
 
+def test_an_event_appended_without_moving_the_head_is_inserted_at_it(ledger: tuple[Store, str]) -> None:
+    """Linked and numbered to fit: only the head, which counts one event fewer, gives it away."""
+    store, run_id = ledger
+    rows = _rows(store, run_id)
+    with store.engine.begin() as conn:
+        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
+        forged = dict(rows[-1], seq=last + 1, chain_seq=len(rows) + 1, prev_hash=rows[-1]["hash"], actor="mallory")
+        forged["hash"] = event_hash(_body(forged))
+        conn.execute(insert(schema.events).values(**forged))
+    assert _verified(store) == {"seq": last + 1, "run": run_id, "reason": "inserted"}
+
+
+def test_the_verdict_is_the_problem_earliest_in_the_log_whichever_chain_holds_it(ledger: tuple[Store, str]) -> None:
+    """Chains are read in id order, runs before `system`: the earliest seq must win, not the first chain read,
+    down to a forgery under seq 0 in a chain of its own read last."""
+    store, run_id = ledger
+    run_rows, system_rows = _rows(store, run_id), _rows(store, SYSTEM_CHAIN)
+    _write(store, dict(run_rows[2], actor="mallory"), dict(system_rows[0], actor="mallory"))
+    assert _verified(store) == {"seq": system_rows[0]["seq"], "run": None, "reason": "altered"}
+    forged = dict(system_rows[0], seq=0, chain="zzzz-forged", chain_seq=1, prev_hash="0" * 64)
+    forged["hash"] = event_hash(_body(forged))
+    with store.engine.begin() as conn:
+        conn.execute(insert(schema.events).values(**forged))
+    assert system_rows[0]["seq"] == 1 and _verified(store) == {"seq": 0, "run": None, "reason": "inserted"}
+
+
 def test_a_lone_event_with_no_head_is_inserted_and_a_chain_with_neither_is_whole(ledger: tuple[Store, str]) -> None:
     """The run page judges a run's chain the same way: one with no events and no head has nothing to doubt."""
     store, run_id = ledger
