@@ -694,6 +694,25 @@ def test_verify_since_finds_an_append_that_does_not_link_to_the_signed_head(ledg
     assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": last + 1, "run": run_id, "reason": "altered"}
 
 
+def test_verify_since_finds_an_event_appended_past_the_head_where_it_is(ledger: tuple[Store, str]) -> None:
+    """Two events appended since the checkpoint, the head moved over the first only: the second is the one
+    nothing vouches for, counted from the signed head, not from the chain's start."""
+    store, run_id = ledger
+    saved = _signed(store)
+    rows = _rows(store, run_id)
+    appended, prev = [], rows[-1]["hash"]
+    with store.engine.begin() as conn:
+        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
+        for i in (1, 2):
+            forged = dict(rows[-1], seq=last + i, chain_seq=len(rows) + i, prev_hash=prev,
+                          type="notification.delivered", data={"forged": i})
+            forged["hash"] = prev = event_hash(_body(forged))
+            conn.execute(insert(schema.events).values(**forged))
+            appended.append(forged)
+    _head(store, run_id, len(rows) + 1, appended[0]["hash"])
+    assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": last + 2, "run": run_id, "reason": "inserted"}
+
+
 def test_export_without_a_key_uses_a_kept_checkpoint_or_exits_3(ledger: tuple[Store, str], tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
