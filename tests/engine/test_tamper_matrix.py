@@ -123,13 +123,16 @@ def test_a_first_event_relinked_to_a_hash_no_event_has_is_found_at_itself(ledger
     assert _verified(store) == {"seq": rows[0]["seq"], "run": run_id, "reason": "altered"}
 
 
-def test_an_event_rewritten_to_name_another_run_and_rehashed_is_named_as_stored(ledger: tuple[Store, str]) -> None:
-    """As for a field changed without re-hashing (test_tamper_fields.py): the verdict names the row as it is now."""
+@pytest.mark.parametrize("at", [2, -1], ids=["middle", "last"])
+def test_an_event_rewritten_to_name_another_run_and_rehashed_is_named_as_stored(ledger: tuple[Store, str],
+                                                                                at: int) -> None:
+    """As for a field changed without re-hashing (test_tamper_fields.py): the verdict names the row as it is now,
+    whether the next event's link or the chain's head gives it away."""
     store, run_id = ledger
     other = start(store, customer="Initech").id
     rows = _rows(store, run_id)
-    _write(store, _rehashed(rows[2], run=other))
-    assert _verified(store) == {"seq": rows[2]["seq"], "run": other, "reason": "altered"}
+    _write(store, _rehashed(rows[at], run=other))
+    assert _verified(store) == {"seq": rows[at]["seq"], "run": other, "reason": "altered"}
 
 
 def test_the_last_event_rewritten_and_rehashed_is_caught_by_the_stored_head(ledger: tuple[Store, str]) -> None:
