@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, insert, select, update
 
 from ledgerflow.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledgerflow.domain.escalation_map import map_markdown
@@ -173,6 +173,21 @@ def test_a_tampered_autonomy_event_or_state_row_fails_audit_verify(credit: Store
             data=data, hash=event_hash(body)))
     problem = audit.verify(credit)["first_bad"]
     assert problem is not None and problem["seq"] == event["seq"] and problem["reason"] in ("altered", "truncated")
+
+
+def test_an_autonomy_row_lost_or_slipped_in_behind_the_log_fails_audit_verify(credit: Store) -> None:
+    """Every decision the log holds must have its row, and every row its decision: either side alone is a
+    mismatch (the lost one named by the event that made it)."""
+    _set(credit, "limit", limit=500)
+    event = _last(credit, "governance.autonomy_changed")
+    table = schema.agent_autonomy
+    with credit.engine.begin() as conn:
+        row = dict(conn.execute(select(table)).mappings().one())
+        conn.execute(delete(table))
+    assert audit.verify(credit)["first_bad"] == {"seq": event["seq"], "run": None, "reason": "state-mismatch"}
+    with credit.engine.begin() as conn:  # the row back, and one for an agent no decision named
+        conn.execute(insert(table), [row, {**row, "agent": "other-bot"}])
+    assert audit.verify(credit)["first_bad"] == {"seq": None, "run": None, "reason": "state-mismatch"}
 
 
 def test_autonomy_survives_a_restart_and_a_backup_restored_elsewhere(credit: Store, tmp_path: Path) -> None:

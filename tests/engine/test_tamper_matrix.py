@@ -106,13 +106,33 @@ def test_an_edited_event_is_found_where_it_was_edited(ledger: tuple[Store, str])
     assert _verified(store) == {"seq": rows[2]["seq"], "run": run_id, "reason": "altered"}
 
 
-def test_an_edited_and_rehashed_event_is_found_at_itself_not_after(ledger: tuple[Store, str]) -> None:
+@pytest.mark.parametrize("at", [0, 2, -2], ids=["first", "middle", "next-to-last"])
+def test_an_edited_and_rehashed_event_is_found_at_itself_not_after(ledger: tuple[Store, str], at: int) -> None:
     store, run_id = ledger
     rows = _rows(store, run_id)
-    forged = dict(rows[2], actor="mallory")
+    forged = dict(rows[at], actor="mallory")
     forged["hash"] = event_hash(_body(forged))
     _write(store, forged)
-    assert _verified(store) == {"seq": rows[2]["seq"], "run": run_id, "reason": "altered"}
+    assert _verified(store) == {"seq": rows[at]["seq"], "run": run_id, "reason": "altered"}
+
+
+def test_a_first_event_relinked_to_a_hash_no_event_has_is_found_at_itself(ledger: tuple[Store, str]) -> None:
+    store, run_id = ledger
+    rows = _rows(store, run_id)
+    _write(store, _rehashed(rows[0], prev_hash="e" * 64))
+    assert _verified(store) == {"seq": rows[0]["seq"], "run": run_id, "reason": "altered"}
+
+
+@pytest.mark.parametrize("at", [2, -1], ids=["middle", "last"])
+def test_an_event_rewritten_to_name_another_run_and_rehashed_is_named_as_stored(ledger: tuple[Store, str],
+                                                                                at: int) -> None:
+    """As for a field changed without re-hashing (test_tamper_fields.py): the verdict names the row as it is now,
+    whether the next event's link or the chain's head gives it away."""
+    store, run_id = ledger
+    other = start(store, customer="Initech").id
+    rows = _rows(store, run_id)
+    _write(store, _rehashed(rows[at], run=other))
+    assert _verified(store) == {"seq": rows[at]["seq"], "run": other, "reason": "altered"}
 
 
 def test_the_last_event_rewritten_and_rehashed_is_caught_by_the_stored_head(ledger: tuple[Store, str]) -> None:
@@ -140,12 +160,70 @@ def test_a_deleted_middle_event_is_found_at_the_gap(ledger: tuple[Store, str]) -
     assert _verified(store) == {"seq": rows[3]["seq"], "run": run_id, "reason": "removed"}
 
 
+def test_a_deleted_event_with_the_chain_relinked_over_it_is_found_at_the_gap(ledger: tuple[Store, str]) -> None:
+    """Every later event re-linked and re-hashed, the head moved: only the numbering still shows the gap."""
+    store, run_id = ledger
+    rows = _rows(store, run_id)
+    with store.engine.begin() as conn:
+        conn.execute(delete(schema.events).where(schema.events.c.seq == rows[2]["seq"]))
+    prev = rows[1]["hash"]
+    for row in rows[3:]:
+        new = _rehashed(row, prev_hash=prev)
+        _write(store, new)
+        prev = new["hash"]
+    _head(store, run_id, len(rows) - 1, prev)
+    assert _verified(store) == {"seq": rows[3]["seq"], "run": run_id, "reason": "removed"}
+
+
 def test_a_deleted_last_event_is_a_truncated_chain(ledger: tuple[Store, str]) -> None:
     store, run_id = ledger
     rows = _rows(store, run_id)
     with store.engine.begin() as conn:
         conn.execute(delete(schema.events).where(schema.events.c.seq == rows[-1]["seq"]))
     assert _verified(store) == {"seq": None, "run": run_id, "reason": "truncated"}
+
+
+def test_a_chain_whose_head_was_deleted_is_inserted_at_its_first_event(ledger: tuple[Store, str]) -> None:
+    """With no head, nothing vouches for any of the chain's events: the whole chain reads as slipped in."""
+    store, run_id = ledger
+    rows = _rows(store, run_id)
+    with store.engine.begin() as conn:
+        conn.execute(delete(schema.chains).where(schema.chains.c.id == run_id))
+    assert _verified(store) == {"seq": rows[0]["seq"], "run": run_id, "reason": "inserted"}
+
+
+def test_an_event_appended_without_moving_the_head_is_inserted_at_it(ledger: tuple[Store, str]) -> None:
+    """Linked and numbered to fit: only the head, which counts one event fewer, gives it away."""
+    store, run_id = ledger
+    rows = _rows(store, run_id)
+    with store.engine.begin() as conn:
+        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
+        forged = dict(rows[-1], seq=last + 1, chain_seq=len(rows) + 1, prev_hash=rows[-1]["hash"], actor="mallory")
+        forged["hash"] = event_hash(_body(forged))
+        conn.execute(insert(schema.events).values(**forged))
+    assert _verified(store) == {"seq": last + 1, "run": run_id, "reason": "inserted"}
+
+
+def test_the_verdict_is_the_problem_earliest_in_the_log_whichever_chain_holds_it(ledger: tuple[Store, str]) -> None:
+    """Chains are read in id order, runs before `system`: the earliest seq must win, not the first chain read,
+    down to a forgery under seq 0 in a chain of its own read last."""
+    store, run_id = ledger
+    run_rows, system_rows = _rows(store, run_id), _rows(store, SYSTEM_CHAIN)
+    _write(store, dict(run_rows[2], actor="mallory"), dict(system_rows[0], actor="mallory"))
+    assert _verified(store) == {"seq": system_rows[0]["seq"], "run": None, "reason": "altered"}
+    forged = dict(system_rows[0], seq=0, chain="zzzz-forged", chain_seq=1, prev_hash="0" * 64)
+    forged["hash"] = event_hash(_body(forged))
+    with store.engine.begin() as conn:
+        conn.execute(insert(schema.events).values(**forged))
+    assert system_rows[0]["seq"] == 1 and _verified(store) == {"seq": 0, "run": None, "reason": "inserted"}
+
+
+def test_a_lone_event_with_no_head_is_inserted_and_a_chain_with_neither_is_whole(ledger: tuple[Store, str]) -> None:
+    """The run page judges a run's chain the same way: one with no events and no head has nothing to doubt."""
+    store, run_id = ledger
+    first = _rows(store, run_id)[:1]
+    assert audit.chain_problem(run_id, first, None) == {"seq": first[0]["seq"], "run": run_id, "reason": "inserted"}
+    assert audit.chain_problem(run_id, [], None) is None
 
 
 def test_an_inserted_event_is_found_at_the_forgery_not_at_the_renumbered_events(ledger: tuple[Store, str]) -> None:
@@ -175,6 +253,84 @@ def test_an_inserted_first_event_is_found_at_the_forgery(ledger: tuple[Store, st
     assert _verified(store) == {"seq": 0, "run": run_id, "reason": "inserted"}
 
 
+def _slip_in(store: Store, run_id: str, at: int, count: int, *, seqs: list[int] | None = None) -> list[int]:
+    """Slip `count` linked forgeries in together before the event at position `at` (1-based), the genuine events
+    from there on moved on and re-hashed to look well formed, their links left as they were; returns the
+    forgeries' seqs (fresh ones after the log's last, unless given)."""
+    rows = _rows(store, run_id)
+    with store.engine.begin() as conn:
+        for row in reversed(rows[at - 1:]):
+            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
+                         .values(**_rehashed(row, chain_seq=row["chain_seq"] + count)))
+        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
+        seqs = seqs or [last + 1 + i for i in range(count)]
+        prev = rows[at - 2]["hash"] if at > 1 else "0" * 64
+        for i, seq in enumerate(seqs):
+            forged = dict(rows[at - 1], seq=seq, chain_seq=at + i, prev_hash=prev, actor="mallory")
+            forged["hash"] = prev = event_hash(_body(forged))
+            conn.execute(insert(schema.events).values(**forged))
+    return seqs
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_events_slipped_in_together_are_found_at_the_first_forgery(ledger: tuple[Store, str], count: int) -> None:
+    """As for one event slipped in: the genuine event after them links to the one before them, and their seqs
+    are no genuine events' moved ahead of it."""
+    store, run_id = ledger
+    forged = _slip_in(store, run_id, 3, count)
+    assert _verified(store) == {"seq": forged[0], "run": run_id, "reason": "inserted"}
+
+
+def test_events_slipped_in_together_at_the_start_are_found_at_the_first_forgery(ledger: tuple[Store, str]) -> None:
+    store, run_id = ledger
+    forged = _slip_in(store, run_id, 1, 2)
+    assert _verified(store) == {"seq": forged[0], "run": run_id, "reason": "inserted"}
+
+
+def test_an_event_slipped_in_first_with_a_seq_below_every_other_is_inserted_at_it(ledger: tuple[Store, str]) -> None:
+    store, run_id = ledger
+    _slip_in(store, run_id, 1, 1, seqs=[-1])
+    assert _verified(store) == {"seq": -1, "run": run_id, "reason": "inserted"}
+
+
+def test_an_event_slipped_in_before_the_first_and_linked_from_it_is_inserted_by_its_number(
+        ledger: tuple[Store, str]) -> None:
+    """The chain's first event re-linked to the forgery, re-hashed, the head moved: only its `chain_seq` of 0
+    (the only number left free below the chain) gives it away."""
+    store, run_id = ledger
+    rows = _rows(store, run_id)
+    with store.engine.begin() as conn:
+        forged = dict(rows[0], seq=0, chain_seq=0, prev_hash="0" * 64, actor="mallory")
+        forged["hash"] = event_hash(_body(forged))
+        conn.execute(insert(schema.events).values(**forged))
+    prev = forged["hash"]
+    for row in rows:
+        new = _rehashed(row, prev_hash=prev)
+        _write(store, new)
+        prev = new["hash"]
+    _head(store, run_id, len(rows) + 1, prev)
+    assert _verified(store) == {"seq": 0, "run": run_id, "reason": "inserted"}
+
+
+def test_two_events_swapped_with_the_whole_chain_relinked_are_reordered_where_the_seq_falls(
+        ledger: tuple[Store, str]) -> None:
+    """Links, numbering and head all rewritten to fit: the seqs, drawn in append order, still give it away."""
+    store, run_id = ledger
+    rows = _rows(store, run_id)
+    order = [*rows[:2], rows[3], rows[2], *rows[4:]]
+    with store.engine.begin() as conn:
+        conn.execute(update(schema.events).where(schema.events.c.chain == run_id)
+                     .values(chain_seq=schema.events.c.chain_seq + 10_000))
+    prev = rows[1]["hash"]
+    for position, row in enumerate(order[2:], start=3):
+        new = _rehashed(row, chain_seq=position, prev_hash=prev)
+        _write(store, new)
+        prev = new["hash"]
+    _write(store, *rows[:2])
+    _head(store, run_id, len(rows), prev)
+    assert _verified(store) == {"seq": rows[2]["seq"], "run": run_id, "reason": "reordered"}
+
+
 def test_two_events_swapped_and_rehashed_are_reordered(ledger: tuple[Store, str]) -> None:
     store, run_id = ledger
     rows = _rows(store, run_id)
@@ -186,6 +342,25 @@ def test_two_events_swapped_and_rehashed_are_reordered(ledger: tuple[Store, str]
                      .values(**_rehashed(rows[2], chain_seq=4)))
     # found at the event moved later: its link names the event now two places before it
     assert _verified(store) == {"seq": rows[2]["seq"], "run": run_id, "reason": "reordered"}
+
+
+def test_an_event_moved_two_places_later_and_rehashed_is_reordered(ledger: tuple[Store, str]) -> None:
+    """The two events moved ahead of it are genuine ones from later in the chain (their seqs say so), not
+    forgeries slipped in together."""
+    store, run_id = ledger
+    rows = _rows(store, run_id)
+    moved, ahead = rows[2], rows[3:5]
+    with store.engine.begin() as conn:
+        conn.execute(update(schema.events).where(schema.events.c.seq == moved["seq"]).values(chain_seq=10_000))
+        prev = rows[1]["hash"]
+        for row in ahead:
+            new = _rehashed(row, chain_seq=row["chain_seq"] - 1, prev_hash=prev)
+            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"]).values(**new))
+            prev = new["hash"]
+        conn.execute(update(schema.events).where(schema.events.c.seq == moved["seq"])
+                     .values(**_rehashed(moved, chain_seq=5)))
+    assert rows[5:]  # a later event, whose seq is above the moved-ahead ones'
+    assert _verified(store) == {"seq": moved["seq"], "run": run_id, "reason": "reordered"}
 
 
 def test_a_changed_state_row_is_a_state_mismatch(ledger: tuple[Store, str]) -> None:
@@ -325,6 +500,45 @@ def test_an_edited_pack_is_altered(packs: tuple[dict[str, Any], dict[str, Any]])
     decided["data"]["rationale"] = "edited"
     result = evidence.verify_pack(pack, TRUST)
     assert result["first_bad"]["reason"] == "altered" and result["first_bad"]["seq"] == decided["seq"]
+
+
+def _slipped_into(pack: dict[str, Any], seq: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The pack with a forgery slipped in at position 3 under `seq`, the genuine events after it renumbered and
+    re-hashed, their links left as they were; and the pack's events before."""
+    events = pack["events"]
+    forged = dict(events[2], seq=seq, chain_seq=3, prev_hash=events[1]["hash"], actor="mallory")
+    forged["hash"] = event_hash(_body(forged))
+    moved = [_rehashed(e, chain_seq=e["chain_seq"] + 1) for e in events[2:]]
+    return {**copy.deepcopy(pack), "events": [*events[:2], forged, *moved]}, events
+
+
+@pytest.mark.parametrize("under", ["next", "last"])
+def test_a_pack_event_slipped_in_under_a_genuine_events_seq_is_inserted(
+        packs: tuple[dict[str, Any], dict[str, Any]], under: str) -> None:
+    """A pack is JSON: unlike the database, it can repeat a seq. No genuine event moved ahead shares one, so a
+    repeated seq is a forgery, whichever genuine event it copies (the one after it, the latest)."""
+    events = packs[0]["events"]
+    seq = events[2]["seq"] if under == "next" else events[-1]["seq"]
+    pack, _ = _slipped_into(packs[0], seq)
+    result = evidence.verify_pack(pack, TRUST)
+    assert (result["first_bad"]["seq"], result["first_bad"]["reason"]) == (seq, "inserted")
+
+
+def test_a_pack_event_repeating_the_seq_before_it_is_reordered_though_linked_in(
+        packs: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    """Links and numbering rewritten to fit: a seq must still rise along the chain, and an equal one does not."""
+    pack = copy.deepcopy(packs[0])
+    events = pack["events"]
+    forged = dict(events[2], seq=events[1]["seq"], actor="mallory")
+    prev, relinked = events[1]["hash"], []
+    for position, event in enumerate([forged, *events[2:]], start=3):
+        event = dict(event, chain_seq=position, prev_hash=prev)
+        event["hash"] = prev = event_hash(_body(event))
+        relinked.append(event)
+    pack["events"] = [*events[:2], *relinked]
+    pack["head"] = {**pack["head"], "length": len(pack["events"]), "hash": prev}
+    result = evidence.verify_pack(pack, TRUST)
+    assert (result["first_bad"]["seq"], result["first_bad"]["reason"]) == (events[1]["seq"], "reordered")
 
 
 def test_a_pack_rewritten_and_rehashed_is_not_in_the_signed_checkpoint(
@@ -481,6 +695,25 @@ def test_verify_since_finds_an_append_that_does_not_link_to_the_signed_head(ledg
         conn.execute(insert(schema.events).values(**forged))
     _head(store, run_id, len(rows) + 1, forged["hash"])
     assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": last + 1, "run": run_id, "reason": "altered"}
+
+
+def test_verify_since_finds_an_event_appended_past_the_head_where_it_is(ledger: tuple[Store, str]) -> None:
+    """Two events appended since the checkpoint, the head moved over the first only: the second is the one
+    nothing vouches for, counted from the signed head, not from the chain's start."""
+    store, run_id = ledger
+    saved = _signed(store)
+    rows = _rows(store, run_id)
+    appended, prev = [], rows[-1]["hash"]
+    with store.engine.begin() as conn:
+        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
+        for i in (1, 2):
+            forged = dict(rows[-1], seq=last + i, chain_seq=len(rows) + i, prev_hash=prev,
+                          type="notification.delivered", data={"forged": i})
+            forged["hash"] = prev = event_hash(_body(forged))
+            conn.execute(insert(schema.events).values(**forged))
+            appended.append(forged)
+    _head(store, run_id, len(rows) + 1, appended[0]["hash"])
+    assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": last + 2, "run": run_id, "reason": "inserted"}
 
 
 def test_export_without_a_key_uses_a_kept_checkpoint_or_exits_3(ledger: tuple[Store, str], tmp_path: Path,

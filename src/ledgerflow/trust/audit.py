@@ -53,12 +53,12 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
 
     `start` is the (length, hash) the rows follow on from: the chain's beginning, or a trusted checkpoint's
     head when only what was appended after it is checked. Each problem is placed at the event it is in:
-    an event slipped in between two linked ones, an event rewritten and re-hashed (the next one still
-    names its old hash), a gap where events were removed.
+    events slipped in between two linked ones (at the first of them), an event rewritten and re-hashed (the
+    next one still names its old hash), a gap where events were removed.
     """
     base, prev = start
     position = {prev: -1} | {row["hash"]: index for index, row in enumerate(rows)}
-    prev_seq = -1
+    prev_seq: int | None = None  # any seq may start a chain: a forged first event is judged by its link
     short = head is not None and head[0] > base + len(rows)  # the head counts more events than there are
     for row in rows:  # first: a forged chain_seq moves an altered event away from the gap it leaves
         if _rehashed({k: v for k, v in row.items() if k != "hash"}) != row["hash"] or row["chain"] != chain:
@@ -67,14 +67,15 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
         want = base + index + 1
         if row["prev_hash"] != prev:
             earlier = position.get(row["prev_hash"])
-            if earlier is not None and earlier == index - 2:
-                # the event before links nowhere in between: slipped in, unless it is this one's twin moved
-                # ahead of it (a swap), which its seq gives away: lower than an event after it, yet before this
-                between = rows[index - 1]
-                if between["seq"] < row["seq"] or between["seq"] > max(r["seq"] for r in rows[index:]):
-                    return _bad(between["seq"], between["run"], "inserted")
-                return _bad(row["seq"], row["run"], "reordered")
             if earlier is not None:
+                # the events between it and the one it links to were slipped in, unless they are events moved
+                # ahead of it (a reordering), which their seqs give away: each above this one's, yet below a
+                # later event's (seqs are unique, so an equal one is a forgery too); the first that is not is
+                # where the forgery starts
+                later = max(r["seq"] for r in rows[index:])
+                for between in rows[earlier + 1:index]:
+                    if between["seq"] <= row["seq"] or between["seq"] >= later:
+                        return _bad(between["seq"], between["run"], "inserted")
                 return _bad(row["seq"], row["run"], "reordered")
             if row["chain_seq"] > want or short:  # a gap, or later events renumbered over it
                 return _bad(row["seq"], row["run"], "removed")
@@ -83,7 +84,8 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
             return _bad(row["seq"], row["run"], "altered")
         if row["chain_seq"] != want:
             return _bad(row["seq"], row["run"], "removed" if row["chain_seq"] > want else "inserted")
-        if row["seq"] <= prev_seq:  # seq rises along a chain: each append draws a larger one under the chain's lock
+        # seq rises along a chain: each append draws a larger one under the chain's lock
+        if prev_seq is not None and row["seq"] <= prev_seq:
             return _bad(row["seq"], row["run"], "reordered")
         prev, prev_seq = row["hash"], row["seq"]
     if head is None:
