@@ -19,6 +19,8 @@ from sqlalchemy import delete, insert, select, text, update
 
 from ledgerflow.cli.main import main
 from ledgerflow.domain import merkle, notes
+from ledgerflow.domain.events import Event
+from ledgerflow.domain.times import format_time
 from ledgerflow.engine import service
 from ledgerflow.storage import schema
 from ledgerflow.storage.schema import SYSTEM_CHAIN
@@ -714,6 +716,22 @@ def test_verify_since_finds_an_event_appended_past_the_head_where_it_is(ledger: 
             appended.append(forged)
     _head(store, run_id, len(rows) + 1, appended[0]["hash"])
     assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": last + 2, "run": run_id, "reason": "inserted"}
+
+
+@pytest.mark.parametrize("appended", [0, 1], ids=["nothing-since", "one-since"])
+def test_verify_since_finds_a_head_moved_back_behind_the_signed_one_truncated(ledger: tuple[Store, str],
+                                                                               appended: int) -> None:
+    """A stored head rolled back below what a checkpoint signed (and hashed as an earlier head) counts fewer
+    events than were vouched for: the chain is truncated, whether or not anything was appended since."""
+    store, run_id = ledger
+    saved = _signed(store)
+    if appended:  # a genuine append after the checkpoint, moving the head on
+        with store.write() as tx:
+            tx.append([Event(type="nudge.sent", at=format_time(tx.now()), actor="system", run=run_id)])
+    rows = _rows(store, run_id)
+    signed_length = saved.heads[run_id][0]
+    _head(store, run_id, signed_length - 1, rows[signed_length - 2]["hash"])
+    assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": None, "run": run_id, "reason": "truncated"}
 
 
 def test_export_without_a_key_uses_a_kept_checkpoint_or_exits_3(ledger: tuple[Store, str], tmp_path: Path,

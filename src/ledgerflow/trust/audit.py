@@ -91,10 +91,10 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
     if head is None:
         return _bad(rows[0]["seq"], rows[0]["run"], "inserted") if rows else None
     length, head_hash = head
-    if length > base + len(rows):
+    if length > base + len(rows) or length < base:  # more events counted than there are, or fewer than signed
         return _bad(None, _chain_run(chain), "truncated")
     if length < base + len(rows):
-        extra = rows[length - base] if length >= base else rows[0]
+        extra = rows[length - base]
         return _bad(extra["seq"], extra["run"], "inserted")
     if rows and head_hash != prev:
         return _bad(rows[-1]["seq"], rows[-1]["run"], "altered")
