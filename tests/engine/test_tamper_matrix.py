@@ -734,6 +734,31 @@ def test_verify_since_finds_a_head_moved_back_behind_the_signed_one_truncated(le
     assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": None, "run": run_id, "reason": "truncated"}
 
 
+def test_verify_since_finds_a_head_rewritten_at_the_signed_length(ledger: tuple[Store, str]) -> None:
+    """The events the checkpoint signed are in place, but the head row names another hash at their length."""
+    store, run_id = ledger
+    saved = _signed(store)
+    _head(store, run_id, saved.heads[run_id][0], "f" * 64)
+    assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": None, "run": run_id, "reason": "altered"}
+
+
+def test_verify_since_finds_an_event_past_a_head_rewritten_at_the_signed_length_inserted(
+        ledger: tuple[Store, str]) -> None:
+    """An event linked on after the checkpoint while the head keeps the signed length (its hash rewritten): the
+    head does not count the event, which is where the forgery is."""
+    store, run_id = ledger
+    saved = _signed(store)
+    rows = _rows(store, run_id)
+    with store.engine.begin() as conn:
+        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
+        forged = dict(rows[-1], seq=last + 1, chain_seq=len(rows) + 1, prev_hash=rows[-1]["hash"],
+                      type="notification.delivered", data={"forged": 1})
+        forged["hash"] = event_hash(_body(forged))
+        conn.execute(insert(schema.events).values(**forged))
+    _head(store, run_id, len(rows), forged["hash"])
+    assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": last + 1, "run": run_id, "reason": "inserted"}
+
+
 def test_export_without_a_key_uses_a_kept_checkpoint_or_exits_3(ledger: tuple[Store, str], tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:

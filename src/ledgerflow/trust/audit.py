@@ -96,8 +96,8 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
     if length < base + len(rows):
         extra = rows[length - base]
         return _bad(extra["seq"], extra["run"], "inserted")
-    if rows and head_hash != prev:
-        return _bad(rows[-1]["seq"], rows[-1]["run"], "altered")
+    if head_hash != prev:  # with no rows (nothing past a checkpoint), the head itself was rewritten
+        return _bad(rows[-1]["seq"], rows[-1]["run"], "altered") if rows else _bad(None, _chain_run(chain), "altered")
     return None
 
 
