@@ -223,6 +223,28 @@ def test_verifying_in_parallel_reaches_the_same_verdict(store: Store) -> None:
                                   "first_bad": {"seq": None, "run": victim[0]["run"], "reason": "truncated"}}
 
 
+def test_verifying_in_three_processes_counts_every_event_once(store: Store) -> None:
+    _two_runs(store)
+    for _ in range(3):
+        start(store)
+    serial, three = audit.verify(store, processes=1), audit.verify(store, processes=3)
+    assert serial == three and serial["ok"]
+
+
+def test_runs_compared_in_batches_are_each_compared(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long log compares its replayed runs with their rows 500 at a time; with batches of 2, five runs make
+    three, and a run changed behind the log is found in the first as in the last."""
+    runs = sorted((start(store) for _ in range(5)), key=lambda run: run.id)
+    monkeypatch.setattr(audit, "_BATCH", 2)
+    assert audit.verify(store)["ok"]
+    for run in (runs[0], runs[-1]):  # in the first batch compared (chains in id order), then in the last
+        with store.read() as tx:
+            last_seq = tx.events(run=run.id)[-1]["seq"]
+        _raw(store, update(schema.runs).where(schema.runs.c.id == run.id).values(why="changed behind the log"))
+        assert audit.verify(store)["first_bad"] == {"seq": last_seq, "run": run.id, "reason": "state-mismatch"}
+        _raw(store, update(schema.runs).where(schema.runs.c.id == run.id).values(why=None))
+
+
 def test_a_cut_tail_of_the_system_chain_is_found_naming_no_run(store: Store) -> None:
     with store.read() as tx:
         last = max(e["seq"] for e in tx.events() if e["chain"] == schema.SYSTEM_CHAIN)
