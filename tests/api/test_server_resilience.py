@@ -6,10 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +18,7 @@ from ledgerflow.engine import api_queries, service, tokens
 from ledgerflow.storage.store import Store
 from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
 from tests.domain.test_limits import BOMB
-from tests.servers import serving
+from tests.servers import serve_process, serving
 
 
 def test_an_unexpected_error_answers_500_and_the_same_connection_serves_the_next_request(
@@ -66,27 +63,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], int]]:
     service.publish(db, str(PRICING), ADMIN)
     token = tokens.create(db, "bob", ADMIN)["token"]
     db.close()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from ledgerflow.cli.main import entry; entry()", "serve", "--db", db.url,
-         "--port", str(port), "--no-worker"], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(f"{base}/openapi.json", timeout=5)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline and process.poll() is None, "the server did not start"
-            time.sleep(0.05)
-    try:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    with serve_process(db.url, "--no-worker", env=env) as (base, process):
         yield base, {"Authorization": f"Bearer {token}"}, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_the_server_memory_stays_flat_through_an_alias_bomb_and_10_mb_bodies(

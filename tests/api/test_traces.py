@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from ledgerflow.ops.tracing import Tracing
 from ledgerflow.storage.store import Store
 from tests.api.conftest import CONFIG
 from tests.api.helpers import INPUT, Login, bearer, start, to_decision
+from tests.servers import serve_process
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -186,36 +186,16 @@ def receiver() -> Iterator[Received]:
         server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 Received = tuple[str, list[ExportTraceServiceRequest]]
 
 
 def test_the_server_sends_its_spans_to_an_otlp_collector(store: Store, login: Login, tmp_path: Path,
                                                           receiver: Received) -> None:
     url, received = receiver
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERFLOW_", "OTEL_"))}
     env.update(PYTHONPATH=SRC, LEDGERFLOW_TRACES="otlp", OTEL_EXPORTER_OTLP_ENDPOINT=url,
                OTEL_SERVICE_NAME="ledgerflow-test", OTEL_BSP_SCHEDULE_DELAY="50")
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen([sys.executable, "-c", "from ledgerflow.cli.main import entry; entry()", "--db",
-                                store.url, "serve", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None, (tmp_path / "serve.log").read_text()
-                time.sleep(0.05)
+    with serve_process(store.url, env=env, log=tmp_path / "serve.log") as (base, process):
         started = httpx.post(f"{base}/api/v1/runs", headers=login("bob"), timeout=30,
                              json={"playbook": "pricing-exception", "input": INPUT})
         assert started.status_code in (200, 201), started.text
@@ -226,10 +206,6 @@ def test_the_server_sends_its_spans_to_an_otlp_collector(store: Store, login: Lo
             time.sleep(0.05)
             names = {span.name for request in list(received) for scopes in request.resource_spans
                      for scope in scopes.scope_spans for span in scope.spans}
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
     spans = [span for request in received for scopes in request.resource_spans
              for scope in scopes.scope_spans for span in scope.spans]
     services = {attribute.value.string_value for request in received for scopes in request.resource_spans

@@ -70,6 +70,20 @@ def _head(store: Store, chain: str, length: int, hash_: str) -> None:
         conn.execute(update(schema.chains).where(schema.chains.c.id == chain).values(length=length, hash=hash_))
 
 
+def _append_forged(store: Store, chain: list[dict[str, Any]], *changes: dict[str, Any]) -> list[dict[str, Any]]:
+    """Events like the chain's last, each with its `changes`, linked on after it under the next free seqs and
+    written by hand: no head is moved."""
+    made, prev = [], chain[-1]["hash"]
+    with store.engine.begin() as conn:
+        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
+        for i, change in enumerate(changes, 1):
+            forged = dict(chain[-1], seq=last + i, chain_seq=len(chain) + i, prev_hash=prev) | change
+            forged["hash"] = prev = event_hash(_body(forged))
+            conn.execute(insert(schema.events).values(**forged))
+            made.append(forged)
+    return made
+
+
 def _rehash_from(store: Store, chain: str, position: int, **change: Any) -> list[dict[str, Any]]:
     """Rewrite the event at `position` (1-based), re-hash it and everything after, move the head."""
     rows = _rows(store, chain)
@@ -197,13 +211,8 @@ def test_a_chain_whose_head_was_deleted_is_inserted_at_its_first_event(ledger: t
 def test_an_event_appended_without_moving_the_head_is_inserted_at_it(ledger: tuple[Store, str]) -> None:
     """Linked and numbered to fit: only the head, which counts one event fewer, gives it away."""
     store, run_id = ledger
-    rows = _rows(store, run_id)
-    with store.engine.begin() as conn:
-        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
-        forged = dict(rows[-1], seq=last + 1, chain_seq=len(rows) + 1, prev_hash=rows[-1]["hash"], actor="mallory")
-        forged["hash"] = event_hash(_body(forged))
-        conn.execute(insert(schema.events).values(**forged))
-    assert _verified(store) == {"seq": last + 1, "run": run_id, "reason": "inserted"}
+    (forged,) = _append_forged(store, _rows(store, run_id), {"actor": "mallory"})
+    assert _verified(store) == {"seq": forged["seq"], "run": run_id, "reason": "inserted"}
 
 
 def test_the_verdict_is_the_problem_earliest_in_the_log_whichever_chain_holds_it(ledger: tuple[Store, str]) -> None:
@@ -423,12 +432,7 @@ def test_a_forgery_appended_after_the_newest_checkpoint_cannot_be_told_apart(led
     store, run_id = ledger
     saved = _signed(store)
     rows = _rows(store, run_id)
-    with store.engine.begin() as conn:
-        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
-        forged = dict(rows[-1], seq=last + 1, chain_seq=len(rows) + 1, prev_hash=rows[-1]["hash"],
-                      type="notification.delivered", data={"forged": True})
-        forged["hash"] = event_hash(_body(forged))
-        conn.execute(insert(schema.events).values(**forged))
+    (forged,) = _append_forged(store, rows, {"type": "notification.delivered", "data": {"forged": True}})
     _head(store, run_id, len(rows) + 1, forged["hash"])
     assert _against(store, saved) is None
     assert checkpoints.verify_since(store, saved)["ok"] is True
@@ -690,13 +694,10 @@ def test_verify_since_finds_an_append_that_does_not_link_to_the_signed_head(ledg
     store, run_id = ledger
     saved = _signed(store)
     rows = _rows(store, run_id)
-    with store.engine.begin() as conn:
-        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
-        forged = dict(rows[-1], seq=last + 1, chain_seq=len(rows) + 1, prev_hash="e" * 64)
-        forged["hash"] = event_hash(_body(forged))
-        conn.execute(insert(schema.events).values(**forged))
+    (forged,) = _append_forged(store, rows, {"prev_hash": "e" * 64})
     _head(store, run_id, len(rows) + 1, forged["hash"])
-    assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": last + 1, "run": run_id, "reason": "altered"}
+    assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": forged["seq"], "run": run_id,
+                                                                   "reason": "altered"}
 
 
 def test_verify_since_finds_an_event_appended_past_the_head_where_it_is(ledger: tuple[Store, str]) -> None:
@@ -705,17 +706,10 @@ def test_verify_since_finds_an_event_appended_past_the_head_where_it_is(ledger: 
     store, run_id = ledger
     saved = _signed(store)
     rows = _rows(store, run_id)
-    appended, prev = [], rows[-1]["hash"]
-    with store.engine.begin() as conn:
-        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
-        for i in (1, 2):
-            forged = dict(rows[-1], seq=last + i, chain_seq=len(rows) + i, prev_hash=prev,
-                          type="notification.delivered", data={"forged": i})
-            forged["hash"] = prev = event_hash(_body(forged))
-            conn.execute(insert(schema.events).values(**forged))
-            appended.append(forged)
+    appended = _append_forged(store, rows, *({"type": "notification.delivered", "data": {"forged": i}} for i in (1, 2)))
     _head(store, run_id, len(rows) + 1, appended[0]["hash"])
-    assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": last + 2, "run": run_id, "reason": "inserted"}
+    assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": appended[1]["seq"], "run": run_id,
+                                                                   "reason": "inserted"}
 
 
 @pytest.mark.parametrize("appended", [0, 1], ids=["nothing-since", "one-since"])
@@ -749,14 +743,10 @@ def test_verify_since_finds_an_event_past_a_head_rewritten_at_the_signed_length_
     store, run_id = ledger
     saved = _signed(store)
     rows = _rows(store, run_id)
-    with store.engine.begin() as conn:
-        last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
-        forged = dict(rows[-1], seq=last + 1, chain_seq=len(rows) + 1, prev_hash=rows[-1]["hash"],
-                      type="notification.delivered", data={"forged": 1})
-        forged["hash"] = event_hash(_body(forged))
-        conn.execute(insert(schema.events).values(**forged))
+    (forged,) = _append_forged(store, rows, {"type": "notification.delivered", "data": {"forged": 1}})
     _head(store, run_id, len(rows), forged["hash"])
-    assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": last + 1, "run": run_id, "reason": "inserted"}
+    assert checkpoints.verify_since(store, saved)["first_bad"] == {"seq": forged["seq"], "run": run_id,
+                                                                   "reason": "inserted"}
 
 
 def test_export_without_a_key_uses_a_kept_checkpoint_or_exits_3(ledger: tuple[Store, str], tmp_path: Path,

@@ -60,14 +60,30 @@ def _render(logger: Any, method: str, event: Any) -> Any:
     return _renderer(logger, method, event)
 
 
+_OURS = "ledgerflow_lines"
+
+
 class _Lines:
     """Where this module's own lines go: the stream of the handler `configure_logging` gave the root logger, under
-    that handler's lock (a line never interleaves with uvicorn's), or nowhere before it has. Not through the
-    standard library's logging: a record, its caller lookup and the formatter cost more than the line itself,
-    twice per request (a request line and a command line)."""
+    that handler's lock (a line never interleaves with uvicorn's), at the root logger's level, or nowhere before
+    it has. Not through the standard library's records: a record, its caller lookup and the formatter cost more
+    than the line itself, twice per request (a request line and a command line)."""
 
-    def msg(self, line: str) -> None:
-        for handler in logging.getLogger().handlers:
+    def info(self, line: str) -> None:
+        self._write(logging.INFO, line)
+
+    def warning(self, line: str) -> None:
+        self._write(logging.WARNING, line)
+
+    def error(self, line: str) -> None:
+        self._write(logging.ERROR, line)
+
+    @staticmethod
+    def _write(level: int, line: str) -> None:
+        root = logging.getLogger()
+        if not root.isEnabledFor(level):
+            return
+        for handler in root.handlers:
             if getattr(handler, _OURS, False):
                 handler.acquire()
                 try:
@@ -77,10 +93,7 @@ class _Lines:
                     handler.release()
                 return
 
-    info = warning = error = msg
 
-
-_OURS = "ledgerflow_lines"
 _SHARED: list[Any] = [structlog.contextvars.merge_contextvars, _add_request_id, structlog.processors.add_log_level,
                       structlog.processors.TimeStamper(fmt="iso", utc=True)]
 log = structlog.wrap_logger(_Lines(), wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
