@@ -21,7 +21,7 @@ from ledgerflow.storage.hot import Hot
 
 DEFAULT_URL = "sqlite:///ledgerflow.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_REVISION = "0019"
+SCHEMA_REVISION = "0020"
 """The newest migration (a test holds it equal to Alembic's head): every command checks the database against
 it without loading Alembic, which only `init` and `migrate` need."""
 
@@ -56,10 +56,25 @@ def _loads(text: str | bytes | memoryview) -> Any:
         return json.loads(bytes(text) if isinstance(text, memoryview) else text)
 
 
+_DUMPS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME  # as the standard library: refused
+
+
+def _dumps(value: Any) -> str:
+    """Values into JSON columns: orjson, ~10x faster than the standard library, for about nine columns a command.
+    Whatever orjson would write differently is written by the standard library, as before: what it refuses (an
+    integer beyond 64 bits, a lone surrogate, keys that are not text) and a `null` it may have written for a NaN
+    or an infinity."""
+    try:
+        out = orjson.dumps(value, option=_DUMPS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value)
+    return json.dumps(value) if b"null" in out else out.decode()
+
+
 def make_engine(url: str) -> Engine:
     """An engine with one connection setup for every use: WAL, synchronous=FULL, BEGIN IMMEDIATE for writes."""
     try:
-        engine = create_engine(url, json_deserializer=_loads)
+        engine = create_engine(url, json_serializer=_dumps, json_deserializer=_loads)
     except (ArgumentError, ImportError) as exc:
         raise InvalidInput(f"--db {url!r} is not a database ledgerflow can open: give sqlite:///FILE, a path, or "
                            "postgresql://...", rule="bad-db-url", details={"cause": str(exc)}) from None

@@ -195,7 +195,7 @@ class Runs(TxBase):
             if "status" in changed:
                 changed["status"] = str(task.status)
             if "pulled_in" in changed:
-                changed["pulled_in"] = list(task.pulled_in)
+                changed["pulled_in"] = list(task.pulled_in) or None
             batches.setdefault(tuple(changed), []).append({**changed, "task_id": task.id})
         for rows in batches.values():
             _HOT_UPDATE_TASK.run(self.conn, rows)

@@ -84,6 +84,10 @@ agent_autonomy = Table(
 step, agent); each is a `governance.autonomy_changed` event, which `audit verify` replays against these rows.
 `limit_value` null and `withdrawn` false: restored, the playbook applies as written."""
 
+_ENDED = text("ended_at IS NOT NULL")
+"""The "ended" indexes hold ended rows only: a new run or task enters them once, when it ends, and every query
+on them bounds `ended_at` (issue #25: each index a row enters or moves in costs its commit a page)."""
+
 runs = Table(
     "runs", metadata,
     Column("id", String(64), primary_key=True),
@@ -103,7 +107,7 @@ runs = Table(
     Column("attachments", JSON, nullable=True),
     Column("held", Boolean, nullable=True),  # a legal hold: the run's documents outlive their retention
     Index("ix_runs_playbook_status", "playbook", "status"),
-    Index("ix_runs_ended", "playbook", "ended_at"),
+    Index("ix_runs_ended", "playbook", "ended_at", sqlite_where=_ENDED),
     Index("ix_runs_starter_status", "started_by", "status"),
     Index("ix_runs_started", "started_at", "id"),  # the runs list, newest first (issue #21)
 )
@@ -174,15 +178,16 @@ tasks = Table(
     Column("blocked", Boolean, nullable=False),
     Column("error", Text, nullable=True),
     Column("note", Text, nullable=True),
-    Column("pulled_in", JSON, nullable=True),
+    Column("pulled_in", JSON(none_as_null=True), nullable=True),  # NULL, not JSON null: see ix_tasks_pulled_in
     Index("ix_tasks_run", "run", "ord"),
     Index("ix_tasks_inbox", "assignee", "status", "ready_at", "id"),
     Index("ix_tasks_step_assignee", "playbook", "step", "assignee", "ready_at"),
     Index("ix_tasks_status_ready", "status", "ready_at"),
-    Index("ix_tasks_playbook_type_ended", "playbook", "type", "ended_at"),
+    Index("ix_tasks_playbook_type_ended", "playbook", "type", "ended_at", sqlite_where=_ENDED),
     # the few tasks someone holds for another or was pulled into: who sees which runs (web lists, issue #21).
-    # Partial on both databases (migration 0018); `postgresql_where` is left out here because naming it loads
-    # SQLAlchemy's PostgreSQL dialect in every command, and only the migrations create indexes
+    # Partial indexes are partial on both databases (migrations 0018, 0020); `postgresql_where` is left out here
+    # because naming it loads SQLAlchemy's PostgreSQL dialect in every command, and only the migrations create
+    # indexes
     Index("ix_tasks_on_behalf", "on_behalf_of", "run", sqlite_where=text("on_behalf_of IS NOT NULL")),
     Index("ix_tasks_pulled_in", "run", sqlite_where=text("pulled_in IS NOT NULL")),
 )
