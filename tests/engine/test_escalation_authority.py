@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from ledgerflow.domain.errors import Forbidden
 from ledgerflow.engine import access, service
@@ -56,3 +57,15 @@ def test_an_escalation_within_the_matched_row_still_hands_the_decision_over(stor
     service.advance_clock(store, "25h", service.Caller())
     after = only_open(store, run.id)
     assert {decision.assignee, after.assignee} == {"dave", "erin"} and after.pulled_in == ()
+
+
+def test_only_tasks_someone_was_pulled_into_enter_the_pulled_in_index(store: Store, tmp_path: Path) -> None:
+    escalating_to_finance(store, tmp_path)
+    pulled = start(store, deal_value=900000)
+    act(store, "complete", only_open(store, pulled.id), output=GOOD_OUTPUT)
+    plain = start(store, deal_value=20000)
+    act(store, "complete", only_open(store, plain.id), output=GOOD_OUTPUT)
+    service.advance_clock(store, "25h", service.Caller())  # escalates both decisions; pulls dave into one
+    with store.engine.connect() as conn:  # the partial index holds only rows whose pulled_in is not SQL NULL
+        indexed = conn.execute(text("SELECT id FROM tasks WHERE pulled_in IS NOT NULL")).scalars().all()
+    assert indexed == [only_open(store, pulled.id).id]
