@@ -8,6 +8,9 @@ names the page it carries) and looks the pages up in SQLite's `dbstat` table of 
 after the run. A page that changed owner during the run (freed, then reused by another B-tree) is named by its
 last owner, which is rare in an append-mostly workload.
 
+`--without INDEX` (repeatable) drops an index before the run: what a command would write if the queries that
+read it were answered otherwise (the engine's commands never need them to be correct, only fast).
+
 Prints one JSON object: frames per command in all, and per B-tree. Issue #25's write-volume target (at most 14
 pages per command) is read from here; bench/compare.py measures the bytes written, checkpoints included.
 """
@@ -43,7 +46,7 @@ def _frames(wal: Path) -> Counter[int]:
     return pages
 
 
-def measure(runs: int) -> dict[str, Any]:
+def measure(runs: int, without: list[str] | None = None) -> dict[str, Any]:
     directory = scratch_dir("lf-wal-")
     try:
         url = sqlite_url(directory)
@@ -57,6 +60,9 @@ def measure(runs: int) -> dict[str, Any]:
         store.engine.dispose()  # the connection that checked the database was opened before the setting
         path = Path(url.split("///", 1)[1].split("?", 1)[0])
         with store.engine.connect() as conn:  # the set-up's frames out of the count
+            for index in without or ():
+                conn.exec_driver_sql(f'DROP INDEX "{index}"')
+            conn.commit()
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         result = work(store, runs)
         copy = directory / "copy"
@@ -72,7 +78,7 @@ def measure(runs: int) -> dict[str, Any]:
         for page, count in pages.items():
             by_tree[owner.get(page, "(freed)")] += count
         return {
-            "benchmark": "wal_pages", "runs": result["runs"], "commands": commands,
+            "benchmark": "wal_pages", "runs": result["runs"], "commands": commands, "without": without or [],
             "frames_per_command": round(sum(pages.values()) / commands, 2),
             "frames_per_command_by_btree": {name: round(count / commands, 2) for name, count in by_tree.most_common()},
         }
@@ -83,7 +89,9 @@ def measure(runs: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
-    print(json.dumps(measure(parser.parse_args().runs)))
+    parser.add_argument("--without", action="append", metavar="INDEX", help="drop this index first (repeatable)")
+    args = parser.parse_args()
+    print(json.dumps(measure(args.runs, args.without)))
 
 
 if __name__ == "__main__":
