@@ -4,8 +4,12 @@ replays, 405 and the OpenAPI description; and every refusal writes nothing."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
+from ledgerflow.api.deps import ActorMutation
+from ledgerflow.api.one_hop import OneHopRoute
 from ledgerflow.engine import service, tokens
 from ledgerflow.storage.store import Store
 from tests.api.helpers import PREPARED, Login, bearer, start, to_decision
@@ -123,3 +127,32 @@ def test_openapi_still_describes_every_command(client: TestClient) -> None:
         assert "TaskResult" in operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
         assert (verb == "start") == ("requestBody" not in operation)
     assert paths["/api/v1/tasks/{task_id}/complete"]["post"]["requestBody"].get("required") is not True
+
+
+def test_a_request_without_a_plausible_token_opens_no_transaction(client: TestClient, login: Login,
+                                                                  store: Store) -> None:
+    task = start(client, login)["tasks"][0]["task"]
+    begun: list[object] = []
+
+    def began(conn: object) -> None:
+        begun.append(conn)
+
+    event.listen(store.engine, "begin", began)
+    try:
+        for headers in ({}, bearer("not-a-ledgerflow-token"), {"Authorization": "Basic Ym9iOmJvYg=="}):
+            assert client.post(f"/api/v1/tasks/{task}/start", headers=headers).status_code == 401
+        assert begun == []
+        assert client.post(f"/api/v1/tasks/{task}/start", headers=bearer("lf_" + "a" * 43)).status_code == 401
+        assert begun  # a token of the right form is looked up, in the command's transaction
+    finally:
+        event.remove(store.engine, "begin", began)
+
+
+def test_a_one_hop_route_refuses_an_endpoint_it_could_not_answer() -> None:
+    def no_mutation(task_id: str) -> None: ...
+
+    def query_parameter(call: ActorMutation, task_id: str, limit: int) -> None: ...
+
+    for endpoint in (no_mutation, query_parameter):
+        with pytest.raises(TypeError):
+            OneHopRoute("/tasks/{task_id}/x", endpoint, methods=["POST"])

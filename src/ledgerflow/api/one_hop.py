@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import types
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -20,14 +21,14 @@ import anyio.to_thread
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ledgerflow.api import deps, errors
 from ledgerflow.domain.errors import InvalidInput, LedgerflowError
-from ledgerflow.engine import idempotency
+from ledgerflow.engine import idempotency, tokens
 from ledgerflow.storage.store import Store
 
 PARSED_JSON = "ledgerflow.json"
@@ -53,7 +54,7 @@ class OneHopRoute(APIRoute):
                 self._call, self._actors_only = name, hint == deps.ActorMutation
             elif hint is str and name in self.param_convertors:
                 self._path_params.append(name)
-            elif self._body is None and parameter.default in (inspect.Parameter.empty, None):
+            elif self._body is None and _is_model(hint) and parameter.default in (inspect.Parameter.empty, None):
                 default = _MISSING if parameter.default is inspect.Parameter.empty else None
                 self._body = (name, TypeAdapter(hint), default)
             else:
@@ -77,12 +78,15 @@ class OneHopRoute(APIRoute):
     def _answer(self, request: Request, raw: bytes, body: Any) -> Response:
         """On a worker thread: one write transaction holds the token check, the claim and the command."""
         store: Store = request.app.state.store
-        scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+        scheme, given = get_authorization_scheme_param(request.headers.get("authorization"))
+        token = given if scheme.lower() == "bearer" and given else None
+        if token is None or not token.startswith(tokens.PREFIX):
+            deps.authenticated(store, token)  # refused (401) before any transaction: no writer waits for it
         key = request.headers.get("idempotency-key")
         query = request.url.query
         try:
             with store.write():
-                who = deps.authenticated(store, token if scheme.lower() == "bearer" and token else None)
+                who = deps.authenticated(store, token)
                 if self._actors_only:
                     deps.acting(who)
                 call = deps.Mutation(store=store, principal=who, method=request.method,
@@ -97,6 +101,12 @@ class OneHopRoute(APIRoute):
                 return answer
         except deps.KeptRefusal as refused:
             return refused.mutation.keep(refused.error)
+
+
+def _is_model(hint: Any) -> bool:
+    """A pydantic model, or one or None."""
+    return any(isinstance(kind, type) and issubclass(kind, BaseModel)
+               for kind in (typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)))
 
 
 def _body(request: Request, raw: bytes) -> Any:
