@@ -175,6 +175,22 @@ def test_each_request_and_command_is_one_json_line_with_its_request_id(client: T
     assert next(line for line in lines if line["event"] == "request" and line["request_id"] == rid)["status"] == 422
 
 
+def test_a_task_commands_request_line_names_its_actor_and_route_template(client: TestClient, login: Login,
+                                                                          log_lines: io.StringIO) -> None:
+    prepare = start(client, login)["tasks"][0]
+    client.post(f"/api/v1/tasks/{prepare['task']}/complete", json={"output": {}}, headers={
+        **login(prepare["assignee"]), "X-Request-ID": "req-2"})
+    client.post(f"/api/v1/tasks/{prepare['task']}/start", headers={"X-Request-ID": "req-3"})
+    lines = [line for line in _lines(log_lines) if line["event"] == "request"]
+    refused = next(line for line in lines if line["request_id"] == "req-2")
+    assert (refused["route"], refused["status"], refused["actor"]) == (
+        "/api/v1/tasks/{task_id}/complete", 422, prepare["assignee"])
+    anonymous = next(line for line in lines if line["request_id"] == "req-3")
+    assert (anonymous["route"], anonymous["status"], "actor" in anonymous) == ("/api/v1/tasks/{task_id}/start", 401,
+                                                                                False)
+    assert not any(prepare["task"] in json.dumps(line) for line in lines)  # the template, never the path
+
+
 def test_tokens_and_secrets_never_reach_the_log(client: TestClient, login: Login, store: Store,
                                                 log_lines: io.StringIO) -> None:
     sam = login("sam")

@@ -23,6 +23,7 @@ from ledgerflow.api.deps import StoreDep
 from ledgerflow.api.expensive import Expensive
 from ledgerflow.api.links import add_links
 from ledgerflow.api.models import TaskContextOut
+from ledgerflow.api.one_hop import PARSED_JSON
 from ledgerflow.api.routes import accountability, approvals, attachments, oversight, playbooks, runs, tasks
 from ledgerflow.domain import limits
 from ledgerflow.domain.attachments import MAX_ATTACHMENT_BYTES
@@ -101,7 +102,7 @@ class InputGate:
         body, delivered = b"".join(chunks), False
         if body and (kind == b"application/json" or kind.endswith(b"+json")):
             try:
-                limits.parse_json(body, "the request body", self.limits)
+                scope[PARSED_JSON] = limits.parse_json(body, "the request body", self.limits)  # not parsed twice
             except LimitExceeded as exc:  # malformed JSON is left to the route, which says what it expected
                 await self._refuse(exc, scope, receive, send)
                 return
@@ -221,6 +222,7 @@ def create_app(store: Store, config: ApiConfig | None = None, *, lifespan: Lifes
     app.state.store = store
     errors.install(app)
     instruments.install()
+    tasks.add_commands(app.router, PREFIX + "/tasks")  # first: the most frequent requests match at once
     app.include_router(operations.router(store, heartbeat))
     api = APIRouter(prefix=PREFIX)
     api.include_router(playbooks.router(Expensive(config.expensive_slots, config.expensive_seconds)))

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledgerflow.api.responses import JsonResponse
 from ledgerflow.domain.errors import (
     AttachmentRefused,
     AttachmentTooLarge,
@@ -108,10 +109,10 @@ def problem_of(exc: LedgerflowError) -> tuple[int, dict[str, Any]]:
     return status, problem_body(status, exc.rule, exc.message, exc.details)
 
 
-def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+def problem_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JsonResponse:
     if status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="ledgerflow"', **(headers or {})}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    return JsonResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def error_response(exc: LedgerflowError) -> JSONResponse:

@@ -23,6 +23,7 @@ _LATEST_PLAYBOOK = select(func.max(schema.playbooks.c.version)).where(schema.pla
 _GOVERNANCE = select(schema.governance).where(schema.governance.c.playbook == bindparam("playbook"))
 _HOT_LATEST_PLAYBOOK, _HOT_GOVERNANCE = Hot(_LATEST_PLAYBOOK), Hot(_GOVERNANCE)
 _HOT_DIRECTORY_VERSION_AND_NOW = Hot(_DIRECTORY_VERSION_AND_NOW)
+_HOT_DIRECTORY_VERSION = Hot(_DIRECTORY_VERSION)  # every token check
 _MAX_VERSION = 2**31 - 1
 
 _PLAYBOOK_CACHE: dict[tuple[str, str, int], Playbook] = {}
@@ -34,7 +35,7 @@ class Catalog(TxBase):
     # ---------------------------------------------------------------------------- directory
 
     def directory_version(self) -> int:
-        return int(self.conn.execute(_DIRECTORY_VERSION).scalar() or 0)
+        return int(_HOT_DIRECTORY_VERSION.scalar(self.conn) or 0)
 
     def directory(self) -> Directory | None:
         if self._directory_version is not None:  # read with the command's run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -10,6 +11,7 @@ from fastapi.responses import Response
 from ledgerflow.api.deps import Actor, ActorMutation, Anyone, AnyoneMutation, Mutation, StoreDep
 from ledgerflow.api.errors import documented
 from ledgerflow.api.models import CompleteIn, DecideIn, ReassignIn, RecommendIn, TaskContextOut, TaskOut, TaskResult
+from ledgerflow.api.one_hop import OneHopRoute
 from ledgerflow.engine import api_commands, api_queries
 
 COMMAND_ERRORS = documented(400, 403, 404, 409, 422)
@@ -44,31 +46,44 @@ def router(*, max_page_size: int) -> APIRouter:
         without the case data."""
         return TaskContextOut.of(api_queries.task(store, who, task_id))
 
-    @api.post("/{task_id}/start", response_model=TaskResult, responses=COMMAND_ERRORS)
+    return api
+
+
+def add_commands(api: APIRouter, prefix: str) -> None:
+    """The task commands, as one-hop routes (api/one_hop.py) on `api`: the app's own router, ahead of the routers
+    it includes, so that a command is found among the first routes tried."""
+
+    def command(path: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+        def add(endpoint: Callable[..., Response]) -> Callable[..., Response]:
+            api.add_api_route(prefix + path, endpoint, methods=["POST"], response_model=TaskResult, tags=["tasks"],
+                              responses={**documented(401), **COMMAND_ERRORS}, route_class_override=OneHopRoute)
+            return endpoint
+
+        return add
+
+    @command("/{task_id}/start")
     def start_task(call: ActorMutation, task_id: str) -> Response:
         """ready -> in_progress, by the assignee."""
         return _command(call, "start", task_id)
 
-    @api.post("/{task_id}/complete", response_model=TaskResult, responses=COMMAND_ERRORS)
+    @command("/{task_id}/complete")
     def complete_task(call: AnyoneMutation, task_id: str, body: CompleteIn | None = None) -> Response:
         """Complete a task with its output (checked against the step's `produces`), by the assignee or by a
         guest invited to it."""
         return _command(call, "complete", task_id, output=body.output if body is not None else None,
                         attachments=body.attachments if body is not None else [])
 
-    @api.post("/{task_id}/decide", response_model=TaskResult, responses=COMMAND_ERRORS)
+    @command("/{task_id}/decide")
     def decide_task(call: ActorMutation, task_id: str, body: DecideIn) -> Response:
         """Decide a decision task (approve, reject, send_back) with a rationale."""
         return _command(call, "decide", task_id, outcome=body.outcome, rationale=body.rationale, to=body.to)
 
-    @api.post("/{task_id}/recommend", response_model=TaskResult, responses=COMMAND_ERRORS)
+    @command("/{task_id}/recommend")
     def recommend_task(call: ActorMutation, task_id: str, body: RecommendIn) -> Response:
         """Record a recommendation on an open decision (holders of `recommend`)."""
         return _command(call, "recommend", task_id, outcome=body.outcome, rationale=body.rationale)
 
-    @api.post("/{task_id}/reassign", response_model=TaskResult, responses=COMMAND_ERRORS)
+    @command("/{task_id}/reassign")
     def reassign_task(call: ActorMutation, task_id: str, body: ReassignIn) -> Response:
         """Move a task to another actor (the workflow owner or the outcome owner, with a reason)."""
         return _command(call, "reassign", task_id, to=body.to, reason=body.reason)
-
-    return api
