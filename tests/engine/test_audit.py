@@ -36,6 +36,18 @@ def test_an_untouched_log_verifies(store: Store) -> None:
     assert result == {"ok": True, "events": result["events"], "first_bad": None} and result["events"] > 10
 
 
+def test_hashes_given_for_another_number_of_events_are_refused_not_half_checked(store: Store) -> None:
+    run = start(store)
+    with store.read() as tx:
+        chain = next(found for found in tx.scan_chains() if found[0] == run.id)
+    _, rows, hashes = chain
+    head = (len(rows), rows[-1]["hash"])
+    assert audit.chain_problem(run.id, rows, head, hashes=hashes) is None
+    for wrong in (hashes[:-1], [*hashes, hashes[-1]]):
+        with pytest.raises(ValueError, match="zip"):
+            audit.chain_problem(run.id, rows, head, hashes=wrong)
+
+
 def test_an_altered_event_is_found(store: Store) -> None:
     _two_runs(store)
     _raw(store, update(schema.events).where(schema.events.c.seq == 7).values(actor="mallory"))

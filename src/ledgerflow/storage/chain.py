@@ -26,6 +26,8 @@ from ledgerflow.domain.events import Event, record
 from ledgerflow.domain.figures import FLAG_EVENTS
 from ledgerflow.storage import schema
 from ledgerflow.storage.batches import by_ids, id_lists
+from ledgerflow.storage.chain_scan import Chain as ScannedChain
+from ledgerflow.storage.chain_scan import scan_chains
 from ledgerflow.storage.hot import Hot
 from ledgerflow.storage.transaction import TxBase
 
@@ -263,6 +265,11 @@ class Chain(TxBase):
         query = _in_range(select(_e), _e.c.chain, low, high).order_by(_e.c.chain, _e.c.chain_seq)
         for row in self.conn.execute(query.execution_options(stream_results=True, yield_per=2000)):
             yield _event_row(row)
+
+    def scan_chains(self, low: str | None = None, high: str | None = None) -> Iterator[ScannedChain]:
+        """Every chain (with an id in [low, high)) whole, with the hash each event's stored fields give now:
+        `chain_events` grouped by chain, read and hashed at the driver (see chain_scan.py)."""
+        return scan_chains(self.conn, low, high)
 
     def events(self, run: str | None = None, after_seq: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """Events in seq order; a run's events are its chain (seq rises along a chain, commits in its order)."""

@@ -14,7 +14,7 @@ defaults that SQLAlchemy would compute in Python (the schema has none).
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from operator import itemgetter
@@ -101,10 +101,31 @@ class Hot:
                                      for t, d in zip(compiled.types, cursor.description, strict=True))
         cursor.close()
         if any(compiled.results):
-            procs = compiled.results
-            fetched = [[v if p is None else p(v) for p, v in zip(procs, r, strict=True)] for r in fetched]
+            processed = [(index, process) for index, process in enumerate(compiled.results) if process is not None]
+            fetched = [list(r) for r in fetched]
+            for r in fetched:  # only the columns that have a processor (a few of a table's)
+                for index, process in processed:
+                    r[index] = process(r[index])
         make = compiled.row._make
         return [make(r) for r in fetched]
+
+    def stream(self, conn: Connection, params: Params, *, size: int) -> Iterator[tuple[Any, ...]]:
+        """The rows of a SELECT as the driver gives them (no type processing), fetched `size` at a time; on
+        PostgreSQL through a server-side cursor, so a long result never sits whole in memory."""
+        compiled = self._get(conn.dialect, params)
+        args = self._args(compiled, params)
+        driver: Any = conn.connection.driver_connection
+        cursor = driver.cursor(name="ledgerflow_stream") if conn.dialect.name == "postgresql" else driver.cursor()
+        try:
+            try:
+                cursor.execute(compiled.sql, args)
+            except conn.dialect.loaded_dbapi.Error as exc:
+                raise DBAPIError.instance(compiled.sql, args, exc, conn.dialect.loaded_dbapi.Error,
+                                          dialect=conn.dialect) from exc
+            while batch := cursor.fetchmany(size):
+                yield from batch
+        finally:
+            cursor.close()
 
     def first(self, conn: Connection, params: Params | None = None) -> Any:
         found = self.rows(conn, params)

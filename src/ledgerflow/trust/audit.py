@@ -14,10 +14,9 @@ import hashlib
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import groupby
 from typing import Any
 
 import rfc8785
@@ -27,6 +26,7 @@ from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.figures import Marks, decisions, ended_counts, run_flags, week_of
 from ledgerflow.domain.governance import evolve_standalone
+from ledgerflow.domain.replay import Unfolded, fold
 from ledgerflow.domain.runs import RunState, TaskState, evolve
 from ledgerflow.domain.states import RunStatus
 from ledgerflow.domain.times import parse_time
@@ -48,20 +48,24 @@ def _chain_run(chain: str) -> str | None:
 
 
 def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] | None, *,
-                  start: tuple[int, str] = (0, ZERO_HASH)) -> dict[str, Any] | None:
+                  start: tuple[int, str] = (0, ZERO_HASH), hashes: Sequence[str | None] | None = None
+                  ) -> dict[str, Any] | None:
     """The first problem in one chain's events (in `chain_seq` order), judged against its stored head.
 
     `start` is the (length, hash) the rows follow on from: the chain's beginning, or a trusted checkpoint's
     head when only what was appended after it is checked. Each problem is placed at the event it is in:
     events slipped in between two linked ones (at the first of them), an event rewritten and re-hashed (the
-    next one still names its old hash), a gap where events were removed.
+    next one still names its old hash), a gap where events were removed. `hashes`, when given, are the hashes
+    the rows' stored fields give (`Tx.scan_chains` computes them as it reads).
     """
     base, prev = start
     position = {prev: -1} | {row["hash"]: index for index, row in enumerate(rows)}
     prev_seq: int | None = None  # any seq may start a chain: a forged first event is judged by its link
     short = head is not None and head[0] > base + len(rows)  # the head counts more events than there are
-    for row in rows:  # first: a forged chain_seq moves an altered event away from the gap it leaves
-        if _rehashed({k: v for k, v in row.items() if k != "hash"}) != row["hash"] or row["chain"] != chain:
+    if hashes is None:
+        hashes = [_rehashed({k: v for k, v in row.items() if k != "hash"}) for row in rows]
+    for row, rehashed in zip(rows, hashes, strict=True):  # first: a forged chain_seq moves an altered event away
+        if rehashed != row["hash"] or row["chain"] != chain:  # from the gap it leaves
             return _bad(row["seq"], row["run"], "altered")
     for index, row in enumerate(rows):
         want = base + index + 1
@@ -222,10 +226,9 @@ def _verify_range(tx: Tx, low: str | None, high: str | None) -> Part:
     latencies: dict[tuple[str, str], list[float]] = {}
     documents: dict[str, tuple[str, int]] = {}
     count = 0
-    for chain, group in groupby(tx.chain_events(low, high), key=lambda row: str(row["chain"])):
-        rows = list(group)
+    for chain, rows, hashes in tx.scan_chains(low, high):
         count += len(rows)
-        problem = chain_problem(chain, rows, heads.pop(chain, None))
+        problem = chain_problem(chain, rows, heads.pop(chain, None), hashes=hashes)
         if problem is not None:
             broken.append(problem)
         elif chain == SYSTEM_CHAIN:
@@ -310,7 +313,10 @@ rejected, its last event's seq)."""
 
 
 def _replayed(chain: str, rows: list[dict[str, Any]]) -> Replayed:
-    state = replay_run(rows)
+    try:
+        state = fold(rows)
+    except Unfolded:  # an event the in-place fold leaves to `evolve`, whose state (or error) stands
+        state = replay_run(rows)
     flags = None  # stored when a run ends completed or rejected (the scorecard counts them)
     if state is not None and state.status in (RunStatus.COMPLETED, RunStatus.REJECTED):
         flags = run_flags((row["type"], row["authority"], row["data"]) for row in rows)
