@@ -1,10 +1,11 @@
 """Whole chains read for `audit verify`: the driver's rows straight into dicts, each event's hash recomputed.
 
 A full verify reads every event once, so the per-row cost of SQLAlchemy's result objects and type processors
-shows in its rate. Here the rows come off the driver's cursor, the two JSON columns are parsed by orjson, and
-each event is hashed as it is read (`floatless_json`: the canonical bytes of `event_hash`, by a shorter proof
-when the event holds no float). The values are the ones SQLAlchemy would give: what orjson refuses goes
-through the column type's own processing, as `Tx.chain_events` reads it.
+shows in its rate. Here the rows come off the driver's cursor, the two JSON columns are parsed by `_loads` (as
+SQLAlchemy parses them: orjson, and the standard library where orjson would read otherwise), and each event is
+hashed as it is read (`floatless_json`: the canonical bytes of `event_hash`, by a shorter proof when the event
+holds no float). The values are the ones `Tx.chain_events` gives: a value that is not text (a bare number put
+into a SQLite row by hand) goes through the column type's own processing.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
 import rfc8785
 from sqlalchemy import Connection, Text, bindparam, cast, select
 
@@ -32,7 +32,7 @@ each event's stored fields give now (None when they have no canonical form any m
 
 
 def _query(dialect: str, low: bool, high: bool) -> Hot:
-    # PostgreSQL keeps `json` as the text it was given: read it as text, so that orjson parses it here (the
+    # PostgreSQL keeps `json` as the text it was given: read it as text, so that `_loads` parses it here (the
     # driver's own parsing would hide which parser read it); SQLite's JSON columns are text already
     columns = [cast(c, Text) if dialect == "postgresql" and c.name in ("authority", "data") else c for c in _e.columns]
     query = select(*columns)
@@ -48,7 +48,7 @@ _QUERIES = {(dialect, low, high): _query(dialect, low, high)
 
 
 def _fallback(conn: Connection) -> Callable[[Any], Any]:
-    """How SQLAlchemy reads a JSON column on this connection: what a value orjson refuses is read with."""
+    """How SQLAlchemy reads a JSON column's value on this connection, for values that are not text."""
     if conn.dialect.name == "postgresql":
         return _loads  # (the text cast above: the driver would have parsed it with `_loads`)
     processor = _e.c.data.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
@@ -60,7 +60,7 @@ def _fallback(conn: Connection) -> Callable[[Any], Any]:
 def scan_chains(conn: Connection, low: str | None, high: str | None) -> Iterator[Chain]:
     """Every chain with an id in [low, high), in id order, each with its events' recomputed hashes."""
     slow = _fallback(conn)
-    loads, sha256 = orjson.loads, hashlib.sha256
+    loads, sha256 = _loads, hashlib.sha256  # as the driver or SQLAlchemy would (orjson, and the exceptions)
     hot = _QUERIES[(conn.dialect.name, low is not None, high is not None)]
     params = {name: value for name, value in (("low", low), ("high", high)) if value is not None}
     chain: str | None = None
@@ -70,13 +70,7 @@ def scan_chains(conn: Connection, low: str | None, high: str | None) -> Iterator
         row = dict(zip(_KEYS, values, strict=True))
         for key in ("authority", "data"):
             value = row[key]
-            if type(value) is str:
-                try:
-                    row[key] = loads(value)
-                    continue
-                except orjson.JSONDecodeError:
-                    pass
-            row[key] = None if value is None else slow(value)
+            row[key] = loads(value) if type(value) is str else None if value is None else slow(value)
         stored = row.pop("hash")
         try:
             rehashed: str | None = sha256(floatless_json(row)).hexdigest()
