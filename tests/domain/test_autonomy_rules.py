@@ -16,6 +16,7 @@ from ledgerflow.domain.autonomy import (
     decide,
     evolve,
     guard_limit,
+    names_agents,
     recent_agreement,
     row_matches,
 )
@@ -35,7 +36,7 @@ people:
 agents:
   - {id: bot, roles: [triage]}
 """))[0]
-PLAYBOOK = load_playbook(parse_yaml("""
+PLAYBOOK_SOURCE = """
 id: credit
 title: Credits
 outcome: {owner: maria, statement: Credits settle in a day, measure: median latency}
@@ -49,7 +50,8 @@ steps:
       - {when: input.amount <= 100, approve: triage}
       - {approve: finance}
     clarity: {what: Triage, why: Small credits should not wait, success: decided, due: 1h}
-"""))
+"""
+PLAYBOOK = load_playbook(parse_yaml(PLAYBOOK_SOURCE))
 
 
 def _decision_step() -> DecisionStep:
@@ -122,3 +124,17 @@ def test_agreement_is_read_over_the_latest_judged_recommendations_only() -> None
     final = {"r1": (10, "reject"), "r2": (20, "approve"), "r3": (30, "reject")}  # r4 not decided yet
     assert recent_agreement(recommended, final, 20) == (3, 2)  # r3's newer recommendation counts
     assert recent_agreement(recommended, final, 2) == (2, 2)  # the two decided last
+
+
+@pytest.mark.parametrize(("approver", "guarded", "names"), [
+    ("triage", True, True),  # a role with an agent among its people
+    ("bot", True, True),  # the agent itself
+    ("finance", True, False),  # people only
+    ("fin", True, False),  # a person
+    ("triage", False, False),  # a row without a guard: autonomy never applies to it
+])
+def test_a_playbook_names_an_agent_only_in_a_guarded_row_whose_approver_holds_one(
+        approver: str, guarded: bool, names: bool) -> None:
+    guard = "when: input.amount <= 100, " if guarded else ""
+    source = PLAYBOOK_SOURCE.replace("{when: input.amount <= 100, approve: triage}", f"{{{guard}approve: {approver}}}")
+    assert names_agents(load_playbook(parse_yaml(source)), DIRECTORY) is names

@@ -119,8 +119,7 @@ def agent_row(directory: Directory, step: DecisionStep, agent: str) -> int | Non
 def names_agents(playbook: Playbook, directory: Directory) -> bool:
     """Whether any guarded authority row of the playbook names an agent: only then can autonomy apply (the
     engine skips reading it otherwise)."""
-    return any(row.when is not None and any(directory.is_actor(m) and not directory.is_person(m)
-                                            for m in directory.members(row.approve))
+    return any(row.when is not None and row.approve in directory.agent_names
                for step in playbook.walk() if isinstance(step, DecisionStep) for row in step.authority)
 
 

@@ -63,6 +63,10 @@ class Directory:
     by_id: dict[str, Actor] = field(init=False, compare=False, repr=False)
     roles: dict[str, tuple[str, ...]] = field(init=False, compare=False, repr=False)
     """Role name to member ids, in directory order."""
+    agent_names: frozenset[str] = field(init=False, compare=False, repr=False)
+    """The names that stand for at least one agent: each agent's id, and each role with an agent among its members.
+    Every command asks whether a playbook's guarded rows name one (autonomy), which a walk over the members of
+    every role would answer in time that grows with the team."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_id", {a.id: a for a in self.actors})
@@ -71,6 +75,9 @@ class Directory:
             for role in actor.roles:
                 roles.setdefault(role, []).append(actor.id)
         object.__setattr__(self, "roles", {r: tuple(m) for r, m in roles.items()})
+        agents = {a.id for a in self.actors if a.is_agent}
+        object.__setattr__(self, "agent_names", frozenset(agents | {
+            role for role, members in roles.items() if role not in self.by_id and not agents.isdisjoint(members)}))
 
     def get(self, actor_id: str) -> Actor | None:
         return self.by_id.get(actor_id)
