@@ -339,3 +339,8 @@ def test_a_chain_rewritten_whole_without_its_start_is_a_state_mismatch_not_a_cra
          update(schema.chains).where(schema.chains.c.id == run).values(length=len(rewritten),
                                                                           hash=rewritten[-1]["hash"]))
     assert audit.verify(store)["first_bad"] == {"seq": rest[-1]["seq"], "run": run, "reason": "state-mismatch"}
+
+
+def test_a_chain_without_events_replays_to_no_run() -> None:
+    # what the replay compares a run row with when its chain holds none of its events: no run, not a default
+    assert audit.replay_run([]) is None
