@@ -41,6 +41,15 @@ def test_malformed_json_is_400_whatever_the_token(client: TestClient, login: Log
             assert answer.status_code == 400 and answer.json()["rule"] == "malformed-json"
 
 
+def test_a_body_the_input_gate_could_not_read_is_400_not_an_internal_error(client: TestClient, login: Login,
+                                                                          store: Store) -> None:
+    task, alice = start(client, login)["tasks"][0]["task"], login("alice")
+    deep = ('{"output": ' + "[" * 5_000 + "]" * 5_000 + "}").encode("utf-16")  # not UTF-8: past the gate
+    with changes_nothing(store):
+        answer = client.post(f"/api/v1/tasks/{task}/complete", content=deep, headers={**alice, **JSON})
+        assert answer.status_code == 400 and answer.json()["rule"] == "http-error", answer.text
+
+
 def test_a_body_violating_its_model_is_422_listing_every_path(client: TestClient, login: Login,
                                                                store: Store) -> None:
     _, _, decision = to_decision(client, login)

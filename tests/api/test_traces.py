@@ -49,16 +49,22 @@ def _children(spans: list[ReadableSpan], parent: ReadableSpan) -> list[ReadableS
     return [s for s in spans if s.parent is not None and s.parent.span_id == parent.context.span_id]
 
 
-def test_a_decision_is_one_trace_request_then_command_then_its_statements(
-        traced: tuple[TestClient, InMemorySpanExporter], login: Login) -> None:
+def _decided(traced: tuple[TestClient, InMemorySpanExporter], login: Login,
+             **body: str) -> tuple[Any, dict[str, Any], list[ReadableSpan]]:
+    """A run taken to its decision, then the decision with this body: the answer, the task and the spans of
+    that one request."""
     client, exporter = traced
     _, _, decision = to_decision(client, login)
     approver = login(decision["assignee"])
     exporter.clear()
-    answer = client.post(f"/api/v1/tasks/{decision['task']}/decide", headers=approver,
-                         json={"outcome": "approve", "rationale": "Within policy"})
+    answer = client.post(f"/api/v1/tasks/{decision['task']}/decide", headers=approver, json=body)
+    return answer, decision, list(exporter.get_finished_spans())
+
+
+def test_a_decision_is_one_trace_request_then_command_then_its_statements(
+        traced: tuple[TestClient, InMemorySpanExporter], login: Login) -> None:
+    answer, decision, spans = _decided(traced, login, outcome="approve", rationale="Within policy")
     assert answer.status_code == 200, answer.text
-    spans = list(exporter.get_finished_spans())
     (request,) = [s for s in spans if s.name == "POST /api/v1/tasks/{task_id}/decide"]
     assert request.parent is None and request.attributes is not None
     assert request.attributes["http.route"] == "/api/v1/tasks/{task_id}/decide"
@@ -79,14 +85,9 @@ def test_a_decision_is_one_trace_request_then_command_then_its_statements(
 
 def test_a_refusal_is_an_answer_on_its_span_not_a_failure(
         traced: tuple[TestClient, InMemorySpanExporter], login: Login) -> None:
-    client, exporter = traced
-    _, _, decision = to_decision(client, login)
-    approver = login(decision["assignee"])
-    exporter.clear()
-    refused = client.post(f"/api/v1/tasks/{decision['task']}/decide", headers=approver,
-                          json={"outcome": "reject", "rationale": " "})
+    refused, _, spans = _decided(traced, login, outcome="reject", rationale=" ")
     assert refused.status_code == 403, refused.text
-    (command,) = [s for s in exporter.get_finished_spans() if s.name == "command task.decide"]
+    (command,) = [s for s in spans if s.name == "command task.decide"]
     assert command.attributes is not None and command.attributes["ledgerflow.outcome"] == "refused"
     assert command.attributes["ledgerflow.rule"] == refused.json()["rule"]
     assert command.status.status_code.name == "UNSET"

@@ -128,7 +128,7 @@ def _body(request: Request, raw: bytes) -> Any:
         raise errors.request_error(RequestValidationError([{
             "type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error", "input": {},
             "ctx": {"error": exc.msg}}])) from None
-    except ValueError:
+    except (ValueError, RecursionError):  # a body the input gate could not read as UTF-8 (UTF-16, nested deep)
         raise InvalidInput("There was an error parsing the body", rule="http-error") from None
 
 

@@ -94,7 +94,7 @@ class Hot:
     def rows(self, conn: Connection, params: Params | None = None) -> list[Any]:
         """The rows of a SELECT, as named tuples."""
         compiled = self._get(conn.dialect, params or {})
-        cursor = self._run(conn, compiled, compiled.sql, self._args(compiled, params or {}), many=False)
+        cursor = self._run(conn, compiled.sql, self._args(compiled, params or {}), many=False)
         fetched = cursor.fetchall()
         if compiled.results is None:  # a type's processor may depend on what the driver says it returns
             compiled.results = tuple(t.dialect_impl(conn.dialect).result_processor(conn.dialect, d[1])
@@ -113,15 +113,9 @@ class Hot:
         """The rows of a SELECT as the driver gives them (no type processing), fetched `size` at a time; on
         PostgreSQL through a server-side cursor, so a long result never sits whole in memory."""
         compiled = self._get(conn.dialect, params)
-        args = self._args(compiled, params)
-        driver: Any = conn.connection.driver_connection
-        cursor = driver.cursor(name="ledgerflow_stream") if conn.dialect.name == "postgresql" else driver.cursor()
+        cursor = self._run(conn, compiled.sql, self._args(compiled, params), many=False,
+                           name="ledgerflow_stream" if conn.dialect.name == "postgresql" else None)
         try:
-            try:
-                cursor.execute(compiled.sql, args)
-            except conn.dialect.loaded_dbapi.Error as exc:
-                raise DBAPIError.instance(compiled.sql, args, exc, conn.dialect.loaded_dbapi.Error,
-                                          dialect=conn.dialect) from exc
             while batch := cursor.fetchmany(size):
                 yield from batch
         finally:
@@ -143,7 +137,7 @@ class Hot:
             return 0
         compiled = self._get(conn.dialect, batch[0])
         args = [self._args(compiled, p) for p in batch]
-        cursor = self._run(conn, compiled, compiled.sql, args if many else args[0], many=many)
+        cursor = self._run(conn, compiled.sql, args if many else args[0], many=many)
         touched = int(cursor.rowcount)
         cursor.close()
         return touched
@@ -165,16 +159,17 @@ class Hot:
         return ordered
 
     @staticmethod
-    def _run(conn: Connection, compiled: _Compiled, sql: str, args: Any, *, many: bool) -> Any:
+    def _run(conn: Connection, sql: str, args: Any, *, many: bool, name: str | None = None) -> Any:
         if _span is None:
-            return Hot._execute(conn, sql, args, many=many)
+            return Hot._execute(conn, sql, args, many=many, name=name)
         with _span(sql, conn.dialect.name):
-            return Hot._execute(conn, sql, args, many=many)
+            return Hot._execute(conn, sql, args, many=many, name=name)
 
     @staticmethod
-    def _execute(conn: Connection, sql: str, args: Any, *, many: bool) -> Any:
-        driver = conn.connection.driver_connection
-        cursor = driver.cursor()  # type: ignore[union-attr]
+    def _execute(conn: Connection, sql: str, args: Any, *, many: bool, name: str | None) -> Any:
+        """On a cursor of the driver; `name` makes it a server-side cursor (PostgreSQL)."""
+        driver: Any = conn.connection.driver_connection
+        cursor = driver.cursor() if name is None else driver.cursor(name=name)
         try:
             if many:
                 cursor.executemany(sql, args)
