@@ -44,12 +44,12 @@ def recorded(act: Callable[[], Any]) -> tuple[Any, list[list[Statement]]]:
     transactions: list[list[Statement]] = []
     original = hot.Hot._run
 
-    def recording(conn: Any, compiled: Any, sql: str, args: Any, *, many: bool) -> Any:
+    def recording(conn: Any, sql: str, args: Any, *, many: bool, name: str | None = None) -> Any:
         if sql == "BEGIN IMMEDIATE":
             transactions.append([])
         elif conn.get_execution_options().get("ledgerflow_write") and transactions:
             transactions[-1].append((sql, args, many))
-        return original(conn, compiled, sql, args, many=many)
+        return original(conn, sql, args, many=many, name=name)
 
     hot.Hot._run = staticmethod(recording)  # type: ignore[method-assign]
     try:
