@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
+from ledgerflow.domain.canonical import canonical_json
 from ledgerflow.domain.runs import RunState, TaskState
 from ledgerflow.engine import service
 from ledgerflow.storage import schema
@@ -110,3 +111,11 @@ def restore_tables(store: Store, rows: dict[str, list[dict[str, Any]]]) -> None:
         for table in schema.metadata.sorted_tables:
             if rows[table.name]:
                 conn.execute(insert(table), rows[table.name])
+
+
+def body_by_hand(event: dict[str, Any], key: str, json_text: str) -> str:
+    """An event's stored body with the value of `key` written by hand as `json_text` (which need not be
+    canonical, or JSON at all), the rest as the engine writes it."""
+    marker = "\u2063placed-by-hand\u2063"
+    fields = {k: v for k, v in event.items() if k != "hash"} | {key: marker}
+    return canonical_json(fields).decode().replace(f'"{marker}"', json_text)

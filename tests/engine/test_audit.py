@@ -12,6 +12,7 @@ from sqlalchemy import delete, insert, select, text, update
 
 from ledgerflow.engine import governance
 from ledgerflow.storage import schema
+from ledgerflow.storage.event_body import event_row
 from ledgerflow.storage.store import PERIOD_COUNTS, Store
 from ledgerflow.trust import audit
 from tests.engine.helpers import GOOD_OUTPUT, act, decide, finished_run, only_open, snapshot, start
@@ -82,8 +83,8 @@ def test_a_deleted_event_is_found_when_the_rest_of_its_chain_is_renumbered(store
     gone = next(i for i, r in enumerate(chain) if r["seq"] == 9)
     later = chain[gone + 1:]
     _raw(store, delete(schema.events).where(schema.events.c.seq == 9),
-         *[update(schema.events).where(schema.events.c.seq == r["seq"]).values(**_rehash({
-             **r, "chain_seq": int(r["chain_seq"]) - 1})) for r in later])
+         *[update(schema.events).where(schema.events.c.seq == r["seq"]).values(**event_row(_rehash({
+             **r, "chain_seq": int(r["chain_seq"]) - 1}))) for r in later])
     assert audit.verify(store)["first_bad"] == {"seq": later[0]["seq"], "run": chain[0]["run"], "reason": "removed"}
 
 
@@ -114,11 +115,11 @@ def test_an_inserted_event_is_found(store: Store) -> None:
     # make room: move the chain's later events one position on and to fresh seqs, re-hashed so each is well
     # formed on its own, then put a forged, well-hashed event in the gap
     moved = [_rehash({**r, "seq": spare + 1 + i, "chain_seq": int(r["chain_seq"]) + 1}) for i, r in enumerate(later)]
-    _raw(store, *[update(schema.events).where(schema.events.c.seq == r["seq"]).values(**m)
+    _raw(store, *[update(schema.events).where(schema.events.c.seq == r["seq"]).values(**event_row(m))
                   for r, m in reversed(list(zip(later, moved, strict=True)))])
     forged = _rehash({**chain[at], "seq": spare, "chain_seq": int(chain[at]["chain_seq"]) + 1,
                       "prev_hash": chain[at]["hash"], "actor": "mallory"})
-    _raw(store, insert(schema.events).values(**forged))
+    _raw(store, insert(schema.events).values(**event_row(forged)))
     # found at the forgery itself, not at the genuine event after it
     assert audit.verify(store)["first_bad"] == {"seq": spare, "run": chain[0]["run"], "reason": "inserted"}
 
@@ -129,8 +130,8 @@ def test_two_swapped_events_are_found(store: Store) -> None:
     a, b = chain[2], chain[3]
     body = ("at", "type", "actor", "channel", "run", "task", "step", "authority", "data", "prev_hash", "hash")
     _raw(store,
-         update(schema.events).where(schema.events.c.seq == a["seq"]).values(**{k: b[k] for k in body}),
-         update(schema.events).where(schema.events.c.seq == b["seq"]).values(**{k: a[k] for k in body}))
+         update(schema.events).where(schema.events.c.seq == a["seq"]).values(**event_row(a | {k: b[k] for k in body})),
+         update(schema.events).where(schema.events.c.seq == b["seq"]).values(**event_row(b | {k: a[k] for k in body})))
     bad = audit.verify(store)["first_bad"]
     assert bad is not None and bad["seq"] == a["seq"]
 
@@ -142,9 +143,9 @@ def test_two_events_moved_whole_into_each_others_places_are_reordered(store: Sto
     # the attacker swaps the positions and re-hashes both, so each event is well formed on its own
     _raw(store, update(schema.events).where(schema.events.c.seq == a["seq"]).values(chain_seq=-1),
          update(schema.events).where(schema.events.c.seq == b["seq"]).values(
-             **_rehash({**b, "chain_seq": a["chain_seq"], "prev_hash": chain[1]["hash"]})),
+             **event_row(_rehash({**b, "chain_seq": a["chain_seq"], "prev_hash": chain[1]["hash"]}))),
          update(schema.events).where(schema.events.c.seq == a["seq"]).values(
-             **_rehash({**a, "chain_seq": b["chain_seq"]})))
+             **event_row(_rehash({**a, "chain_seq": b["chain_seq"]}))))
     assert audit.verify(store)["first_bad"] == {"seq": a["seq"], "run": chain[0]["run"], "reason": "reordered"}
 
 
@@ -335,7 +336,7 @@ def test_a_chain_rewritten_whole_without_its_start_is_a_state_mismatch_not_a_cra
         prev = rewritten[-1]["hash"] if rewritten else "0" * 64
         rewritten.append(_rehash({**row, "chain_seq": position, "prev_hash": prev}))
     _raw(store, delete(schema.events).where(schema.events.c.chain == run),
-         *[insert(schema.events).values(**row) for row in rewritten],
+         *[insert(schema.events).values(**event_row(row)) for row in rewritten],
          update(schema.chains).where(schema.chains.c.id == run).values(length=len(rewritten),
                                                                           hash=rewritten[-1]["hash"]))
     assert audit.verify(store)["first_bad"] == {"seq": rest[-1]["seq"], "run": run, "reason": "state-mismatch"}

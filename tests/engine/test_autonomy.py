@@ -18,6 +18,7 @@ from ledgerflow.ops.backup import backup, restore
 from ledgerflow.reporting import reports
 from ledgerflow.storage import schema
 from ledgerflow.storage.database import make_engine
+from ledgerflow.storage.event_body import event_row
 from ledgerflow.storage.store import Store, event_hash
 from ledgerflow.trust import audit
 from tests.conftest import drop_schema, fresh_url
@@ -170,7 +171,7 @@ def test_a_tampered_autonomy_event_or_state_row_fails_audit_verify(credit: Store
         data = dict(event["data"], limit=50_000)
         body = {k: v for k, v in dict(event, data=data).items() if k != "hash"}
         conn.execute(update(schema.events).where(schema.events.c.seq == event["seq"]).values(
-            data=data, hash=event_hash(body)))
+            **event_row({**body, "hash": event_hash(body)})))
     problem = audit.verify(credit)["first_bad"]
     assert problem is not None and problem["seq"] == event["seq"] and problem["reason"] in ("altered", "truncated")
 

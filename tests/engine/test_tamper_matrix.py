@@ -23,12 +23,23 @@ from ledgerflow.domain.events import Event
 from ledgerflow.domain.times import format_time
 from ledgerflow.engine import service
 from ledgerflow.storage import schema
+from ledgerflow.storage.event_body import event_row
 from ledgerflow.storage.schema import SYSTEM_CHAIN
 from ledgerflow.storage.store import Store, event_hash
 from ledgerflow.trust import audit, checkpoints, evidence
 from ledgerflow.trust.checkpoints import Checkpoint, Trust
 from tests.conftest import ADMIN, DIRECTORY, PRICING, make_store
-from tests.engine.helpers import GOOD_OUTPUT, act, copy_tables, decide, finished_run, only_open, restore_tables, start
+from tests.engine.helpers import (
+    GOOD_OUTPUT,
+    act,
+    body_by_hand,
+    copy_tables,
+    decide,
+    finished_run,
+    only_open,
+    restore_tables,
+    start,
+)
 
 KEY, PUBLIC = evidence.new_key()
 FOREIGN, FOREIGN_PUBLIC = evidence.new_key()
@@ -45,7 +56,7 @@ def ledger(store: Store) -> tuple[Store, str]:
 
 def _rows(store: Store, chain: str) -> list[dict[str, Any]]:
     with store.read() as tx:
-        return tx.chain_tail(chain, 0)
+        return tx.chain_tail(chain, 0)[0]
 
 
 def _body(row: dict[str, Any]) -> dict[str, Any]:
@@ -62,7 +73,7 @@ def _rehashed(row: dict[str, Any], **change: Any) -> dict[str, Any]:
 def _write(store: Store, *rows: dict[str, Any]) -> None:
     with store.engine.begin() as conn:
         for row in rows:
-            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"]).values(**row))
+            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"]).values(**event_row(row)))
 
 
 def _head(store: Store, chain: str, length: int, hash_: str) -> None:
@@ -79,7 +90,7 @@ def _append_forged(store: Store, chain: list[dict[str, Any]], *changes: dict[str
         for i, change in enumerate(changes, 1):
             forged = dict(chain[-1], seq=last + i, chain_seq=len(chain) + i, prev_hash=prev) | change
             forged["hash"] = prev = event_hash(_body(forged))
-            conn.execute(insert(schema.events).values(**forged))
+            conn.execute(insert(schema.events).values(**event_row(forged)))
             made.append(forged)
     return made
 
@@ -225,7 +236,7 @@ def test_the_verdict_is_the_problem_earliest_in_the_log_whichever_chain_holds_it
     forged = dict(system_rows[0], seq=0, chain="zzzz-forged", chain_seq=1, prev_hash="0" * 64)
     forged["hash"] = event_hash(_body(forged))
     with store.engine.begin() as conn:
-        conn.execute(insert(schema.events).values(**forged))
+        conn.execute(insert(schema.events).values(**event_row(forged)))
     assert system_rows[0]["seq"] == 1 and _verified(store) == {"seq": 0, "run": None, "reason": "inserted"}
 
 
@@ -243,11 +254,11 @@ def test_an_inserted_event_is_found_at_the_forgery_not_at_the_renumbered_events(
     with store.engine.begin() as conn:
         for row in reversed(rows[2:]):  # make room at position 3, each moved event re-hashed to look well formed
             conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
-                         .values(**_rehashed(row, chain_seq=row["chain_seq"] + 1)))
+                         .values(**event_row(_rehashed(row, chain_seq=row["chain_seq"] + 1))))
         last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
         forged = dict(rows[2], seq=last + 1, chain_seq=3, prev_hash=rows[1]["hash"], actor="mallory")
         forged["hash"] = event_hash(_body(forged))
-        conn.execute(insert(schema.events).values(**forged))
+        conn.execute(insert(schema.events).values(**event_row(forged)))
     assert _verified(store) == {"seq": last + 1, "run": run_id, "reason": "inserted"}
 
 
@@ -257,10 +268,10 @@ def test_an_inserted_first_event_is_found_at_the_forgery(ledger: tuple[Store, st
     with store.engine.begin() as conn:
         for row in reversed(rows):
             conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
-                         .values(**_rehashed(row, chain_seq=row["chain_seq"] + 1)))
+                         .values(**event_row(_rehashed(row, chain_seq=row["chain_seq"] + 1))))
         forged = dict(rows[0], seq=0, chain_seq=1, prev_hash="0" * 64, actor="mallory")
         forged["hash"] = event_hash(_body(forged))
-        conn.execute(insert(schema.events).values(**forged))
+        conn.execute(insert(schema.events).values(**event_row(forged)))
     assert _verified(store) == {"seq": 0, "run": run_id, "reason": "inserted"}
 
 
@@ -272,14 +283,14 @@ def _slip_in(store: Store, run_id: str, at: int, count: int, *, seqs: list[int] 
     with store.engine.begin() as conn:
         for row in reversed(rows[at - 1:]):
             conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"])
-                         .values(**_rehashed(row, chain_seq=row["chain_seq"] + count)))
+                         .values(**event_row(_rehashed(row, chain_seq=row["chain_seq"] + count))))
         last = conn.execute(select(schema.events.c.seq).order_by(schema.events.c.seq.desc()).limit(1)).scalar_one()
         seqs = seqs or [last + 1 + i for i in range(count)]
         prev = rows[at - 2]["hash"] if at > 1 else "0" * 64
         for i, seq in enumerate(seqs):
             forged = dict(rows[at - 1], seq=seq, chain_seq=at + i, prev_hash=prev, actor="mallory")
             forged["hash"] = prev = event_hash(_body(forged))
-            conn.execute(insert(schema.events).values(**forged))
+            conn.execute(insert(schema.events).values(**event_row(forged)))
     return seqs
 
 
@@ -313,7 +324,7 @@ def test_an_event_slipped_in_before_the_first_and_linked_from_it_is_inserted_by_
     with store.engine.begin() as conn:
         forged = dict(rows[0], seq=0, chain_seq=0, prev_hash="0" * 64, actor="mallory")
         forged["hash"] = event_hash(_body(forged))
-        conn.execute(insert(schema.events).values(**forged))
+        conn.execute(insert(schema.events).values(**event_row(forged)))
     prev = forged["hash"]
     for row in rows:
         new = _rehashed(row, prev_hash=prev)
@@ -348,9 +359,9 @@ def test_two_events_swapped_and_rehashed_are_reordered(ledger: tuple[Store, str]
     with store.engine.begin() as conn:
         conn.execute(update(schema.events).where(schema.events.c.seq == rows[2]["seq"]).values(chain_seq=10_000))
         conn.execute(update(schema.events).where(schema.events.c.seq == rows[3]["seq"])
-                     .values(**_rehashed(rows[3], chain_seq=3, prev_hash=rows[1]["hash"])))
+                     .values(**event_row(_rehashed(rows[3], chain_seq=3, prev_hash=rows[1]["hash"]))))
         conn.execute(update(schema.events).where(schema.events.c.seq == rows[2]["seq"])
-                     .values(**_rehashed(rows[2], chain_seq=4)))
+                     .values(**event_row(_rehashed(rows[2], chain_seq=4))))
     # found at the event moved later: its link names the event now two places before it
     assert _verified(store) == {"seq": rows[2]["seq"], "run": run_id, "reason": "reordered"}
 
@@ -366,10 +377,10 @@ def test_an_event_moved_two_places_later_and_rehashed_is_reordered(ledger: tuple
         prev = rows[1]["hash"]
         for row in ahead:
             new = _rehashed(row, chain_seq=row["chain_seq"] - 1, prev_hash=prev)
-            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"]).values(**new))
+            conn.execute(update(schema.events).where(schema.events.c.seq == row["seq"]).values(**event_row(new)))
             prev = new["hash"]
         conn.execute(update(schema.events).where(schema.events.c.seq == moved["seq"])
-                     .values(**_rehashed(moved, chain_seq=5)))
+                     .values(**event_row(_rehashed(moved, chain_seq=5))))
     assert rows[5:]  # a later event, whose seq is above the moved-ahead ones'
     assert _verified(store) == {"seq": moved["seq"], "run": run_id, "reason": "reordered"}
 
@@ -772,9 +783,10 @@ def test_a_row_made_unhashable_by_hand_is_altered_not_a_crash(tmp_path: Path) ->
         service.load_directory_file(store, str(DIRECTORY), ADMIN)
         service.publish(store, str(PRICING), ADMIN)
         rows = _rows(store, SYSTEM_CHAIN)
-        for seq, text_ in ((rows[0]["seq"], '{"x": NaN}'), (rows[1]["seq"], '{"x": "\\ud800"}')):
+        for row, text_ in ((rows[0], '{"x": NaN}'), (rows[1], '{"x": "\\ud800"}')):
             with store.engine.begin() as conn:
-                conn.execute(text("UPDATE events SET data = :d WHERE seq = :s"), {"d": text_, "s": seq})
+                conn.execute(text("UPDATE events SET body = :b WHERE seq = :s"),
+                             {"b": body_by_hand(row, "data", text_), "s": row["seq"]})
             assert _verified(store) == {"seq": rows[0]["seq"], "run": None, "reason": "altered"}
     finally:
         store.close()

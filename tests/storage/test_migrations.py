@@ -96,6 +96,51 @@ def test_an_old_chain_that_does_not_verify_is_not_migrated(store: Store) -> None
         assert conn.execute(text("SELECT actor FROM events WHERE seq = 1")).scalar() == "mallory"
 
 
+def _bodies(store: Store) -> list[tuple[int, str, str]]:
+    with store.engine.connect() as conn:
+        return [(int(r.seq), str(r.hash), str(r.body)) for r in conn.execute(
+            text("SELECT seq, hash, body FROM events ORDER BY seq"))]
+
+
+def test_event_bodies_taken_down_to_columns_and_back_are_the_bytes_their_hashes_cover(store: Store) -> None:
+    import hashlib
+
+    from ledgerflow.storage.database import migrate
+    from ledgerflow.trust import audit
+    from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start
+
+    run = start(store, customer="Ünïcode \U0001f600 GmbH")
+    act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)
+    before = _bodies(store)
+    _downgrade(store, "0020")
+    with store.engine.connect() as conn:
+        columns = {row[0] for row in conn.execute(text("SELECT * FROM events LIMIT 1")).cursor.description}
+    assert {"authority", "data", "v", "prev_hash"} <= columns and "body" not in columns
+    assert migrate(store.engine, store.url)["from"] == "0020"
+    assert _bodies(store) == before
+    assert all(hashlib.sha256(body.encode()).hexdigest() == digest for _, digest, body in before)
+    assert audit.verify(store)["ok"]
+
+
+def test_an_event_altered_before_the_bodies_keeps_what_it_holds_and_is_still_found(store: Store) -> None:
+    from ledgerflow.storage.database import migrate
+    from ledgerflow.trust import audit
+    from tests.engine.helpers import start
+
+    start(store)
+    _downgrade(store, "0020")
+    nan = "'{\"x\": NaN}'" if store.engine.dialect.name == "sqlite" else "'{\"x\": 1.5}'"  # PostgreSQL's json: no NaN
+    with store.engine.begin() as conn:
+        seq = conn.execute(text("SELECT max(seq) FROM events")).scalar_one()
+        conn.execute(text(f"UPDATE events SET data = {nan} WHERE seq = :s"), {"s": seq})
+    migrate(store.engine, store.url)
+    with store.read() as tx:
+        event = tx.events()[-1]
+    x = event["data"]["x"]
+    assert event["seq"] == seq and (x != x if store.engine.dialect.name == "sqlite" else x == 1.5)  # NaN != NaN
+    assert audit.verify(store)["first_bad"] == {"seq": seq, "run": event["run"], "reason": "altered"}
+
+
 def test_the_revision_every_command_checks_is_the_newest_migration() -> None:
     from ledgerflow.storage.database import SCHEMA_REVISION, head_revision
 

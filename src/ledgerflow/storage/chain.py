@@ -28,6 +28,7 @@ from ledgerflow.storage import schema
 from ledgerflow.storage.batches import by_ids, id_lists
 from ledgerflow.storage.chain_scan import Chain as ScannedChain
 from ledgerflow.storage.chain_scan import scan_chains
+from ledgerflow.storage.event_body import event_of, event_row, field, judged, text_at
 from ledgerflow.storage.hot import Hot
 from ledgerflow.storage.transaction import TxBase
 
@@ -38,10 +39,11 @@ _MOVE_HEAD = update(_h).where(_h.c.id == bindparam("chain"), _h.c.length == bind
     length=bindparam("new_length"), hash=bindparam("new_hash"))
 _NEXT_SEQS = select(schema.event_seq.next_value()).select_from(func.generate_series(1, bindparam("n")))
 _INSERT_EVENTS = insert(_e)
-_EVENT_DATA = select(_e.c.data).where(_e.c.type == bindparam("type"), _e.c.at >= bindparam("start"),
+_EVENT_DATA = select(field("data")).where(_e.c.type == bindparam("type"), _e.c.at >= bindparam("start"),
                                      _e.c.at < bindparam("end"))
-# a run's events are its chain: read through the chain index, not a scan of every flag event in the log
-_RUN_FLAG_EVENTS = select(_e.c.type, _e.c.authority, _e.c.data).where(  # (no IN: a hot statement binds a fixed list)
+# a run's events are its chain: read through the chain index, not a scan of every flag event in the log (no IN:
+# a hot statement binds a fixed list)
+_RUN_FLAG_EVENTS = select(_e.c.type, field("authority"), field("data")).where(
     _e.c.chain == bindparam("run"), or_(*(_e.c.type == type_ for type_ in FLAG_EVENTS)))
 _HOT_NEW_HEADS, _HOT_MOVE_HEAD = Hot(_NEW_HEADS, by_columns=True), Hot(_MOVE_HEAD)
 _HOT_LAST_SEQ, _HOT_NEXT_SEQS = Hot(_LAST_SEQ), Hot(_NEXT_SEQS)
@@ -73,17 +75,10 @@ def _position_queries(dialect: str) -> dict[str, Any]:
 
 _QUERIES_BY_DIALECT = {name: _position_queries(name) for name in _POSITIONS}
 
-_EVENT_KEYS = tuple(str(column.name) for column in schema.events.columns)
-
-
-def _event_row(row: Any) -> dict[str, Any]:
-    """An event row as a dict with plain `str` keys (SQLAlchemy's are a str subclass, which orjson, on the
-    hashing fast path, does not take as keys)."""
-    return dict(zip(_EVENT_KEYS, row, strict=True))
 
 
 def event_hash(stored: Mapping[str, Any]) -> str:
-    """SHA-256 over the RFC 8785 canonical JSON of the event without `hash`."""
+    """SHA-256 over the RFC 8785 canonical JSON of the event without `hash` (its body, as stored)."""
     return hashlib.sha256(canonical_json(stored)).hexdigest()
 
 
@@ -123,21 +118,23 @@ class Chain(TxBase):
         for chain in missing:
             self._stored_length.setdefault(chain, None)
         seqs = iter(self._next_seqs(len(events)))
-        rows = []
+        appended, rows = [], []
         for event in events:
             chain = event.run or schema.SYSTEM_CHAIN
             length, prev = heads.get(chain, (0, ZERO_HASH))
             stored = record(event, next(seqs), chain, length + 1, prev)
             try:
-                stored["hash"] = digest = event_hash(stored)
+                row = event_row(stored)
             except ValueError as exc:  # the input gate lets nothing through that has no canonical form
                 raise LimitExceeded(f"event {event.type} has no canonical form: {exc}", rule="not-canonical",
                                     details={"event": event.type}) from exc
+            stored["hash"] = digest = row["hash"]
             heads[chain] = (length + 1, digest)
             self._moved.add(chain)
-            rows.append(stored)
+            appended.append(stored)
+            rows.append(row)
         _HOT_INSERT_EVENTS.run(self.conn, rows)
-        return rows
+        return appended
 
     def _store_heads(self) -> None:
         """Write the heads this transaction moved: new chains' rows, and each moved head from the length read."""
@@ -165,8 +162,9 @@ class Chain(TxBase):
     def last_event_seq(self, type_: str, match: Mapping[str, str]) -> int | None:
         """The seq of the latest event of a type whose `data` has these string values; None when there is none."""
         e = schema.events
-        query = select(func.max(e.c.seq)).where(e.c.type == type_,
-                                                *(e.c.data[key].as_string() == value for key, value in match.items()))
+        dialect = self.conn.dialect.name
+        query = select(func.max(e.c.seq)).where(
+            e.c.type == type_, *(text_at(dialect, "data", key) == value for key, value in match.items()))
         found = self.conn.execute(query).scalar()
         return None if found is None else int(found)
 
@@ -178,10 +176,10 @@ class Chain(TxBase):
         mine = (e.c.type == "recommendation.recorded", e.c.actor == agent, e.c.step == step,
                 e.c.run.in_(select(r.c.id).where(r.c.playbook == playbook_id)))
         recommended = [(str(row.run), int(row.data.get("attempt", 1)), str(row.data["outcome"])) for row in
-                       self.conn.execute(select(e.c.run, e.c.data).where(*mine).order_by(e.c.seq))]
+                       self.conn.execute(select(e.c.run, field("data")).where(*mine).order_by(e.c.seq))]
         mine_runs = select(e.c.run).where(*mine).scalar_subquery()
         final: dict[str, tuple[int, str]] = {}
-        for row in self.conn.execute(select(e.c.run, e.c.seq, e.c.data).where(
+        for row in self.conn.execute(select(e.c.run, e.c.seq, field("data")).where(
                 e.c.type == "task.decided", e.c.step == step, e.c.run.in_(mine_runs)).order_by(e.c.seq)):
             final[str(row.run)] = (int(row.seq), str(row.data["outcome"]))
         return recommended, final
@@ -189,7 +187,7 @@ class Chain(TxBase):
     def events_of_type(self, type_: str, start: str, end: str) -> list[dict[str, Any]]:
         e = schema.events
         query = select(e).where(e.c.type == type_, e.c.at >= start, e.c.at < end).order_by(e.c.seq)
-        return [_event_row(row) for row in self.conn.execute(query)]
+        return [event_of(row) for row in self.conn.execute(query)]
 
     def chain_heads(self, low: str | None = None, high: str | None = None) -> dict[str, tuple[int, str]]:
         """Every chain's head, {chain: (length, hash)}; only chains with ids in [low, high) when given."""
@@ -241,10 +239,12 @@ class Chain(TxBase):
         query = _QUERIES_BY_DIALECT[self.conn.dialect.name][name]
         return list(self.conn.execute(query, {"at": json.dumps(wanted)}))
 
-    def chain_tail(self, chain: str, after: int) -> list[dict[str, Any]]:
-        """One chain's events past position `after` (chain_seq), in chain order."""
+    def chain_tail(self, chain: str, after: int) -> tuple[list[dict[str, Any]], list[str | None]]:
+        """One chain's events past position `after` (chain_seq), in chain order, with their bodies' hashes (as
+        `scan_chains` gives them)."""
         query = select(_e).where(_e.c.chain == chain, _e.c.chain_seq > after).order_by(_e.c.chain_seq)
-        return [_event_row(row) for row in self.conn.execute(query)]
+        pairs = [judged(row) for row in self.conn.execute(query)]
+        return [event for event, _ in pairs], [digest for _, digest in pairs]
 
     def ledger_id(self) -> str | None:
         """The id `init` gave this ledger (checkpoints name it); None for a database made before ids."""
@@ -264,7 +264,7 @@ class Chain(TxBase):
         """Every event (of the chains in [low, high)), chain by chain in chain order, streamed."""
         query = _in_range(select(_e), _e.c.chain, low, high).order_by(_e.c.chain, _e.c.chain_seq)
         for row in self.conn.execute(query.execution_options(stream_results=True, yield_per=2000)):
-            yield _event_row(row)
+            yield event_of(row)
 
     def scan_chains(self, low: str | None = None, high: str | None = None) -> Iterator[ScannedChain]:
         """Every chain (with an id in [low, high)) whole, with the hash each event's stored fields give now:
@@ -280,7 +280,7 @@ class Chain(TxBase):
             query = select(e).where(e.c.seq > after_seq).order_by(e.c.seq)
         if limit is not None:
             query = query.limit(limit)
-        return [_event_row(row) for row in self.conn.execute(query)]
+        return [event_of(row) for row in self.conn.execute(query)]
 
     def events_of_runs(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The events of these runs' chains, in seq order (bounded IN lists)."""
@@ -288,5 +288,5 @@ class Chain(TxBase):
         found: list[dict[str, Any]] = []
         for start in range(0, len(run_ids), 500):
             query = select(e).where(e.c.chain.in_(list(run_ids[start:start + 500])))
-            found.extend(_event_row(row) for row in self.conn.execute(query))
+            found.extend(event_of(row) for row in self.conn.execute(query))
         return sorted(found, key=lambda row: row["seq"])

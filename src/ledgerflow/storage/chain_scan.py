@@ -1,41 +1,34 @@
-"""Whole chains read for `audit verify`: the driver's rows straight into dicts, each event's hash recomputed.
+"""Whole chains read for `audit verify`: the driver's rows straight into events, each event's stored body hashed.
 
 A full verify reads every event once, so the per-row cost of SQLAlchemy's result objects and type processors
-shows in its rate. Here the rows come off the driver's cursor, the two JSON columns are parsed by `_loads` (as
-SQLAlchemy parses them: orjson, and the standard library where orjson would read otherwise), and each event is
-hashed as it is read (`floatless_json`: the canonical bytes of `event_hash`, by a shorter proof when the event
-holds no float). The values are the ones `Tx.chain_events` gives: a value that is not text (a bare number put
-into a SQLite row by hand) goes through the column type's own processing.
+shows in its rate. Here the rows come off the driver's cursor and each body (the event's canonical JSON, the
+bytes its hash covers) is hashed as read and parsed once, by `_loads` as every reader parses it. The columns
+beside the body must repeat its fields: reports select and join on them, and the hash covers only the body. An
+event whose body is not a JSON object with exactly an event's fields, or whose columns say otherwise, gets no
+hash (None): it is altered, as when its fields are hashed anew (`chain.event_hash`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import rfc8785
-from sqlalchemy import Connection, Text, bindparam, cast, select
+from sqlalchemy import Connection, bindparam, select
 
-from ledgerflow.domain.canonical import floatless_json
 from ledgerflow.storage import schema
-from ledgerflow.storage.database import _loads
+from ledgerflow.storage.event_body import judged
 from ledgerflow.storage.hot import Hot
 
 _e = schema.events
-_KEYS = tuple(str(column.name) for column in _e.columns)
 _BATCH = 2000
 
 Chain = tuple[str, list[dict[str, Any]], list[str | None]]
-"""One chain: its id, its events in chain order (plain dicts, as `Tx.chain_events` gives them) and the hash
-each event's stored fields give now (None when they have no canonical form any more)."""
+"""One chain: its id, its events in chain order (dicts equal to those `Tx.chain_events` gives) and the hash
+of each event's stored body (None when the body and its columns disagree, or it is not an event)."""
 
 
-def _query(dialect: str, low: bool, high: bool) -> Hot:
-    # PostgreSQL keeps `json` as the text it was given: read it as text, so that `_loads` parses it here (the
-    # driver's own parsing would hide which parser read it); SQLite's JSON columns are text already
-    columns = [cast(c, Text) if dialect == "postgresql" and c.name in ("authority", "data") else c for c in _e.columns]
-    query = select(*columns)
+def _query(low: bool, high: bool) -> Hot:
+    query = select(_e)
     if low:
         query = query.where(_e.c.chain >= bindparam("low"))
     if high:
@@ -43,45 +36,23 @@ def _query(dialect: str, low: bool, high: bool) -> Hot:
     return Hot(query.order_by(_e.c.chain, _e.c.chain_seq))
 
 
-_QUERIES = {(dialect, low, high): _query(dialect, low, high)
-            for dialect in ("sqlite", "postgresql") for low in (False, True) for high in (False, True)}
-
-
-def _fallback(conn: Connection) -> Callable[[Any], Any]:
-    """How SQLAlchemy reads a JSON column's value on this connection, for values that are not text."""
-    if conn.dialect.name == "postgresql":
-        return _loads  # (the text cast above: the driver would have parsed it with `_loads`)
-    processor = _e.c.data.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
-    if processor is None:
-        raise RuntimeError(f"no JSON result processor on {conn.dialect.name}")
-    return processor
+_QUERIES = {(low, high): _query(low, high) for low in (False, True) for high in (False, True)}
 
 
 def scan_chains(conn: Connection, low: str | None, high: str | None) -> Iterator[Chain]:
-    """Every chain with an id in [low, high), in id order, each with its events' recomputed hashes."""
-    slow = _fallback(conn)
-    loads, sha256 = _loads, hashlib.sha256  # as the driver or SQLAlchemy would (orjson, and the exceptions)
-    hot = _QUERIES[(conn.dialect.name, low is not None, high is not None)]
+    """Every chain with an id in [low, high), in id order, each with its events' hashes."""
+    hot = _QUERIES[(low is not None, high is not None)]
     params = {name: value for name, value in (("low", low), ("high", high)) if value is not None}
     chain: str | None = None
     rows: list[dict[str, Any]] = []
     hashes: list[str | None] = []
     for values in hot.stream(conn, params, size=_BATCH):
-        row = dict(zip(_KEYS, values, strict=True))
-        for key in ("authority", "data"):
-            value = row[key]
-            row[key] = loads(value) if type(value) is str else None if value is None else slow(value)
-        stored = row.pop("hash")
-        try:
-            rehashed: str | None = sha256(floatless_json(row)).hexdigest()
-        except (ValueError, TypeError, UnicodeError, rfc8785.CanonicalizationError):
-            rehashed = None  # not JSON any more (a NaN or a lone surrogate put into a row by hand): altered
-        row["hash"] = stored
-        if str(row["chain"]) != chain:
+        event, rehashed = judged(values)
+        if event["chain"] != chain:
             if chain is not None:
                 yield chain, rows, hashes
-            chain, rows, hashes = str(row["chain"]), [], []
-        rows.append(row)
+            chain, rows, hashes = event["chain"], [], []
+        rows.append(event)
         hashes.append(rehashed)
     if chain is not None:
         yield chain, rows, hashes

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
 from ledgerflow.storage import schema
+from ledgerflow.storage.event_body import field
 from ledgerflow.storage.visibility import Visibility, runs_clause
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def ownership_events(tx: Tx, playbook: str, start: str, end: str) -> list[Any]:
     """The playbook's runs' hand-overs, ready tasks and ownership gaps in [start, end), with each run's version."""
     e, r = _e, _r
     return list(tx.conn.execute(
-        select(e.c.seq, e.c.at, e.c.type, e.c.actor, e.c.run, e.c.task, e.c.step, e.c.authority, e.c.data,
+        select(e.c.seq, e.c.at, e.c.type, e.c.actor, e.c.run, e.c.task, e.c.step, field("authority"), field("data"),
                r.c.version)
         .select_from(e.join(r, r.c.id == e.c.run))
         .where(r.c.playbook == playbook, e.c.at >= start, e.c.at < end,
@@ -92,12 +93,12 @@ def wait_rows(tx: Tx, playbook: str, start: str, end: str, *, types: Sequence[st
         select(t.c.id, t.c.step, t.c.assignee, t.c.status, t.c.ready_at, t.c.started_at, t.c.ended_at)
         .where(cohort).order_by(t.c.ready_at, t.c.id)).all()
     found = tx.conn.execute(
-        select(e.c.task, e.c.type, e.c.at, e.c.data)
+        select(e.c.task, e.c.type, e.c.at, field("data"))
         .select_from(e.join(t, t.c.id == e.c.task))
         .where(cohort, e.c.type.in_(list(events)))
         .order_by(e.c.seq)).all()
     send_backs = tx.conn.execute(
-        select(e.c.data).select_from(e.join(r, r.c.id == e.c.run))
+        select(field("data")).select_from(e.join(r, r.c.id == e.c.run))
         .where(r.c.playbook == playbook, e.c.type == "task.sent_back", e.c.at >= start)).all()
     return list(tasks), list(found), list(send_backs)
 
@@ -113,7 +114,7 @@ def friction_rows(tx: Tx, playbook: str, start: str, end: str, *, types: Sequenc
     tasks = tx.conn.execute(select(t.c.id, t.c.step, t.c.status, t.c.attempt).where(cohort)).all()
     ended_runs = [row.id for row in tx.conn.execute(select(r.c.id).where(ended))]
     rows = tx.conn.execute(
-        select(e.c.type, e.c.run, e.c.task, e.c.step, e.c.authority, e.c.data)
+        select(e.c.type, e.c.run, e.c.task, e.c.step, field("authority"), field("data"))
         .select_from(e.join(t, t.c.id == e.c.task))
         .where(t.c.type.in_(types), e.c.type.in_(events),
                or_(e.c.run.in_(select(t.c.run).where(cohort)), e.c.run.in_(select(r.c.id).where(ended))))
@@ -152,7 +153,7 @@ def run_events_of_types(tx: Tx, types: Iterable[str], playbook: str | None = Non
     """(type, run, task, step, actor, data) of the runs' events of these types (of one playbook's runs, when
     given), in seq order."""
     e, r = _e, _r
-    query = select(e.c.type, e.c.run, e.c.task, e.c.step, e.c.actor, e.c.data).where(
+    query = select(e.c.type, e.c.run, e.c.task, e.c.step, e.c.actor, field("data")).where(
         e.c.type.in_(types), e.c.run.is_not(None)).order_by(e.c.seq)
     if playbook is not None:
         query = query.where(e.c.run.in_(select(r.c.id).where(r.c.playbook == playbook)))
@@ -181,7 +182,7 @@ def decision_channels(tx: Tx, run_id: str) -> list[tuple[str, str]]:
 def first_event_of_task(tx: Tx, task: str, type_: str) -> Any:
     """(at, data) of a task's first event of one type, or None."""
     e = _e
-    return tx.conn.execute(select(e.c.at, e.c.data).where(e.c.task == task, e.c.type == type_)
+    return tx.conn.execute(select(e.c.at, field("data")).where(e.c.task == task, e.c.type == type_)
                            .order_by(e.c.seq).limit(1)).first()
 
 

@@ -254,15 +254,15 @@ events = Table(
     Column("run", String(64), nullable=True),
     Column("task", String(64), nullable=True),
     Column("step", String(200), nullable=True),
-    Column("authority", JSON, nullable=False),
-    Column("data", JSON, nullable=False),
-    Column("v", Integer, nullable=False),
-    Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("body", Text, nullable=False),
     Index("ix_events_chain", "chain", "chain_seq", unique=True),
     Index("ix_events_type_at", "type", "at"),
 )
-"""Each event is linked to the previous event of its chain (the run's, or the system chain)."""
+"""Each event is linked to the previous event of its chain (the run's, or the system chain). `body` is the
+event's canonical JSON (RFC 8785), every field but `hash`: the very bytes `hash` is the SHA-256 of, so a verify
+hashes what is stored. The columns before it repeat the body's fields that queries select and join on; the
+body alone holds `authority`, `data`, `v` and `prev_hash` (storage/chain.py reads them from it)."""
 
 chains = Table(
     "chains", metadata,

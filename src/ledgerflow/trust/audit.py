@@ -56,7 +56,8 @@ def chain_problem(chain: str, rows: list[dict[str, Any]], head: tuple[int, str] 
     head when only what was appended after it is checked. Each problem is placed at the event it is in:
     events slipped in between two linked ones (at the first of them), an event rewritten and re-hashed (the
     next one still names its old hash), a gap where events were removed. `hashes`, when given, are the hashes
-    the rows' stored fields give (`Tx.scan_chains` computes them as it reads).
+    of the rows' stored bodies (`Tx.scan_chains` and `Tx.chain_tail` give them); without them (an evidence
+    pack's events) each event's fields are hashed anew.
     """
     base, prev = start
     position = {prev: -1} | {row["hash"]: index for index, row in enumerate(rows)}

@@ -332,9 +332,9 @@ def verify_since(store: Store, cp: Checkpoint) -> dict[str, Any]:
     with store.read(snapshot=True) as tx:
         for chain, head in sorted(tx.heads_moved(cp.heads).items()):
             signed = cp.heads.get(chain, (0, ZERO_HASH))
-            rows = tx.chain_tail(chain, signed[0])
+            rows, hashes = tx.chain_tail(chain, signed[0])
             count += len(rows)
-            found = chain_problem(chain, rows, head, start=signed)
+            found = chain_problem(chain, rows, head, start=signed, hashes=hashes)
             if found is not None:
                 problems.append(found)
     first = earliest(problems)

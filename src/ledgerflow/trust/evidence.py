@@ -131,7 +131,7 @@ def export_run(store: Store, run_id: str, *, actor: str = "admin", channel: str 
     length, head_hash = cp.heads[run_id]
     with store.read(snapshot=True) as tx:
         run = tx.load_run(run_id)
-        events = [row for row in tx.chain_tail(run_id, 0) if row["chain_seq"] <= length]
+        events = [row for row in tx.chain_tail(run_id, 0)[0] if row["chain_seq"] <= length]
         version = next(v for v in tx.playbook_versions(run.playbook) if v.version == run.version)
         directory = tx.directory_row()
         simulated = tx.simulated

@@ -117,8 +117,8 @@ def routes(web: Web) -> APIRouter:
             playbook = tx.playbook(run.playbook, run.version)[0]
             if not access.sees_run(tx, run, who.actor):
                 raise Missing()
-            events = tx.events(run=run_id)
-            intact = chain_problem(run_id, events, tx.chain_head(run_id)) is None
+            events, hashes = tx.chain_tail(run_id, 0)
+            intact = chain_problem(run_id, events, tx.chain_head(run_id), hashes=hashes) is None
             summary = summaries.of_runs(tx, [run.id]).get(run.id)
         timeline = [{**e, "text": describe(e, playbook)} for e in events]
         return web.page(request, "run.html", run=run, playbook=playbook, timeline=timeline, intact=intact,

@@ -1,0 +1,111 @@
+"""An event as the `events` table keeps it: its canonical JSON `body` (the bytes its hash is the SHA-256 of) and
+the columns that repeat the body's fields queries select and join on.
+
+Writing an event is one canonical encoding, which both the hash and the row take; a full `audit verify` hashes
+the body as read instead of rebuilding it, and holds the columns equal to the body's fields (storage/chain_scan.py).
+Every reader gets an event as one dict: the columns as stored, the fields only the body holds parsed from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Text, cast, func, type_coerce
+from sqlalchemy.sql.elements import ColumnElement, Label
+from sqlalchemy.types import TypeDecorator
+
+from ledgerflow.domain.canonical import canonical_json
+from ledgerflow.storage import schema
+from ledgerflow.storage.database import _loads
+
+_e = schema.events
+
+FIELDS = ("seq", "chain", "chain_seq", "at", "type", "actor", "channel", "run", "task", "step", "authority", "data",
+          "v", "prev_hash")
+"""An event's hashed fields, in the order readers have always had them (`hash` follows)."""
+
+COLUMNS = tuple(str(c.name) for c in _e.columns if c.name not in ("hash", "body"))
+"""The fields the table repeats beside the body."""
+
+ONLY_IN_BODY = tuple(key for key in FIELDS if key not in COLUMNS)
+
+KEYS = tuple(str(c.name) for c in _e.columns)
+_FIELD_SET = frozenset(FIELDS)
+_HASH, _BODY = KEYS.index("hash"), KEYS.index("body")
+_COLUMN_AT = tuple((KEYS.index(key), key) for key in COLUMNS)
+
+
+def body_fields(body: Any) -> dict[str, Any]:
+    """The fields of a stored body; {} when it is not a JSON object (a body altered by hand, which verify
+    reports: readers then see its fields as missing rather than fail)."""
+    try:
+        fields = _loads(body)
+    except ValueError:
+        return {}
+    return fields if type(fields) is dict else {}
+
+
+def event_row(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The `events` row of an event: its columns, its body (the canonical JSON of every field but `hash`) and its
+    hash, the body's SHA-256 unless the event names one (a row forged by hand, in tests). Raises ValueError for
+    fields with no canonical form."""
+    body = canonical_json({key: value for key, value in event.items() if key != "hash"})
+    row = {key: event[key] for key in COLUMNS}
+    row["hash"] = event["hash"] if "hash" in event else hashlib.sha256(body).hexdigest()
+    row["body"] = body.decode()
+    return row
+
+
+def judged(values: Sequence[Any]) -> tuple[dict[str, Any], str | None]:
+    """An events row (every column, in table order) as an event, and the SHA-256 of its body; None when the body
+    is not an event's fields or a column disagrees with it. The columns stand in the event as stored (an altered
+    one is what verify reports), the rest comes from the body, a field it lacks as None."""
+    body = values[_BODY]
+    event = body_fields(body)
+    rehashed: str | None = None
+    if event.keys() == _FIELD_SET:
+        rehashed = hashlib.sha256(body.encode() if type(body) is str else bytes(body)).hexdigest()
+    else:
+        event = {key: event.get(key) for key in FIELDS}
+    for index, key in _COLUMN_AT:
+        value = values[index]
+        if rehashed is not None and event[key] != value:
+            rehashed = None
+        event[key] = value
+    event["hash"] = values[_HASH]
+    return event, rehashed
+
+
+def event_of(row: Sequence[Any]) -> dict[str, Any]:
+    """An event as a dict from a row of every column (as `judged` reads it)."""
+    return judged(row)[0]
+
+
+class _BodyField(TypeDecorator[Any]):
+    """The body read as one of its fields (parsed in Python, as a JSON column's value would be)."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else body_fields(value).get(self.key)
+
+
+def field(key: str) -> Label[Any]:
+    """A column expression that selects one of the body's fields, labelled by its name (`row.data`)."""
+    return type_coerce(_e.c.body, _BodyField(key)).label(key)
+
+
+def text_at(dialect: str, *path: str) -> ColumnElement[Any]:
+    """The text at a path inside the body, in SQL (for a WHERE clause; PostgreSQL keeps the body as text)."""
+    if dialect == "postgresql":
+        found: ColumnElement[Any] = cast(_e.c.body, JSON)[path].as_string()
+        return found
+    return func.json_extract(_e.c.body, "$" + "".join(f'."{key}"' for key in path), type_=Text)
+
