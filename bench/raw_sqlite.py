@@ -5,9 +5,9 @@
 What the disk and SQLite allow for the audit log alone, so that ledgerflow's events/s can be quoted as a
 share of it. Same settings as ledgerflow: WAL, synchronous=FULL, `BEGIN IMMEDIATE`, one commit per append;
 the same `events` table (columns and indexes); each append goes to one run's chain (runs taken in turn),
-whose head is read and moved in the transaction; each event hashed with SHA-256 over its RFC 8785
-canonical JSON (ledgerflow's own `event_hash`), `prev_hash` chained. No ORM, no state rows, no domain
-logic: only the log.
+whose head is read and moved in the transaction; each event stored as its RFC 8785 canonical JSON body and
+hashed with SHA-256 over those bytes (ledgerflow's own `event_hash`), `prev_hash` chained. No ORM, no state
+rows, no domain logic: only the log.
 
 The event bodies are real ones, sampled from a small ledgerflow run of the pricing-exception playbook, so
 their size and shape match what the engine writes.
@@ -43,11 +43,8 @@ CREATE TABLE events (
     run VARCHAR(64),
     task VARCHAR(64),
     step VARCHAR(200),
-    authority JSON NOT NULL,
-    data JSON NOT NULL,
-    v INTEGER NOT NULL,
-    prev_hash VARCHAR(64) NOT NULL,
-    hash VARCHAR(64) NOT NULL
+    hash VARCHAR(64) NOT NULL,
+    body TEXT NOT NULL
 );
 CREATE UNIQUE INDEX ix_events_chain ON events (chain, chain_seq);
 CREATE INDEX ix_events_type_at ON events (type, at);
@@ -85,8 +82,8 @@ def run_raw(samples: list[dict[str, Any]], appends: int, events_per_append: int 
         if hashlib.sha256(canonical_json(first)).hexdigest() != event_hash(first):
             raise RuntimeError("the hash computed here differs from ledgerflow's event_hash")
         source = itertools.cycle(samples)
-        insert = ("INSERT INTO events (seq, chain, chain_seq, at, type, actor, channel, run, task, step, authority, "
-                  "data, v, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        insert = ("INSERT INTO events (seq, chain, chain_seq, at, type, actor, channel, run, task, step, hash, body) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         move = ("INSERT INTO chains (id, length, hash) VALUES (?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET length = excluded.length, hash = excluded.hash")
         payload_bytes = 0
@@ -107,10 +104,9 @@ def run_raw(samples: list[dict[str, Any]], appends: int, events_per_append: int 
                           "data": body["data"], "prev_hash": prev}
                 canonical = canonical_json(stored)  # exactly what ledgerflow's event_hash hashes
                 digest = hashlib.sha256(canonical).hexdigest()
-                authority, data = json.dumps(body["authority"]), json.dumps(body["data"])
                 payload_bytes += len(canonical)
                 rows.append((seq, chain, length, body["at"], body["type"], body["actor"], body["channel"], chain,
-                             body["task"], body["step"], authority, data, body["v"], prev, digest))
+                             body["task"], body["step"], digest, canonical.decode()))
                 prev = digest
             db.executemany(insert, rows)
             db.execute(move, (chain, length, prev))
