@@ -6,8 +6,8 @@
 Times, in CPU microseconds per event (`process_time`, so other people's load moves them less), each stage of a
 verify on SQLite, one process: the driver's rows alone; `Tx.scan_chains` (rows as events, every stored body
 hashed and parsed, its columns held equal to it); the chain checks given those hashes; the in-place fold of
-every run; reading the stored runs and comparing them; the whole `audit.verify`. Prints JSON; nothing here
-asserts a time.
+every run; reading the stored runs and comparing them with the replayed ones; the week counts and latencies
+the replayed runs add up to; the whole `audit.verify`. Prints JSON; nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import json
 import shutil
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,13 @@ def stages(url: str) -> dict[str, float]:
             chains = list(tx.scan_chains())
             runs = [(chain, rows) for chain, rows, _ in chains if chain != SYSTEM_CHAIN]
             replayed: list[audit.Replayed] = []
+            rebuilt = [audit._replayed(chain, rows) for chain, rows in runs]  # with their scorecard flags
+
+            def figures() -> None:
+                weeks: Counter[tuple[str, str, str]] = Counter()
+                latencies: dict[tuple[str, str], list[float]] = {}
+                for run, (_, rows) in zip(rebuilt, runs, strict=True):
+                    audit._add_figures(run, rows, weeks, latencies)
 
             def folded() -> None:
                 for chain, rows in runs:
@@ -64,8 +72,9 @@ def stages(url: str) -> dict[str, float]:
                 "scan_chains": cpu(lambda: list(tx.scan_chains())),
                 "chain_checks": cpu(lambda: [audit.chain_problem(c, r, heads.get(c), hashes=h) for c, r, h in chains]),
                 "fold": cpu(folded),
-                "stored_runs": cpu(lambda: [tx.runs_by_id([run for run, _ in runs[k:k + 500]])
-                                            for k in range(0, len(runs), 500)]),
+                "stored_runs_compared": cpu(lambda: [list(audit._compare_runs(tx, rebuilt[k:k + 500]))
+                                                     for k in range(0, len(rebuilt), 500)]),
+                "week_counts": cpu(figures),
             }
         seconds["audit_verify"] = cpu(lambda: audit.verify(store, processes=1))
     finally:

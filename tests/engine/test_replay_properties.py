@@ -16,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from ledgerflow.domain.errors import LedgerflowError
 from ledgerflow.engine import governance, service
-from ledgerflow.storage.store import Store
+from ledgerflow.storage.store import Store, Tx
 from ledgerflow.trust import audit
 from tests.conftest import ADMIN, DIRECTORY, PRICING, drop_schema, make_store
 
@@ -81,7 +81,8 @@ class Engine(RuleBasedStateMachine):
 
     @invariant()
     def log_replays_to_the_stored_state(self) -> None:
-        result = audit.verify(self.store)
+        with patch.object(Tx, "runs_by_id", side_effect=AssertionError("a run's rows differ from its row form")):
+            result = audit.verify(self.store)  # every run the engine wrote is held by the row comparison alone
         assert result["ok"], result
         assert result["events"] >= self.last_seq  # the log only grows
         self.last_seq = result["events"]

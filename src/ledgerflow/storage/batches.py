@@ -9,6 +9,7 @@ from sqlalchemy import String, bindparam, select
 
 from ledgerflow.storage import schema
 from ledgerflow.storage.hot import Hot
+from ledgerflow.storage.rows import RECOMMENDATION_COMPARED, RUN_COMPARED, TASK_COMPARED
 
 _t, _r, _rec, _h = schema.tasks, schema.runs, schema.recommendations, schema.chains
 IDS_PER_QUERY = 512
@@ -26,7 +27,8 @@ def id_lists(ids: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
 @functools.cache
 def by_ids(what: str, size: int) -> Hot:
     """Chain heads (locked), runs, their tasks, recommendations or row locks by `size` ids bound as i0, i1, ...
-    (a fixed list, so the statement is compiled once per size)."""
+    (a fixed list, so the statement is compiled once per size); `compared_*`: the columns `audit verify`
+    compares with a replayed run, in the order of `rows.compared`."""
     ids = [bindparam(f"i{k}", type_=String) for k in range(size)]
     if what == "heads":  # locked in id order: two commands appending to several chains cannot deadlock
         return Hot(select(_h.c.id, _h.c.length, _h.c.hash).where(_h.c.id.in_(ids)).order_by(_h.c.id)
@@ -35,6 +37,13 @@ def by_ids(what: str, size: int) -> Hot:
         return Hot(select(_r.c.id).where(_r.c.id.in_(ids)).order_by(_r.c.id).with_for_update())
     if what == "tasks":
         return Hot(select(_t).where(_t.c.run.in_(ids)).order_by(_t.c.run, _t.c.ord))
+    if what == "compared_runs":
+        return Hot(select(*(_r.c[name] for name in RUN_COMPARED)).where(_r.c.id.in_(ids)))
+    if what == "compared_tasks":
+        return Hot(select(*(_t.c[name] for name in TASK_COMPARED)).where(_t.c.run.in_(ids))
+                   .order_by(_t.c.run, _t.c.ord))
+    if what == "compared_recommendations":
+        return Hot(select(*(_rec.c[name] for name in RECOMMENDATION_COMPARED)).where(_rec.c.run.in_(ids)))
     if what == "recommendations":
         return Hot(select(_rec).where(_rec.c.run.in_(ids)).order_by(_rec.c.run, _rec.c.at))
     return Hot(select(_r).where(_r.c.id.in_(ids)))

@@ -16,7 +16,7 @@ from ledgerflow.storage.batches import by_ids, id_lists
 from ledgerflow.storage.catalog import _DIRECTORY_VERSION
 from ledgerflow.storage.chain import _LAST_SEQ
 from ledgerflow.storage.hot import Hot
-from ledgerflow.storage.rows import OPEN, TASK_COLUMNS, recommendation_from, run_from, task_from, task_row
+from ledgerflow.storage.rows import OPEN, TASK_COLUMNS, Compared, recommendation_from, run_from, task_from, task_row
 from ledgerflow.storage.transaction import _NOW, TxBase
 
 # The engine's hot path runs these on every command: built once, so each execution skips statement
@@ -240,4 +240,19 @@ class Runs(TxBase):
                 recs.setdefault(x.run, []).append(recommendation_from(x))
             found.update({row.id: run_from(row, tasks.get(row.id, []), recs.get(row.id, []))
                           for row in by_ids("runs", size).rows(self.conn, binds)})
+        return found
+
+    def run_rows(self, ids: Sequence[str]) -> dict[str, Compared]:
+        """These runs as rows in the form of `rows.compared`, three queries per 512 runs and no domain objects:
+        `audit verify` compares them with its replay of every run."""
+        found: dict[str, Compared] = {}
+        for size, binds in id_lists(ids):
+            tasks: dict[str, list[tuple[Any, ...]]] = {}
+            for x in by_ids("compared_tasks", size).rows(self.conn, binds):
+                tasks.setdefault(x.run, []).append(x)
+            recs: dict[str, set[tuple[Any, ...]]] = {}
+            for x in by_ids("compared_recommendations", size).rows(self.conn, binds):
+                recs.setdefault(x.run, set()).add(x)
+            found.update({row.id: (row, tasks.get(row.id, []), recs.get(row.id, set()))
+                          for row in by_ids("compared_runs", size).rows(self.conn, binds)})
         return found

@@ -10,6 +10,7 @@ its memory holds one chain and a batch of runs, not the whole history.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import multiprocessing
 import os
@@ -17,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import rfc8785
@@ -30,6 +32,7 @@ from ledgerflow.domain.replay import Unfolded, fold
 from ledgerflow.domain.runs import RunState, TaskState, evolve
 from ledgerflow.domain.states import RunStatus
 from ledgerflow.domain.times import parse_time
+from ledgerflow.storage.rows import compared
 from ledgerflow.storage.schema import SYSTEM_CHAIN
 from ledgerflow.storage.store import PERIOD_COUNTS, Store, Tx, event_hash
 
@@ -237,9 +240,7 @@ def _verify_range(tx: Tx, low: str | None, high: str | None) -> Part:
             mismatched.extend(autonomy_mismatch(rows, tx.autonomy()))
         else:
             replayed = _replayed(chain, rows)
-            weeks.update(_week_counts(replayed, rows))
-            for key, hours in _latencies(replayed):
-                latencies.setdefault(key, []).append(hours)
+            _add_figures(replayed, rows, weeks, latencies)
             pending.append(replayed)
             documents.update(kept_documents(chain, rows))
             if len(pending) >= _BATCH:
@@ -262,33 +263,36 @@ def kept_documents(run: str, rows: list[dict[str, Any]]) -> dict[str, tuple[str,
     return found
 
 
+@functools.cache
+def _day_week(day: date) -> str:
+    return week_of(datetime.combine(day, time(0), UTC)).name
+
+
 def _week(at: str) -> str:
-    return week_of(parse_time(at)).name
+    """The ISO week of a time's UTC date (as `week_of`), kept per date: `week_of` builds a period, ten times the
+    cost of parsing the time, for each of the several times a run's counts place in a week."""
+    return _day_week(parse_time(at).date())
 
 
-def _latencies(replayed: Replayed) -> Iterator[tuple[tuple[str, str], float]]:
-    """((playbook, week decided), hours from ready to decided) of each decided decision task of a run."""
-    state = replayed[1]
-    if state is None:
-        return
-    for decided_at, hours in decisions(state.tasks):
-        yield (state.playbook, _week(decided_at)), hours
-
-
-def _week_counts(replayed: Replayed, rows: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
-    """What one run adds to its playbook's week counts (`schema.period_counts`), from its events."""
+def _add_figures(replayed: Replayed, rows: list[dict[str, Any]], weeks: Counter[tuple[str, str, str]],
+                 latencies: dict[tuple[str, str], list[float]]) -> None:
+    """What one run adds to its playbook's week counts (`schema.period_counts`), from its events, and its decided
+    decisions' latencies in hours by (playbook, week decided)."""
     _, state, flags, _ = replayed
     if state is None:
         return
+    playbook = state.playbook
     if flags is not None and state.ended_at is not None:
         ended = _week(state.ended_at)
         counts = ended_counts(state.status == RunStatus.COMPLETED, flags)
-        yield from ((state.playbook, ended, name) for name, n in counts.items() if n)
+        weeks.update((playbook, ended, name) for name, n in counts.items() if n)
     for row in rows:
         if row["type"] == "task.sent_back":
-            yield state.playbook, _week(row["at"]), "rework"
-    for decided_at, _ in decisions(state.tasks):
-        yield state.playbook, _week(decided_at), "decided"
+            weeks[playbook, _week(row["at"]), "rework"] += 1
+    for decided_at, hours in decisions(state.tasks):
+        week = _week(decided_at)
+        weeks[playbook, week, "decided"] += 1
+        latencies.setdefault((playbook, week), []).append(hours)
 
 
 def _event(row: dict[str, Any]) -> Event:
@@ -325,12 +329,23 @@ def _replayed(chain: str, rows: list[dict[str, Any]]) -> Replayed:
 
 
 def _compare_runs(tx: Tx, rebuilt: list[Replayed]) -> Iterator[dict[str, Any]]:
-    ids = [run_id for run_id, _, _, _ in rebuilt]
-    stored, stored_flags = tx.runs_by_id(ids), tx.stored_flags(ids)
+    """Each replayed run against its stored rows: rows equal to its row form (`rows.compared`) hold it, and only
+    the runs whose rows differ (tampered, or stored in another form) are built from their rows and judged
+    as domain objects, whose comparison decides."""
+    stored = tx.run_rows([run_id for run_id, _, _, _ in rebuilt])
+    doubtful: list[tuple[str, RunState, tuple[bool, bool, bool] | None, int]] = []
     for run_id, mine, flags, last_seq in rebuilt:
-        theirs = stored.get(run_id)
-        expected = flags or (None, None, None)
-        if mine is None or theirs is None or _normal(mine) != _normal(theirs) or stored_flags.get(run_id) != expected:
+        if mine is None:
+            yield _bad(last_seq, run_id, "state-mismatch")
+        elif stored.get(run_id) != compared(mine, flags):
+            doubtful.append((run_id, mine, flags, last_seq))
+    if not doubtful:
+        return
+    ids = [run_id for run_id, _, _, _ in doubtful]
+    states, stored_flags = tx.runs_by_id(ids), tx.stored_flags(ids)
+    for run_id, mine, flags, last_seq in doubtful:
+        theirs = states.get(run_id)
+        if theirs is None or _normal(mine) != _normal(theirs) or stored_flags.get(run_id) != (flags or (None,) * 3):
             yield _bad(last_seq, run_id, "state-mismatch")
 
 
