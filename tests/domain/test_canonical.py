@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.strategies import json_documents
 
-from ledgerflow.domain.canonical import _fast, _holds_float, _plain, canonical_json, digest, exact_json, floatless_json
+from ledgerflow.domain.canonical import _fast, _plain, canonical_json, digest, exact_json
 
 json_values = json_documents()
 # the documents these tests draw or list, typed as rfc8785 takes them (tuples and str or int enums among them)
@@ -155,35 +155,4 @@ def test_a_digest_is_the_sha256_of_the_canonical_bytes() -> None:
     value: Any = {"input": {"deal_value": 12000}, "outputs": {"prepare": {"note": "é"}}}
     assert digest(value) == hashlib.sha256(bytes(rfc8785.dumps(value))).hexdigest()
 
-
-@given(any_values)
-@settings(max_examples=1500)
-def test_the_floatless_path_writes_what_canonical_json_writes_or_refuses_as_it_does(value: Json) -> None:
-    """The path `audit verify` takes for each event it reads: the same bytes as `canonical_json`, or the same
-    refusal, for floats, NaN beside a null, big integers, tuples and hostile text alike."""
-    try:
-        expected: bytes | None = canonical_json(value)
-    except (rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError, OverflowError):
-        expected = None
-    try:
-        found: bytes | None = floatless_json(value)
-    except (rfc8785.CanonicalizationError, UnicodeEncodeError, ValueError, OverflowError):
-        found = None
-    assert found == expected
-
-
-@pytest.mark.parametrize("value", [
-    {"a": None, "b": float("nan")}, {"a": [None, {"b": float("inf")}]}, (None, -float("inf")),
-])
-def test_a_nan_or_an_infinity_beside_a_null_is_refused_on_the_floatless_path(value: Any) -> None:
-    with pytest.raises((rfc8785.CanonicalizationError, ValueError)):
-        floatless_json(value)
-
-
-@pytest.mark.parametrize(("value", "holds"), [
-    ({"a": {"b": [1, "x", None, True, {"c": 0.5}]}}, True), (1.5, True), ([2**60, "1.5", None], False),
-    ({"seq": 1, "data": {"n": [1, 2]}, "t": ("a", 3)}, False), (float("nan"), True),
-])
-def test_a_float_is_found_at_any_depth(value: Any, holds: bool) -> None:
-    assert _holds_float(value) is holds
 

@@ -2,11 +2,12 @@
 
 For documents without floats, integers beyond ±2^53 or characters outside the Basic Multilingual Plane,
 RFC 8785 output is exactly what orjson writes with sorted keys (same escapes; key order by code point equals
-order by UTF-16 code unit inside the BMP). Every event is hashed when written and again by `audit verify`,
-so this is the hot path: orjson writes the bytes (~1.5 µs), and a few byte scans of its output, outside
-string literals, prove no float was written (orjson writes NaN and infinities as `null`: a document with a
-`null` is read back and compared). Anything else takes the exact path: the standard library's encoder
-where it is canonical, the `rfc8785` package otherwise. Property tests hold all three equal.
+order by UTF-16 code unit inside the BMP). Every event is encoded once, when written (its body, which its
+hash covers and `audit verify` hashes as stored), so this is the hot path: orjson writes the bytes (~1.5 µs),
+and a few byte scans of its output, outside string literals, prove no float was written (orjson writes NaN
+and infinities as `null`: a document with a `null` is read back and compared). Anything else takes the exact
+path: the standard library's encoder where it is canonical, the `rfc8785` package otherwise. Property tests
+hold all three equal.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ _encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", 
 
 
 def _plain(value: Any) -> bool:
-    """True when the standard encoder's output is already RFC 8785 canonical. On every command's path and
-    every event `audit verify` reads: exact-type tests first (much faster than isinstance with unions)."""
+    """True when the standard encoder's output is already RFC 8785 canonical. On the exact path of every
+    command: exact-type tests first (much faster than isinstance with unions)."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return True
@@ -74,38 +75,6 @@ def _fast(value: Any) -> bytes | None:
     if b"null" in outside and orjson.loads(out) != value:
         return None  # NaN or an infinity written as null (or a tuple, which only looks unequal)
     return out
-
-
-def floatless_json(value: Any) -> bytes:
-    """`canonical_json` by a shorter proof, for the documents with no float in them (every event `audit verify`
-    reads, as a rule): with none, orjson has written no NaN or infinity as `null` and no number RFC 8785 writes
-    otherwise, so the read-back and the scans of `_fast` are not needed. What orjson refuses (integers beyond
-    ±2^53, lone surrogates) and characters outside the BMP (keys that sort apart) go to the exact path."""
-    if _holds_float(value):
-        return exact_json(value)
-    try:
-        out = orjson.dumps(value, option=_OPTIONS)
-    except (orjson.JSONEncodeError, TypeError):
-        return exact_json(value)
-    if not out.isascii() and _astral(out):
-        return exact_json(value)
-    return out
-
-
-def _holds_float(value: Any) -> bool:
-    """A float anywhere in a document of dicts, lists and scalars (exact-type tests: this runs per event)."""
-    kind = type(value)
-    if kind is dict:
-        value = value.values()
-    elif kind is not list and kind is not tuple:
-        return kind is float
-    for child in value:
-        kind = type(child)
-        if kind is str or kind is int or child is None:
-            continue
-        if kind is float or _holds_float(child):
-            return True
-    return False
 
 
 def _astral(out: bytes) -> bool:
