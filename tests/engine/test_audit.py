@@ -345,3 +345,17 @@ def test_a_chain_rewritten_whole_without_its_start_is_a_state_mismatch_not_a_cra
 def test_a_chain_without_events_replays_to_no_run() -> None:
     # what the replay compares a run row with when its chain holds none of its events: no run, not a default
     assert audit.replay_run([]) is None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_verify_leaves_the_cycle_collector_as_it_found_it(store: Store, enabled: bool) -> None:
+    import gc
+
+    start(store)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        assert audit.verify(store, processes=1)["ok"]
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
