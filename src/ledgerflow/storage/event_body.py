@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Text, cast, func, type_coerce
@@ -34,7 +35,8 @@ ONLY_IN_BODY = tuple(key for key in FIELDS if key not in COLUMNS)
 KEYS = tuple(str(c.name) for c in _e.columns)
 _FIELD_SET = frozenset(FIELDS)
 _HASH, _BODY = KEYS.index("hash"), KEYS.index("body")
-_COLUMN_AT = tuple((KEYS.index(key), key) for key in COLUMNS)
+_column_values = itemgetter(*(KEYS.index(key) for key in COLUMNS))
+_field_values = itemgetter(*COLUMNS)
 
 
 def body_fields(body: Any) -> dict[str, Any]:
@@ -61,19 +63,18 @@ def event_row(event: Mapping[str, Any]) -> dict[str, Any]:
 def judged(values: Sequence[Any]) -> tuple[dict[str, Any], str | None]:
     """An events row (every column, in table order) as an event, and the SHA-256 of its body; None when the body
     is not an event's fields or a column disagrees with it. The columns stand in the event as stored (an altered
-    one is what verify reports), the rest comes from the body, a field it lacks as None."""
+    one is what verify reports), the rest comes from the body, a field it lacks as None. A full verify judges
+    every event, so the columns are picked and compared as tuples (in C)."""
     body = values[_BODY]
-    event = body_fields(body)
+    raw = body.encode("utf-8", "surrogatepass") if type(body) is str else bytes(body)
+    event = body_fields(raw)
+    columns = _column_values(values)
     rehashed: str | None = None
-    if event.keys() == _FIELD_SET:
-        rehashed = hashlib.sha256(body.encode() if type(body) is str else bytes(body)).hexdigest()
+    if event.keys() == _FIELD_SET and _field_values(event) == columns:
+        rehashed = hashlib.sha256(raw).hexdigest()
     else:
         event = {key: event.get(key) for key in FIELDS}
-    for index, key in _COLUMN_AT:
-        value = values[index]
-        if rehashed is not None and event[key] != value:
-            rehashed = None
-        event[key] = value
+    event.update(zip(COLUMNS, columns, strict=True))
     event["hash"] = values[_HASH]
     return event, rehashed
 
