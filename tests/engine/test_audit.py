@@ -359,3 +359,21 @@ def test_verify_leaves_the_cycle_collector_as_it_found_it(store: Store, enabled:
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+BIG_FLOATS = [3.705303927878146e16, 2.0**60, -1.2345678901234567e18, 1e16, 9007199254740994.0, 1e300]
+"""Floats RFC 8785 writes as integer literals (below 1e21) or with an exponent: each reads back as the double
+that was hashed, not as the integer its digits spell."""
+
+
+def test_floats_written_as_integer_literals_read_back_as_the_floats_hashed(store: Store) -> None:
+    run = start(store, notes=BIG_FLOATS, limit=2**53 - 1)
+    decide(store, act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0], "approve")
+    with store.read() as tx:
+        started = tx.events(run=run.id)[0]
+        _, rows, hashes = next(found for found in tx.scan_chains() if found[0] == run.id)
+    for read in (started, rows[0]):
+        notes = read["data"]["input"]["notes"]
+        assert notes == BIG_FLOATS and all(type(n) is float for n in notes)
+        assert read["data"]["input"]["limit"] == 2**53 - 1 and type(read["data"]["input"]["limit"]) is int
+    assert hashes == [row["hash"] for row in rows] and audit.verify(store)["ok"]

@@ -47,14 +47,16 @@ _BEGIN_WRITE, _BEGIN_READ = Hot(text("BEGIN IMMEDIATE")), Hot(text("BEGIN DEFERR
 
 
 _DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x7C if byte in b":,[-+.eE \t\r\n" else 0x2E for byte in range(256))
-_LONG_RUN = b"0" * 19
-_LONG_NUMBER = b"|" + _LONG_RUN
-"""A number of 19 digits or more: an integer orjson may read as a float (beyond 64 bits), or a float it may round
-otherwise than the standard library; such a document is read by the standard library. Every ASCII digit is
-mapped to "0", and what may come before a number or a run of its digits (`:`, `,`, `[`, `-`, `+`, `.`, `e`,
-`E`, whitespace) to "|", so a digit run inside a string (a hex digest, the zero hash) is not taken for one
-unless such a character precedes it, which costs only the slower path. Both steps run in C: a regular
-expression took ~6 us over an event's text, this ~0.5 us."""
+
+
+def digit_run(raw: bytes, length: int) -> bool:
+    """True when a JSON text may hold a number with a run of `length` digits or more. Every ASCII digit is mapped to
+    "0", and what may come before a number or a run of its digits (`:`, `,`, `[`, `-`, `+`, `.`, `e`, `E`,
+    whitespace) to "|", so a digit run inside a string (a hex digest, the zero hash) is not taken for one unless
+    such a character precedes it, which costs only a slower path. Both steps run in C: a regular expression took
+    ~6 us over an event's text, this ~0.5 us."""
+    mapped, run = raw.translate(_DIGITS), b"0" * length
+    return b"|" + run in mapped or mapped.startswith(run)
 
 
 def _loads(text: str | bytes | memoryview) -> Any:
@@ -63,8 +65,8 @@ def _loads(text: str | bytes | memoryview) -> Any:
     reads it, so a value reads back the same either way."""
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text) if isinstance(
         text, memoryview) else text
-    mapped = raw.translate(_DIGITS)
-    if _LONG_NUMBER not in mapped and not mapped.startswith(_LONG_RUN):
+    if not digit_run(raw, 19):  # 19 digits: an integer orjson may read as a float (beyond 64 bits), or a float
+        # it may round otherwise than the standard library
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

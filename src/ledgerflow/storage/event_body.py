@@ -9,17 +9,19 @@ Every reader gets an event as one dict: the columns as stored, the fields only t
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Text, cast, func, type_coerce
 from sqlalchemy.sql.elements import ColumnElement, Label
 from sqlalchemy.types import TypeDecorator
 
 from ledgerflow.domain.canonical import canonical_json
 from ledgerflow.storage import schema
-from ledgerflow.storage.database import _loads
+from ledgerflow.storage.database import digit_run
 
 _e = schema.events
 
@@ -34,19 +36,36 @@ ONLY_IN_BODY = tuple(key for key in FIELDS if key not in COLUMNS)
 
 KEYS = tuple(str(c.name) for c in _e.columns)
 _FIELD_SET = frozenset(FIELDS)
+_SAFE_INT = 2**53
 _HASH, _BODY = KEYS.index("hash"), KEYS.index("body")
 _column_values = itemgetter(*(KEYS.index(key) for key in COLUMNS))
 _field_values = itemgetter(*COLUMNS)
 
 
-def body_fields(body: Any) -> dict[str, Any]:
+def body_fields(raw: bytes) -> dict[str, Any]:
     """The fields of a stored body; {} when it is not a JSON object (a body altered by hand, which verify
-    reports: readers then see its fields as missing rather than fail)."""
+    reports: readers then see its fields as missing rather than fail). Numbers read as RFC 8785 wrote them: see
+    `_number`; a body with a 16-digit number takes the standard library's parser, which can say so."""
     try:
-        fields = _loads(body)
-    except ValueError:
-        return {}
+        fields = _exact(raw) if digit_run(raw, 16) else orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            fields = _exact(raw)  # NaN and the like, written by hand
+        except (ValueError, RecursionError):
+            return {}
     return fields if type(fields) is dict else {}
+
+
+def _exact(raw: bytes) -> Any:
+    return json.loads(raw, parse_int=_number)
+
+
+def _number(text: str) -> int | float:
+    """A JSON integer literal as RFC 8785 meant it, a double. Within ±2^53 the integer is that double exactly;
+    beyond, only a float is written so (the canonical encoder refuses such integers: 3.705303927878146e16 is
+    written 37053039278781460), and read as an integer it would be another value than the one hashed."""
+    value = int(text)
+    return value if -_SAFE_INT < value < _SAFE_INT else float(text)
 
 
 def event_row(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,7 +114,10 @@ class _BodyField(TypeDecorator[Any]):
         self.key = key
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
-        return None if value is None else body_fields(value).get(self.key)
+        if value is None:
+            return None
+        return body_fields(value.encode("utf-8", "surrogatepass") if type(value) is str else bytes(value)).get(
+            self.key)
 
 
 def field(key: str) -> Label[Any]:
