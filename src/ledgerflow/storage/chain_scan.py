@@ -1,11 +1,11 @@
 """Whole chains read for `audit verify`: the driver's rows straight into events, each event's stored body hashed.
 
 A full verify reads every event once, so the per-row cost of SQLAlchemy's result objects and type processors
-shows in its rate. Here the rows come off the driver's cursor and each body (the event's canonical JSON, the
-bytes its hash covers) is hashed as read and parsed once, by `_loads` as every reader parses it. The columns
-beside the body must repeat its fields: reports select and join on them, and the hash covers only the body. An
-event whose body is not a JSON object with exactly an event's fields, or whose columns say otherwise, gets no
-hash (None): it is altered, as when its fields are hashed anew (`chain.event_hash`).
+shows in its rate. Here the rows come off the driver's cursor and each is judged as every reader reads an event
+(`event_body.judged`): its body (the event's canonical JSON, the bytes its hash covers) hashed as read and parsed
+once, its columns, which reports select and join on, held equal to the body's fields. An event whose body is not
+a JSON object with exactly an event's fields, or whose columns say otherwise, gets no hash (None): it is
+altered, as when its fields are hashed anew (`chain.event_hash`).
 """
 
 from __future__ import annotations

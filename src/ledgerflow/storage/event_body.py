@@ -2,7 +2,7 @@
 the columns that repeat the body's fields queries select and join on.
 
 Writing an event is one canonical encoding, which both the hash and the row take; a full `audit verify` hashes
-the body as read instead of rebuilding it, and holds the columns equal to the body's fields (storage/chain_scan.py).
+the body as read instead of rebuilding it, and holds the columns equal to the body's fields (`judged`).
 Every reader gets an event as one dict: the columns as stored, the fields only the body holds parsed from it.
 """
 
