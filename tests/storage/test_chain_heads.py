@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +13,11 @@ from ledgerflow.domain.errors import Conflict, LimitExceeded
 from ledgerflow.domain.events import Event
 from ledgerflow.domain.runs import Recommendation
 from ledgerflow.domain.times import format_time
+from ledgerflow.storage.hot import trace_statements
 from ledgerflow.storage.store import Store
 from ledgerflow.trust import audit
-from tests.engine.helpers import changes_nothing, start
+from tests.conftest import PRICING
+from tests.engine.helpers import changes_nothing, publish_text, start
 
 
 def _nudge(run: str, at: str) -> Event:
@@ -105,6 +109,16 @@ def test_a_run_read_from_its_rows_has_each_task_once_and_its_recommendations_in_
         afresh.close()
 
 
+def test_a_version_published_after_a_run_was_read_is_the_newest_the_transaction_reads(store: Store,
+                                                                                      tmp_path: Path) -> None:
+    run = start(store)
+    with store.write() as tx:
+        tx.load_run(run.id)  # the newest version of the run's playbook comes with it
+        assert tx.playbook(run.playbook)[1] == 1
+        publish_text(store, tmp_path, PRICING.read_text().replace("title: ", "title: Renamed ", 1))  # joins it
+        assert tx.playbook(run.playbook)[1] == 2
+
+
 def test_a_transaction_over_many_runs_keeps_only_the_last_few_in_memory(store: Store) -> None:
     runs = [start(store) for _ in range(20)]
     with store.read() as tx:
@@ -187,4 +201,25 @@ def test_a_writer_waiting_for_a_chain_head_draws_its_seqs_after_the_holder_so_se
     second = outcome["rows"]
     assert isinstance(second, list)
     assert second[0]["prev_hash"] == last[0]["hash"] and second[0]["seq"] > last[0]["seq"]
+    assert audit.verify(store)["ok"]
+
+
+def test_an_append_on_postgresql_locks_its_heads_and_draws_its_seqs_in_one_statement(store: Store) -> None:
+    if store.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite numbers seqs itself, under its one writer")
+    run = start(store)
+    statements: list[str] = []
+
+    def counted(sql: str, _dialect: str) -> AbstractContextManager[None]:
+        statements.append(sql)
+        return nullcontext()
+
+    with store.write() as tx:
+        at = format_time(tx.now())
+        trace_statements(store.engine, counted)
+        try:
+            tx.append([_nudge(run.id, at), Event(type="nudge.sent", at=at, actor="system")])  # and the system chain
+        finally:
+            trace_statements(store.engine, None)
+    assert [sql.split()[0] for sql in statements] == ["SELECT", "INSERT"], statements
     assert audit.verify(store)["ok"]

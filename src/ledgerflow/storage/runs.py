@@ -15,7 +15,7 @@ from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.times import parse_time
 from ledgerflow.storage import schema
 from ledgerflow.storage.batches import by_ids, id_lists
-from ledgerflow.storage.catalog import _DIRECTORY_VERSION
+from ledgerflow.storage.catalog import _DIRECTORY_VERSION, _LATEST_VERSION
 from ledgerflow.storage.chain import _LAST_SEQ
 from ledgerflow.storage.hot import Hot
 from ledgerflow.storage.rows import OPEN, TASK_COLUMNS, Compared, recommendation_from, run_from, task_from, task_row
@@ -25,11 +25,13 @@ from ledgerflow.storage.transaction import _NOW, TxBase
 # construction and only looks up SQLAlchemy's compiled-statement cache.
 _t, _r, _rec, _h = schema.tasks, schema.runs, schema.recommendations, schema.chains
 _RUN_OF_TASK = select(_t.c.run).where(_t.c.id == bindparam("task"))
-# a command's run comes with what every command reads next, the directory version and the (simulated) clock,
-# and on SQLite with the run's chain head (see run_cache.py) and the last seq: one round trip instead of several.
-# PostgreSQL keeps no runs across transactions and draws seqs from a sequence, so it reads neither.
+# a command's run comes with what commands read next, the directory version, the (simulated) clock and the newest
+# version of the run's playbook (risk triggers), and on SQLite with the run's chain head (see run_cache.py) and
+# the last seq: one round trip instead of several. PostgreSQL keeps no runs across transactions and draws seqs
+# from a sequence, so it reads neither.
 _CONTEXT = (_DIRECTORY_VERSION.scalar_subquery().label("directory_version"),
-            _NOW.scalar_subquery().label("clock_now"))
+            _NOW.scalar_subquery().label("clock_now"),
+            _LATEST_VERSION.where(schema.playbooks.c.id == _r.c.playbook).scalar_subquery().label("latest_version"))
 _SQLITE_CONTEXT = (*_CONTEXT,
                    select(_h.c.length).where(_h.c.id == _r.c.id).scalar_subquery().label("head_length"),
                    select(_h.c.hash).where(_h.c.id == _r.c.id).scalar_subquery().label("head_hash"),
@@ -99,6 +101,8 @@ class Runs(TxBase):
         """A run from its row (read with the directory version and the clock, kept for this transaction)."""
         if self._directory_version is None:
             self._directory_version = int(row.directory_version or 0)
+        if row.latest_version is not None:
+            self._latest.setdefault(row.playbook, row.latest_version)
         if self.simulated and self._now is None:
             self._now = parse_time(str(row.clock_now))
         if self.write and self._last_seq is None and self.conn.dialect.name == "sqlite":
