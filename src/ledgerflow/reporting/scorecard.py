@@ -44,8 +44,8 @@ def latency_side(tx: Tx, playbook: str, period: Period, threshold: float, p: flo
     span, or a trigger that arrived mid-week) the period's latencies are read and placed.
     """
     if period.is_week:
-        marks = tx.latency_marks(playbook, period.name, threshold)
-        if marks is not None and marks.decided == tx.period_counts(playbook, period.name)["decided"]:
+        marks = tx.complete_latency_marks(playbook, period.name, threshold)
+        if marks is not None:
             return percentile_side(marks, threshold, p)
     return percentile_side(Marks.of(_latencies(tx, playbook, period), threshold), threshold, p)
 

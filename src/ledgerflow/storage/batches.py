@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 
-from sqlalchemy import String, bindparam, select
+from sqlalchemy import String, bindparam, func, select
 
 from ledgerflow.storage import schema
 from ledgerflow.storage.hot import Hot
@@ -28,11 +28,23 @@ def id_lists(ids: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
 def by_ids(what: str, size: int) -> Hot:
     """Chain heads (locked), runs, their tasks, recommendations or row locks by `size` ids bound as i0, i1, ...
     (a fixed list, so the statement is compiled once per size); `compared_*`: the columns `audit verify`
-    compares with a replayed run, in the order of `rows.compared`."""
+    compares with a replayed run, in the order of `rows.compared`.
+
+    `heads_and_seqs` (PostgreSQL): the heads as three arrays (ids, lengths, hashes; NULL when none is stored
+    yet) and `n` fresh seqs, in one round trip. The seqs are an InitPlan of the aggregate over the locked rows,
+    evaluated once it has read them all, so they are drawn with every lock held: a chain's seqs rise in the
+    order its appends commit, as when a second statement drew them."""
     ids = [bindparam(f"i{k}", type_=String) for k in range(size)]
-    if what == "heads":  # locked in id order: two commands appending to several chains cannot deadlock
-        return Hot(select(_h.c.id, _h.c.length, _h.c.hash).where(_h.c.id.in_(ids)).order_by(_h.c.id)
-                   .with_for_update())
+    # locked in id order: two commands appending to several chains cannot deadlock
+    heads = select(_h.c.id, _h.c.length, _h.c.hash).where(_h.c.id.in_(ids)).order_by(_h.c.id).with_for_update()
+    if what == "heads":
+        return Hot(heads)
+    if what == "heads_and_seqs":
+        locked = heads.subquery()
+        seqs = (select(func.array_agg(schema.event_seq.next_value()))
+                .select_from(func.generate_series(1, bindparam("n"))).scalar_subquery())
+        return Hot(select(func.array_agg(locked.c.id), func.array_agg(locked.c.length),
+                          func.array_agg(locked.c.hash), seqs))
     if what == "lock":
         return Hot(select(_r.c.id).where(_r.c.id.in_(ids)).order_by(_r.c.id).with_for_update())
     if what == "tasks":

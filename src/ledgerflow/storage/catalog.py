@@ -19,7 +19,8 @@ from ledgerflow.storage.transaction import _NOW, TxBase
 
 _DIRECTORY_VERSION = select(func.max(schema.directory_versions.c.version))
 _DIRECTORY_VERSION_AND_NOW = select(_DIRECTORY_VERSION.scalar_subquery(), _NOW.scalar_subquery())
-_LATEST_PLAYBOOK = select(func.max(schema.playbooks.c.version)).where(schema.playbooks.c.id == bindparam("playbook"))
+_LATEST_VERSION = select(func.max(schema.playbooks.c.version))
+_LATEST_PLAYBOOK = _LATEST_VERSION.where(schema.playbooks.c.id == bindparam("playbook"))
 _GOVERNANCE = select(schema.governance).where(schema.governance.c.playbook == bindparam("playbook"))
 _HOT_LATEST_PLAYBOOK, _HOT_GOVERNANCE = Hot(_LATEST_PLAYBOOK), Hot(_GOVERNANCE)
 _HOT_DIRECTORY_VERSION_AND_NOW = Hot(_DIRECTORY_VERSION_AND_NOW)
@@ -72,8 +73,8 @@ class Catalog(TxBase):
     def playbook(self, playbook_id: str, version: int | None = None) -> tuple[Playbook, int]:
         """A published playbook (the newest version unless one is named), parsed once per process."""
         t = schema.playbooks
-        if version is None:
-            version = _HOT_LATEST_PLAYBOOK.scalar(self.conn, {"playbook": playbook_id})
+        if version is None:  # read with a run of this playbook, or now
+            version = self._latest.get(playbook_id) or _HOT_LATEST_PLAYBOOK.scalar(self.conn, {"playbook": playbook_id})
             if version is None:
                 raise NotFound(f"no published playbook {playbook_id!r}", rule="unknown-playbook")
         if not 1 <= version <= _MAX_VERSION:  # no such version, and a database integer could not even hold it
@@ -93,6 +94,7 @@ class Catalog(TxBase):
 
     def insert_playbook(self, row: dict[str, Any]) -> None:
         self.conn.execute(insert(schema.playbooks).values(**row))
+        self._latest.pop(row["id"], None)
 
     def list_playbooks(self) -> list[Any]:
         t = schema.playbooks

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, select, text, update
@@ -105,19 +105,28 @@ class Chain(TxBase):
         """Append events to their chains (the run's, or `system`) and move the heads, in this transaction.
 
         A chain's head is read and locked at the transaction's first append to it, kept here while later
-        appends move it, and written once, just before the commit (`flush`).
+        appends move it, and written once, just before the commit (`flush`). On PostgreSQL the statement that
+        locks the heads also draws the seqs.
         """
         if not events:
             return []
         heads = self._heads
         missing = sorted({event.run or schema.SYSTEM_CHAIN for event in events} - heads.keys())
-        for size, binds in id_lists(missing):
-            for row in by_ids("heads", size).rows(self.conn, binds):
-                heads[row.id] = (row.length, row.hash)
-                self._stored_length[row.id] = row.length
+        lists, drawn = list(id_lists(missing)), None
+        for index, (size, binds) in enumerate(lists):
+            found: Iterable[tuple[str, int, str]]
+            if self.conn.dialect.name == "postgresql":  # the seqs come with the last list's heads (batches.py)
+                n = len(events) if index == len(lists) - 1 else 0
+                ids, lengths, hashes, fresh = by_ids("heads_and_seqs", size).first(self.conn, {**binds, "n": n})
+                found, drawn = zip(ids or (), lengths or (), hashes or (), strict=True), fresh or drawn
+            else:
+                found = by_ids("heads", size).rows(self.conn, binds)
+            for chain, length, digest in found:
+                heads[chain] = (length, digest)
+                self._stored_length[chain] = length
         for chain in missing:
             self._stored_length.setdefault(chain, None)
-        seqs = iter(self._next_seqs(len(events)))
+        seqs = iter(self._next_seqs(len(events)) if drawn is None else sorted(drawn))
         appended, rows = [], []
         for event in events:
             chain = event.run or schema.SYSTEM_CHAIN
@@ -151,7 +160,8 @@ class Chain(TxBase):
             self._stored_length[chain] = length
 
     def _next_seqs(self, n: int) -> list[int]:
-        """`n` fresh global seqs: drawn from a sequence on PostgreSQL, max + 1 under SQLite's one writer."""
+        """`n` fresh global seqs: drawn from a sequence on PostgreSQL (here for an append whose heads this
+        transaction holds already), max + 1 under SQLite's one writer."""
         if self.conn.dialect.name == "postgresql":
             return [int(row[0]) for row in _HOT_NEXT_SEQS.rows(self.conn, {"n": n})]
         if self._last_seq is None:  # read once per transaction: no other writer can append until it ends

@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select, union_all
+from sqlalchemy import String, and_, bindparam, func, select, union_all
 
 from ledgerflow.domain.figures import Marks
 from ledgerflow.domain.routing import Last
@@ -59,9 +59,12 @@ def _add_load(dialect: Any) -> Any:
 
 
 _lm = schema.latency_marks
-_MARKS = Hot(select(_lm.c.decided, _lm.c.below, _lm.c.above, _lm.c.max_below, _lm.c.min_above).where(
-    _lm.c.playbook == bindparam("playbook"), _lm.c.period == bindparam("period"),
-    _lm.c.threshold == bindparam("threshold")))
+# a week's marks around a threshold with the decisions the week counts, which they must all place to be used
+_MARKS = Hot(select(_pc.c.decided.label("week_decided"), _lm.c.decided, _lm.c.below, _lm.c.above, _lm.c.max_below,
+                    _lm.c.min_above)
+             .select_from(_pc.outerjoin(_lm, and_(_lm.c.playbook == _pc.c.playbook, _lm.c.period == _pc.c.period,
+                                                  _lm.c.threshold == bindparam("threshold"))))
+             .where(_pc.c.playbook == bindparam("playbook"), _pc.c.period == bindparam("period")))
 
 
 def _add_marks(dialect: Any, greatest: Any, least: Any) -> Any:
@@ -127,12 +130,16 @@ class Counts(TxBase):
             key = (playbook, period, threshold)
             self._marks[key] = self._marks[key].merged(found) if key in self._marks else found
 
-    def latency_marks(self, playbook: str, period: str, threshold: float) -> Marks | None:
-        """A week's marks around one threshold, with this transaction's; None when there are none."""
+    def complete_latency_marks(self, playbook: str, period: str, threshold: float) -> Marks | None:
+        """A week's marks around one threshold, with this transaction's, when they count every decision the week
+        counts; None otherwise (no marks, or marks begun mid-week by a trigger that arrived then)."""
         row = _MARKS.first(self.conn, {"playbook": playbook, "period": period, "threshold": threshold})
-        stored = None if row is None else marks_from(row)
+        stored = None if row is None or row.decided is None else marks_from(row)
         pending = self._marks.get((playbook, period, threshold))
-        return pending if stored is None else stored if pending is None else stored.merged(pending)
+        marks = pending if stored is None else stored if pending is None else stored.merged(pending)
+        decided = (0 if row is None else row.week_decided) + self._counts.get((playbook, period), {}).get("decided", 0)
+        return marks if marks is not None and marks.decided == decided else None
+
     def assigned(self, playbook: str, step: str,
                  actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, Last]]:
         counts: dict[str, int] = {}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -13,7 +15,7 @@ from ledgerflow.domain.runs import Recommendation, RunState, TaskState
 from ledgerflow.domain.times import parse_time
 from ledgerflow.storage import schema
 from ledgerflow.storage.batches import by_ids, id_lists
-from ledgerflow.storage.catalog import _DIRECTORY_VERSION
+from ledgerflow.storage.catalog import _DIRECTORY_VERSION, _LATEST_VERSION
 from ledgerflow.storage.chain import _LAST_SEQ
 from ledgerflow.storage.hot import Hot
 from ledgerflow.storage.rows import OPEN, TASK_COLUMNS, Compared, recommendation_from, run_from, task_from, task_row
@@ -23,19 +25,36 @@ from ledgerflow.storage.transaction import _NOW, TxBase
 # construction and only looks up SQLAlchemy's compiled-statement cache.
 _t, _r, _rec, _h = schema.tasks, schema.runs, schema.recommendations, schema.chains
 _RUN_OF_TASK = select(_t.c.run).where(_t.c.id == bindparam("task"))
-# a command's run comes with what every command reads next, the directory version, the (simulated) clock and
-# the run's chain head (see run_cache.py) and SQLite's last seq: one round trip instead of several
-_RUN_CONTEXT = (_DIRECTORY_VERSION.scalar_subquery().label("directory_version"),
-                _NOW.scalar_subquery().label("clock_now"),
-                select(_h.c.length).where(_h.c.id == _r.c.id).scalar_subquery().label("head_length"),
-                select(_h.c.hash).where(_h.c.id == _r.c.id).scalar_subquery().label("head_hash"),
-                _LAST_SEQ.scalar_subquery().label("last_seq"))
-_RUN = select(_r, *_RUN_CONTEXT).where(_r.c.id == bindparam("run"))
-_RUN_LOCKED = _RUN.with_for_update()  # PostgreSQL: deciders racing on one run queue here; SQLite ignores it
-_TASK_RUN = select(_r, *_RUN_CONTEXT).where(_r.c.id == _RUN_OF_TASK.scalar_subquery())  # found through the task
-_TASK_RUN_LOCKED = _TASK_RUN.with_for_update()
-_RUN_TASKS = select(_t).where(_t.c.run == bindparam("run")).order_by(_t.c.ord)
-_RUN_RECS = select(_rec).where(_rec.c.run == bindparam("run")).order_by(_rec.c.at)
+# a command's run comes with what commands read next, the directory version, the (simulated) clock and the newest
+# version of the run's playbook (risk triggers), and on SQLite with the run's chain head (see run_cache.py) and
+# the last seq: one round trip instead of several. PostgreSQL keeps no runs across transactions and draws seqs
+# from a sequence, so it reads neither.
+_CONTEXT = (_DIRECTORY_VERSION.scalar_subquery().label("directory_version"),
+            _NOW.scalar_subquery().label("clock_now"),
+            _LATEST_VERSION.where(schema.playbooks.c.id == _r.c.playbook).scalar_subquery().label("latest_version"))
+_SQLITE_CONTEXT = (*_CONTEXT,
+                   select(_h.c.length).where(_h.c.id == _r.c.id).scalar_subquery().label("head_length"),
+                   select(_h.c.hash).where(_h.c.id == _r.c.id).scalar_subquery().label("head_hash"),
+                   _LAST_SEQ.scalar_subquery().label("last_seq"))
+
+
+def _run_reads(*context: Any) -> dict[tuple[bool, bool], Hot]:
+    """The run read, by (found through a task, locked): PostgreSQL's deciders racing on one run queue at the
+    lock; SQLite ignores it."""
+    run = select(_r, *context).where(_r.c.id == bindparam("run"))
+    task_run = select(_r, *context).where(_r.c.id == _RUN_OF_TASK.scalar_subquery())  # found through the task
+    return {(False, False): Hot(run), (False, True): Hot(run.with_for_update()),
+            (True, False): Hot(task_run), (True, True): Hot(task_run.with_for_update())}
+
+
+_RUN_READS = {"sqlite": _run_reads(*_SQLITE_CONTEXT), "postgresql": _run_reads(*_CONTEXT)}
+# a run's tasks with their recommendations, one round trip: a row per recommendation, and one for a task without
+_REC_COLUMNS = ("actor", "step", "attempt", "outcome", "rationale", "data_hash", "at")
+_RUN_TASKS = (select(_t, *(_rec.c[c].label(f"rec_{c}") for c in _REC_COLUMNS))
+              .select_from(_t.outerjoin(_rec, _rec.c.task == _t.c.id))
+              .where(_t.c.run == bindparam("run")).order_by(_t.c.ord, _rec.c.at))
+_TaskRow: Any = namedtuple("_TaskRow", _t.c.keys())  # type: ignore[misc]  # a row's task part, for `task_from`
+_TASK_WIDTH = len(_t.c)
 _INSERT_RUN = insert(_r)
 _UPDATE_RUN = update(_r).where(_r.c.id == bindparam("run_id"))
 _INSERT_TASKS = insert(_t)
@@ -44,9 +63,7 @@ _UPDATE_TASK = update(_t).where(_t.c.id == bindparam("task_id"))  # SET only wha
 # alone the indexes over columns it does not assign (an UPDATE of every column rewrote all five)
 
 # the hot path's statements, run on the driver's cursor (see hot.py)
-_HOT_RUN, _HOT_RUN_LOCKED = Hot(_RUN), Hot(_RUN_LOCKED)
-_HOT_TASK_RUN, _HOT_TASK_RUN_LOCKED = Hot(_TASK_RUN), Hot(_TASK_RUN_LOCKED)
-_HOT_RUN_TASKS, _HOT_RUN_RECS, _HOT_RUN_OF_TASK = Hot(_RUN_TASKS), Hot(_RUN_RECS), Hot(_RUN_OF_TASK)
+_HOT_RUN_TASKS, _HOT_RUN_OF_TASK = Hot(_RUN_TASKS), Hot(_RUN_OF_TASK)
 _HOT_INSERT_RUN, _HOT_UPDATE_RUN = Hot(_INSERT_RUN, by_columns=True), Hot(_UPDATE_RUN, by_columns=True)
 _HOT_INSERT_TASKS, _HOT_UPDATE_TASK = Hot(_INSERT_TASKS, by_columns=True), Hot(_UPDATE_TASK, by_columns=True)
 _RUNS_KEPT = 16
@@ -58,7 +75,7 @@ class Runs(TxBase):
     def load_run(self, run_id: str) -> RunState:
         if run_id in self._runs:  # read already in this transaction (an access check, then the command)
             return self._runs[run_id]
-        row = (_HOT_RUN_LOCKED if self.write else _HOT_RUN).first(self.conn, {"run": run_id})
+        row = _RUN_READS[self.conn.dialect.name][False, self.write].first(self.conn, {"run": run_id})
         if row is None:
             raise NotFound(f"unknown run {run_id!r}", rule="unknown-run")
         return self._run_state(row)
@@ -74,7 +91,7 @@ class Runs(TxBase):
         run_id = None if self._cache is None else self._cache.run_of_task(task_id)
         if run_id is not None:
             return self.load_run(run_id)
-        row = (_HOT_TASK_RUN_LOCKED if self.write else _HOT_TASK_RUN).first(self.conn, {"task": task_id})
+        row = _RUN_READS[self.conn.dialect.name][True, self.write].first(self.conn, {"task": task_id})
         if row is None:
             run_id = self.run_of_task(task_id)
             return None if run_id is None else self.load_run(run_id)
@@ -84,6 +101,8 @@ class Runs(TxBase):
         """A run from its row (read with the directory version and the clock, kept for this transaction)."""
         if self._directory_version is None:
             self._directory_version = int(row.directory_version or 0)
+        if row.latest_version is not None:
+            self._latest.setdefault(row.playbook, row.latest_version)
         if self.simulated and self._now is None:
             self._now = parse_time(str(row.clock_now))
         if self.write and self._last_seq is None and self.conn.dialect.name == "sqlite":
@@ -101,11 +120,16 @@ class Runs(TxBase):
             if kept is not None:
                 self._keep(kept)
                 return kept
-        tasks = [task_from(x) for x in _HOT_RUN_TASKS.rows(self.conn, {"run": row.id})]
+        tasks: dict[str, TaskState] = {}
         recs = []
-        if any(t.type == "decision" for t in tasks):  # only decision tasks take recommendations
-            recs = [recommendation_from(x) for x in _HOT_RUN_RECS.rows(self.conn, {"run": row.id})]
-        run = run_from(row, tasks, recs)
+        for x in _HOT_RUN_TASKS.rows(self.conn, {"run": row.id}):
+            if x.id not in tasks:
+                tasks[x.id] = task_from(_TaskRow._make(x[:_TASK_WIDTH]))
+            if x.rec_actor is not None:
+                recs.append(Recommendation(task=x.id, step=x.rec_step, attempt=x.rec_attempt, actor=x.rec_actor,
+                                           outcome=x.rec_outcome, rationale=x.rec_rationale,
+                                           data_hash=x.rec_data_hash, at=x.rec_at))
+        run = run_from(row, list(tasks.values()), sorted(recs, key=attrgetter("at")))  # as recorded, in time
         self._keep(run)
         if head is not None and self._cache is not None:
             self._cache.put(head, run)

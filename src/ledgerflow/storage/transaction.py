@@ -38,6 +38,7 @@ class TxBase:
         self.simulated = clock == "simulated"
         self._now: datetime | None = None
         self._directory_version: int | None = None  # read once per transaction, with its first run
+        self._latest: dict[str, int] = {}  # the newest version of each playbook a run read was of
         self._earliest_new_timer: str | None = None  # due time of the earliest timer set since last taken
         self._last_seq: int | None = None  # SQLite: the last seq this transaction handed out
         # chain heads this transaction read (and locked) and moved: {chain: (length, hash)}, with the length each
