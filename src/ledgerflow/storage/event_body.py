@@ -84,8 +84,7 @@ def judged(values: Sequence[Any]) -> tuple[dict[str, Any], str | None]:
     is not an event's fields or a column disagrees with it. The columns stand in the event as stored (an altered
     one is what verify reports), the rest comes from the body, a field it lacks as None. A full verify judges
     every event, so the columns are picked and compared as tuples (in C)."""
-    body = values[_BODY]
-    raw = body.encode("utf-8", "surrogatepass") if type(body) is str else bytes(body)
+    raw = values[_BODY].encode()  # text: the drivers give a TEXT column as str
     event = body_fields(raw)
     columns = _column_values(values)
     rehashed: str | None = None
@@ -114,10 +113,7 @@ class _BodyField(TypeDecorator[Any]):
         self.key = key
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
-        if value is None:
-            return None
-        return body_fields(value.encode("utf-8", "surrogatepass") if type(value) is str else bytes(value)).get(
-            self.key)
+        return body_fields(value.encode()).get(self.key)  # (the body is NOT NULL, and TEXT reads as str)
 
 
 def field(key: str) -> Label[Any]:
