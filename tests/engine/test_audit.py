@@ -377,3 +377,21 @@ def test_floats_written_as_integer_literals_read_back_as_the_floats_hashed(store
         assert notes == BIG_FLOATS and all(type(n) is float for n in notes)
         assert read["data"]["input"]["limit"] == 2**53 - 1 and type(read["data"]["input"]["limit"]) is int
     assert hashes == [row["hash"] for row in rows] and audit.verify(store)["ok"]
+
+
+@pytest.mark.parametrize("table", ["tasks", "recommendations"])
+def test_a_closed_row_slipped_in_under_a_run_that_never_ran_is_a_state_mismatch(store: Store, table: str) -> None:
+    """No replayed run is compared with it, and no open-task count gives a closed one away: the run id it names,
+    which has no events, does."""
+    run = start(store)
+    decision = act(store, "complete", only_open(store, run.id), output=GOOD_OUTPUT)["opened"][0]
+    act(store, "recommend", decision, actor="carol", outcome="approve", rationale="fine")
+    decide(store, decision, "approve")
+    source = getattr(schema, table)
+    with store.engine.connect() as conn:
+        row = conn.execute(select(source).where(source.c.run == run.id).limit(1)).mappings().one()
+    assert audit.verify(store)["ok"]
+    forged = {**row, "run": "r-ghost"} | ({"id": "t-ghost", "status": "completed"} if table == "tasks" else
+                                          {"task": "t-ghost"})
+    _raw(store, insert(source).values(**forged))
+    assert audit.verify(store)["first_bad"] == {"seq": None, "run": "r-ghost", "reason": "state-mismatch"}

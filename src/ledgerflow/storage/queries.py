@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, tuple_
+from sqlalchemy import and_, case, func, select, tuple_, union
 
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.runs import TaskState
@@ -13,7 +13,7 @@ from ledgerflow.storage import schema
 from ledgerflow.storage.rows import OPEN, task_from
 from ledgerflow.storage.transaction import TxBase
 
-_t, _r, _h = schema.tasks, schema.runs, schema.chains
+_t, _r, _h, _rec = schema.tasks, schema.runs, schema.chains, schema.recommendations
 
 # a task's nearest deadline, due or SLA ('~' sorts after every time: no deadline comes last)
 _DUE, _SLA = func.coalesce(_t.c.due_at, "~"), func.coalesce(_t.c.sla_due_at, "~")
@@ -104,6 +104,9 @@ class Queries(TxBase):
         return {row.id: (flag(row.exception), flag(row.reworked), flag(row.failed_check))
                 for row in self.conn.execute(query)} if ids else {}
     def runs_without_chain(self) -> list[str]:
-        """Runs that have a row but no events: state the log cannot account for."""
-        return [str(x) for x in self.conn.execute(
-            select(_r.c.id).where(~select(_h.c.id).where(_h.c.id == _r.c.id).exists())).scalars()]
+        """Runs that have a row, or that a task or a recommendation names, but no events: state the log cannot
+        account for (a task slipped in under a run id that never ran is compared with no replayed run)."""
+        named = union(select(_r.c.id), select(_t.c.run.label("id")).where(_t.c.run.is_not(None)),
+                      select(_rec.c.run.label("id"))).subquery()
+        return [str(x) for x in self.conn.execute(select(named.c.id).where(
+            ~select(_h.c.id).where(_h.c.id == named.c.id).exists()).order_by(named.c.id)).scalars()]
