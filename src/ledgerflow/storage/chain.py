@@ -76,7 +76,6 @@ def _position_queries(dialect: str) -> dict[str, Any]:
 _QUERIES_BY_DIALECT = {name: _position_queries(name) for name in _POSITIONS}
 
 
-
 def event_hash(stored: Mapping[str, Any]) -> str:
     """SHA-256 over the RFC 8785 canonical JSON of the event without `hash` (its body, as stored)."""
     return hashlib.sha256(canonical_json(stored)).hexdigest()

@@ -103,6 +103,7 @@ class Queries(TxBase):
 
         return {row.id: (flag(row.exception), flag(row.reworked), flag(row.failed_check))
                 for row in self.conn.execute(query)} if ids else {}
+
     def runs_without_chain(self) -> list[str]:
         """Runs that have a row, or that a task or a recommendation names, but no events: state the log cannot
         account for (a task slipped in under a run id that never ran is compared with no replayed run)."""

@@ -226,7 +226,8 @@ def _verify_part(url: str, low: str | None, high: str | None) -> Part:
 def _no_cycle_collection() -> Iterator[None]:
     """A verify allocates a few dicts and tuples per event, none in a reference cycle (reference counting frees
     them): the cyclic collector's passes over them cost about a tenth of a verify and find nothing. Paused for
-    the scan, as it was before (the collector is process-wide: another thread's cycles wait until the end)."""
+    the scan and left as it was found (the collector is process-wide: another thread's cycles wait until the
+    scan ends)."""
     if not gc.isenabled():
         yield
         return
