@@ -244,6 +244,36 @@ def test_verifying_in_three_processes_counts_every_event_once(store: Store) -> N
     assert serial == three and serial["ok"]
 
 
+def test_a_parallel_verify_shares_the_ranges_out_and_verifies_each_once(store: Store,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verifying process takes ranges from the back while the spawned one (which imports first) takes them
+    from the front: the last range is always this process's, and the parts add up to every event once."""
+    for _ in range(9):
+        start(store)
+    serial = audit.verify(store, processes=1)
+    here: list[tuple[str | None, str | None]] = []
+    verify_range = audit._verify_range
+
+    def recorded(tx: Any, low: str | None, high: str | None) -> audit.Part:
+        here.append((low, high))
+        return verify_range(tx, low, high)
+
+    monkeypatch.setattr(audit, "_verify_range", recorded)  # this process only: a spawned one imports anew
+    assert audit.verify(store, processes=2) == serial and serial["ok"]
+    with store.read() as tx:
+        bounds = tx.chain_bounds(2 * audit.RANGES_PER_PROCESS)
+    assert len(bounds) - 1 == 2 * audit.RANGES_PER_PROCESS
+    assert here and here[0] == (bounds[-2], None) and len(here) == len(set(here)) < len(bounds) - 1
+
+
+def test_fewer_chains_than_ranges_cut_one_range_per_chain(store: Store) -> None:
+    for _ in range(2):
+        start(store)
+    with store.read() as tx:
+        assert len(tx.chain_bounds(8)) - 1 == 3  # two runs' chains and the system chain
+        assert tx.chain_bounds(1) == [None, None]
+
+
 def test_runs_compared_in_batches_are_each_compared(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A long log compares its replayed runs with their rows 500 at a time; with batches of 2, five runs make
     three, and a run changed behind the log is found in the first as in the last."""

@@ -204,10 +204,12 @@ class Chain(TxBase):
         return {row.id: (row.length, row.hash) for row in self.conn.execute(_in_range(select(_h), _h.c.id, low, high))}
 
     def chain_bounds(self, parts: int) -> list[str | None]:
-        """Chain ids that cut the chains into `parts` ranges of about equal count: [None, id, ..., None]."""
+        """Chain ids that cut the chains into `parts` ranges of about equal count (fewer when there are fewer
+        chains): [None, id, ..., None]."""
         self._store_heads()
         total = int(self.conn.execute(select(func.count()).select_from(_h)).scalar() or 0)
-        if parts <= 1 or total < parts:
+        parts = min(parts, total)
+        if parts <= 1:
             return [None, None]
         cuts = [self.conn.execute(select(_h.c.id).order_by(_h.c.id).offset(total * k // parts).limit(1)).scalar()
                 for k in range(1, parts)]

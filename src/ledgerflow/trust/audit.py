@@ -21,6 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from itertools import pairwise
 from typing import Any
 
 import rfc8785
@@ -126,29 +127,32 @@ def earliest(problems: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 PARALLEL_FROM = 200_000
-"""Logs at least this long are verified by one process per core, each taking a range of chains."""
+"""Logs at least this long are verified by one process per core, each taking ranges of chains."""
+RANGES_PER_PROCESS = 4
+"""A parallel verify cuts the chains into this many ranges per process, so that work is shared out as it goes."""
 
 
 def verify(store: Store, *, processes: int | None = None) -> dict[str, Any]:
     """Returns `{ok, events, first_bad}`; first_bad names the seq, the run and the reason.
 
-    Chains are independent, so a long log is split into ranges of chains verified side by side, each in
-    a snapshot of its own (every chain is read whole with its head in one snapshot, which is all a chain's
-    verdict needs); the runs with no chain and the running counts are checked in one more.
+    Chains are independent, so a long log is cut into ranges of chains verified side by side, each in
+    one snapshot (every chain is read whole with its head in one snapshot, which is all a chain's verdict
+    needs); the runs with no chain and the running counts are checked in the first snapshot.
     """
     with store.read(snapshot=True) as tx:
         events = tx.event_total()
         wanted = processes if processes is not None else (os.cpu_count() or 1) if events >= PARALLEL_FROM else 1
-        bounds = tx.chain_bounds(max(wanted, 1))
-        parts = [_verify_range(tx, bounds[0], bounds[1])] if len(bounds) == 2 else None
+        wanted = max(wanted, 1)
+        bounds = tx.chain_bounds(wanted * RANGES_PER_PROCESS if wanted > 1 else 1)
+        ranges = list(pairwise(bounds))
+        if len(ranges) == 1:
+            parts = [_verify_range(tx, *ranges[0])]
+        else:
+            parts = _side_by_side(store.url, tx, ranges, wanted - 1)
         orphans = [_bad(None, run, "state-mismatch") for run in tx.runs_without_chain()]
         if tx.workload() != tx.open_tasks_by_assignee():  # the open-task counts routing reads, against the tasks
             orphans.append(_bad(None, None, "state-mismatch"))
         stored_weeks, stored_marks = tx.all_period_counts(), tx.all_latency_marks()
-    if parts is None:
-        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited connections
-        with ProcessPoolExecutor(max_workers=len(bounds) - 1, mp_context=spawn) as pool:
-            parts = list(pool.map(_verify_part, [store.url] * (len(bounds) - 1), bounds[:-1], bounds[1:]))
     count = sum(part.events for part in parts)
     broken = [problem for part in parts for problem in part.broken]
     mismatched = [problem for part in parts for problem in part.mismatched] + orphans
@@ -211,6 +215,20 @@ def _week_table(weeks: Counter[tuple[str, str, str]]) -> dict[tuple[str, str], d
         if n:
             table.setdefault((playbook, week), dict.fromkeys(PERIOD_COUNTS, 0))[name] = n
     return table
+
+
+def _side_by_side(url: str, tx: Tx, ranges: list[tuple[str | None, str | None]], others: int) -> list[Part]:
+    """`others` spawned processes take the ranges from the front while this one takes them from the back, in
+    its own snapshot, until they meet; each range is verified once. A spawned process spends its first half
+    second importing (a fresh interpreter: no inherited connections), and this one works meanwhile."""
+    parts: list[Part | None] = [None] * len(ranges)
+    with ProcessPoolExecutor(max_workers=others, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_verify_part, url, low, high) for low, high in ranges]
+        for index in reversed(range(len(ranges))):
+            if not futures[index].cancel():  # a process has it: so has every range before it
+                break
+            parts[index] = _verify_range(tx, *ranges[index])
+        return [part if part is not None else future.result() for part, future in zip(parts, futures, strict=True)]
 
 
 def _verify_part(url: str, low: str | None, high: str | None) -> Part:
