@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 from sqlalchemy import event
+from starlette.responses import Response
 
+from ledgerflow.api.app import create_app
 from ledgerflow.api.deps import ActorMutation
 from ledgerflow.api.one_hop import OneHopRoute
+from ledgerflow.domain.errors import Refused
 from ledgerflow.engine import service, tokens
 from ledgerflow.storage.store import Store
+from tests.api.conftest import CONFIG
 from tests.api.helpers import PREPARED, Login, bearer, start, to_decision
 from tests.conftest import ADMIN
 from tests.engine.helpers import changes_nothing, snapshot
@@ -155,6 +160,36 @@ def test_a_request_without_a_plausible_token_opens_no_transaction(client: TestCl
         assert begun  # a token of the right form is looked up, in the command's transaction
     finally:
         event.remove(store.engine, "begin", began)
+
+
+@pytest.mark.parametrize("key", [None, "k-1"])
+def test_a_refusal_audited_after_the_rollback_is_recorded_with_or_without_a_key(store: Store, login: Login,
+                                                                                key: str | None) -> None:
+    """A use case inside the route's transaction that audits its refusal (approvals' `approval.refused`) leaves
+    the record to whoever rolls back: the route writes it once its transaction has rolled back, key or none."""
+    recorded: list[bool] = []
+
+    def use_case() -> BaseModel:
+        tokens.create(store, "bob", ADMIN)  # written in the route's transaction, which the refusal rolls back
+        refused = Refused("not now", rule="not-now")
+        refused.after_rollback = lambda: recorded.append(store.in_transaction())
+        raise refused
+
+    def refuse(call: ActorMutation, task_id: str) -> Response:
+        return call.answer(use_case)
+
+    app = create_app(store, CONFIG)
+    app.router.routes.insert(0, OneHopRoute("/api/v1/probe/{task_id}", refuse, methods=["POST"]))
+    alice = login("alice")
+    before = snapshot(store)
+    with TestClient(app) as probe:
+        answer = probe.post("/api/v1/probe/t-1", headers={**alice, **({"Idempotency-Key": key} if key else {})})
+    assert answer.status_code == 409 and answer.json()["rule"] == "not-now", answer.text
+    assert recorded == [True]  # once, in a write transaction of its own
+    after = snapshot(store)
+    # the kept refusal is the one row written besides the audit record (which `recorded` stands for here)
+    assert len(after.pop("idempotency_keys")) == len(before.pop("idempotency_keys")) + (key is not None)
+    assert after == before
 
 
 def test_a_one_hop_route_refuses_an_endpoint_it_could_not_answer() -> None:

@@ -38,8 +38,9 @@ _MISSING = object()
 
 class OneHopRoute(APIRoute):
     """A mutating route whose endpoint takes `call` (`ActorMutation` or `AnyoneMutation`), `str` path parameters
-    and at most one body model (optional when it has a default). Its use case runs inside the route's transaction:
-    one that audits its refusals after a rollback (`after_rollback`, approvals) does not belong on such a route."""
+    and at most one body model (optional when it has a default). Its use case runs inside the route's transaction,
+    so a refusal that is audited after the rollback (`after_rollback`, approvals) is recorded here once that
+    transaction has rolled back, with or without an Idempotency-Key."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
@@ -101,6 +102,11 @@ class OneHopRoute(APIRoute):
                 return answer
         except deps.KeptRefusal as refused:
             return refused.mutation.keep(refused.error)
+        except LedgerflowError as exc:
+            if exc.after_rollback is not None:
+                with store.write():
+                    exc.after_rollback()  # the refusal's own audit record, as `Mutation.keep` writes it
+            raise
 
 
 def _is_model(hint: Any) -> bool:
