@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -35,7 +36,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import orjson
 from common import ADMIN, new_store, percentile, scratch_dir, sqlite_url
+from sqlalchemy import text
 
 from engine import INPUT, OUTPUT, outcomes
 from ledgerflow.domain.canonical import ZERO_HASH, canonical_json
@@ -180,6 +183,12 @@ class _Cells:
         return out
 
 
+def _template_event(row: Sequence[Any]) -> tuple[Any, ...]:
+    """A template event's columns, then the fields only its body holds, as JSON text (copied as text cells)."""
+    fields = json.loads(row[-1])
+    return (*row[:-1], json.dumps(fields["authority"]), json.dumps(fields["data"]), fields["v"])
+
+
 def _shift_time(token: str, delta: timedelta) -> str:
     moment = parse_time(token) + delta
     text = format_time(moment)
@@ -200,9 +209,8 @@ class Copier:
         self.timer_columns = timer_columns
         self.timers = [_Cells(tuple(r)) for r in db.execute(
             f"SELECT {', '.join(timer_columns)} FROM timers WHERE run IS NOT NULL ORDER BY id")]
-        self.event_fields = ("at", "type", "actor", "channel", "run", "task", "step", "authority", "data", "v")
-        self.events = [_Cells(tuple(r)) for r in db.execute(
-            f"SELECT {', '.join(self.event_fields)} FROM events WHERE run IS NOT NULL ORDER BY seq")]
+        self.events = [_Cells(_template_event(r)) for r in db.execute(
+            "SELECT at, type, actor, channel, run, task, step, body FROM events WHERE run IS NOT NULL ORDER BY seq")]
         db.close()
         tokens: set[str] = set()
         for rows in (self.runs, self.tasks, self.timers, self.events):
@@ -233,7 +241,7 @@ class Copier:
         insert_timer = (f"INSERT INTO timers ({', '.join(self.timer_columns)}) "
                         f"VALUES ({', '.join('?' for _ in self.timer_columns)})")
         insert_event = ("INSERT INTO events (seq, chain, chain_seq, at, type, actor, channel, run, task, step, "
-                        "authority, data, v, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                        "hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         db.execute("BEGIN")
         for copy in range(1, copies + 1):
             if stop_at_events is not None and seq >= stop_at_events:
@@ -247,18 +255,18 @@ class Copier:
                 at, type_, actor, channel, run, task, step, authority, data, v = cells.render(mapping)
                 seq += 1
                 chain = run or "system"
-                if not chained:
-                    rows.append((seq, chain, seq, at, type_, actor, channel, run, task, step, authority, data, v,
-                                 ZERO_HASH, ZERO_HASH))
-                    continue
-                length, prev = heads.get(chain, (0, ZERO_HASH))
+                length, prev = (seq - 1, ZERO_HASH) if not chained else heads.get(chain, (0, ZERO_HASH))
                 stored = {"v": v, "seq": seq, "chain": chain, "chain_seq": length + 1, "at": at, "type": type_,
                           "actor": actor, "channel": channel, "run": run, "task": task, "step": step,
                           "authority": json.loads(authority), "data": json.loads(data), "prev_hash": prev}
-                digest = hashlib.sha256(canonical_json(stored)).hexdigest()
+                if not chained:  # a log only read: sorted keys stand in for the canonical form, no hash
+                    body = orjson.dumps(stored, option=orjson.OPT_SORT_KEYS)
+                    rows.append((seq, chain, seq, at, type_, actor, channel, run, task, step, ZERO_HASH, body.decode()))
+                    continue
+                body = canonical_json(stored)
+                digest = hashlib.sha256(body).hexdigest()
                 heads[chain] = (length + 1, digest)
-                rows.append((seq, chain, length + 1, at, type_, actor, channel, run, task, step, authority, data, v,
-                             prev, digest))
+                rows.append((seq, chain, length + 1, at, type_, actor, channel, run, task, step, digest, body.decode()))
             db.executemany(insert_event, rows)
             if copy % 50 == 0:
                 db.execute("COMMIT")
@@ -271,16 +279,23 @@ class Copier:
         return int(seq)
 
 
-def recount(store: Store) -> None:
-    """Rebuild the running counts (weeks, open tasks per assignee) from rows loaded behind the engine's back,
-    with the migrations that first filled them in."""
-    from alembic import command
+COUNT_MIGRATIONS = ("0011_period_counts", "0012_workload")
+"""The migrations that first filled in the running counts; they read only runs, tasks and the events' columns."""
 
-    from ledgerflow.storage.database import _alembic_config, migrate
+
+def recount(store: Store) -> None:
+    """Rebuild the running counts (weeks, open tasks per assignee) from rows loaded behind the engine's back:
+    their tables dropped and made again by the migrations that first filled them in (not the whole chain of
+    migrations down and up, which would rewrite every event's body twice)."""
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
 
     with store.engine.connect().execution_options(ledgerflow_write=True) as conn, conn.begin():
-        command.downgrade(_alembic_config(conn), "0010")
-    migrate(store.engine, store.url)
+        for table in ("latency_marks", "period_counts", "workload"):
+            conn.execute(text(f"DROP TABLE {table}"))
+        with Operations.context(MigrationContext.configure(conn)):
+            for name in COUNT_MIGRATIONS:
+                importlib.import_module(f"ledgerflow.storage.migrations.versions.{name}").upgrade()
 
 
 def _checkpoint(path: Path) -> None:

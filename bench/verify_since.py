@@ -24,7 +24,8 @@ from sqlalchemy import insert, text
 from ledgerflow.domain.canonical import ZERO_HASH
 from ledgerflow.domain.events import SCHEMA_VERSION, Event
 from ledgerflow.storage import schema
-from ledgerflow.storage.store import Store, event_hash
+from ledgerflow.storage.event_body import event_row
+from ledgerflow.storage.store import Store
 from ledgerflow.trust import audit, checkpoints, evidence
 
 
@@ -46,8 +47,9 @@ def fill(store: Store, events: int, per_chain: int) -> None:
                        "authority": {"kind": "system", "detail": None},
                        "data": {"channel": "email", "to": "dave@example.com", "about_seq": seq - 1,
                                 "attempts": 1}, "prev_hash": prev}
-                row["hash"] = prev = event_hash(row)
-                batch.append(row)
+                stored = event_row(row)  # its columns, its canonical body and the body's hash
+                prev = stored["hash"]
+                batch.append(stored)
             heads.append({"id": chain, "length": per_chain, "hash": prev})
             if len(batch) >= 20_000:
                 conn.execute(insert(schema.events), batch)
