@@ -7,12 +7,14 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from ledgerflow.cli.main import main
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.friction import Holding, passages, per_run, per_step
 from ledgerflow.engine import service
 from ledgerflow.reporting.friction import friction
+from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import GOOD_OUTPUT, act, changes_nothing, decide, only_open, start
 
@@ -78,6 +80,17 @@ def test_a_scripted_week_counts_each_kind_of_friction_at_its_step(store: Store) 
     # approver > apply), the clean one twice
     assert result["runs"] == {"runs": 2, "handoffs": 7, "handoffs_per_run": 3.5, "handoffs_max": 5,
                               "ping_pong_runs": 1}
+
+
+def test_a_holding_event_whose_body_was_altered_by_hand_counts_with_its_body_fields_missing(store: Store) -> None:
+    scripted_week(store)
+    e = schema.events
+    with store.engine.begin() as conn:  # the reassignment's body is no event's: its kind and new holder are lost
+        conn.execute(update(e).where(e.c.type == "assignment.changed", e.c.actor == "sam").values(body='{"data": '))
+    result = friction(store, "pricing-exception", WEEK)
+    approve = _by_step(result)["approve"]
+    assert approve["tasks"] == 4 and approve["reassignments"] == 0 and approve["escalations"] == 1
+    assert result["runs"]["runs"] == 2
 
 
 def test_a_period_without_work_has_empty_figures_and_null_shares(store: Store) -> None:

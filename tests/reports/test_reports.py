@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from ledgerflow.domain.errors import NotFound
 from ledgerflow.domain.figures import parse_period
 from ledgerflow.domain.runs import TaskState
 from ledgerflow.engine import service
 from ledgerflow.reporting import reports
+from ledgerflow.storage import schema
 from ledgerflow.storage.store import Store
 from tests.conftest import DIRECTORY, PRICING
 from tests.engine.helpers import GOOD_OUTPUT, act, caller, decide, only_open, publish_text, start
@@ -107,6 +109,20 @@ def test_ownership_covers_only_the_period_asked_for(store: Store) -> None:
         reason="balance the load")
     assert reports.ownership(store, "pricing-exception", parse_period("2026-W11")) == {"changes": [], "gaps": []}
     assert len(reports.ownership(store, "pricing-exception", WEEK)["changes"]) == 1
+
+
+def test_an_ownership_change_whose_body_was_altered_by_hand_is_listed_with_its_body_fields_missing(
+        store: Store) -> None:
+    run_id, decision = _decision(store)
+    act(store, "reassign", decision, actor="sam", to="erin" if decision.assignee == "dave" else "dave",
+        reason="balance the load")
+    e = schema.events
+    with store.engine.begin() as conn:  # not an event's fields: `audit verify` reports it, the report still reads
+        conn.execute(update(e).where(e.c.type == "assignment.changed").values(body="5"))
+    [change] = reports.ownership(store, "pricing-exception", WEEK)["changes"]
+    assert (change["task"], change["run"], change["step"], change["actor"]) == (decision.id, run_id, "approve", "sam")
+    assert (change["from"], change["to"], change["kind"], change["authority"], change["reason"]) == (
+        None, None, None, None, None)
 
 
 def test_reports_on_an_unknown_playbook_are_not_found(store: Store) -> None:

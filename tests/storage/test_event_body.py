@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ledgerflow.domain.canonical import canonical_json
-from ledgerflow.storage import schema
-from ledgerflow.storage.event_body import KEYS, body_fields, event_of, event_row, field, judged, text_at
+from ledgerflow.storage import event_body, schema
+from ledgerflow.storage.event_body import KEYS, body_fields, event_of, event_row, field, fields, judged, spread, text_at
 from ledgerflow.storage.store import Store
 from tests.engine.helpers import start
 from tests.strategies import json_documents
@@ -102,3 +102,37 @@ def test_a_field_of_the_body_is_selected_and_searched_in_sql(store: Store) -> No
         found = conn.execute(select(schema.events.c.seq).where(
             schema.events.c.type == "run.started", text_at(conn.dialect.name, "data", "run") == run.id)).all()
     assert data == event_of(tuple(_rows(store)[-2].values()))["data"] and len(found) == 1
+
+
+def test_several_fields_of_a_body_read_from_one_parse_as_each_field_reads_them(store: Store,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    start(store)
+    e, parsed = schema.events, []
+    real = event_body.body_fields
+
+    def counted(raw: bytes) -> dict[str, Any]:
+        parsed.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(event_body, "body_fields", counted)
+    with store.engine.connect() as conn:
+        each = conn.execute(select(e.c.seq, field("authority"), field("data")).order_by(e.c.seq)).all()
+        parsed.clear()
+        together = spread(conn.execute(select(e.c.seq, fields("authority", "data")).order_by(e.c.seq)),
+                          ("authority", "data"))
+    assert len(parsed) == len(together) == len(each) > 1  # one parse a row, not one a field
+    assert [tuple(row) for row in together] == [tuple(row) for row in each]
+    assert together[0]._fields == ("seq", "authority", "data") and together[0].data == each[0].data
+
+
+def test_a_body_altered_by_hand_reads_its_fields_as_missing_through_fields(store: Store) -> None:
+    start(store)
+    e, seqs = schema.events, [row["seq"] for row in _rows(store)]
+    with store.engine.begin() as conn:
+        conn.execute(update(e).where(e.c.seq == seqs[0]).values(body="5"))  # JSON, but not an object
+        conn.execute(update(e).where(e.c.seq == seqs[1]).values(body='{"data": '))  # not JSON
+    with store.engine.connect() as conn:
+        rows = spread(conn.execute(select(e.c.seq, fields("authority", "data")).order_by(e.c.seq)),
+                      ("authority", "data"))
+    assert [(row.authority, row.data) for row in rows[:2]] == [(None, None), (None, None)]
+    assert rows[2].authority is not None and rows[2].data is not None

@@ -28,7 +28,7 @@ from ledgerflow.storage import schema
 from ledgerflow.storage.batches import by_ids, id_lists
 from ledgerflow.storage.chain_scan import Chain as ScannedChain
 from ledgerflow.storage.chain_scan import scan_chains
-from ledgerflow.storage.event_body import event_of, event_row, field, judged, text_at
+from ledgerflow.storage.event_body import event_of, event_row, field, fields, judged, text_at
 from ledgerflow.storage.hot import Hot
 from ledgerflow.storage.transaction import TxBase
 
@@ -43,7 +43,7 @@ _EVENT_DATA = select(field("data")).where(_e.c.type == bindparam("type"), _e.c.a
                                      _e.c.at < bindparam("end"))
 # a run's events are its chain: read through the chain index, not a scan of every flag event in the log (no IN:
 # a hot statement binds a fixed list)
-_RUN_FLAG_EVENTS = select(_e.c.type, field("authority"), field("data")).where(
+_RUN_FLAG_EVENTS = select(_e.c.type, fields("authority", "data")).where(
     _e.c.chain == bindparam("run"), or_(*(_e.c.type == type_ for type_ in FLAG_EVENTS)))
 _HOT_NEW_HEADS, _HOT_MOVE_HEAD = Hot(_NEW_HEADS, by_columns=True), Hot(_MOVE_HEAD)
 _HOT_LAST_SEQ, _HOT_NEXT_SEQS = Hot(_LAST_SEQ), Hot(_NEXT_SEQS)
@@ -94,7 +94,7 @@ class Chain(TxBase):
 
     def run_flag_events(self, run_id: str) -> list[tuple[str, Any, Any]]:
         """(type, authority, data) of the run's events that the scorecard's flags read."""
-        return [(row.type, row.authority, row.data) for row in _HOT_RUN_FLAG_EVENTS.rows(self.conn, {"run": run_id})]
+        return [(type_, *found) for type_, found in _HOT_RUN_FLAG_EVENTS.rows(self.conn, {"run": run_id})]
 
     def event_data(self, type_: str, start: str, end: str) -> list[Any]:
         """The `data` of the events of one type in [start, end): what risk triggers read after every run end."""

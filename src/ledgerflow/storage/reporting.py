@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
 from ledgerflow.storage import schema
-from ledgerflow.storage.event_body import field
+from ledgerflow.storage.event_body import field, fields, spread
 from ledgerflow.storage.visibility import Visibility, runs_clause
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 _OPEN = ("ready", "in_progress")
 _t, _r, _e, _p = schema.tasks, schema.runs, schema.events, schema.playbooks
+_AUTHORITY_DATA = ("authority", "data")  # read from one parse of each body (see `fields`)
 
 # ------------------------------------------------------------------------------------------ summaries
 
@@ -44,13 +45,12 @@ def playbook_data(tx: Tx, playbook: str, version: int) -> Any:
 def ownership_events(tx: Tx, playbook: str, start: str, end: str) -> list[Any]:
     """The playbook's runs' hand-overs, ready tasks and ownership gaps in [start, end), with each run's version."""
     e, r = _e, _r
-    return list(tx.conn.execute(
-        select(e.c.seq, e.c.at, e.c.type, e.c.actor, e.c.run, e.c.task, e.c.step, field("authority"), field("data"),
-               r.c.version)
+    return spread(tx.conn.execute(
+        select(e.c.seq, e.c.at, e.c.type, e.c.actor, e.c.run, e.c.task, e.c.step, r.c.version, fields(*_AUTHORITY_DATA))
         .select_from(e.join(r, r.c.id == e.c.run))
         .where(r.c.playbook == playbook, e.c.at >= start, e.c.at < end,
                e.c.type.in_(["assignment.changed", "task.ready", "ownership.gap"]))
-        .order_by(e.c.seq)).all())
+        .order_by(e.c.seq)), _AUTHORITY_DATA)
 
 
 def open_tasks(tx: Tx) -> list[Any]:
@@ -113,13 +113,13 @@ def friction_rows(tx: Tx, playbook: str, start: str, end: str, *, types: Sequenc
                  r.c.status.in_(["completed", "rejected"]))
     tasks = tx.conn.execute(select(t.c.id, t.c.step, t.c.status, t.c.attempt).where(cohort)).all()
     ended_runs = [row.id for row in tx.conn.execute(select(r.c.id).where(ended))]
-    rows = tx.conn.execute(
-        select(e.c.type, e.c.run, e.c.task, e.c.step, field("authority"), field("data"))
+    rows = spread(tx.conn.execute(
+        select(e.c.type, e.c.run, e.c.task, e.c.step, fields(*_AUTHORITY_DATA))
         .select_from(e.join(t, t.c.id == e.c.task))
         .where(t.c.type.in_(types), e.c.type.in_(events),
                or_(e.c.run.in_(select(t.c.run).where(cohort)), e.c.run.in_(select(r.c.id).where(ended))))
-        .order_by(e.c.seq)).all()
-    return list(tasks), ended_runs, list(rows)
+        .order_by(e.c.seq)), _AUTHORITY_DATA)
+    return list(tasks), ended_runs, rows
 
 
 def newest_sources(tx: Tx) -> list[Any]:
