@@ -1,6 +1,6 @@
 """REST API load: decision latency at fixed request rates, and the highest rate held with p99 under 50 ms.
 
-    python bench/api_load.py [--quick] [--db postgresql://...] [--seconds S] [--rates 10,25,50]
+    python bench/api_load.py [--quick] [--db postgresql://...] [--seconds S] [--rates 10,25,50] [--servers N]
 
 1. A fresh database (durable defaults, real clock) with the pricing-exception playbook and the example
    directory plus a finance team (`--deciders`, default 50), a deal desk and account executives; many runs
@@ -8,16 +8,20 @@
    template of 100 runs is made through the engine and copied (new ids, re-hashed into their runs' chains,
    as `bench/scale.py` does); on PostgreSQL every run is made through the engine.
 2. `ledgerflow serve` (the REST API, the web UI and the worker, as deployed) in a process of its own on a
-   loopback port.
-3. `bench/loadgen.py`, a third process, POSTs `/api/v1/tasks/{id}/decide`, each to a different open task,
+   loopback port; with `--servers N`, N such processes on ports of their own against the one database, each
+   with its worker (as `serve` runs by default; several workers are safe, docs/deployment.md).
+3. `bench/loadgen.py`, a process of its own, POSTs `/api/v1/tasks/{id}/decide`, each to a different open task
+   (round-robin over the servers' ports),
    with the decider's token and an Idempotency-Key (`--no-idempotency-key` leaves it out), at a fixed
    arrival rate (open loop); latency is measured from each request's scheduled time. Outcomes follow the
    engine benchmark's mix (80% approve, 10% reject, 10% send back).
 4. A ladder of rates, then a step search: up by x1.5 while p99 < 50 ms and no errors, then bisection
    between the highest passing and the lowest failing rate.
 
-Prints one JSON object. The server and the generator share the machine's cores: the figures are for this
-machine with both on it, not for the server alone. Nothing here asserts a time.
+Prints one JSON object. The server and the generator (and PostgreSQL) share the machine's cores: the figures
+are for this machine with all of them on it, not for the server alone. Server CPU is summed over the N
+processes; each step also records PostgreSQL's CPU (every `postgres` process on the machine) and the whole
+machine's busy cores. Nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -59,6 +63,10 @@ MODES: dict[str, dict[str, Any]] = {
 RATE_CAP_OVER_LADDER = 2.5
 """The search goes no higher than this times the ladder's top rate (the open decisions are made up front)."""
 WARMUP = {"rate": 20.0, "seconds": 2.0}
+SQLITE_ONE_SERVER = (
+    "--servers above 1 needs --db postgresql://...: on one SQLite file the server processes take turns at its "
+    "single write lock and wait in its busy handler (docs/deployment.md), outside the in-process queue and group "
+    "commit that one server's writers share, so the figures would measure the lock, not the servers")
 
 
 def log(message: str) -> None:
@@ -143,6 +151,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def servers(url: str, work: Path, count: int) -> Iterator[list[tuple[int, int]]]:
+    """`count` `ledgerflow serve` processes on free loopback ports against `url`; yields [(port, pid)]."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(server(url, work / f"server-{index}.log")) for index in range(count)]
+
+
+@contextlib.contextmanager
 def server(url: str, log_file: Path) -> Iterator[tuple[int, int]]:
     """`ledgerflow serve` on a free loopback port, in a process of its own; yields (port, pid)."""
     port = free_port()
@@ -173,10 +188,38 @@ def server(url: str, log_file: Path) -> Iterator[tuple[int, int]]:
                 process.wait()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(*pids: int) -> float:
+    """User + system CPU time of processes so far, summed (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """User + system CPU of every `postgres` process on the machine so far, with the CPU of those that ended
+    (the postmaster's reaped children): the database server's share. Other clients of it are counted too."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:  # gone, or not readable
+            continue
+        if head.split("(", 1)[1] != "postgres":
+            continue
+        fields = tail.split()
+        total += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores so far (/proc/stat; idle and iowait are not busy)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    total = sum(values[:8])  # guest time is already in user
+    return total - values[3] - values[4], total
 
 
 # ---------------------------------------------------------------------------------------------- the load
@@ -189,9 +232,10 @@ class OutOfDecisions(Exception):
 class Load:
     """Hands out open decisions, one per request, and runs the generator for one rate."""
 
-    def __init__(self, port: int, server_pid: int, decisions: list[tuple[str, str]], tokens_: dict[str, str],
-                 *, idempotency: bool, seed: int = 7) -> None:
-        self.port, self.server_pid = port, server_pid
+    def __init__(self, ports: list[int], server_pids: list[int], decisions: list[tuple[str, str]],
+                 tokens_: dict[str, str], *, idempotency: bool, postgres: bool = False, seed: int = 7) -> None:
+        self.ports, self.server_pids = ports, server_pids
+        self.postgres = postgres
         self.decisions, self.tokens = decisions, tokens_
         self.next = 0
         self.idempotency = idempotency
@@ -199,10 +243,10 @@ class Load:
         self.idle_cpu_per_s = 0.0
 
     def measure_idle(self, seconds: float = 3.0) -> float:
-        """The server's CPU share with no request (the worker's polling, uvicorn's loop), per second."""
-        before, started = cpu_seconds(self.server_pid), time.perf_counter()
+        """The servers' CPU share with no request (the workers' polling, uvicorn's loops), per second, summed."""
+        before, started = cpu_seconds(*self.server_pids), time.perf_counter()
         time.sleep(seconds)
-        self.idle_cpu_per_s = (cpu_seconds(self.server_pid) - before) / (time.perf_counter() - started)
+        self.idle_cpu_per_s = (cpu_seconds(*self.server_pids) - before) / (time.perf_counter() - started)
         return self.idle_cpu_per_s
 
     def remaining(self) -> int:
@@ -219,14 +263,25 @@ class Load:
                      "body": {"outcome": outcome, "rationale": "bench: within policy"},
                      "key": uuid.uuid4().hex if self.idempotency else None}
                     for (task, assignee), outcome in zip(chosen, picked, strict=True)]
-        plan = {"host": "127.0.0.1", "port": self.port, "rate": rate, "requests": requests}
-        cpu_before, started = cpu_seconds(self.server_pid), time.perf_counter()
+        plan = {"host": "127.0.0.1", "ports": self.ports, "rate": rate, "requests": requests}
+        pg_before = postgres_cpu_seconds() if self.postgres else 0.0
+        busy_before, ticks_before = machine_busy_ticks()
+        cpu_before, started = cpu_seconds(*self.server_pids), time.perf_counter()
         finished = subprocess.run([sys.executable, str(LOADGEN)], input=json.dumps(plan), capture_output=True,
                                   text=True, check=True)
-        server_cpu = cpu_seconds(self.server_pid) - cpu_before
-        idle = self.idle_cpu_per_s * (time.perf_counter() - started)  # the generator's start-up included
+        server_cpu = cpu_seconds(*self.server_pids) - cpu_before
+        elapsed = time.perf_counter() - started
+        busy_after, ticks_after = machine_busy_ticks()
+        pg_cpu = postgres_cpu_seconds() - pg_before if self.postgres else None
+        idle = self.idle_cpu_per_s * elapsed  # the generator's start-up included
         raw = json.loads(finished.stdout)
-        return summarize(raw, picked, server_cpu, max(server_cpu - idle, 0.0))
+        row = summarize(raw, picked, server_cpu, max(server_cpu - idle, 0.0))
+        ok = max(row["ok"], 1)
+        cores = (ticks_after - ticks_before) / max(os.cpu_count() or 1, 1)  # ticks per core over the step
+        row["postgres_cpu_ms_per_request"] = round(1000 * pg_cpu / ok, 2) if pg_cpu is not None else None
+        row["machine_busy_cores"] = round((busy_after - busy_before) / cores, 2) if cores else None
+        row["step_seconds"] = round(elapsed, 2)
+        return row
 
 
 def _ms(values: list[float], pct: float) -> float | None:
@@ -340,7 +395,12 @@ def database(db: str | None, work: Path) -> Iterator[str]:
 
 def run_api_load(*, mode: str = "quick", db: str | None = None, rates: list[float] | None = None,
                  seconds: float | None = None, deciders: int = 50, idempotency: bool = True,
-                 search_steps: int | None = None, progress: Callable[[str], None] = log) -> dict[str, Any]:
+                 search_steps: int | None = None, server_count: int = 1,
+                 progress: Callable[[str], None] = log) -> dict[str, Any]:
+    if server_count < 1:
+        raise ValueError("server_count must be at least 1")
+    if server_count > 1 and not (db is not None and is_postgres(db)):
+        raise ValueError(SQLITE_ONE_SERVER)
     config = dict(MODES[mode])
     ladder = rates or config["rates"]
     seconds = seconds or config["seconds"]
@@ -351,19 +411,21 @@ def run_api_load(*, mode: str = "quick", db: str | None = None, rates: list[floa
     try:
         with database(db, work) as url:
             started = time.perf_counter()
-            if is_postgres(url):
-                need = min(need, int(WARMUP["rate"] * WARMUP["seconds"] + 2 * sum(r * seconds for r in ladder)))
+            if is_postgres(url):  # the ladder only (no search steps, below), with a margin
+                need = min(need, int(WARMUP["rate"] * WARMUP["seconds"] + sum(r * seconds for r in ladder)) + 50)
             progress(f"preparing {need} open decisions ({'postgresql' if is_postgres(url) else 'sqlite'})")
             decisions, made = prepare(url, work, need, deciders)
             setup = time.perf_counter() - started
-            progress(f"{len(decisions)} open decisions, {len(made)} tokens in {setup:.1f}s; starting the server")
-            with server(url, work / "server.log") as (port, pid):
-                load = Load(port, pid, decisions, made, idempotency=idempotency)
+            progress(f"{len(decisions)} open decisions, {len(made)} tokens in {setup:.1f}s; "
+                     f"starting {server_count} server process(es)")
+            with servers(url, work, server_count) as started_servers:
+                load = Load([port for port, _ in started_servers], [pid for _, pid in started_servers],
+                            decisions, made, idempotency=idempotency, postgres=is_postgres(url))
                 warmup = load.step(WARMUP["rate"], WARMUP["seconds"])
                 progress(f"warm-up at {WARMUP['rate']}/s: p50 {warmup['p50_ms']} ms")
                 time.sleep(1.0)
                 idle = load.measure_idle()
-                progress(f"server idle: {idle:.1%} of one core")
+                progress(f"server idle: {idle:.1%} of one core ({server_count} process(es))")
 
                 def measure(rate: float) -> dict[str, Any]:
                     rate = float(rate)
@@ -373,7 +435,9 @@ def run_api_load(*, mode: str = "quick", db: str | None = None, rates: list[floa
                     row = load.step(rate, seconds)
                     progress(f"{rate:g}/s: p50 {row['p50_ms']} p99 {row['p99_ms']} max {row['max_ms']} ms, "
                              f"{row['achieved_per_s']}/s achieved, {row['errors']} errors, server CPU "
-                             f"{row['server_net_cpu_ms_per_request']} ms/request (above idle)")
+                             f"{row['server_net_cpu_ms_per_request']} ms/request (above idle), PostgreSQL "
+                             f"{row['postgres_cpu_ms_per_request']} ms/request, machine {row['machine_busy_cores']} "
+                             f"cores busy")
                     return row
 
                 # on PostgreSQL every open decision is made through the engine (slow): the ladder only
@@ -384,7 +448,8 @@ def run_api_load(*, mode: str = "quick", db: str | None = None, rates: list[floa
         shutil.rmtree(work, ignore_errors=True)
     load_avg = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else None
     return {
-        "benchmark": "api_load", "backend": backend, "mode": mode, "seconds_per_rate": seconds,
+        "benchmark": "api_load", "backend": backend, "servers": server_count, "mode": mode,
+        "seconds_per_rate": seconds,
         "p99_limit_ms": P99_LIMIT_MS, "deciders": len(made), "open_decisions_prepared": len(decisions),
         "setup_seconds": round(setup, 1), "idempotency_key": idempotency, "warmup": warmup,
         "server_idle_cpu_share": round(idle, 4),
@@ -392,7 +457,8 @@ def run_api_load(*, mode: str = "quick", db: str | None = None, rates: list[floa
         "lower_rates_failed": sorted(r["rate"] for r in rows if not r["passed"] and best and r["rate"] < best),
         "max_achieved_per_s": max((r["achieved_per_s"] or 0 for r in rows), default=None),
         "meaning": meaning(best, rows), "loadavg_at_end": load_avg,
-        "server": "ledgerflow serve (uvicorn, one process, worker on) on 127.0.0.1",
+        "server": f"ledgerflow serve (uvicorn, {server_count} process{'es' if server_count > 1 else ''}, "
+                  "worker on in each) on 127.0.0.1",
         "durability": "sqlite WAL synchronous=FULL, one commit per command" if backend == "sqlite"
         else "postgresql default (synchronous_commit=on)",
     }
@@ -408,11 +474,15 @@ def main() -> None:
     parser.add_argument("--search-steps", type=int, help="steps of the search after the ladder")
     parser.add_argument("--deciders", type=int, default=50, help="finance people added to the directory")
     parser.add_argument("--no-idempotency-key", action="store_true")
+    parser.add_argument("--servers", type=int, default=1,
+                        help="ledgerflow serve processes against the one database; requests go round-robin")
     args = parser.parse_args()
+    if args.servers > 1 and not (args.db and is_postgres(args.db)):
+        parser.error(SQLITE_ONE_SERVER)
     rates = [float(r) for r in args.rates.split(",")] if args.rates else None
     result = run_api_load(mode="quick" if args.quick else "full", db=args.db, rates=rates, seconds=args.seconds,
                           deciders=args.deciders, idempotency=not args.no_idempotency_key,
-                          search_steps=args.search_steps)
+                          search_steps=args.search_steps, server_count=args.servers)
     print(json.dumps(result))
 
 

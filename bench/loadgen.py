@@ -3,7 +3,9 @@
     python bench/loadgen.py < plan.json > result.json
 
 Run by `bench/api_load.py` as a process of its own (never in the server's process). The plan is JSON:
-`{"host", "port", "rate", "requests": [{"path", "token", "body", "key"}, ...]}`; request i is due at
+`{"host", "ports": [...], "rate", "requests": [{"path", "token", "body", "key"}, ...]}` (or `"port": p` for
+one server); request i goes to `ports[i % len(ports)]` (round-robin over several server processes, each
+with its own keep-alive connections) and is due at
 `start + i / rate` whatever happened to the earlier ones (open loop). Its latency runs from that due time to
 the last byte of the answer, so a server (or a generator) that falls behind shows up in the latency instead
 of silently lowering the rate (no coordinated omission); `send_lag` says how late the generator itself was.
@@ -104,11 +106,18 @@ class Pool:
             connection.close()
 
 
+def plan_ports(plan: dict[str, Any]) -> list[int]:
+    """The plan's server ports: `ports` (a list), or the single `port`."""
+    ports = [int(p) for p in plan["ports"]] if "ports" in plan else [int(plan["port"])]
+    if not ports:
+        raise ValueError("the plan names no port")
+    return ports
+
+
 async def run(plan: dict[str, Any]) -> dict[str, Any]:
-    host, port, rate = plan["host"], int(plan["port"]), float(plan["rate"])
+    host, ports, rate = plan["host"], plan_ports(plan), float(plan["rate"])
     requests: list[dict[str, Any]] = plan["requests"]
-    pool = Pool(host, port, int(plan.get("max_connections", 512)))
-    authority = f"{host}:{port}"
+    pools = [Pool(host, port, int(plan.get("max_connections", 512))) for port in ports]
     latencies: list[float | None] = [None] * len(requests)
     statuses: list[int] = [0] * len(requests)
     lags: list[float] = [0.0] * len(requests)
@@ -117,6 +126,8 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
 
     async def one(index: int, due: float) -> None:
         request = requests[index]
+        pool = pools[index % len(pools)]
+        authority = f"{host}:{pool.port}"
         lags[index] = time.perf_counter() - due
         headers = {"Authorization": f"Bearer {request['token']}"}
         if request.get("key"):
@@ -167,14 +178,16 @@ async def run(plan: dict[str, Any]) -> dict[str, Any]:
     if pending:
         await asyncio.wait(set(pending))
     end = time.perf_counter()
-    pool.close()
+    for pool in pools:
+        pool.close()
     return {
         "rate": rate, "requests": len(requests), "schedule_seconds": len(requests) / rate,
         "seconds": end - start, "first_due": start,
         "latency_seconds": latencies, "status": statuses, "errors": errors,
         "last_completed": (max(completed_at) - start) if completed_at else None,
         "send_lag_max_seconds": max(lags) if lags else 0.0,
-        "connections_peak": pool.peak, "cpu_seconds": time.process_time() - cpu_start,
+        "ports": ports, "connections_peak": sum(pool.peak for pool in pools),
+        "cpu_seconds": time.process_time() - cpu_start,
     }
 
 
