@@ -279,8 +279,9 @@ class Copier:
         return int(seq)
 
 
-COUNT_MIGRATIONS = ("0011_period_counts", "0012_workload")
-"""The migrations that first filled in the running counts; they read only runs, tasks and the events' columns."""
+COUNT_MIGRATIONS = ("0011_period_counts", "0012_workload", "0022_count_slots")
+"""The migrations that made the running counts' tables and first filled them in (they read only runs, tasks and
+the events' columns), and the one that spread them over slots."""
 
 
 def recount(store: Store) -> None:

@@ -170,3 +170,34 @@ def test_migrate_check_lists_what_is_pending_and_changes_nothing(tmp_path: Path,
     capsys.readouterr()
     assert main(["migrate", "--check", "--db", store.url, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["pending"] == []
+
+
+def test_counts_in_slots_taken_down_to_one_row_per_week_keep_their_sums_and_extremes(store: Store) -> None:
+    from sqlalchemy import insert
+
+    from ledgerflow.domain.figures import Marks
+    from ledgerflow.storage import schema
+    from ledgerflow.storage.database import migrate
+
+    week, threshold = "2026-W10", 48.0
+    marks = [Marks(decided=2, below=1, above=1, max_below=3.0, min_above=50.0),
+             Marks(decided=1, below=1, above=0, max_below=5.0, min_above=None)]
+    with store.engine.begin() as conn:
+        conn.execute(insert(schema.period_counts), [
+            {"playbook": "p", "period": week, "slot": slot, "ended": 1, "exceptions": slot, "clean": 0, "rework": 0,
+             "decided": m.decided} for slot, m in ((0, marks[0]), (5, marks[1]))])
+        conn.execute(insert(schema.latency_marks), [
+            {"playbook": "p", "period": week, "threshold": threshold, "slot": slot, "decided": m.decided,
+             "below": m.below, "above": m.above, "max_below": m.max_below, "min_above": m.min_above}
+            for slot, m in ((0, marks[0]), (5, marks[1]))])
+    with store.read() as tx:
+        counts, folded = tx.period_counts("p", week), tx.all_latency_marks()
+    _downgrade(store, "0021")
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT playbook, period, ended, exceptions, decided FROM period_counts")).all() == [
+            ("p", week, 2, 5, 3)]
+        assert conn.execute(text("SELECT decided, below, above, max_below, min_above FROM latency_marks")).all() == [
+            (3, 2, 1, 5.0, 50.0)]
+    assert migrate(store.engine, store.url)["from"] == "0021"
+    with store.read() as tx:
+        assert tx.period_counts("p", week) == counts and tx.all_latency_marks() == folded

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, func, select, union_all
+from sqlalchemy import String, bindparam, func, select, union_all
 
 from ledgerflow.domain.figures import Marks
 from ledgerflow.domain.routing import Last
@@ -42,14 +44,24 @@ def _assigned_query(candidates: int) -> Hot:
 
 _pc = schema.period_counts
 PERIOD_COUNTS = ("ended", "exceptions", "clean", "rework", "decided")
-_PERIOD_COUNTS = Hot(select(*(_pc.c[c] for c in PERIOD_COUNTS)).where(_pc.c.playbook == bindparam("playbook"),
-                                                                       _pc.c.period == bindparam("period")))
+_PERIOD_COUNTS = Hot(select(*(func.sum(_pc.c[c]) for c in PERIOD_COUNTS)).where(
+    _pc.c.playbook == bindparam("playbook"), _pc.c.period == bindparam("period")))
+COUNT_SLOTS = 16
+"""Rows per (playbook, week) the running counts are spread over (`schema.period_counts`); readers add them up."""
+_SLOTS = itertools.count(random.randrange(COUNT_SLOTS))  # one process's transactions take the slots in turn
+
+
+def _slot(dialect: str) -> int:
+    """The slot a transaction adds its counts to. On PostgreSQL, concurrent transactions that end runs or decide
+    in one playbook's week would otherwise queue on that week's row lock, each until the one ahead commits;
+    SQLite has one writer at a time, so one row per week."""
+    return next(_SLOTS) % COUNT_SLOTS if dialect == "postgresql" else 0
 
 
 def _add_counts(dialect: Any) -> Any:
     """INSERT a week's counts, or add them to the row already there (both dialects spell upserts alike)."""
     stmt = dialect.insert(_pc)
-    return stmt.on_conflict_do_update(index_elements=[_pc.c.playbook, _pc.c.period],
+    return stmt.on_conflict_do_update(index_elements=[_pc.c.playbook, _pc.c.period, _pc.c.slot],
                                       set_={c: _pc.c[c] + stmt.excluded[c] for c in PERIOD_COUNTS})
 
 
@@ -60,11 +72,15 @@ def _add_load(dialect: Any) -> Any:
 
 _lm = schema.latency_marks
 # a week's marks around a threshold with the decisions the week counts, which they must all place to be used
-_MARKS = Hot(select(_pc.c.decided.label("week_decided"), _lm.c.decided, _lm.c.below, _lm.c.above, _lm.c.max_below,
-                    _lm.c.min_above)
-             .select_from(_pc.outerjoin(_lm, and_(_lm.c.playbook == _pc.c.playbook, _lm.c.period == _pc.c.period,
-                                                  _lm.c.threshold == bindparam("threshold"))))
-             .where(_pc.c.playbook == bindparam("playbook"), _pc.c.period == bindparam("period")))
+_MARKS_FOLDED = (func.sum(_lm.c.decided).label("decided"), func.sum(_lm.c.below).label("below"),
+                 func.sum(_lm.c.above).label("above"), func.max(_lm.c.max_below).label("max_below"),
+                 func.min(_lm.c.min_above).label("min_above"))
+"""A week's marks around a threshold folded over their slots, as `Marks.merged` folds them."""
+_MARKS = Hot(select(select(func.sum(_pc.c.decided)).where(_pc.c.playbook == bindparam("playbook"),
+                                                          _pc.c.period == bindparam("period"))
+                    .scalar_subquery().label("week_decided"), *_MARKS_FOLDED)
+             .where(_lm.c.playbook == bindparam("playbook"), _lm.c.period == bindparam("period"),
+                    _lm.c.threshold == bindparam("threshold")))
 
 
 def _add_marks(dialect: Any, greatest: Any, least: Any) -> Any:
@@ -76,7 +92,7 @@ def _add_marks(dialect: Any, greatest: Any, least: Any) -> Any:
         return fold(func.coalesce(_lm.c[column], new[column]), func.coalesce(new[column], _lm.c[column]))
 
     return stmt.on_conflict_do_update(
-        index_elements=[_lm.c.playbook, _lm.c.period, _lm.c.threshold],
+        index_elements=[_lm.c.playbook, _lm.c.period, _lm.c.threshold, _lm.c.slot],
         set_={"decided": _lm.c.decided + new.decided, "below": _lm.c.below + new.below,
               "above": _lm.c.above + new.above, "max_below": either(greatest, "max_below"),
               "min_above": either(least, "min_above")})
@@ -99,12 +115,13 @@ class Counts(TxBase):
         upserts = _upserts(self.conn.dialect.name)
         counts, marks, load = sorted(self._counts.items()), sorted(self._marks.items()), sorted(self._load.items())
         self._counts, self._marks, self._load = {}, {}, {}
+        slot = _slot(self.conn.dialect.name) if counts or marks else 0
         if counts:
-            upserts["counts"].run(self.conn, [{"playbook": playbook, "period": period, **values}
+            upserts["counts"].run(self.conn, [{"playbook": playbook, "period": period, "slot": slot, **values}
                                                   for (playbook, period), values in counts])
         if marks:
             upserts["marks"].run(self.conn, [
-                {"playbook": playbook, "period": period, "threshold": threshold, "decided": m.decided,
+                {"playbook": playbook, "period": period, "threshold": threshold, "slot": slot, "decided": m.decided,
                  "below": m.below, "above": m.above, "max_below": m.max_below, "min_above": m.min_above}
                 for (playbook, period, threshold), m in marks])
         moved = [{"actor": actor, "open": delta} for actor, delta in load if delta]
@@ -119,10 +136,9 @@ class Counts(TxBase):
 
     def period_counts(self, playbook: str, period: str) -> dict[str, int]:
         """The running counts of one playbook's ISO week, with this transaction's; zeros for a week with none."""
-        row = _PERIOD_COUNTS.first(self.conn, {"playbook": playbook, "period": period})
-        stored = dict.fromkeys(PERIOD_COUNTS, 0) if row is None else dict(zip(PERIOD_COUNTS, row, strict=True))
+        row = _PERIOD_COUNTS.first(self.conn, {"playbook": playbook, "period": period})  # NULL sums: no rows
         pending = self._counts.get((playbook, period), {})
-        return {name: stored[name] + pending.get(name, 0) for name in PERIOD_COUNTS}
+        return {name: int(stored or 0) + pending.get(name, 0) for name, stored in zip(PERIOD_COUNTS, row, strict=True)}
 
     def add_marks(self, playbook: str, period: str, marks: Mapping[float, Marks]) -> None:
         """Fold one command's decision latencies into a week's marks, one per threshold, at `flush`."""
@@ -137,7 +153,8 @@ class Counts(TxBase):
         stored = None if row is None or row.decided is None else marks_from(row)
         pending = self._marks.get((playbook, period, threshold))
         marks = pending if stored is None else stored if pending is None else stored.merged(pending)
-        decided = (0 if row is None else row.week_decided) + self._counts.get((playbook, period), {}).get("decided", 0)
+        week_decided = 0 if row is None else int(row.week_decided or 0)
+        decided = week_decided + self._counts.get((playbook, period), {}).get("decided", 0)
         return marks if marks is not None and marks.decided == decided else None
 
     def assigned(self, playbook: str, step: str,
@@ -166,12 +183,16 @@ class Counts(TxBase):
 
     def all_period_counts(self) -> dict[tuple[str, str], dict[str, int]]:
         """Every stored week count by (playbook, ISO week), leaving out weeks that count nothing."""
-        rows = self.conn.execute(select(_pc.c.playbook, _pc.c.period, *(_pc.c[c] for c in PERIOD_COUNTS)))
-        return {(row[0], row[1]): dict(zip(PERIOD_COUNTS, row[2:], strict=True)) for row in rows if any(row[2:])}
+        rows = self.conn.execute(select(_pc.c.playbook, _pc.c.period, *(func.sum(_pc.c[c]) for c in PERIOD_COUNTS))
+                                 .group_by(_pc.c.playbook, _pc.c.period))
+        return {(row[0], row[1]): dict(zip(PERIOD_COUNTS, map(int, row[2:]), strict=True))
+                for row in rows if any(row[2:])}
 
     def all_latency_marks(self) -> dict[tuple[str, str, float], Marks]:
         """Every stored latency mark by (playbook, ISO week, threshold)."""
-        return {(row.playbook, row.period, row.threshold): marks_from(row) for row in self.conn.execute(select(_lm))}
+        keys = (_lm.c.playbook, _lm.c.period, _lm.c.threshold)
+        return {(row.playbook, row.period, row.threshold): marks_from(row)
+                for row in self.conn.execute(select(*keys, *_MARKS_FOLDED).group_by(*keys))}
 
     def workload(self) -> dict[str, int]:
         """The stored open-task count of every assignee that has one."""

@@ -21,7 +21,7 @@ from ledgerflow.storage.hot import Hot
 
 DEFAULT_URL = "sqlite:///ledgerflow.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
-SCHEMA_REVISION = "0021"
+SCHEMA_REVISION = "0022"
 """The newest migration (a test holds it equal to Alembic's head): every command checks the database against
 it without loading Alembic, which only `init` and `migrate` need."""
 

@@ -121,11 +121,14 @@ period_counts = Table(
     Column("clean", Integer, nullable=False),
     Column("rework", Integer, nullable=False),
     Column("decided", Integer, nullable=False),
+    Column("slot", Integer, primary_key=True, server_default="0"),
 )
 """Running counts of each playbook's ISO weeks (`2026-W10`), moved by the command that ends a run, sends
 one back or decides: a week's scorecard, which risk triggers read after every run end, reads one row instead
 of counting the week's runs and send-backs. `clean` counts runs that ended completed, never sent back, no
-failed check (first-pass yield); `decided`, decision tasks decided (each quorum seat)."""
+failed check (first-pass yield); `decided`, decision tasks decided (each quorum seat). A week's counts are
+spread over `slot`s (one per transaction's turn on PostgreSQL, 0 on SQLite) that readers add up, so concurrent
+commands in one week do not queue on one row lock until each commits."""
 
 workload = Table(
     "workload", metadata,
@@ -145,10 +148,12 @@ latency_marks = Table(
     Column("above", Integer, nullable=False),
     Column("max_below", Float, nullable=True),
     Column("min_above", Float, nullable=True),
+    Column("slot", Integer, primary_key=True, server_default="0"),
 )
 """Where a week's decision latencies fall around each latency risk trigger's threshold (`domain.figures.Marks`),
 moved by every decision of a run whose playbook version has that trigger. A row counting fewer decisions
-than its week's `period_counts.decided` (the trigger arrived mid-week) is not used."""
+than its week's `period_counts.decided` (the trigger arrived mid-week) is not used. Spread over `slot`s as
+`period_counts` is, folded as `Marks.merged` folds marks."""
 
 tasks = Table(
     "tasks", metadata,
