@@ -128,8 +128,9 @@ def earliest(problems: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
 
 PARALLEL_FROM = 200_000
 """Logs at least this long are verified by one process per core, each taking ranges of chains."""
-RANGES_PER_PROCESS = 4
-"""A parallel verify cuts the chains into this many ranges per process, so that work is shared out as it goes."""
+RANGES_PER_PROCESS = 8
+"""A parallel verify cuts the chains into this many ranges per process, claimed one at a time, so that the
+processes finish together within about one range."""
 
 
 def verify(store: Store, *, processes: int | None = None) -> dict[str, Any]:
@@ -217,25 +218,57 @@ def _week_table(weeks: Counter[tuple[str, str, str]]) -> dict[tuple[str, str], d
     return table
 
 
-def _side_by_side(url: str, tx: Tx, ranges: list[tuple[str | None, str | None]], others: int) -> list[Part]:
-    """`others` spawned processes take the ranges from the front while this one takes them from the back, in
-    its own snapshot, until they meet; each range is verified once. A spawned process spends its first half
-    second importing (a fresh interpreter: no inherited connections), and this one works meanwhile."""
-    parts: list[Part | None] = [None] * len(ranges)
-    with ProcessPoolExecutor(max_workers=others, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_verify_part, url, low, high) for low, high in ranges]
-        for index in reversed(range(len(ranges))):
-            if not futures[index].cancel():  # a process has it: so has every range before it
-                break
+Ranges = list[tuple[str | None, str | None]]
+_ends: Any = None
+"""The parallel verify's claims, shared between its processes: [the next range from the front, one past the next
+from the back]."""
+
+
+def _side_by_side(url: str, tx: Tx, ranges: Ranges, others: int) -> list[Part]:
+    """`others` spawned processes claim ranges from the front while this one claims them from the back, in its
+    own snapshot, until they meet; each range is verified once. A spawned process spends its first half second
+    importing (a fresh interpreter: no inherited connections), and this one works meanwhile; ranges are claimed
+    one at a time, so whichever process is free takes the next."""
+    spawn = multiprocessing.get_context("spawn")
+    ends = spawn.Array("q", [0, len(ranges)])
+    _share(ends)
+    parts: dict[int, Part] = {}
+    with ProcessPoolExecutor(max_workers=others, mp_context=spawn, initializer=_share, initargs=(ends,)) as pool:
+        futures = [pool.submit(_verify_claimed, url, ranges) for _ in range(others)]
+        while (index := _claim(back=True)) is not None:
             parts[index] = _verify_range(tx, *ranges[index])
-        return [part if part is not None else future.result() for part, future in zip(parts, futures, strict=True)]
+        for future in futures:
+            parts.update(future.result())
+    return [parts[index] for index in range(len(ranges))]
 
 
-def _verify_part(url: str, low: str | None, high: str | None) -> Part:
+def _share(ends: Any) -> None:
+    global _ends
+    _ends = ends
+
+
+def _claim(*, back: bool) -> int | None:
+    """The next unclaimed range, from the back or the front; None when every range is claimed."""
+    with _ends.get_lock():
+        front, end = _ends[0], _ends[1]
+        if front >= end:
+            return None
+        if back:
+            _ends[1] = end - 1
+            return int(end - 1)
+        _ends[0] = front + 1
+        return int(front)
+
+
+def _verify_claimed(url: str, ranges: Ranges) -> dict[int, Part]:
+    """In a spawned process: the ranges it claims from the front, in one snapshot."""
     store = Store(url)
+    found: dict[int, Part] = {}
     try:
         with store.read(snapshot=True) as tx:
-            return _verify_range(tx, low, high)
+            while (index := _claim(back=False)) is not None:
+                found[index] = _verify_range(tx, *ranges[index])
+        return found
     finally:
         store.close()
 
