@@ -248,28 +248,27 @@ def test_verifying_in_three_processes_counts_every_event_once(store: Store) -> N
 def test_a_parallel_verify_shares_the_ranges_out_and_verifies_each_once(store: Store,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The verifying process claims ranges from the back while the spawned one (which imports first) claims them
-    from the front, one at a time: the last range is this process's, the first the other's, and the parts add up
-    to every event once."""
+    from the front, one at a time: this process's are the last ones in turn, the first is the other's, and the
+    parts add up to every event once."""
     for _ in range(2 * audit.RANGES_PER_PROCESS):
         start(store)
     serial = audit.verify(store, processes=1)
-    here: list[tuple[str | None, str | None]] = []
-    verify_range = audit._verify_range
+    here: list[int | None] = []
+    claim = audit._claim
 
-    def recorded(tx: Any, low: str | None, high: str | None) -> audit.Part:
-        if not here:  # this process waits on its first range until the other has claimed one
+    def recorded(ends: Any, *, back: bool) -> int | None:
+        if not here:  # this process waits before its first claim until the other has claimed a range
             deadline = time.monotonic() + 60
-            while audit._ends[0] == 0 and time.monotonic() < deadline:
+            while ends[0] == 0 and time.monotonic() < deadline:
                 time.sleep(0.01)
-        here.append((low, high))
-        return verify_range(tx, low, high)
+        here.append(claim(ends, back=back))
+        return here[-1]
 
-    monkeypatch.setattr(audit, "_verify_range", recorded)  # this process only: a spawned one imports anew
+    monkeypatch.setattr(audit, "_claim", recorded)  # this process only: a spawned one imports anew
     assert audit.verify(store, processes=2) == serial and serial["ok"]
-    with store.read() as tx:
-        bounds = tx.chain_bounds(2 * audit.RANGES_PER_PROCESS)
-    assert len(bounds) - 1 == 2 * audit.RANGES_PER_PROCESS
-    assert here and here[0] == (bounds[-2], None) and (None, bounds[1]) not in here and len(here) == len(set(here))
+    ranges = 2 * audit.RANGES_PER_PROCESS
+    mine = here[:-1]  # the last claim found none left
+    assert here[-1] is None and mine == list(range(ranges - 1, ranges - 1 - len(mine), -1)) and 0 not in mine
 
 
 def test_fewer_chains_than_ranges_cut_one_range_per_chain(store: Store) -> None:

@@ -220,8 +220,7 @@ def _week_table(weeks: Counter[tuple[str, str, str]]) -> dict[tuple[str, str], d
 
 Ranges = list[tuple[str | None, str | None]]
 _ends: Any = None
-"""The parallel verify's claims, shared between its processes: [the next range from the front, one past the next
-from the back]."""
+"""In a spawned process of a parallel verify: the claims shared with the others (see `_claim`)."""
 
 
 def _side_by_side(url: str, tx: Tx, ranges: Ranges, others: int) -> list[Part]:
@@ -231,11 +230,10 @@ def _side_by_side(url: str, tx: Tx, ranges: Ranges, others: int) -> list[Part]:
     one at a time, so whichever process is free takes the next."""
     spawn = multiprocessing.get_context("spawn")
     ends = spawn.Array("q", [0, len(ranges)])
-    _share(ends)
     parts: dict[int, Part] = {}
     with ProcessPoolExecutor(max_workers=others, mp_context=spawn, initializer=_share, initargs=(ends,)) as pool:
         futures = [pool.submit(_verify_claimed, url, ranges) for _ in range(others)]
-        while (index := _claim(back=True)) is not None:
+        while (index := _claim(ends, back=True)) is not None:
             parts[index] = _verify_range(tx, *ranges[index])
         for future in futures:
             parts.update(future.result())
@@ -247,16 +245,17 @@ def _share(ends: Any) -> None:
     _ends = ends
 
 
-def _claim(*, back: bool) -> int | None:
-    """The next unclaimed range, from the back or the front; None when every range is claimed."""
-    with _ends.get_lock():
-        front, end = _ends[0], _ends[1]
+def _claim(ends: Any, *, back: bool) -> int | None:
+    """The next unclaimed range from the back or the front of `ends` ([the next range from the front, one past
+    the next from the back], shared by the processes); None when every range is claimed."""
+    with ends.get_lock():
+        front, end = ends[0], ends[1]
         if front >= end:
             return None
         if back:
-            _ends[1] = end - 1
+            ends[1] = end - 1
             return int(end - 1)
-        _ends[0] = front + 1
+        ends[0] = front + 1
         return int(front)
 
 
@@ -266,7 +265,7 @@ def _verify_claimed(url: str, ranges: Ranges) -> dict[int, Part]:
     found: dict[int, Part] = {}
     try:
         with store.read(snapshot=True) as tx:
-            while (index := _claim(back=False)) is not None:
+            while (index := _claim(_ends, back=False)) is not None:
                 found[index] = _verify_range(tx, *ranges[index])
         return found
     finally:
