@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from common import ADMIN, new_store, percentile, scratch_dir, sqlite_url
+from common import ADMIN, DIRECTORY, new_store, percentile, scratch_dir, sqlite_url
+from ruamel.yaml import YAML
 from sqlalchemy import text
 
 from engine import INPUT, OUTPUT, outcomes
@@ -58,10 +59,21 @@ _TASK_COLUMNS = ("id", "ord", "run", "playbook", "step", "type", "status", "assi
 
 
 def build_inbox(directory: Path, open_tasks: int, *, others: int = 10_000, mine: int = 50,
-                mine_closed: int = 1_000) -> tuple[Store, str, str]:
-    """A ledgerflow database with `open_tasks` open task rows; returns (store, ordinary, heavy assignee)."""
-    url = sqlite_url(directory, "inbox.db")
+                mine_closed: int = 1_000, team: int = 0, name: str = "inbox.db") -> tuple[Store, str, str]:
+    """A ledgerflow database with `open_tasks` open task rows; returns (store, ordinary, heavy assignee). With
+    `team`, the first `team` of the bulk assignees (`user00000`...) are account executives too, the role that
+    routing picks the first task of a run from."""
+    url = sqlite_url(directory, name)
     store = new_store(url)
+    if team:
+        yaml = YAML()
+        data = yaml.load(DIRECTORY.read_text(encoding="utf-8"))
+        data["people"].extend({"id": f"user{n:05d}", "name": f"User {n}", "email": f"user{n:05d}@example.com",
+                               "roles": ["account-exec"]} for n in range(team))
+        path = directory / "team-directory.yaml"
+        with path.open("w", encoding="utf-8") as out:
+            yaml.dump(data, out)
+        service.load_directory_file(store, str(path), ADMIN)
     store.close()
     heavy_count = max(open_tasks // 100, 1)
     ready = "2026-03-02T08:00:00.000000Z"
@@ -87,7 +99,7 @@ def build_inbox(directory: Path, open_tasks: int, *, others: int = 10_000, mine:
             index += 1
             yield row(index, f"user{n % others:05d}", "in_progress" if n % 7 == 0 else "ready", "prepare", "task")
 
-    db = _bulk_connection(directory / "inbox.db")
+    db = _bulk_connection(directory / name)
     placeholders = ", ".join("?" for _ in _TASK_COLUMNS)
     db.execute("BEGIN")
     db.executemany(f"INSERT INTO tasks ({', '.join(_TASK_COLUMNS)}) VALUES ({placeholders})", rows())
@@ -133,6 +145,24 @@ def measure_routing(store: Store, starts: int = 50) -> dict[str, Any]:
         latencies.append((time.perf_counter() - started) * 1000)
     return {"role_open_tasks": held, "starts": starts, "p50_ms": round(percentile(latencies, 50), 3),
             "p99_ms": round(percentile(latencies, 99), 3), "durability": "one commit per start (synchronous=FULL)"}
+
+
+def measure_routing_team(store: Store, starts: int = 50) -> dict[str, Any]:
+    """Starting a run routes its first task to the least-loaded of the account executives: in a database built
+    with a `team` (`build_inbox`), hundreds of them, each holding open tasks of the inbox table."""
+    with store.read() as tx:
+        found = tx.directory()
+        role = found.members("account-exec") if found is not None else ()
+        load = tx.workload()
+    latencies = []
+    for index in range(starts):
+        started = time.perf_counter()
+        service.start_run(store, "pricing-exception", {"customer": f"w{index}", **INPUT}, service.Caller(actor="maria"))
+        latencies.append((time.perf_counter() - started) * 1000)
+    return {"role_members": len(role), "members_open_tasks": sum(load.get(actor, 0) for actor in role),
+            "starts": starts,
+            "p50_ms": round(percentile(latencies, 50), 3), "p99_ms": round(percentile(latencies, 99), 3),
+            "durability": "one commit per start (synchronous=FULL)"}
 
 
 # ------------------------------------------------------------------------------- copying a template
@@ -500,6 +530,10 @@ def _attempt(kind: str, measure: Callable[[], dict[str, Any]], **labels: Any) ->
         return {"benchmark": kind, **labels, "error": f"{type(exc).__name__}: {exc}"}
 
 
+TEAM = 500
+"""Account executives in the team routing picks among (`routing_team`): a team of 500 approvers."""
+
+
 def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, history_weeks: int = 8,
               scorecard_events: int = 0, inbox_queries: int = 300, scorecard_repeats: int = 3,
               log: Any = None) -> list[dict[str, Any]]:
@@ -530,6 +564,14 @@ def run_scale(*, inbox_tasks: int, history_events: int, timer_decisions: int, hi
         finally:
             store.close()
             (directory / "inbox.db").unlink(missing_ok=True)
+
+        store, _, _ = build_inbox(directory, inbox_tasks, team=TEAM, name="team-inbox.db")
+        try:
+            results.append(_attempt("routing_team", lambda: {"open_tasks": inbox_tasks,
+                                                             **measure_routing_team(store)}))
+        finally:
+            store.close()
+            (directory / "team-inbox.db").unlink(missing_ok=True)
 
         started = time.perf_counter()
         store, info = build_history(directory, history_events, history_weeks)

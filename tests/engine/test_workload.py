@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import insert
 
 from ledgerflow.engine import service
 from ledgerflow.storage import schema
+from ledgerflow.storage.hot import trace_statements
 from ledgerflow.storage.store import Store
 from tests.conftest import DIRECTORY
 from tests.engine.helpers import GOOD_OUTPUT, act, only_open, start
@@ -58,8 +60,10 @@ def test_migration_counts_the_open_tasks_recorded_before_it(store: Store) -> Non
     assert _counted(store)[0] == before
 
 
-def test_a_role_larger_than_one_routing_query_still_goes_to_its_least_loaded_member(store: Store,
-                                                                                   tmp_path: Path) -> None:
+def test_a_role_of_hundreds_goes_to_its_least_loaded_member_in_one_routing_read(store: Store,
+                                                                                tmp_path: Path) -> None:
+    """Routing asks for every candidate's count and last assignment in one statement whatever the team's size (a
+    UNION of one SELECT per candidate cost 16 ms for 200 on SQLite, 290 ms on PostgreSQL)."""
     members = [f"ae{n:03d}" for n in range(250)]
     extra = "".join(f"  - {{id: {m}, name: {m}, email: {m}@example.com, roles: [account-exec]}}\n" for m in members)
     bigger = tmp_path / "directory.yaml"
@@ -69,4 +73,15 @@ def test_a_role_larger_than_one_routing_query_still_goes_to_its_least_loaded_mem
     with store.write() as tx:  # everyone busy but one member near the end of the role (past the first query)
         tx.conn.execute(insert(schema.workload), [{"actor": a, "open": 0 if a == "ae240" else 3}
                                                   for a in ["alice", "bob", *members]])
-    assert start(store, customer="c").tasks[0].assignee == "ae240"
+    statements: list[str] = []
+
+    def counted(sql: str, _dialect: str) -> AbstractContextManager[None]:
+        statements.append(sql)
+        return nullcontext()
+
+    trace_statements(store.engine, counted)
+    try:
+        assert start(store, customer="c").tasks[0].assignee == "ae240"
+    finally:
+        trace_statements(store.engine, None)
+    assert len([sql for sql in statements if sql.lstrip().startswith("SELECT") and "workload.open" in sql]) == 1

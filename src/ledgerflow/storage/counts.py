@@ -12,7 +12,9 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, select, union_all
+import orjson
+from sqlalchemy import String, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from ledgerflow.domain.figures import Marks
 from ledgerflow.domain.routing import Last
@@ -23,23 +25,27 @@ from ledgerflow.storage.transaction import TxBase
 
 _t = schema.tasks
 _w = schema.workload
-_CANDIDATES_PER_QUERY = 200  # below SQLite's limit of 500 terms in one compound SELECT
 
 
-@functools.cache  # built once per number of candidates, on first use
-def _assigned_query(candidates: int) -> Hot:
-    """Routing's two questions for `candidates` actors (binds a0, a1, ...) in one round trip: per actor, its
-    running open-task count, when it was last given a task of this step and how many at that instant. Each
-    is an indexed lookup (the max on `ix_tasks_step_assignee`'s last entry, then the entries equal to it), so
-    the cost does not grow with the open tasks."""
-    rows = []
-    for index in range(candidates):
-        actor = bindparam(f"a{index}", type_=String)
-        mine = (_t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"), _t.c.assignee == actor)
-        latest = select(func.max(_t.c.ready_at)).where(*mine).scalar_subquery()
-        rows.append(select(actor, select(_w.c.open).where(_w.c.actor == actor).scalar_subquery(), latest,
-                           select(func.count()).where(*mine, _t.c.ready_at == latest).scalar_subquery()))
-    return Hot(union_all(*rows) if candidates > 1 else rows[0])
+@functools.cache  # built once per dialect, on first use
+def _assigned_query(dialect: str) -> Hot:
+    """Routing's two questions for every candidate (bound as one list, `actors`) in one round trip: per actor, its
+    running open-task count, when it was last given a task of this step and how many at that instant. Each is an
+    indexed lookup (the max on `ix_tasks_step_assignee`'s last entry, then the entries equal to it), so the cost
+    grows with the candidates, not with their tasks. The list is one parameter (PostgreSQL's `unnest` of an array,
+    SQLite's `json_each` of a JSON array), so the statement is the same for every team: a UNION of one SELECT per
+    candidate grew superlinearly in the databases' planning and execution (16 ms for 200 candidates on SQLite,
+    290 ms on PostgreSQL, against about 1 ms here)."""
+    if dialect == "postgresql":
+        listed: Any = func.unnest(bindparam("actors", type_=ARRAY(String))).table_valued("value").render_derived()
+    else:
+        listed = func.json_each(bindparam("actors", type_=String)).table_valued("value")
+    actor = listed.c.value
+    mine = (_t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"), _t.c.assignee == actor)
+    latest = select(func.max(_t.c.ready_at)).where(*mine).correlate(listed).scalar_subquery()
+    return Hot(select(actor.label("actor"), select(_w.c.open).where(_w.c.actor == actor).scalar_subquery(), latest,
+                      select(func.count()).where(*mine, _t.c.ready_at == latest).correlate(listed).scalar_subquery())
+               .select_from(listed))
 
 
 _pc = schema.period_counts
@@ -161,15 +167,13 @@ class Counts(TxBase):
                  actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, Last]]:
         counts: dict[str, int] = {}
         last: dict[str, Last] = {}
-        for start in range(0, len(actors), _CANDIDATES_PER_QUERY):
-            chunk = actors[start:start + _CANDIDATES_PER_QUERY]
-            binds = {f"a{index}": actor for index, actor in enumerate(chunk)}
-            query = _assigned_query(len(chunk))
-            for actor, count, ready_at, at_once in query.rows(self.conn,
-                                                              {"playbook": playbook, "step": step, **binds}):
-                counts[actor] = int(count or 0)
-                if ready_at is not None:
-                    last[actor] = (ready_at, int(at_once))
+        dialect = self.conn.dialect.name
+        listed = list(actors) if dialect == "postgresql" else orjson.dumps(list(actors)).decode()
+        for actor, count, ready_at, at_once in _assigned_query(dialect).rows(
+                self.conn, {"playbook": playbook, "step": step, "actors": listed}):
+            counts[actor] = int(count or 0)
+            if ready_at is not None:
+                last[actor] = (ready_at, int(at_once))
         for actor in actors:  # and what this transaction changed
             if self._load.get(actor):
                 counts[actor] = counts.get(actor, 0) + self._load[actor]
