@@ -10,6 +10,7 @@ from sqlalchemy import insert
 
 from ledgerflow.engine import service
 from ledgerflow.storage import schema
+from ledgerflow.storage.counts import LISTED_FROM
 from ledgerflow.storage.hot import trace_statements
 from ledgerflow.storage.store import Store
 from tests.conftest import DIRECTORY
@@ -85,3 +86,14 @@ def test_a_role_of_hundreds_goes_to_its_least_loaded_member_in_one_routing_read(
     finally:
         trace_statements(store.engine, None)
     assert len([sql for sql in statements if sql.lstrip().startswith("SELECT") and "workload.open" in sql]) == 1
+
+
+def test_routing_reads_the_same_answers_for_candidates_bound_one_by_one_or_as_a_list(store: Store) -> None:
+    runs = [start(store, customer=f"c{n}") for n in range(3)]  # prepare tasks for alice and bob, at the same time
+    fillers = [f"nobody{n}" for n in range(LISTED_FROM)]
+    with store.read() as tx:
+        few = tx.assigned("pricing-exception", "prepare", ["alice", "bob", *fillers[:LISTED_FROM - 3]])  # a UNION
+        many = tx.assigned("pricing-exception", "prepare", ["alice", "bob", *fillers])  # one list
+    assert {run.tasks[0].assignee for run in runs} == {"alice", "bob"}
+    assert few[0]["alice"] + few[0]["bob"] == 3 and many[0] == {**few[0], **dict.fromkeys(fillers, 0)}
+    assert set(few[1]) == {"alice", "bob"} and few[1] == many[1]

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import String, bindparam, func, select
+from sqlalchemy import String, bindparam, func, select, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from ledgerflow.domain.figures import Marks
@@ -27,25 +27,41 @@ _t = schema.tasks
 _w = schema.workload
 
 
-@functools.cache  # built once per dialect, on first use
-def _assigned_query(dialect: str) -> Hot:
-    """Routing's two questions for every candidate (bound as one list, `actors`) in one round trip: per actor, its
+LISTED_FROM = 8
+"""Candidates from which routing binds them as one list; fewer are bound one by one (see `_assigned_query`)."""
+
+
+def _candidate_row(actor: Any, listed: Any = None) -> Any:
+    """Routing's two questions for one candidate (a bound name, or the column of a `listed` row source): its
     running open-task count, when it was last given a task of this step and how many at that instant. Each is an
     indexed lookup (the max on `ix_tasks_step_assignee`'s last entry, then the entries equal to it), so the cost
-    grows with the candidates, not with their tasks. The list is one parameter (PostgreSQL's `unnest` of an array,
-    SQLite's `json_each` of a JSON array), so the statement is the same for every team: a UNION of one SELECT per
-    candidate grew superlinearly in the databases' planning and execution (16 ms for 200 candidates on SQLite,
-    290 ms on PostgreSQL, against about 1 ms here)."""
+    does not grow with the candidate's tasks."""
+    def inner(query: Any) -> Any:  # a subquery two levels down correlates with the list only when told to
+        return (query if listed is None else query.correlate(listed)).scalar_subquery()
+
+    mine = (_t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"), _t.c.assignee == actor)
+    latest = select(func.max(_t.c.ready_at)).where(*mine)
+    return select(actor.label("actor"), select(_w.c.open).where(_w.c.actor == actor).scalar_subquery(),
+                  inner(latest), inner(select(func.count()).where(*mine, _t.c.ready_at == inner(latest))))
+
+
+@functools.cache  # built once per size, or per dialect for a list, on first use
+def _assigned_query(candidates: int, dialect: str) -> Hot:
+    """Every candidate's answers in one round trip. A few are bound one by one (a0, a1, ...; a UNION of one SELECT
+    each, one statement per number of candidates, which PostgreSQL plans once and reuses). From LISTED_FROM on,
+    they are bound as one list (`actors`: PostgreSQL's `unnest` of an array, SQLite's `json_each` of a JSON
+    array): the UNION grew superlinearly in both databases' planning and execution (16 terms 3.9 ms on
+    PostgreSQL; 200 took 16 ms on SQLite and 290 ms on PostgreSQL, against 0.3–0.7 and 1.5 ms as a list); below
+    it, the list costs PostgreSQL a plan per call (it estimates an array's rows only when it sees the array),
+    more than the few terms' UNION, which it plans once and reuses."""
+    if candidates < LISTED_FROM:
+        rows = [_candidate_row(bindparam(f"a{index}", type_=String)) for index in range(candidates)]
+        return Hot(union_all(*rows) if candidates > 1 else rows[0])
     if dialect == "postgresql":
         listed: Any = func.unnest(bindparam("actors", type_=ARRAY(String))).table_valued("value").render_derived()
     else:
         listed = func.json_each(bindparam("actors", type_=String)).table_valued("value")
-    actor = listed.c.value
-    mine = (_t.c.playbook == bindparam("playbook"), _t.c.step == bindparam("step"), _t.c.assignee == actor)
-    latest = select(func.max(_t.c.ready_at)).where(*mine).correlate(listed).scalar_subquery()
-    return Hot(select(actor.label("actor"), select(_w.c.open).where(_w.c.actor == actor).scalar_subquery(), latest,
-                      select(func.count()).where(*mine, _t.c.ready_at == latest).correlate(listed).scalar_subquery())
-               .select_from(listed))
+    return Hot(_candidate_row(listed.c.value, listed).select_from(listed))
 
 
 _pc = schema.period_counts
@@ -168,9 +184,13 @@ class Counts(TxBase):
         counts: dict[str, int] = {}
         last: dict[str, Last] = {}
         dialect = self.conn.dialect.name
-        listed = list(actors) if dialect == "postgresql" else orjson.dumps(list(actors)).decode()
-        for actor, count, ready_at, at_once in _assigned_query(dialect).rows(
-                self.conn, {"playbook": playbook, "step": step, "actors": listed}):
+        if len(actors) < LISTED_FROM:
+            binds: dict[str, Any] = {f"a{index}": actor for index, actor in enumerate(actors)}
+            query = _assigned_query(len(actors), "")
+        else:
+            binds = {"actors": list(actors) if dialect == "postgresql" else orjson.dumps(list(actors)).decode()}
+            query = _assigned_query(LISTED_FROM, dialect)
+        for actor, count, ready_at, at_once in query.rows(self.conn, {"playbook": playbook, "step": step, **binds}):
             counts[actor] = int(count or 0)
             if ready_at is not None:
                 last[actor] = (ready_at, int(at_once))
