@@ -97,3 +97,5 @@ def test_routing_reads_the_same_answers_for_candidates_bound_one_by_one_or_as_a_
     assert {run.tasks[0].assignee for run in runs} == {"alice", "bob"}
     assert few[0]["alice"] + few[0]["bob"] == 3 and many[0] == {**few[0], **dict.fromkeys(fillers, 0)}
     assert set(few[1]) == {"alice", "bob"} and few[1] == many[1]
+    with store.read() as tx:
+        assert tx.assigned("pricing-exception", "prepare", []) == ({}, {})  # no one to ask about: no statement

@@ -184,6 +184,8 @@ class Counts(TxBase):
         counts: dict[str, int] = {}
         last: dict[str, Last] = {}
         dialect = self.conn.dialect.name
+        if not actors:
+            return counts, last
         if len(actors) < LISTED_FROM:
             binds: dict[str, Any] = {f"a{index}": actor for index, actor in enumerate(actors)}
             query = _assigned_query(len(actors), "")
