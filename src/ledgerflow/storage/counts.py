@@ -13,8 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import String, bindparam, func, select, union_all
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ARRAY, String, bindparam, func, select, union_all
 
 from ledgerflow.domain.figures import Marks
 from ledgerflow.domain.routing import Last
