@@ -76,9 +76,12 @@ def build_inbox(directory: Path, open_tasks: int, *, others: int = 10_000, mine:
         service.load_directory_file(store, str(path), ADMIN)
     store.close()
     heavy_count = max(open_tasks // 100, 1)
-    ready = "2026-03-02T08:00:00.000000Z"
+    start = parse_time("2026-03-02T08:00:00Z")
 
     def row(index: int, assignee: str, status: str, step: str = "approve", kind: str = "decision") -> tuple[Any, ...]:
+        # one task a second, as tasks are routed one at a time (a million routed at one instant would make
+        # routing count them all: round-robin counts a member's tasks of the step at its latest instant)
+        ready = format_time(start + timedelta(seconds=index))
         ended = ready if status not in ("ready", "in_progress") else None
         return (f"t-bulk{index:09d}", 1, f"r-bulk{index:09d}", "pricing-exception", step, kind, status, assignee,
                 1, 0, ready, "2026-03-03T08:00:00.000000Z", "2026-03-03T08:00:00.000000Z", None, ended,
