@@ -182,9 +182,9 @@ class Counts(TxBase):
                  actors: Sequence[str]) -> tuple[Mapping[str, int], Mapping[str, Last]]:
         counts: dict[str, int] = {}
         last: dict[str, Last] = {}
-        dialect = self.conn.dialect.name
         if not actors:
             return counts, last
+        dialect = self.conn.dialect.name
         if len(actors) < LISTED_FROM:
             binds: dict[str, Any] = {f"a{index}": actor for index, actor in enumerate(actors)}
             query = _assigned_query(len(actors), "")

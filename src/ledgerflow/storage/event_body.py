@@ -104,28 +104,9 @@ def event_of(row: Sequence[Any]) -> dict[str, Any]:
     return judged(row)[0]
 
 
-class _BodyField(TypeDecorator[Any]):
-    """The body read as one of its fields (parsed in Python, as a JSON column's value would be)."""
-
-    impl = Text
-    cache_ok = True
-
-    def __init__(self, key: str) -> None:
-        super().__init__()
-        self.key = key
-
-    def process_result_value(self, value: Any, dialect: Any) -> Any:
-        return body_fields(value.encode()).get(self.key)  # (the body is NOT NULL, and TEXT reads as str)
-
-
-def field(key: str) -> Label[Any]:
-    """A column expression that selects one of the body's fields, labelled by its name (`row.data`)."""
-    return type_coerce(_e.c.body, _BodyField(key)).label(key)
-
-
 class _BodyFields(TypeDecorator[Any]):
-    """The body read as several of its fields, a tuple in the order asked, from one parse (None for a field
-    it lacks, as `_BodyField`)."""
+    """The body read as some of its fields from one parse (as a JSON column's value would be): one field as its
+    value, several as a tuple in the order asked; None for a field the body lacks."""
 
     impl = Text
     cache_ok = True
@@ -135,7 +116,13 @@ class _BodyFields(TypeDecorator[Any]):
         self.keys = keys
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
-        return tuple(map(body_fields(value.encode()).get, self.keys))
+        found = body_fields(value.encode())  # (the body is NOT NULL, and TEXT reads as str)
+        return found.get(self.keys[0]) if len(self.keys) == 1 else tuple(map(found.get, self.keys))
+
+
+def field(key: str) -> Label[Any]:
+    """A column expression that selects one of the body's fields, labelled by its name (`row.data`)."""
+    return type_coerce(_e.c.body, _BodyFields((key,))).label(key)
 
 
 def fields(*keys: str) -> Label[Any]:
